@@ -1,0 +1,218 @@
+// Package config reads Keysmith's settings from environment variables, with command-line flags
+// taking precedence, and rejects bad values at start-up with a message naming the variable.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config holds every setting Keysmith reads at start-up. It is built once by Load and handed
+// down to the packages that need it; nothing reads the environment after that.
+type Config struct {
+	// Addr is the host:port the HTTP server listens on.
+	Addr string
+	// DatabaseURL is a postgres:// URL or a SQLite file path.
+	DatabaseURL string
+	// BaseURL is the public address of the console, used in the setup link and to decide
+	// whether cookies are Secure with the __Host- prefix.
+	BaseURL *url.URL
+	// SessionKeys sign and encrypt session cookies (pairs of hash key and block key, newest
+	// first). Empty means keys are generated once and kept in the database.
+	SessionKeys [][]byte
+	// MaxKeyLifetime caps how far in the future an API key may expire; zero means no cap,
+	// and only then may a key never expire.
+	MaxKeyLifetime time.Duration
+	// SessionIdleTimeout ends a browser session after this long without a request.
+	SessionIdleTimeout time.Duration
+	// SessionMaxAge ends a browser session this long after login, however active.
+	SessionMaxAge time.Duration
+}
+
+// Secure reports whether the console is served over https, which makes cookies Secure and
+// gives the session cookie the __Host- prefix.
+func (c Config) Secure() bool { return c.BaseURL.Scheme == "https" }
+
+// Default values, exported so the README and tests can name them.
+const (
+	DefaultAddr               = "127.0.0.1:8080"
+	DefaultDatabaseURL        = "keysmith.db"
+	DefaultSessionIdleTimeout = 30 * time.Minute
+	DefaultSessionMaxAge      = 8 * time.Hour
+)
+
+// setting describes one configuration value: its flag, its environment variable and how it
+// is parsed into the Config.
+type setting struct {
+	flag, env, usage string
+	parse            func(c *Config, value string) error
+}
+
+var settings = []setting{
+	{"addr", "KEYSMITH_ADDR", "listen address host:port", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return errors.New("must be host:port, for example 127.0.0.1:8080")
+		}
+		c.Addr = v
+		return nil
+	}},
+	{"database-url", "KEYSMITH_DATABASE_URL", "postgres:// URL or SQLite file path", func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("must not be empty")
+		}
+		c.DatabaseURL = v
+		return nil
+	}},
+	{"base-url", "KEYSMITH_BASE_URL", "public URL of the console (https makes cookies Secure)", func(c *Config, v string) error {
+		u, err := url.Parse(strings.TrimRight(v, "/"))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return errors.New("must be an absolute http:// or https:// URL")
+		}
+		c.BaseURL = u
+		return nil
+	}},
+	{"session-keys", "KEYSMITH_SESSION_KEYS", "comma-separated session keys, hex or base64, at least 32 bytes each", func(c *Config, v string) error {
+		keys, err := parseSessionKeys(v)
+		if err != nil {
+			return err
+		}
+		c.SessionKeys = keys
+		return nil
+	}},
+	{"max-key-lifetime", "KEYSMITH_MAX_KEY_LIFETIME", "longest lifetime of an API key, e.g. 365d or 8760h; empty for no limit", func(c *Config, v string) error {
+		d, err := ParseDays(v)
+		if err != nil {
+			return err
+		}
+		c.MaxKeyLifetime = d
+		return nil
+	}},
+	{"session-idle-timeout", "KEYSMITH_SESSION_IDLE_TIMEOUT", "idle timeout of browser sessions", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.SessionIdleTimeout = d
+		return err
+	}},
+	{"session-max-age", "KEYSMITH_SESSION_MAX_AGE", "absolute lifetime of browser sessions", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.SessionMaxAge = d
+		return err
+	}},
+}
+
+// Load builds the Config from the environment (read through getenv) and the flags in args,
+// flags winning. It returns the arguments left after the flags.
+func Load(name string, args []string, getenv func(string) string, output io.Writer) (Config, []string, error) {
+	base, _ := url.Parse("http://" + DefaultAddr)
+	cfg := Config{
+		Addr:               DefaultAddr,
+		DatabaseURL:        DefaultDatabaseURL,
+		BaseURL:            base,
+		SessionIdleTimeout: DefaultSessionIdleTimeout,
+		SessionMaxAge:      DefaultSessionMaxAge,
+	}
+	baseURLSet := false
+	for _, s := range settings {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		if err := s.parse(&cfg, v); err != nil {
+			return Config{}, nil, fmt.Errorf("config: %s=%q: %w", s.env, v, err)
+		}
+		baseURLSet = baseURLSet || s.env == "KEYSMITH_BASE_URL"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(output)
+	flagValues := make(map[string]*string, len(settings))
+	for _, s := range settings {
+		flagValues[s.flag] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	var flagErr error
+	fs.Visit(func(f *flag.Flag) {
+		for _, s := range settings {
+			if s.flag != f.Name || flagErr != nil {
+				continue
+			}
+			if err := s.parse(&cfg, *flagValues[s.flag]); err != nil {
+				flagErr = fmt.Errorf("config: -%s=%q (env %s): %w", s.flag, f.Value, s.env, err)
+			}
+			baseURLSet = baseURLSet || s.flag == "base-url"
+		}
+	})
+	if flagErr != nil {
+		return Config{}, nil, flagErr
+	}
+	if !baseURLSet {
+		cfg.BaseURL, _ = url.Parse("http://" + cfg.Addr)
+	}
+	if cfg.SessionIdleTimeout > cfg.SessionMaxAge {
+		return Config{}, nil, fmt.Errorf("config: KEYSMITH_SESSION_IDLE_TIMEOUT (%s) must not exceed KEYSMITH_SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
+	}
+	return cfg, fs.Args(), nil
+}
+
+// ParseDays reads a duration written either as whole days ("365d") or as a Go duration
+// ("8760h"). An empty string or "0" means no limit.
+func ParseDays(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n <= 0 {
+			return 0, errors.New("must be a positive number of days such as 365d, or a duration such as 8760h")
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, errors.New("must be a positive number of days such as 365d, or a duration such as 8760h")
+	}
+	return d, nil
+}
+
+func parsePositive(v string) (time.Duration, error) {
+	d, err := ParseDays(v)
+	if err != nil || d == 0 {
+		return 0, errors.New("must be a positive duration such as 30m or 8h")
+	}
+	return d, nil
+}
+
+func parseSessionKeys(v string) ([][]byte, error) {
+	var keys [][]byte
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		key, err := hex.DecodeString(part)
+		if err != nil {
+			key, err = base64.StdEncoding.DecodeString(part)
+		}
+		if err != nil {
+			return nil, errors.New("each key must be hex or base64")
+		}
+		if len(key) < 32 {
+			return nil, errors.New("each key must be at least 32 bytes")
+		}
+		keys = append(keys, key)
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("must list at least one key")
+	}
+	return keys, nil
+}

@@ -1,0 +1,103 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+	"keysmith/views"
+	"keysmith/web"
+)
+
+const (
+	// clientsWindow is how far back the delete warning looks for clients of a key.
+	clientsWindow = 30 * 24 * time.Hour
+	// confirmByNameWindow: a key used this recently must have its name typed to be deleted.
+	confirmByNameWindow = 7 * 24 * time.Hour
+)
+
+var errKeyGone = echo.NewHTTPError(http.StatusNotFound, "This API key no longer exists. It may have been deleted already.")
+
+// apiKeyRemoveConfirm shows the warning before a delete: in a dialog for HTMX, on a page
+// otherwise.
+func (h *Handler) apiKeyRemoveConfirm(c echo.Context) error {
+	confirm, err := h.loadDeleteKey(c, c.QueryParam("return"))
+	if err != nil {
+		return err
+	}
+	return h.renderDelete(c, http.StatusOK, confirm)
+}
+
+// apiKeyRemove deletes a key: DELETE from HTMX, which removes the row in place, or the POST
+// fallback, which redirects back to the list. A recently used key needs its name typed.
+func (h *Handler) apiKeyRemove(c echo.Context) error {
+	confirm, err := h.loadDeleteKey(c, c.FormValue("return"))
+	if err != nil {
+		return err
+	}
+	if confirm.RequireName && strings.TrimSpace(c.FormValue("confirm_name")) != confirm.Key.Name {
+		confirm.Error = "Type the key’s name exactly as shown to confirm. Nothing was deleted."
+		return h.renderDelete(c, http.StatusUnprocessableEntity, confirm)
+	}
+	key, err := h.store.DeleteAPIKey(c.Request().Context(), confirm.Key.PublicID)
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return errKeyGone
+	}
+	if err != nil {
+		return err
+	}
+	h.srv.KeyDeleted(c.Request().Context(), key)
+	h.log.Info("api key deleted", "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID)
+	message := "API key “" + key.Name + "” deleted. Services that used it can no longer connect."
+	if web.IsHTMX(c) {
+		return web.Render(c, http.StatusOK, views.KeyRemoved(key.PublicID, message))
+	}
+	if err := h.srv.AddFlash(c, message); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, confirm.ReturnTo)
+}
+
+func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKey, error) {
+	ctx := c.Request().Context()
+	key, err := h.store.APIKeyByPublicID(ctx, c.Param("id"))
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return views.DeleteKey{}, errKeyGone
+	}
+	if err != nil {
+		return views.DeleteKey{}, err
+	}
+	now := h.store.Now()
+	clients, err := h.store.APIKeyClients(ctx, key.ID, now.Add(-clientsWindow))
+	if err != nil {
+		return views.DeleteKey{}, err
+	}
+	confirm := views.DeleteKey{
+		Key:         *key,
+		RequireName: key.LastUsedAt != nil && now.Sub(*key.LastUsedAt) < confirmByNameWindow,
+		ReturnTo:    web.LocalPath(returnTo, "/admin/api-keys"),
+		Now:         now,
+	}
+	if !strings.HasPrefix(confirm.ReturnTo, "/admin/api-keys") {
+		confirm.ReturnTo = "/admin/api-keys"
+	}
+	for _, client := range clients {
+		confirm.Clients = append(confirm.Clients, views.ClientUse{Name: client.Client, Address: client.IP, Scanner: client.Scanner, LastSeen: client.LastSeenAt})
+	}
+	return confirm, nil
+}
+
+func (h *Handler) renderDelete(c echo.Context, status int, confirm views.DeleteKey) error {
+	if web.IsHTMX(c) {
+		return web.Render(c, status, views.DeleteDialog(confirm, web.CSRFToken(c)))
+	}
+	page, err := h.srv.Page(c, "Delete API key", "api-keys")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, status, views.DeletePage(page, confirm))
+}

@@ -1,0 +1,28 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Register adds every route of Keysmith to e, read top to bottom.
+func (h *Handler) Register(e *echo.Echo) {
+	e.GET("/healthz", h.healthz)
+	e.GET("/readyz", h.readyz)
+
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/admin/api-keys") })
+	e.GET("/setup", h.setupShow)
+	e.POST("/setup", h.setupSubmit)
+	e.GET("/login", h.loginShow)
+	e.POST("/login", h.loginSubmit)
+	e.POST("/logout", h.logout)
+
+	admin := e.Group("/admin", h.srv.RequireAPIKeyAdmin)
+	admin.GET("/api-keys", h.apiKeyList)
+	admin.GET("/api-keys/new", h.apiKeyNew)
+	admin.POST("/api-keys", h.apiKeyCreate)
+	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)
+	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
+	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
+}

@@ -1,0 +1,203 @@
+// Command keysmith serves the Administration › API Keys console and the catalog API that the
+// keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
+// `keysmith users create` adds a console user from a script.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"keysmith/config"
+	"keysmith/handlers"
+	"keysmith/models"
+	"keysmith/web"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "keysmith:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  keysmith [serve] [flags]          serve the console and the API
+  keysmith migrate [flags]          apply database migrations and exit
+  keysmith users create --email E --name N --permission connectivity-admin|super-admin|none --password-stdin [flags]
+flags (each also read from its environment variable): run "keysmith serve -h"`
+
+// run is the whole program with its dependencies passed in, so tests can drive it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	command := "serve"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		command, args = args[0], args[1:]
+	}
+	switch command {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout, stderr)
+	case "users":
+		if len(args) == 0 || args[0] != "create" {
+			return fmt.Errorf("unknown users command; %s", usage)
+		}
+		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", command, usage)
+}
+
+// openStore loads the configuration, opens the database and applies pending migrations.
+func openStore(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *models.Store, []string, error) {
+	cfg, rest, err := config.Load(name, args, getenv, stderr)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	store, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if _, err := store.Migrate(ctx); err != nil {
+		store.Close()
+		return cfg, nil, nil, err
+	}
+	return cfg, store, rest, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, store, _, err := openStore(ctx, "keysmith serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	sessionKeys := cfg.SessionKeys
+	if len(sessionKeys) == 0 {
+		key, err := store.SessionKeys(ctx)
+		if err != nil {
+			return err
+		}
+		sessionKeys = [][]byte{key}
+	}
+	srv := web.New(cfg, store, log, sessionKeys)
+	handlers.New(store, srv, cfg, log).Register(srv.Echo)
+	token, err := store.CreateSetupToken(ctx)
+	if err != nil {
+		return err
+	}
+	if token != "" {
+		fmt.Fprintf(stdout, "No users yet. Open this one-time link within %s to create the first Super admin:\n  %s/setup?token=%s\n",
+			models.SetupTokenLifetime, cfg.BaseURL, token)
+	}
+	log.Info("keysmith listening", "addr", cfg.Addr, "database", string(store.Dialect()), "base_url", cfg.BaseURL.String())
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("keysmith stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cfg, err := configOnly("keysmith migrate", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	store, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	applied, err := store.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "migrate: database is up to date")
+	}
+	for _, version := range applied {
+		fmt.Fprintf(stdout, "migrate: applied %05d\n", version)
+	}
+	return nil
+}
+
+func configOnly(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
+	cfg, rest, err := config.Load(name, args, getenv, stderr)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments %q", rest)
+	}
+	return cfg, err
+}
+
+func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keysmith users create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the user's email, used to sign in")
+	name := fs.String("name", "", "the user's display name")
+	permission := fs.String("permission", "", "connectivity-admin, super-admin or none")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	// The user flags come first; anything after them is configuration.
+	var userArgs, configArgs []string
+	for i := 0; i < len(args); i++ {
+		flagName := strings.TrimLeft(strings.SplitN(args[i], "=", 2)[0], "-")
+		switch flagName {
+		case "email", "name", "permission":
+			userArgs = append(userArgs, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) {
+				i++
+				userArgs = append(userArgs, args[i])
+			}
+		case "password-stdin":
+			userArgs = append(userArgs, args[i])
+		default:
+			configArgs = append(configArgs, args[i])
+		}
+	}
+	if err := fs.Parse(userArgs); err != nil {
+		return err
+	}
+	if !*passwordStdin {
+		return errors.New("users create: pass --password-stdin and write the password to standard input, so it never shows in the process list")
+	}
+	perm, err := models.ParsePermission(*permission)
+	if err != nil {
+		return fmt.Errorf("users create: --permission: %w", err)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("users create: read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	cfg, err := configOnly("keysmith users create", configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	store, err := models.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if _, err := store.Migrate(ctx); err != nil {
+		return err
+	}
+	user, err := store.CreateUser(ctx, models.NewUser{Email: *email, Name: *name, Password: password, Permission: perm})
+	if err != nil {
+		return fmt.Errorf("users create: %w", err)
+	}
+	fmt.Fprintf(stdout, "created user %s (%s) with permission %s\n", user.Email, user.Name, user.Permission)
+	return nil
+}

@@ -1,0 +1,330 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Scope is what an API key may do in the catalog API.
+type Scope string
+
+// The four permission scopes of an API key.
+const (
+	ScopeReadOnly            Scope = "read-only"
+	ScopeManageDocumentation Scope = "manage-documentation"
+	ScopeAdmin               Scope = "admin"
+	ScopeScanner             Scope = "scanner"
+)
+
+// Scopes lists every scope in the order the New API Key form shows them.
+var Scopes = []Scope{ScopeReadOnly, ScopeManageDocumentation, ScopeAdmin, ScopeScanner}
+
+// ParseScope validates a scope name.
+func ParseScope(s string) (Scope, bool) {
+	for _, scope := range Scopes {
+		if string(scope) == s {
+			return scope, true
+		}
+	}
+	return "", false
+}
+
+// Label is the scope's name in the console.
+func (s Scope) Label() string {
+	switch s {
+	case ScopeReadOnly:
+		return "Read-only"
+	case ScopeManageDocumentation:
+		return "Manage documentation"
+	case ScopeAdmin:
+		return "Admin"
+	case ScopeScanner:
+		return "Scanner"
+	}
+	return string(s)
+}
+
+// Description tells an administrator what a key of this scope can do.
+func (s Scope) Description() string {
+	switch s {
+	case ScopeReadOnly:
+		return "Read access on all catalog items."
+	case ScopeManageDocumentation:
+		return "Read and write access on all catalog items (create, update, delete)."
+	case ScopeAdmin:
+		return "Full permission on catalog content, including users and the metamodel."
+	case ScopeScanner:
+		return "For a scanner set-up: lets a scanner check in and send its inventory."
+	}
+	return ""
+}
+
+// CopyFormat is the secret written the way its consumer expects it: the scanner configuration
+// fragment for the Scanner scope, the HTTP header line for the API scopes.
+func (s Scope) CopyFormat(secret string) string {
+	if s == ScopeScanner {
+		return fmt.Sprintf("authentication { api-key { secret = %q } }", secret)
+	}
+	return "X-API-SECRET: " + secret
+}
+
+// CopyFormatLabel names what CopyFormat produces, for the copy button.
+func (s Scope) CopyFormatLabel() string {
+	if s == ScopeScanner {
+		return "scanner configuration"
+	}
+	return "header line"
+}
+
+// APIKey is a key that a script, scanner or gateway presents. The secret itself is never
+// stored: only its SHA-256 and a hint to recognise it.
+type APIKey struct {
+	ID             int64
+	PublicID       string
+	Name           string
+	NameLower      string
+	Scope          Scope
+	SecretHash     string
+	Hint           string
+	CreatedByID    *int64
+	CreatedAt      time.Time
+	ExpiresAt      *time.Time
+	LastUsedAt     *time.Time
+	LastUsedIP     string
+	LastUsedClient string
+}
+
+// KeyStatus is the state the list shows as a badge.
+type KeyStatus string
+
+// Key statuses.
+const (
+	StatusActive      KeyStatus = "active"
+	StatusExpiresSoon KeyStatus = "expires-soon"
+	StatusExpired     KeyStatus = "expired"
+)
+
+// ExpiresSoonWindow is how close to its expiry a key is flagged as expiring soon.
+const ExpiresSoonWindow = 7 * 24 * time.Hour
+
+// Status tells whether the key is active, expires within 7 days, or has expired at now.
+func (k *APIKey) Status(now time.Time) KeyStatus {
+	switch {
+	case k.ExpiresAt == nil:
+		return StatusActive
+	case !k.ExpiresAt.After(now):
+		return StatusExpired
+	case k.ExpiresAt.Sub(now) <= ExpiresSoonWindow:
+		return StatusExpiresSoon
+	}
+	return StatusActive
+}
+
+// Expired tells whether the key no longer authenticates at now.
+func (k *APIKey) Expired(now time.Time) bool {
+	return k.ExpiresAt != nil && !k.ExpiresAt.After(now)
+}
+
+// MaxAPIKeyNameLength is the longest name a key may have, in characters.
+const MaxAPIKeyNameLength = 100
+
+// NewAPIKey is what creating a key needs, already validated by the caller.
+type NewAPIKey struct {
+	Name        string
+	Scope       Scope
+	ExpiresAt   *time.Time
+	CreatedByID *int64
+}
+
+// CreateAPIKey stores a new key and returns it with its secret, which exists only in this
+// return value: the caller shows it once and forgets it.
+func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
+	name := strings.TrimSpace(nk.Name)
+	if name == "" || len([]rune(name)) > MaxAPIKeyNameLength {
+		return nil, "", fmt.Errorf("models: create api key: name must be 1 to %d characters", MaxAPIKeyNameLength)
+	}
+	if _, ok := ParseScope(string(nk.Scope)); !ok {
+		return nil, "", fmt.Errorf("models: create api key: unknown scope %q", nk.Scope)
+	}
+	secret := GenerateSecret()
+	key := &APIKey{
+		PublicID:    "ak_" + randomBase62(16),
+		Name:        name,
+		NameLower:   strings.ToLower(name),
+		Scope:       nk.Scope,
+		SecretHash:  HashSecret(secret),
+		Hint:        SecretHint(secret),
+		CreatedByID: nk.CreatedByID,
+		CreatedAt:   s.now(),
+	}
+	if nk.ExpiresAt != nil {
+		expiresAt := nk.ExpiresAt.UTC()
+		key.ExpiresAt = &expiresAt
+	}
+	if err := s.db.WithContext(ctx).Create(key).Error; err != nil {
+		if isUniqueViolation(err) {
+			if taken, _ := s.APIKeyNameTaken(ctx, key.NameLower); taken {
+				return nil, "", ErrDuplicateName
+			}
+		}
+		return nil, "", fmt.Errorf("models: create api key: %w", err)
+	}
+	return key, secret, nil
+}
+
+// APIKeyNameTaken tells whether a key with this name exists, ignoring case and surrounding
+// space; the form checks it to put the message beside the name field.
+func (s *Store) APIKeyNameTaken(ctx context.Context, name string) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&APIKey{}).Where("name_lower = ?", strings.ToLower(strings.TrimSpace(name))).Count(&n).Error
+	if err != nil {
+		return false, fmt.Errorf("models: api key name taken: %w", err)
+	}
+	return n > 0, nil
+}
+
+// APIKeyByPublicID returns the key with that public id, or ErrAPIKeyNotFound.
+func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey, error) {
+	var key APIKey
+	err := s.db.WithContext(ctx).Where("public_id = ?", publicID).First(&key).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrAPIKeyNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: api key by public id: %w", err)
+	}
+	return &key, nil
+}
+
+// APIKeyBySecretHash returns the key whose secret hashes to secretHash, or ErrAPIKeyNotFound.
+func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*APIKey, error) {
+	var key APIKey
+	err := s.db.WithContext(ctx).Where("secret_hash = ?", secretHash).First(&key).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrAPIKeyNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: api key by secret hash: %w", err)
+	}
+	return &key, nil
+}
+
+// DeleteAPIKey removes exactly the key with that public id and returns it, so the caller can
+// evict it from caches; ErrAPIKeyNotFound when no such key exists.
+func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
+	var deleted *APIKey
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var key APIKey
+		err := tx.Where("public_id = ?", publicID).First(&key).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
+			return ErrAPIKeyNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("models: delete api key: %w", err)
+		}
+		res := tx.Where("id = ?", key.ID).Delete(&APIKey{})
+		if res.Error != nil {
+			return fmt.Errorf("models: delete api key: %w", res.Error)
+		}
+		if res.RowsAffected != 1 {
+			return ErrAPIKeyNotFound
+		}
+		deleted = &key
+		return nil
+	})
+	return deleted, err
+}
+
+// APIKeySort is a sort order of the list, named as the URL's sort parameter carries it.
+type APIKeySort string
+
+// The sort orders of the API key list. The leading "-" means descending.
+const (
+	SortNameAsc     APIKeySort = "name"
+	SortNameDesc    APIKeySort = "-name"
+	SortCreatedAsc  APIKeySort = "created"
+	SortCreatedDesc APIKeySort = "-created"
+	SortExpiresAsc  APIKeySort = "expires"
+	SortExpiresDesc APIKeySort = "-expires"
+	// DefaultAPIKeySort shows the newest keys first.
+	DefaultAPIKeySort = SortCreatedDesc
+)
+
+var sortClauses = map[APIKeySort]string{
+	SortNameAsc:     "name_lower ASC, id ASC",
+	SortNameDesc:    "name_lower DESC, id DESC",
+	SortCreatedAsc:  "created_at ASC, id ASC",
+	SortCreatedDesc: "created_at DESC, id DESC",
+	// Keys that never expire sort after every date, on both databases.
+	SortExpiresAsc:  "(CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END) ASC, expires_at ASC, id ASC",
+	SortExpiresDesc: "(CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END) DESC, expires_at DESC, id DESC",
+}
+
+// ParseAPIKeySort returns the sort named by s, or the default for anything unknown.
+func ParseAPIKeySort(s string) APIKeySort {
+	if _, ok := sortClauses[APIKeySort(s)]; ok {
+		return APIKeySort(s)
+	}
+	return DefaultAPIKeySort
+}
+
+// APIKeyQuery selects a page of the API key list.
+type APIKeyQuery struct {
+	Search  string
+	Sort    APIKeySort
+	Page    int
+	PerPage int
+}
+
+// APIKeyPage is one page of the list with the total count of matching keys.
+type APIKeyPage struct {
+	Keys    []APIKey
+	Total   int64
+	Page    int
+	PerPage int
+}
+
+// Pages is the number of pages the matching keys fill (at least 1).
+func (p APIKeyPage) Pages() int {
+	if p.Total == 0 || p.PerPage <= 0 {
+		return 1
+	}
+	return int((p.Total + int64(p.PerPage) - 1) / int64(p.PerPage))
+}
+
+// ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively),
+// in q.Sort order.
+func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, error) {
+	if q.PerPage <= 0 {
+		q.PerPage = 25
+	}
+	if q.Page < 1 {
+		q.Page = 1
+	}
+	order, ok := sortClauses[q.Sort]
+	if !ok {
+		order = sortClauses[DefaultAPIKeySort]
+	}
+	db := s.db.WithContext(ctx).Model(&APIKey{})
+	if search := strings.ToLower(strings.TrimSpace(q.Search)); search != "" {
+		db = db.Where("name_lower LIKE ? ESCAPE '\\'", "%"+escapeLike(search)+"%")
+	}
+	page := APIKeyPage{Page: q.Page, PerPage: q.PerPage}
+	if err := db.Count(&page.Total).Error; err != nil {
+		return page, fmt.Errorf("models: list api keys: %w", err)
+	}
+	err := db.Order(order).Limit(q.PerPage).Offset((q.Page - 1) * q.PerPage).Find(&page.Keys).Error
+	if err != nil {
+		return page, fmt.Errorf("models: list api keys: %w", err)
+	}
+	return page, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

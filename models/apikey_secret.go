@@ -1,0 +1,115 @@
+package models
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"hash/crc32"
+	"math/big"
+)
+
+// The API key secret format: "ksk_", a base62 body carrying 256 random bits, then a 6-character
+// base62 CRC32 of the body. The checksum lets a typo or a truncated paste be refused before any
+// database work, and the prefix lets secret scanners recognise a leaked key.
+const (
+	SecretPrefix      = "ksk_"
+	secretBodyLength  = 43 // ceil(256 / log2(62))
+	secretCheckLength = 6  // ceil(32 / log2(62))
+	// SecretLength is the length of every well-formed secret.
+	SecretLength = len(SecretPrefix) + secretBodyLength + secretCheckLength
+)
+
+const base62Alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// ErrMalformedSecret means the value cannot be a Keysmith secret: wrong length, prefix,
+// alphabet or checksum.
+var ErrMalformedSecret = errors.New("models: malformed API key secret")
+
+// GenerateSecret returns a new random secret in the Keysmith format.
+func GenerateSecret() string {
+	random := make([]byte, 32)
+	rand.Read(random)
+	body := base62(new(big.Int).SetBytes(random), secretBodyLength)
+	return SecretPrefix + body + checksum(body)
+}
+
+// ParseSecret checks a presented secret's shape and checksum without touching the database.
+func ParseSecret(secret string) error {
+	if len(secret) != SecretLength || secret[:len(SecretPrefix)] != SecretPrefix {
+		return ErrMalformedSecret
+	}
+	rest := secret[len(SecretPrefix):]
+	for i := 0; i < len(rest); i++ {
+		if base62Index(rest[i]) < 0 {
+			return ErrMalformedSecret
+		}
+	}
+	body := rest[:secretBodyLength]
+	if checksum(body) != rest[secretBodyLength:] {
+		return ErrMalformedSecret
+	}
+	return nil
+}
+
+// HashSecret is the SHA-256 of the whole secret in hex: what the database stores and indexes.
+func HashSecret(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// SecretHint is the part of a secret that may be shown again: the prefix with the first four
+// characters of the body, and the last four characters.
+func SecretHint(secret string) string {
+	return secret[:len(SecretPrefix)+4] + "…" + secret[len(secret)-4:]
+}
+
+func checksum(body string) string {
+	var buf [secretCheckLength]byte
+	n := crc32.ChecksumIEEE([]byte(body))
+	for i := secretCheckLength - 1; i >= 0; i-- {
+		buf[i] = base62Alphabet[n%62]
+		n /= 62
+	}
+	return string(buf[:])
+}
+
+func base62(n *big.Int, width int) string {
+	out := make([]byte, width)
+	sixtyTwo := big.NewInt(62)
+	mod := new(big.Int)
+	for i := width - 1; i >= 0; i-- {
+		n.DivMod(n, sixtyTwo, mod)
+		out[i] = base62Alphabet[mod.Int64()]
+	}
+	return string(out)
+}
+
+func base62Index(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'A' && c <= 'Z':
+		return int(c-'A') + 10
+	case c >= 'a' && c <= 'z':
+		return int(c-'a') + 36
+	}
+	return -1
+}
+
+// randomBase62 returns n random base62 characters, for public ids.
+func randomBase62(n int) string {
+	out := make([]byte, n)
+	random := make([]byte, n)
+	for i := 0; i < n; {
+		rand.Read(random)
+		for _, b := range random {
+			// Reject bytes ≥ 248 so every character is equally likely.
+			if b < 248 && i < n {
+				out[i] = base62Alphabet[b%62]
+				i++
+			}
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,126 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// APIKeyUse is one observed use of a key, as the verifier gathers them in memory.
+type APIKeyUse struct {
+	APIKeyID int64
+	At       time.Time
+	IP       string
+	// Client is the scanner's name from its check-in, or the request's User-Agent.
+	Client  string
+	Scanner bool
+}
+
+// APIKeyClient is a client seen using a key, with when it was last seen.
+type APIKeyClient struct {
+	APIKeyID   int64 `gorm:"primaryKey"`
+	Client     string `gorm:"primaryKey"`
+	IP         string `gorm:"primaryKey"`
+	Scanner    bool
+	LastSeenAt time.Time
+}
+
+// RecordAPIKeyUses writes a batch of uses in one transaction: each key's last-use fields
+// take its latest use, and each client's last-seen time moves forward. The batch is what
+// the verifier gathered since its last flush, so a busy key costs one write per flush, not
+// one per request.
+func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	latestPerKey := map[int64]APIKeyUse{}
+	type clientKey struct {
+		keyID      int64
+		client, ip string
+	}
+	latestPerClient := map[clientKey]APIKeyClient{}
+	for _, use := range uses {
+		if prev, ok := latestPerKey[use.APIKeyID]; !ok || use.At.After(prev.At) {
+			latestPerKey[use.APIKeyID] = use
+		}
+		k := clientKey{use.APIKeyID, use.Client, use.IP}
+		if prev, ok := latestPerClient[k]; !ok || use.At.After(prev.LastSeenAt) {
+			latestPerClient[k] = APIKeyClient{APIKeyID: use.APIKeyID, Client: use.Client, IP: use.IP, Scanner: use.Scanner, LastSeenAt: use.At.UTC()}
+		}
+	}
+	clients := make([]APIKeyClient, 0, len(latestPerClient))
+	for _, c := range latestPerClient {
+		clients = append(clients, c)
+	}
+	// A stable order keeps concurrent flushes from different instances from deadlocking.
+	sort.Slice(clients, func(i, j int) bool {
+		a, b := clients[i], clients[j]
+		if a.APIKeyID != b.APIKeyID {
+			return a.APIKeyID < b.APIKeyID
+		}
+		if a.Client != b.Client {
+			return a.Client < b.Client
+		}
+		return a.IP < b.IP
+	})
+	keyIDs := make([]int64, 0, len(latestPerKey))
+	for id := range latestPerKey {
+		keyIDs = append(keyIDs, id)
+	}
+	sort.Slice(keyIDs, func(i, j int) bool { return keyIDs[i] < keyIDs[j] })
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, id := range keyIDs {
+			use := latestPerKey[id]
+			err := tx.Model(&APIKey{}).
+				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, use.At.UTC()).
+				Updates(map[string]any{"last_used_at": use.At.UTC(), "last_used_ip": use.IP, "last_used_client": use.Client}).Error
+			if err != nil {
+				return err
+			}
+		}
+		// Keys deleted since the uses were gathered have no row to point at; skip them.
+		var live []int64
+		if err := tx.Model(&APIKey{}).Where("id IN ?", keyIDs).Pluck("id", &live).Error; err != nil {
+			return err
+		}
+		alive := make(map[int64]bool, len(live))
+		for _, id := range live {
+			alive[id] = true
+		}
+		rows := clients[:0]
+		for _, c := range clients {
+			if alive[c.APIKeyID] {
+				rows = append(rows, c)
+			}
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		return tx.Clauses(clause.OnConflict{
+			Columns: []clause.Column{{Name: "api_key_id"}, {Name: "client"}, {Name: "ip"}},
+			DoUpdates: clause.Assignments(map[string]any{
+				"last_seen_at": gorm.Expr("CASE WHEN excluded.last_seen_at > api_key_clients.last_seen_at THEN excluded.last_seen_at ELSE api_key_clients.last_seen_at END"),
+				"scanner":      gorm.Expr("excluded.scanner"),
+			}),
+		}).CreateInBatches(rows, 200).Error
+	})
+	if err != nil {
+		return fmt.Errorf("models: record api key uses: %w", err)
+	}
+	return nil
+}
+
+// APIKeyClients lists the clients seen using a key since the given time, most recent first.
+func (s *Store) APIKeyClients(ctx context.Context, keyID int64, since time.Time) ([]APIKeyClient, error) {
+	var clients []APIKeyClient
+	err := s.db.WithContext(ctx).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).
+		Order("last_seen_at DESC").Limit(50).Find(&clients).Error
+	if err != nil {
+		return nil, fmt.Errorf("models: api key clients: %w", err)
+	}
+	return clients, nil
+}

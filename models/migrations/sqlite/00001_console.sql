@@ -1,0 +1,70 @@
+-- +goose Up
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    email         TEXT NOT NULL UNIQUE,
+    name          TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    permission    TEXT NOT NULL,
+    disabled      BOOLEAN NOT NULL DEFAULT 0,
+    created_at    DATETIME NOT NULL
+);
+
+CREATE TABLE sessions (
+    id           TEXT PRIMARY KEY,
+    user_id      INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    data         BLOB NOT NULL,
+    created_at   DATETIME NOT NULL,
+    last_seen_at DATETIME NOT NULL,
+    expires_at   DATETIME NOT NULL
+);
+CREATE INDEX sessions_user_id ON sessions (user_id);
+CREATE INDEX sessions_expires_at ON sessions (expires_at);
+
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE setup_tokens (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at DATETIME NOT NULL,
+    expires_at DATETIME NOT NULL,
+    used_at    DATETIME
+);
+
+CREATE TABLE api_keys (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    public_id        TEXT NOT NULL UNIQUE,
+    name             TEXT NOT NULL,
+    name_lower       TEXT NOT NULL UNIQUE,
+    scope            TEXT NOT NULL,
+    secret_hash      TEXT NOT NULL UNIQUE,
+    hint             TEXT NOT NULL,
+    created_by_id    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at       DATETIME NOT NULL,
+    expires_at       DATETIME,
+    last_used_at     DATETIME,
+    last_used_ip     TEXT NOT NULL DEFAULT '',
+    last_used_client TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX api_keys_created_at ON api_keys (created_at);
+CREATE INDEX api_keys_expires_at ON api_keys (expires_at);
+
+-- Who presented each key: one row per client and address, for the delete warning.
+CREATE TABLE api_key_clients (
+    api_key_id   INTEGER NOT NULL REFERENCES api_keys(id) ON DELETE CASCADE,
+    client       TEXT NOT NULL,
+    ip           TEXT NOT NULL,
+    scanner      BOOLEAN NOT NULL DEFAULT 0,
+    last_seen_at DATETIME NOT NULL,
+    PRIMARY KEY (api_key_id, client, ip)
+);
+
+-- +goose Down
+DROP TABLE api_key_clients;
+DROP TABLE api_keys;
+DROP TABLE setup_tokens;
+DROP TABLE settings;
+DROP TABLE sessions;
+DROP TABLE users;

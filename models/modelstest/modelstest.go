@@ -1,0 +1,91 @@
+// Package modelstest opens real, migrated, throw-away stores for tests: a SQLite file in the
+// test's temporary directory always, and a fresh PostgreSQL schema when
+// KEYSMITH_TEST_DATABASE_URL is set. There are no database mocks.
+package modelstest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"keysmith/models"
+)
+
+// EnvPostgres names the variable that enables the PostgreSQL runs.
+const EnvPostgres = "KEYSMITH_TEST_DATABASE_URL"
+
+// Target is one database a test runs against.
+type Target struct {
+	Name string
+	// URL opens the target's database again, for tests that need a second connection or a
+	// second server on the same data.
+	URL string
+}
+
+// Targets lists the databases store tests must pass on: SQLite always, PostgreSQL when
+// KEYSMITH_TEST_DATABASE_URL is set. Each call makes fresh, empty databases.
+func Targets(t testing.TB) []Target {
+	t.Helper()
+	targets := []Target{{Name: "sqlite", URL: filepath.Join(t.TempDir(), "keysmith.db")}}
+	if base := os.Getenv(EnvPostgres); base != "" {
+		targets = append(targets, Target{Name: "postgres", URL: freshSchema(t, base)})
+	}
+	return targets
+}
+
+// Open opens and migrates the target's database and closes it when the test ends.
+func Open(t testing.TB, target Target) *models.Store {
+	t.Helper()
+	store, err := models.Open(context.Background(), target.URL)
+	if err != nil {
+		t.Fatalf("open %s: %v", target.Name, err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate %s: %v", target.Name, err)
+	}
+	return store
+}
+
+// Each runs fn once per target in a subtest named after the database.
+func Each(t *testing.T, fn func(t *testing.T, store *models.Store, target Target)) {
+	t.Helper()
+	for _, target := range Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			fn(t, Open(t, target), target)
+		})
+	}
+}
+
+// freshSchema creates a schema of its own for the test in the PostgreSQL database at base and
+// returns a URL whose search_path points at it; the schema is dropped when the test ends.
+func freshSchema(t testing.TB, base string) string {
+	t.Helper()
+	raw := make([]byte, 6)
+	rand.Read(raw)
+	schema := "keysmith_test_" + hex.EncodeToString(raw)
+	admin, err := models.Open(context.Background(), base)
+	if err != nil {
+		t.Fatalf("connect to %s: %v", EnvPostgres, err)
+	}
+	if err := admin.Exec(context.Background(), "CREATE SCHEMA "+schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close()
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("parse %s: %v", EnvPostgres, err)
+	}
+	query := u.Query()
+	query.Set("search_path", schema)
+	u.RawQuery = query.Encode()
+	return u.String()
+}

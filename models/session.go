@@ -1,0 +1,88 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Session is a browser session kept on the server, so that logout, timeouts and a disabled
+// user end it on every instance. ID is the SHA-256 of the token the cookie carries.
+type Session struct {
+	ID         string
+	UserID     *int64
+	Data       []byte
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	ExpiresAt  time.Time
+}
+
+// ErrSessionNotFound means the session was never created, has ended, or has timed out.
+var ErrSessionNotFound = fmt.Errorf("session %w", ErrNotFound)
+
+// NewSessionToken returns a fresh random session token (256 bits).
+func NewSessionToken() string { return randomToken(32) }
+
+// SessionByToken returns the live session for token: not logged out, not idle longer than
+// idle, and not past its absolute expiry.
+func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Duration) (*Session, error) {
+	var row Session
+	now := s.now()
+	err := s.db.WithContext(ctx).Where("id = ? AND expires_at > ? AND last_seen_at > ?", hashToken(token), now, now.Add(-idle)).First(&row).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return nil, ErrSessionNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("models: load session: %w", err)
+	}
+	return &row, nil
+}
+
+// SaveSession creates or replaces the session for token, keeping its creation time and
+// absolute expiry when it already exists.
+func (s *Store) SaveSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
+	now := s.now()
+	row := Session{ID: hashToken(token), UserID: userID, Data: data, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(maxAge)}
+	res := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", row.ID).
+		Updates(map[string]any{"user_id": userID, "data": data, "last_seen_at": now})
+	if res.Error != nil {
+		return fmt.Errorf("models: save session: %w", res.Error)
+	}
+	if res.RowsAffected > 0 {
+		return nil
+	}
+	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+		return fmt.Errorf("models: save session: %w", err)
+	}
+	return nil
+}
+
+// TouchSession records activity on a session, which pushes back its idle timeout.
+func (s *Store) TouchSession(ctx context.Context, token string) error {
+	err := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", hashToken(token)).Update("last_seen_at", s.now()).Error
+	if err != nil {
+		return fmt.Errorf("models: touch session: %w", err)
+	}
+	return nil
+}
+
+// DeleteSession ends a session on the server, so a copy of its cookie is refused afterwards.
+func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	if err := s.db.WithContext(ctx).Where("id = ?", hashToken(token)).Delete(&Session{}).Error; err != nil {
+		return fmt.Errorf("models: delete session: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpiredSessions removes sessions past their absolute expiry or idle longer than idle.
+func (s *Store) DeleteExpiredSessions(ctx context.Context, idle time.Duration) (int64, error) {
+	now := s.now()
+	res := s.db.WithContext(ctx).Where("expires_at <= ? OR last_seen_at <= ?", now, now.Add(-idle)).Delete(&Session{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("models: delete expired sessions: %w", res.Error)
+	}
+	return res.RowsAffected, nil
+}

@@ -1,0 +1,199 @@
+// Package views renders Keysmith's pages and HTMX fragments with templ. Every component is a
+// function of its view model; nothing here reads the database or the request.
+package views
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"time"
+
+	"keysmith/models"
+)
+
+// Assets are the checksummed URLs of the static files every page loads.
+type Assets struct {
+	PicoCSS, AppCSS, HTMX, AppJS string
+}
+
+// Page is what the layout needs to frame any page.
+type Page struct {
+	Title     string
+	Nonce     string
+	CSRFToken string
+	// User is the signed-in user, or nil on the login and setup pages.
+	User   *models.User
+	Assets Assets
+	// Flash holds one-time notices shown above the content, such as "API key deleted".
+	Flash []string
+	// Section marks the navigation entry of the current page.
+	Section string
+}
+
+// HTMXConfig is the htmx configuration of every page: no inline styles or eval (so the CSP
+// holds), no copies of pages in localStorage (so a secret can never land there), and form
+// errors (422) swapped in like successes.
+const HTMXConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,` +
+	`"historyCacheSize":0,"refreshOnHistoryMiss":true,"selfRequestsOnly":true,` +
+	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},` +
+	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+
+// APIKeyList is the list region: one page of keys with the search and sort that chose them.
+type APIKeyList struct {
+	Page   models.APIKeyPage
+	Search string
+	Sort   models.APIKeySort
+	Now    time.Time
+}
+
+// URL is the list's address with the given sort and page, keeping the search.
+func (l APIKeyList) URL(sort models.APIKeySort, page int) string {
+	v := url.Values{}
+	if l.Search != "" {
+		v.Set("q", l.Search)
+	}
+	if sort != models.DefaultAPIKeySort {
+		v.Set("sort", string(sort))
+	}
+	if page > 1 {
+		v.Set("page", strconv.Itoa(page))
+	}
+	if len(v) == 0 {
+		return "/admin/api-keys"
+	}
+	return "/admin/api-keys?" + v.Encode()
+}
+
+// SortURL is the link of a sortable column: ascending first for names, newest first for
+// dates, and the other way round when the column is already sorted that way.
+func (l APIKeyList) SortURL(column string) string {
+	asc, desc := models.APIKeySort(column), models.APIKeySort("-"+column)
+	first, second := desc, asc
+	if column == "name" {
+		first, second = asc, desc
+	}
+	if l.Sort == first {
+		return l.URL(second, 1)
+	}
+	return l.URL(first, 1)
+}
+
+// AriaSort is the aria-sort value of a column header.
+func (l APIKeyList) AriaSort(column string) string {
+	switch l.Sort {
+	case models.APIKeySort(column):
+		return "ascending"
+	case models.APIKeySort("-" + column):
+		return "descending"
+	}
+	return "none"
+}
+
+// ExpiryChoice is one option of the form's "Expires after" list.
+type ExpiryChoice struct{ Value, Label string }
+
+// APIKeyForm is the New API Key form with what was typed and a message per wrong field.
+type APIKeyForm struct {
+	Name, Scope, ExpiresIn, ExpiresAt string
+	Errors                            map[string]string
+	// Choices are the expiries the lifetime policy allows.
+	Choices []ExpiryChoice
+	// MinDate and MaxDate bound the custom date (YYYY-MM-DD); MaxDate is empty without a cap.
+	MinDate, MaxDate string
+	// MaxLifetimeDays is the policy's cap in days, 0 for none, to explain hidden choices.
+	MaxLifetimeDays int
+}
+
+// CreatedKey is a key just created with its secret, shown once.
+type CreatedKey struct {
+	Key    models.APIKey
+	Secret string
+}
+
+// ClientUse is a script, scanner or other client seen using a key.
+type ClientUse struct {
+	Name     string
+	Address  string
+	Scanner  bool
+	LastSeen time.Time
+}
+
+// DeleteKey is the delete confirmation of one key.
+type DeleteKey struct {
+	Key models.APIKey
+	// Clients are those seen using the key in the last 30 days, most recent first.
+	Clients []ClientUse
+	// RequireName is true when the key was used recently, so the name must be typed.
+	RequireName bool
+	// Error is the message beside the name field when the typed name was wrong.
+	Error string
+	// List is where to go back to, so the list keeps its search, sort and page.
+	ReturnTo string
+	Now      time.Time
+}
+
+// LoginForm is the login page's form.
+type LoginForm struct {
+	Email, Next, Error string
+}
+
+// SetupForm creates the first Super admin from the one-time setup link.
+type SetupForm struct {
+	Token, Email, Name string
+	Errors             map[string]string
+}
+
+// ErrorView is an error page's fixed, helpful text.
+type ErrorView struct {
+	Status  int
+	Title   string
+	Message string
+	// RequestID lets an administrator find the details in the log.
+	RequestID string
+}
+
+// Relative writes t relative to now the way people say it: "just now", "5 minutes ago",
+// "in 3 days".
+func Relative(t, now time.Time) string {
+	d := t.Sub(now)
+	future := d > 0
+	if !future {
+		d = -d
+	}
+	var amount string
+	switch {
+	case d < time.Minute:
+		return "just now"
+	case d < time.Hour:
+		amount = plural(int(d/time.Minute), "minute")
+	case d < 24*time.Hour:
+		amount = plural(int(d/time.Hour), "hour")
+	case d < 60*24*time.Hour:
+		amount = plural(int(d/(24*time.Hour)), "day")
+	case d < 365*24*time.Hour:
+		amount = plural(int(d/(30*24*time.Hour)), "month")
+	default:
+		amount = plural(int(d/(365*24*time.Hour)), "year")
+	}
+	if future {
+		return "in " + amount
+	}
+	return amount + " ago"
+}
+
+// Exact writes a time in full, in UTC, for the hover title and for screen readers.
+func Exact(t time.Time) string {
+	return t.UTC().Format("Mon 2 Jan 2006 15:04:05 UTC")
+}
+
+// Date writes a calendar date the list shows in its columns.
+func Date(t time.Time) string {
+	return t.UTC().Format("2 Jan 2006")
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}

@@ -1,0 +1,278 @@
+package web
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+)
+
+const (
+	// keyCacheSize bounds the verified-key cache; past it, an arbitrary entry makes room.
+	keyCacheSize = 10_000
+	// keyCacheTTL bounds how long a verified key is trusted without asking the database.
+	keyCacheTTL = 5 * time.Minute
+	// usageFlushInterval is how often gathered key uses are written, in one batch.
+	usageFlushInterval = 2 * time.Second
+	apiKeyContextKey   = "api_key"
+)
+
+// ErrKeyRefused covers every reason a presented key does not authenticate: missing, malformed,
+// unknown, expired or deleted. Callers answer all of them alike.
+var ErrKeyRefused = errors.New("web: api key refused")
+
+// KeyVerifier turns a presented secret into its key: format and checksum first (no database
+// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then the
+// store. Expiry is checked on every call. It also gathers each use in memory for batched
+// last-use writes.
+type KeyVerifier struct {
+	store *models.Store
+	log   *slog.Logger
+
+	mu    sync.RWMutex
+	cache map[string]cachedKey
+	// trusted is false while revocations from other instances might be missed (the PostgreSQL
+	// listener is down); the cache is then bypassed.
+	trusted atomic.Bool
+	// notify tells other instances that a key was revoked; nil on SQLite.
+	notify func(ctx context.Context, secretHash string) error
+
+	usageMu  sync.Mutex
+	usage    map[usageKey]models.APIKeyUse
+	scanners sync.Map // api key id → scanner name from its last check-in
+}
+
+type cachedKey struct {
+	key      models.APIKey
+	cachedAt time.Time
+}
+
+type usageKey struct {
+	keyID      int64
+	client, ip string
+}
+
+// NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
+// PostgreSQL, StartRevocationListener makes trust depend on the listening connection.
+func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
+	v := &KeyVerifier{store: store, log: log, cache: map[string]cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
+	v.trusted.Store(true)
+	return v
+}
+
+// Verify returns the live key for secret, or ErrKeyRefused.
+func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
+	if models.ParseSecret(secret) != nil {
+		return nil, ErrKeyRefused
+	}
+	hash := models.HashSecret(secret)
+	now := v.store.Now()
+	if v.trusted.Load() {
+		v.mu.RLock()
+		entry, ok := v.cache[hash]
+		v.mu.RUnlock()
+		if ok && now.Sub(entry.cachedAt) < keyCacheTTL {
+			return v.check(&entry.key, hash, now)
+		}
+	}
+	key, err := v.store.APIKeyBySecretHash(ctx, hash)
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return nil, ErrKeyRefused
+	}
+	if err != nil {
+		return nil, err
+	}
+	if v.trusted.Load() {
+		v.mu.Lock()
+		if len(v.cache) >= keyCacheSize {
+			for evict := range v.cache {
+				delete(v.cache, evict)
+				break
+			}
+		}
+		v.cache[hash] = cachedKey{key: *key, cachedAt: now}
+		v.mu.Unlock()
+	}
+	return v.check(key, hash, now)
+}
+
+func (v *KeyVerifier) check(key *models.APIKey, hash string, now time.Time) (*models.APIKey, error) {
+	if subtle.ConstantTimeCompare([]byte(key.SecretHash), []byte(hash)) != 1 || key.Expired(now) {
+		return nil, ErrKeyRefused
+	}
+	copied := *key
+	return &copied, nil
+}
+
+// Evict forgets a key on this instance, so its next use goes to the database.
+func (v *KeyVerifier) Evict(secretHash string) {
+	v.mu.Lock()
+	delete(v.cache, secretHash)
+	v.mu.Unlock()
+}
+
+// setTrusted turns the cache on or off; turning it off also empties it, so nothing cached
+// while revocations could be missed survives.
+func (v *KeyVerifier) setTrusted(trusted bool) {
+	v.mu.Lock()
+	if !trusted {
+		clear(v.cache)
+	}
+	v.trusted.Store(trusted)
+	v.mu.Unlock()
+}
+
+// Revoke evicts a deleted key here and, on PostgreSQL, on every other instance.
+func (v *KeyVerifier) Revoke(ctx context.Context, secretHash string) {
+	v.Evict(secretHash)
+	if v.notify != nil {
+		if err := v.notify(ctx, secretHash); err != nil {
+			v.log.Error("notify other instances of a revoked key", "error", err)
+		}
+	}
+}
+
+// NoteScanner remembers the scanner name a key checked in with, so its later uses are shown
+// under that name rather than its User-Agent.
+func (v *KeyVerifier) NoteScanner(keyID int64, name string) {
+	v.scanners.Store(keyID, name)
+}
+
+// recordUse gathers one use in memory; FlushUsage writes what was gathered.
+func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at time.Time) {
+	client, scanner := userAgent, false
+	if name, ok := v.scanners.Load(key.ID); ok {
+		client, scanner = name.(string), true
+	}
+	if client == "" {
+		client = "unknown client"
+	}
+	if len(client) > 200 {
+		client = client[:200]
+	}
+	k := usageKey{keyID: key.ID, client: client, ip: ip}
+	v.usageMu.Lock()
+	v.usage[k] = models.APIKeyUse{APIKeyID: key.ID, At: at, IP: ip, Client: client, Scanner: scanner}
+	v.usageMu.Unlock()
+}
+
+// FlushUsage writes every use gathered since the last flush in one batch. On failure the uses
+// are put back, unless newer ones for the same client have arrived.
+func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
+	v.usageMu.Lock()
+	pending := v.usage
+	v.usage = map[usageKey]models.APIKeyUse{}
+	v.usageMu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	batch := make([]models.APIKeyUse, 0, len(pending))
+	for _, use := range pending {
+		batch = append(batch, use)
+	}
+	if err := v.store.RecordAPIKeyUses(ctx, batch); err != nil {
+		v.usageMu.Lock()
+		for k, use := range pending {
+			if _, newer := v.usage[k]; !newer {
+				v.usage[k] = use
+			}
+		}
+		v.usageMu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// RunUsageFlusher writes gathered uses every few seconds until ctx ends, then once more, so
+// nothing gathered is lost on shutdown.
+func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
+	ticker := time.NewTicker(usageFlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			if err := v.FlushUsage(ctx); err != nil {
+				v.log.Error("write api key uses", "error", err)
+			}
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := v.FlushUsage(final); err != nil {
+				v.log.Error("write api key uses at shutdown", "error", err)
+			}
+			cancel()
+			return
+		}
+	}
+}
+
+// presentedSecret reads the secret from X-API-SECRET or an Authorization Bearer header.
+func presentedSecret(h http.Header) string {
+	if secret := h.Get("X-API-SECRET"); secret != "" {
+		return strings.TrimSpace(secret)
+	}
+	auth := h.Get("Authorization")
+	if len(auth) > 7 && strings.EqualFold(auth[:7], "bearer ") {
+		return strings.TrimSpace(auth[7:])
+	}
+	return ""
+}
+
+// unauthorizedBody is the one answer for every refused key, so it tells an attacker nothing.
+var unauthorizedBody = map[string]string{
+	"error": "A valid API key is required. Send it as X-API-SECRET: <secret> or Authorization: Bearer <secret>.",
+}
+
+// RequireKey authenticates /api/v1 requests by API key and lets through only the given
+// scopes: 401 for any refused key, 403 naming the allowed scopes for a key of another scope.
+func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
+	allowed := make([]string, len(scopes))
+	for i, scope := range scopes {
+		allowed[i] = string(scope)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			key, err := s.Keys.Verify(req.Context(), presentedSecret(req.Header))
+			if errors.Is(err, ErrKeyRefused) {
+				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keysmith"`)
+				c.Response().Header().Set("Cache-Control", "no-store")
+				return c.JSON(http.StatusUnauthorized, unauthorizedBody)
+			}
+			if err != nil {
+				return err
+			}
+			s.Keys.recordUse(key, c.RealIP(), req.UserAgent(), s.store.Now())
+			c.Set(apiKeyContextKey, key)
+			for _, scope := range scopes {
+				if key.Scope == scope {
+					return next(c)
+				}
+			}
+			return c.JSON(http.StatusForbidden, map[string]any{
+				"error":          "This API key's scope does not allow this request.",
+				"key_scope":      key.Scope,
+				"allowed_scopes": allowed,
+			})
+		}
+	}
+}
+
+// CurrentKey returns the API key that authenticated the request, or nil.
+func CurrentKey(c echo.Context) *models.APIKey {
+	key, _ := c.Get(apiKeyContextKey).(*models.APIKey)
+	return key
+}
+
+// KeyDeleted revokes a deleted key everywhere at once.
+func (s *Server) KeyDeleted(ctx context.Context, key *models.APIKey) {
+	s.Keys.Revoke(ctx, key.SecretHash)
+}

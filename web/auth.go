@@ -1,0 +1,167 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+	"keysmith/views"
+)
+
+const (
+	userKey    = "user"
+	sessionKey = "session"
+)
+
+// loadUser reads the browser session, when there is one, and puts the signed-in user in the
+// context. A session whose user has gone or been disabled counts as signed out.
+func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		path := c.Request().URL.Path
+		if isAPI(c) || strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" {
+			return next(c)
+		}
+		session, err := s.Sessions.Get(c.Request(), s.Sessions.CookieName())
+		if err != nil {
+			return err
+		}
+		c.Set(sessionKey, session)
+		if id, ok := session.Values[sessionUserKey].(int64); ok {
+			user, err := s.store.UserByID(c.Request().Context(), id)
+			switch {
+			case errors.Is(err, models.ErrUserNotFound):
+			case err != nil:
+				return err
+			case !user.Disabled:
+				c.Set(userKey, user)
+			}
+		}
+		return next(c)
+	}
+}
+
+// CurrentUser returns the signed-in user, or nil.
+func CurrentUser(c echo.Context) *models.User {
+	user, _ := c.Get(userKey).(*models.User)
+	return user
+}
+
+func currentSession(c echo.Context) *sessions.Session {
+	session, _ := c.Get(sessionKey).(*sessions.Session)
+	return session
+}
+
+// RequireUser sends visitors who are not signed in to the login page, which brings them back
+// to the page they asked for. Authenticated pages are never stored by caches or browsers.
+func (s *Server) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Cache-Control", "no-store")
+		if CurrentUser(c) != nil {
+			return next(c)
+		}
+		target := c.Request().URL.RequestURI()
+		if IsHTMX(c) {
+			target = c.Request().Header.Get("HX-Current-URL")
+			if u, err := url.Parse(target); err == nil {
+				target = u.RequestURI()
+			}
+		}
+		login := "/login?next=" + url.QueryEscape(LocalPath(target, "/admin/api-keys"))
+		if IsHTMX(c) {
+			c.Response().Header().Set("HX-Redirect", login)
+			return c.NoContent(http.StatusUnauthorized)
+		}
+		return c.Redirect(http.StatusSeeOther, login)
+	}
+}
+
+// RequireAPIKeyAdmin lets through users with Connectivity administration or Super admin and
+// tells anyone else which permission they lack.
+func (s *Server) RequireAPIKeyAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.RequireUser(func(c echo.Context) error {
+		if !CurrentUser(c).Permission.CanManageAPIKeys() {
+			return echo.NewHTTPError(http.StatusForbidden, "Managing API keys needs the “"+models.PermissionConnectivityAdmin.Label()+
+				"” or “"+models.PermissionSuperAdmin.Label()+"” permission, which your account does not have. Ask a Super admin to grant it.")
+		}
+		return next(c)
+	})
+}
+
+// LocalPath returns target when it is a path on this site, and fallback otherwise, so a
+// "next" parameter can never send anyone to another site.
+func LocalPath(target, fallback string) string {
+	if !strings.HasPrefix(target, "/") || strings.HasPrefix(target, "//") || strings.HasPrefix(target, "/\\") {
+		return fallback
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "" || u.Host != "" {
+		return fallback
+	}
+	return target
+}
+
+// Login starts a new session for user, ending any session the browser had, so a session id
+// planted before login is worthless after it.
+func (s *Server) Login(c echo.Context, user *models.User) error {
+	session := currentSession(c)
+	if session.ID != "" {
+		if err := s.store.DeleteSession(c.Request().Context(), session.ID); err != nil {
+			return err
+		}
+	}
+	session.ID = ""
+	session.Values = map[any]any{sessionUserKey: user.ID}
+	session.Options.MaxAge = int(s.cfg.SessionMaxAge.Seconds())
+	return session.Save(c.Request(), c.Response())
+}
+
+// Logout ends the session on the server and clears its cookie.
+func (s *Server) Logout(c echo.Context) error {
+	session := currentSession(c)
+	session.Options.MaxAge = -1
+	return session.Save(c.Request(), c.Response())
+}
+
+// AddFlash keeps a notice for the next page this browser shows.
+func (s *Server) AddFlash(c echo.Context, message string) error {
+	session := currentSession(c)
+	session.AddFlash(message)
+	return session.Save(c.Request(), c.Response())
+}
+
+// Page returns the layout's view model for the current request, taking pending notices.
+func (s *Server) Page(c echo.Context, title, section string) (views.Page, error) {
+	page := views.Page{
+		Title:     title,
+		Nonce:     Nonce(c),
+		CSRFToken: CSRFToken(c),
+		User:      CurrentUser(c),
+		Assets:    s.assets,
+		Section:   section,
+	}
+	if session := currentSession(c); session != nil && !session.IsNew {
+		if flashes := session.Flashes(); len(flashes) > 0 {
+			for _, flash := range flashes {
+				if message, ok := flash.(string); ok {
+					page.Flash = append(page.Flash, message)
+				}
+			}
+			if err := session.Save(c.Request(), c.Response()); err != nil {
+				return page, err
+			}
+		}
+	}
+	return page, nil
+}
+
+// IsHTMX tells whether the request came from htmx (and is not a history restore, which
+// needs the whole page).
+func IsHTMX(c echo.Context) bool {
+	h := c.Request().Header
+	return h.Get("HX-Request") == "true" && h.Get("HX-History-Restore-Request") != "true"
+}
