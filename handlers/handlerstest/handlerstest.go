@@ -1,0 +1,200 @@
+// Package handlerstest starts the real Keysmith server (Echo, every middleware, every route)
+// over a real database for tests, and gives them a browser-like client with a cookie jar.
+package handlerstest
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"keysmith/config"
+	"keysmith/handlers"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+	"keysmith/web"
+)
+
+// DefaultPassword is the password of users made by CreateUser.
+const DefaultPassword = "correct horse battery staple"
+
+// App is a running Keysmith over a test database.
+type App struct {
+	Store  *models.Store
+	Server *web.Server
+	Config config.Config
+	// URL is the base URL of the running HTTP server.
+	URL string
+	logs *lockedWriter
+}
+
+// Logs returns everything the server has logged so far, so tests can check what never
+// reaches the log.
+func (a *App) Logs() string {
+	a.logs.mu.Lock()
+	defer a.logs.mu.Unlock()
+	return a.logs.buf.String()
+}
+
+// New starts Keysmith on target's database. configure may change the configuration first.
+func New(t testing.TB, target modelstest.Target, configure ...func(*config.Config)) *App {
+	t.Helper()
+	store := modelstest.Open(t, target)
+	return NewOnStore(t, store, configure...)
+}
+
+// NewOnStore starts Keysmith over an already open store, for tests that need two servers on
+// one database.
+func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Config)) *App {
+	t.Helper()
+	cfg, _, err := config.Load("test", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	logs := &lockedWriter{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	key, err := store.SessionKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := web.New(cfg, store, log, [][]byte{key})
+	handlers.New(store, srv, cfg, log).Register(srv.Echo)
+	ts := httptest.NewServer(srv.Echo)
+	t.Cleanup(ts.Close)
+	return &App{Store: store, Server: srv, Config: cfg, URL: ts.URL, logs: logs}
+}
+
+// CreateUser adds a console user with DefaultPassword.
+func (a *App) CreateUser(t testing.TB, email string, permission models.Permission) *models.User {
+	t.Helper()
+	user, err := a.Store.CreateUser(context.Background(), models.NewUser{Email: email, Name: strings.Split(email, "@")[0], Password: DefaultPassword, Permission: permission})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return user
+}
+
+// Client is a browser-like HTTP client: it keeps cookies and does not follow redirects, so
+// tests see every 303.
+type Client struct {
+	t    testing.TB
+	app  *App
+	HTTP *http.Client
+	// CSRF is the token from the last HTML page fetched, sent back by Post and Delete.
+	CSRF string
+}
+
+// Client returns a new client with an empty cookie jar.
+func (a *App) Client(t testing.TB) *Client {
+	jar, _ := cookiejar.New(nil)
+	return &Client{t: t, app: a, HTTP: &http.Client{
+		Jar:           jar,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// Response is a finished response with its body read.
+type Response struct {
+	*http.Response
+	Body string
+}
+
+var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
+
+// Do sends a request with the given headers and remembers the CSRF token of an HTML answer.
+func (c *Client) Do(method, path string, body io.Reader, headers map[string]string) *Response {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.app.URL+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	res, err := c.HTTP.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if m := csrfField.FindStringSubmatch(string(data)); m != nil {
+		c.CSRF = m[1]
+	}
+	return &Response{Response: res, Body: string(data)}
+}
+
+// Get fetches a page.
+func (c *Client) Get(path string) *Response { return c.Do(http.MethodGet, path, nil, nil) }
+
+// Post submits a form with the client's CSRF token added (unless form sets _csrf itself).
+func (c *Client) Post(path string, form url.Values) *Response {
+	c.t.Helper()
+	if form == nil {
+		form = url.Values{}
+	}
+	if _, ok := form["_csrf"]; !ok {
+		form.Set("_csrf", c.CSRF)
+	}
+	return c.Do(http.MethodPost, path, strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
+}
+
+// HTMX sends a request as htmx would: HX-Request, HX-Target and the CSRF header.
+func (c *Client) HTMX(method, path, target string, form url.Values) *Response {
+	c.t.Helper()
+	headers := map[string]string{"HX-Request": "true", "X-CSRF-Token": c.CSRF}
+	if target != "" {
+		headers["HX-Target"] = target
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+		headers["Content-Type"] = "application/x-www-form-urlencoded"
+	}
+	return c.Do(method, path, body, headers)
+}
+
+// Login signs the client in as email with DefaultPassword and fails the test otherwise.
+func (c *Client) Login(email string) {
+	c.t.Helper()
+	c.Get("/login")
+	res := c.Post("/login", url.Values{"email": {email}, "password": {DefaultPassword}})
+	if res.StatusCode != http.StatusSeeOther {
+		c.t.Fatalf("login as %s: status %d, want 303; body: %s", email, res.StatusCode, res.Body)
+	}
+}
+
+// Cookie returns the value of the named cookie the client holds for the app, or "".
+func (c *Client) Cookie(name string) string {
+	u, _ := url.Parse(c.app.URL)
+	for _, cookie := range c.HTTP.Jar.Cookies(u) {
+		if cookie.Name == name {
+			return cookie.Value
+		}
+	}
+	return ""
+}
+
+// lockedWriter lets the server's goroutines log into one builder safely.
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
