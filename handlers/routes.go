@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
 )
 
 // Register adds every route of Keysmith to e, read top to bottom.
@@ -25,4 +27,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)
 	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
+
+	// The catalog API, authenticated by API key; each route names the scopes it admits.
+	anyScope := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin, models.ScopeScanner)
+	api := e.Group("/api/v1")
+	api.GET("/auth/verify", h.apiAuthVerify, anyScope)
 }
