@@ -44,6 +44,9 @@ func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Dura
 // SaveSession creates or replaces the session for token, keeping its creation time and
 // absolute expiry when it already exists.
 func (s *Store) SaveSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
+	if data == nil {
+		data = []byte{}
+	}
 	now := s.now()
 	row := Session{ID: hashToken(token), UserID: userID, Data: data, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(maxAge)}
 	res := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", row.ID).

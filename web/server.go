@@ -103,6 +103,7 @@ func (s *Server) Start(ctx context.Context) error {
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	go s.sweepSessions(ctx)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.ListenAndServe() }()
 	select {
@@ -113,6 +114,23 @@ func (s *Server) Start(ctx context.Context) error {
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdown)
+}
+
+// sweepSessions deletes ended sessions every ten minutes until ctx ends. Ended sessions are
+// refused anyway; this only keeps the table small.
+func (s *Server) sweepSessions(ctx context.Context) {
+	ticker := time.NewTicker(10 * time.Minute)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout); err != nil {
+				s.log.Error("sweep sessions", "error", err)
+			}
+		}
+	}
 }
 
 func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }
