@@ -1,0 +1,635 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/PuerkitoBio/goquery"
+
+	"keysmith/config"
+	"keysmith/handlers/handlerstest"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+const adminEmail = "admin@example.com"
+
+var secretInPage = regexp.MustCompile(`ksk_[0-9A-Za-z]{49}`)
+
+// eachApp runs fn against a fresh server per database, with a Connectivity admin signed in.
+func eachApp(t *testing.T, fn func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client), configure ...func(*config.Config)) {
+	t.Helper()
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			app := handlerstest.New(t, target, configure...)
+			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+			admin := app.Client(t)
+			admin.Login(adminEmail)
+			admin.Get("/admin/api-keys")
+			fn(t, app, admin)
+		})
+	}
+}
+
+func doc(t *testing.T, body string) *goquery.Document {
+	t.Helper()
+	d, err := goquery.NewDocumentFromReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func wantStatus(t *testing.T, res *handlerstest.Response, want int) {
+	t.Helper()
+	if res.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body:\n%s", res.Request.Method, res.Request.URL.Path, res.StatusCode, want, res.Body)
+	}
+}
+
+func rowNames(t *testing.T, body string) []string {
+	t.Helper()
+	var names []string
+	doc(t, body).Find(`[data-testid="api-key-row"] [data-testid="api-key-name"]`).Each(func(_ int, s *goquery.Selection) {
+		names = append(names, s.Text())
+	})
+	return names
+}
+
+func createForm(name string, scope models.Scope, expiresIn string) url.Values {
+	return url.Values{"name": {name}, "scope": {string(scope)}, "expires_in": {expiresIn}}
+}
+
+func TestLoginRedirectsAndReturns(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		visitor := app.Client(t)
+		res := visitor.Get("/admin/api-keys?q=gate&sort=name")
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, want := res.Header.Get("Location"), "/login?next="+url.QueryEscape("/admin/api-keys?q=gate&sort=name"); got != want {
+			t.Fatalf("redirect to %q, want %q", got, want)
+		}
+		visitor.Get(res.Header.Get("Location"))
+		login := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {"/admin/api-keys?q=gate&sort=name"}})
+		wantStatus(t, login, http.StatusSeeOther)
+		if got := login.Header.Get("Location"); got != "/admin/api-keys?q=gate&sort=name" {
+			t.Errorf("after login: redirect to %q, want the page asked for", got)
+		}
+		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+			other := app.Client(t)
+			other.Get("/login")
+			res := other.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {next}})
+			if got := res.Header.Get("Location"); got != "/admin/api-keys" {
+				t.Errorf("next=%q: redirect to %q, want /admin/api-keys", next, got)
+			}
+		}
+	})
+}
+
+func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		visitor := app.Client(t)
+		visitor.Get("/login")
+		wrongPassword := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"not the password"}})
+		unknownUser := visitor.Post("/login", url.Values{"email": {"ghost@example.com"}, "password": {"not the password"}})
+		wantStatus(t, wrongPassword, http.StatusUnauthorized)
+		wantStatus(t, unknownUser, http.StatusUnauthorized)
+		a := doc(t, wrongPassword.Body).Find(`[data-testid="login-error"]`).Text()
+		b := doc(t, unknownUser.Body).Find(`[data-testid="login-error"]`).Text()
+		if a == "" || a != b {
+			t.Errorf("messages differ or are empty: %q vs %q", a, b)
+		}
+		for range 4 {
+			visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"still wrong"}})
+		}
+		// Five failures for the account: even the right password now waits.
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusTooManyRequests)
+		if retry := res.Header.Get("Retry-After"); retry == "" || retry == "0" {
+			t.Errorf("Retry-After = %q, want seconds to wait", retry)
+		}
+		if !strings.Contains(doc(t, res.Body).Find(`[data-testid="login-error"]`).Text(), "Too many failed sign-in attempts") {
+			t.Errorf("429 page does not explain the wait: %s", res.Body)
+		}
+		// Another account from the same address still gets through.
+		app.CreateUser(t, "other@example.com", models.PermissionConnectivityAdmin)
+		res = visitor.Post("/login", url.Values{"email": {"other@example.com"}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusSeeOther)
+		// Twenty failures from one address lock it for every account.
+		attacker := app.Client(t)
+		attacker.Get("/login")
+		for i := range 20 {
+			attacker.Post("/login", url.Values{"email": {"spray" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}})
+		}
+		app.CreateUser(t, "third@example.com", models.PermissionConnectivityAdmin)
+		res = attacker.Post("/login", url.Values{"email": {"third@example.com"}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusTooManyRequests)
+	})
+}
+
+func TestCSRFIsRequired(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		for name, res := range map[string]*handlerstest.Response{
+			"missing token": admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"admin"}, "expires_in": {"30d"}, "_csrf": {""}}),
+			"wrong token":   admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"admin"}, "expires_in": {"30d"}, "_csrf": {"forged"}}),
+			"cross-site": admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(createForm("x", models.ScopeAdmin, "30d").Encode()+"&_csrf="+url.QueryEscape(admin.CSRF)),
+				map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site"}),
+			"htmx without header": admin.Do(http.MethodDelete, "/admin/api-keys/ak_whatever", nil, map[string]string{"HX-Request": "true"}),
+		} {
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: status %d, want 403", name, res.StatusCode)
+			}
+		}
+		if page, _ := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{}); page.Total != 0 {
+			t.Errorf("%d keys created without a valid CSRF token", page.Total)
+		}
+		visitor := app.Client(t)
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "_csrf": {"nope"}})
+		wantStatus(t, res, http.StatusForbidden)
+		// The same token with the header works, as htmx sends it.
+		res = admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("via header", models.ScopeAdmin, "30d"))
+		wantStatus(t, res, http.StatusOK)
+	})
+}
+
+func TestSessionRenewedOnLoginAndEndedByLogout(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		before := admin.Cookie("keysmith_session")
+		if before == "" {
+			t.Fatal("no session cookie after login")
+		}
+		admin.Login(adminEmail)
+		after := admin.Cookie("keysmith_session")
+		if after == before {
+			t.Fatal("logging in again kept the same session")
+		}
+		replay := func(cookie string) *handlerstest.Response {
+			c := app.Client(t)
+			return c.Do(http.MethodGet, "/admin/api-keys", nil, map[string]string{"Cookie": "keysmith_session=" + cookie})
+		}
+		wantStatus(t, replay(before), http.StatusSeeOther)
+		wantStatus(t, replay(after), http.StatusOK)
+		admin.Get("/admin/api-keys")
+		res := admin.Post("/logout", nil)
+		wantStatus(t, res, http.StatusSeeOther)
+		if res := replay(after); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
+			t.Errorf("replayed cookie after logout: status %d to %q, want 303 to /login", res.StatusCode, res.Header.Get("Location"))
+		}
+	})
+}
+
+func TestSessionCookieFlags(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		c := app.Client(t)
+		c.Get("/login")
+		res := c.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}})
+		var found bool
+		for _, cookie := range res.Cookies() {
+			if cookie.Name != "__Host-keysmith_session" {
+				continue
+			}
+			found = true
+			if !cookie.HttpOnly || !cookie.Secure || cookie.SameSite != http.SameSiteStrictMode || cookie.Path != "/" || cookie.Domain != "" {
+				t.Errorf("cookie %+v: want HttpOnly, Secure, SameSite=Strict, Path=/ and no Domain", cookie)
+			}
+		}
+		if !found {
+			t.Errorf("no __Host-keysmith_session cookie with an https base URL; got %v", res.Cookies())
+		}
+	}, func(cfg *config.Config) { cfg.BaseURL, _ = url.Parse("https://keys.example.com") })
+}
+
+func TestIdleAndAbsoluteTimeouts(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		start := time.Now()
+		now := start
+		app.Store.SetClock(func() time.Time { return now })
+		admin.Login(adminEmail)
+		for now = start; now.Before(start.Add(2 * time.Hour)); now = now.Add(25 * time.Minute) {
+			wantStatus(t, admin.Get("/admin/api-keys"), http.StatusOK)
+		}
+		now = now.Add(31 * time.Minute)
+		wantStatus(t, admin.Get("/admin/api-keys"), http.StatusSeeOther)
+
+		admin.Login(adminEmail)
+		start = now
+		for ; now.Before(start.Add(8 * time.Hour)); now = now.Add(20 * time.Minute) {
+			wantStatus(t, admin.Get("/admin/api-keys"), http.StatusOK)
+		}
+		now = start.Add(8*time.Hour + time.Minute)
+		wantStatus(t, admin.Get("/admin/api-keys"), http.StatusSeeOther)
+	})
+}
+
+func TestPermissionRequired(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		app.CreateUser(t, "reader@example.com", models.PermissionNone)
+		reader := app.Client(t)
+		reader.Login("reader@example.com")
+		for _, path := range []string{"/admin/api-keys", "/admin/api-keys/new"} {
+			res := reader.Get(path)
+			wantStatus(t, res, http.StatusForbidden)
+			message := doc(t, res.Body).Find(`[data-testid="error-page"]`).Text()
+			if !strings.Contains(message, "Connectivity administration") || !strings.Contains(message, "Super admin") {
+				t.Errorf("%s: 403 page does not name the missing permission: %q", path, message)
+			}
+		}
+		res := reader.Post("/admin/api-keys", createForm("sneaky", models.ScopeAdmin, "30d"))
+		wantStatus(t, res, http.StatusForbidden)
+		app.CreateUser(t, "super@example.com", models.PermissionSuperAdmin)
+		super := app.Client(t)
+		super.Login("super@example.com")
+		wantStatus(t, super.Get("/admin/api-keys"), http.StatusOK)
+	})
+}
+
+func TestCreateValidation(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		if _, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Existing", Scope: models.ScopeAdmin}); err != nil {
+			t.Fatal(err)
+		}
+		yesterday := app.Store.Now().AddDate(0, 0, -1).Format(time.DateOnly)
+		today := app.Store.Now().Format(time.DateOnly)
+		for _, tc := range []struct {
+			name  string
+			form  url.Values
+			field string
+			want  string
+		}{
+			{"empty name", createForm("   ", models.ScopeAdmin, "30d"), "name", "Enter a name"},
+			{"long name", createForm(strings.Repeat("é", 101), models.ScopeAdmin, "30d"), "name", "at most 100 characters"},
+			{"duplicate name ignoring case", createForm(" existing ", models.ScopeAdmin, "30d"), "name", "already exists"},
+			{"no scope", url.Values{"name": {"a"}, "expires_in": {"30d"}}, "scope", "Choose a permission scope"},
+			{"unknown scope", createForm("a", "root", "30d"), "scope", "Choose a permission scope"},
+			{"unknown expiry", createForm("a", models.ScopeAdmin, "45d"), "expires_in", "Choose when the key expires"},
+			{"custom without date", createForm("a", models.ScopeAdmin, "custom"), "expires_at", "Enter the date"},
+			{"custom bad date", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {"31/12/2030"}}, "expires_at", "YYYY-MM-DD"},
+			{"custom in the past", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {yesterday}}, "expires_at", "in the future"},
+			{"custom today", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {today}}, "expires_at", "in the future"},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				res := admin.Post("/admin/api-keys", tc.form)
+				wantStatus(t, res, http.StatusUnprocessableEntity)
+				d := doc(t, res.Body)
+				if got := d.Find(`[data-testid="error-` + tc.field + `"]`).Text(); !strings.Contains(got, tc.want) {
+					t.Errorf("message beside %s: got %q, want it to contain %q", tc.field, got, tc.want)
+				}
+				if value, _ := d.Find(`input[name="name"]`).Attr("value"); value != tc.form.Get("name") {
+					t.Errorf("typed name not kept: got %q, want %q", value, tc.form.Get("name"))
+				}
+				if secretInPage.MatchString(res.Body) {
+					t.Error("an invalid form answered with a secret")
+				}
+			})
+		}
+		if page, _ := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{}); page.Total != 1 {
+			t.Errorf("%d keys stored, want only the existing one", page.Total)
+		}
+	})
+}
+
+func TestLifetimePolicy(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		form := doc(t, admin.Get("/admin/api-keys/new").Body)
+		var offered []string
+		form.Find(`select[name="expires_in"] option`).Each(func(_ int, s *goquery.Selection) {
+			v, _ := s.Attr("value")
+			offered = append(offered, v)
+		})
+		if got := strings.Join(offered, " "); got != "7d 30d 90d custom" {
+			t.Errorf("choices %q, want only those within 90 days", got)
+		}
+		if selected, _ := form.Find(`select[name="expires_in"] option[selected]`).Attr("value"); selected != "90d" {
+			t.Errorf("default choice %q, want the longest allowed, 90d", selected)
+		}
+		tooLate := app.Store.Now().AddDate(0, 0, 100).Format(time.DateOnly)
+		for field, f := range map[string]url.Values{
+			"expires_in": createForm("forever", models.ScopeAdmin, "never"),
+			"expires_at": {"name": {"late"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {tooLate}},
+		} {
+			res := admin.Post("/admin/api-keys", f)
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			if got := doc(t, res.Body).Find(`[data-testid="error-` + field + `"]`).Text(); !strings.Contains(got, "90 days") {
+				t.Errorf("%s: message %q does not state the 90-day policy", field, got)
+			}
+		}
+		wantStatus(t, admin.Post("/admin/api-keys", createForm("within", models.ScopeAdmin, "90d")), http.StatusOK)
+	}, func(cfg *config.Config) { cfg.MaxKeyLifetime = 90 * 24 * time.Hour })
+}
+
+func TestCreateShowsSecretOnce(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		res := admin.Post("/admin/api-keys", createForm("Nightly <export>", models.ScopeReadOnly, "180d"))
+		wantStatus(t, res, http.StatusOK)
+		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control %q, want no-store", cc)
+		}
+		d := doc(t, res.Body)
+		secret, _ := d.Find(`[data-testid="api-key-secret"]`).Attr("value")
+		if !secretInPage.MatchString(secret) {
+			t.Fatalf("secret %q is not a ksk_ secret", secret)
+		}
+		if got := d.Find(`[data-testid="api-key-secret-formatted"]`).Text(); got != "X-API-SECRET: "+secret {
+			t.Errorf("formatted secret %q, want the header line", got)
+		}
+		key, err := app.Store.APIKeyBySecretHash(context.Background(), models.HashSecret(secret))
+		if err != nil || key.Name != "Nightly <export>" || key.Scope != models.ScopeReadOnly {
+			t.Fatalf("stored key = %+v, %v", key, err)
+		}
+		if key.ExpiresAt == nil || key.ExpiresAt.Sub(app.Store.Now().AddDate(0, 0, 180)).Abs() > time.Minute {
+			t.Errorf("expires at %v, want 180 days from now", key.ExpiresAt)
+		}
+		if got := d.Find(`[data-testid="api-key-public-id"]`).Text(); got != key.PublicID {
+			t.Errorf("public id shown %q, want %q", got, key.PublicID)
+		}
+		list := admin.Get("/admin/api-keys")
+		if strings.Contains(list.Body, secret) || strings.Contains(admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body, secret) {
+			t.Error("the secret is shown again after creation")
+		}
+		if strings.Contains(app.Logs(), secret) || strings.Contains(app.Logs(), secret[4:20]) {
+			t.Error("the secret reached the log")
+		}
+		if names := rowNames(t, list.Body); len(names) != 1 || names[0] != "Nightly <export>" {
+			t.Errorf("list rows %q, want the new key", names)
+		}
+
+		scanner := admin.Post("/admin/api-keys", createForm("Snowflake scanner", models.ScopeScanner, "never"))
+		wantStatus(t, scanner, http.StatusOK)
+		sd := doc(t, scanner.Body)
+		secret, _ = sd.Find(`[data-testid="api-key-secret"]`).Attr("value")
+		if got, want := sd.Find(`[data-testid="api-key-secret-formatted"]`).Text(), `authentication { api-key { secret = "`+secret+`" } }`; got != want {
+			t.Errorf("scanner format %q, want %q", got, want)
+		}
+		key, _ = app.Store.APIKeyBySecretHash(context.Background(), models.HashSecret(secret))
+		if key.ExpiresAt != nil {
+			t.Errorf("never-expiring key has expiry %v", key.ExpiresAt)
+		}
+	})
+}
+
+func TestCreateOverHTMX(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		dialog := admin.HTMX(http.MethodGet, "/admin/api-keys/new", "dialog-slot", nil)
+		wantStatus(t, dialog, http.StatusOK)
+		if d := doc(t, dialog.Body); d.Find(`dialog[data-testid="new-api-key-dialog"]`).Length() != 1 || d.Find("html > head > title").Length() != 0 {
+			t.Fatalf("new form over htmx is not a bare dialog fragment:\n%s", dialog.Body)
+		}
+		invalid := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("", models.ScopeAdmin, "30d"))
+		wantStatus(t, invalid, http.StatusUnprocessableEntity)
+		if doc(t, invalid.Body).Find(`dialog [data-testid="error-name"]`).Length() != 1 {
+			t.Errorf("invalid htmx create does not re-render the dialog with the message:\n%s", invalid.Body)
+		}
+		res := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("BI gateway", models.ScopeAdmin, "30d"))
+		wantStatus(t, res, http.StatusOK)
+		d := doc(t, res.Body)
+		secretDialog := d.Find(`dialog[data-testid="api-key-secret-dialog"]`)
+		if secretDialog.Length() != 1 {
+			t.Fatalf("no secret dialog in:\n%s", res.Body)
+		}
+		if v, _ := secretDialog.Attr("hx-history"); v != "false" {
+			t.Errorf("secret dialog hx-history = %q, want false", v)
+		}
+		if oob, _ := d.Find(`#api-key-list`).Attr("hx-swap-oob"); oob != "true" {
+			t.Errorf("list region is not swapped out of band (hx-swap-oob=%q)", oob)
+		}
+		if names := rowNames(t, res.Body); len(names) != 1 || names[0] != "BI gateway" {
+			t.Errorf("refreshed list rows %q, want the new key", names)
+		}
+		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("Cache-Control %q, want no-store", cc)
+		}
+	})
+}
+
+func TestListSearchSortPaging(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		empty := doc(t, admin.Get("/admin/api-keys").Body)
+		if empty.Find(`[data-testid="api-key-empty"]`).Length() != 1 || !strings.Contains(empty.Find(`[data-testid="api-key-empty"]`).Text(), "script, a scanner") {
+			t.Error("no empty state explaining what keys are for")
+		}
+		ctx := context.Background()
+		start := time.Now().Add(-100 * time.Hour)
+		for i := range 30 {
+			app.Store.SetClock(func() time.Time { return start.Add(time.Duration(i) * time.Hour) })
+			name := "service " + string(rune('A'+i%26)) + string(rune('a'+i/26))
+			if _, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		app.Store.SetClock(time.Now)
+		page := admin.Get("/admin/api-keys")
+		d := doc(t, page.Body)
+		for _, column := range []string{"Name", "Scope", "Creation date", "Expiration date", "Last used"} {
+			if !strings.Contains(d.Find("thead").Text(), column) {
+				t.Errorf("no %q column", column)
+			}
+		}
+		if names := rowNames(t, page.Body); len(names) != 25 || names[0] != "service Db" {
+			t.Errorf("first page: %d rows starting %q, want 25 newest first (service Db)", len(names), names[0])
+		}
+		if got := d.Find(`[data-testid="api-key-row"] td`).Eq(3).Text(); !strings.Contains(got, "Never") {
+			t.Errorf("expiration cell %q, want Never", got)
+		}
+		second := rowNames(t, admin.Get("/admin/api-keys?page=2").Body)
+		if len(second) != 5 || second[4] != "service Aa" {
+			t.Errorf("page 2 rows %q, want the 5 oldest", second)
+		}
+		if got := rowNames(t, admin.Get("/admin/api-keys?page=99").Body); len(got) != 5 {
+			t.Errorf("page past the end shows %d rows, want the last page", len(got))
+		}
+		byName := rowNames(t, admin.Get("/admin/api-keys?sort=name").Body)
+		if byName[0] != "service Aa" || byName[1] != "service Ab" {
+			t.Errorf("sorted by name starts %q, want service Aa, service Ab", byName[:2])
+		}
+		region := admin.HTMX(http.MethodGet, "/admin/api-keys?q=SERVICE+C", "api-key-list", nil)
+		wantStatus(t, region, http.StatusOK)
+		if strings.Contains(region.Body, "<html") {
+			t.Error("htmx search returned the whole page, want the list region only")
+		}
+		if got := rowNames(t, region.Body); strings.Join(got, ",") != "service Cb,service Ca" {
+			t.Errorf("search rows %q, want service Cb, service Ca", got)
+		}
+		none := doc(t, admin.Get("/admin/api-keys?q=%3Cscript%3E").Body)
+		if !strings.Contains(none.Find(`[data-testid="api-key-no-match"]`).Text(), "<script>") {
+			t.Error("no-match message does not show the search, escaped")
+		}
+	})
+}
+
+func TestHostileNameIsEscaped(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		hostile := `<img src=x onerror=alert(1)>"'`
+		wantStatus(t, admin.Post("/admin/api-keys", createForm(hostile, models.ScopeAdmin, "30d")), http.StatusOK)
+		res := admin.Get("/admin/api-keys")
+		if strings.Contains(res.Body, "<img src=x") {
+			t.Fatal("the key name is rendered as HTML")
+		}
+		if names := rowNames(t, res.Body); len(names) != 1 || names[0] != hostile {
+			t.Errorf("name shown %q, want %q as text", names, hostile)
+		}
+	})
+}
+
+func TestDelete(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		plain, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Plain", Scope: models.ScopeManageDocumentation})
+		viaHTMX, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Via htmx", Scope: models.ScopeAdmin})
+
+		confirm := admin.Get("/admin/api-keys/" + plain.PublicID + "/delete?return=" + url.QueryEscape("/admin/api-keys?sort=name"))
+		wantStatus(t, confirm, http.StatusOK)
+		d := doc(t, confirm.Body)
+		if !strings.Contains(d.Find("h1").Text(), "Plain") || d.Find(`[data-testid="delete-scope"]`).Text() != "Manage documentation" ||
+			!strings.Contains(d.Find(`[data-testid="delete-warning"]`).Text(), "will no longer be able to connect") ||
+			!strings.Contains(d.Find(`[data-testid="delete-last-used"]`).Text(), "Never used") {
+			t.Errorf("confirmation does not name the key, scope, last use and the warning:\n%s", confirm.Body)
+		}
+		res := admin.Post("/admin/api-keys/"+plain.PublicID+"/delete", url.Values{"return": {"/admin/api-keys?sort=name"}})
+		wantStatus(t, res, http.StatusSeeOther)
+		if got := res.Header.Get("Location"); got != "/admin/api-keys?sort=name" {
+			t.Errorf("redirect to %q, want back to the list as it was", got)
+		}
+		list := admin.Get("/admin/api-keys?sort=name")
+		if !strings.Contains(doc(t, list.Body).Find(`[data-testid="flash"]`).Text(), "“Plain” deleted") {
+			t.Error("no notice after the delete")
+		}
+		if names := rowNames(t, list.Body); strings.Join(names, ",") != "Via htmx" {
+			t.Errorf("rows after delete %q, want only Via htmx", names)
+		}
+		if strings.Contains(doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="flash"]`).Text(), "deleted") {
+			t.Error("the notice shows twice")
+		}
+
+		dialog := admin.HTMX(http.MethodGet, "/admin/api-keys/"+viaHTMX.PublicID+"/delete", "dialog-slot", nil)
+		if doc(t, dialog.Body).Find(`dialog[data-testid="delete-api-key-dialog"]`).Length() != 1 {
+			t.Fatalf("no delete dialog over htmx:\n%s", dialog.Body)
+		}
+		res = admin.HTMX(http.MethodDelete, "/admin/api-keys/"+viaHTMX.PublicID, "dialog-slot", nil)
+		wantStatus(t, res, http.StatusOK)
+		if oob, _ := doc(t, res.Body).Find(`#key-row-` + viaHTMX.PublicID).Attr("hx-swap-oob"); oob != "delete" {
+			t.Errorf("htmx delete does not remove the row out of band:\n%s", res.Body)
+		}
+		for _, r := range []*handlerstest.Response{
+			admin.HTMX(http.MethodDelete, "/admin/api-keys/"+viaHTMX.PublicID, "dialog-slot", nil),
+			admin.Post("/admin/api-keys/"+viaHTMX.PublicID+"/delete", nil),
+			admin.Get("/admin/api-keys/ak_doesnotexist0000/delete"),
+		} {
+			wantStatus(t, r, http.StatusNotFound)
+			if !strings.Contains(r.Body, "no longer exists") {
+				t.Errorf("404 without a clear message:\n%s", r.Body)
+			}
+		}
+		if page, _ := app.Store.ListAPIKeys(ctx, models.APIKeyQuery{}); page.Total != 0 {
+			t.Errorf("%d keys left, want 0", page.Total)
+		}
+	})
+}
+
+func TestDeleteRecentlyUsedKeyNeedsItsName(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Lineage export", Scope: models.ScopeReadOnly})
+		now := app.Store.Now()
+		err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{
+			{APIKeyID: key.ID, At: now.Add(-2 * time.Hour), IP: "10.0.0.7", Client: "lineage-cron/2.1"},
+			{APIKeyID: key.ID, At: now.Add(-40 * 24 * time.Hour), IP: "10.0.0.9", Client: "old-script/0.1"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)
+		clients := d.Find(`[data-testid="delete-client"]`)
+		if clients.Length() != 1 || !strings.Contains(clients.Text(), "lineage-cron/2.1") || !strings.Contains(clients.Text(), "2 hours ago") {
+			t.Errorf("clients in the last 30 days: %q, want lineage-cron/2.1 seen 2 hours ago only", clients.Text())
+		}
+		if d.Find(`[data-testid="confirm-name"]`).Length() != 1 {
+			t.Fatal("a key used in the last 7 days does not ask for its name")
+		}
+		for _, typed := range []string{"", "lineage export", "Lineage"} {
+			res := admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {typed}})
+			wantStatus(t, res, http.StatusUnprocessableEntity)
+			if doc(t, res.Body).Find(`[data-testid="error-confirm_name"]`).Length() != 1 {
+				t.Errorf("typed %q: no message beside the name field", typed)
+			}
+		}
+		if _, err := app.Store.APIKeyByPublicID(ctx, key.PublicID); err != nil {
+			t.Fatalf("a wrong name deleted the key: %v", err)
+		}
+		wantStatus(t, admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {"Lineage export"}}), http.StatusSeeOther)
+	})
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		for _, path := range []string{"/admin/api-keys", "/login", "/no-such-page"} {
+			res := admin.Get(path)
+			csp := res.Header.Get("Content-Security-Policy")
+			nonce := regexp.MustCompile(`'nonce-([^']+)'`).FindStringSubmatch(csp)
+			if nonce == nil || !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+				t.Errorf("%s: CSP %q, want a nonce, frame-ancestors 'none' and no unsafe-inline", path, csp)
+				continue
+			}
+			doc(t, res.Body).Find("script").Each(func(_ int, s *goquery.Selection) {
+				if got, _ := s.Attr("nonce"); got != nonce[1] {
+					t.Errorf("%s: script nonce %q, want %q", path, got, nonce[1])
+				}
+			})
+			if strings.Contains(res.Body, " style=") || strings.Contains(res.Body, "<style") {
+				t.Errorf("%s: inline style in the page", path)
+			}
+			for header, want := range map[string]string{"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"} {
+				if got := res.Header.Get(header); got != want {
+					t.Errorf("%s: %s = %q, want %q", path, header, got, want)
+				}
+			}
+		}
+		if cc := admin.Get("/admin/api-keys").Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("authenticated page Cache-Control %q, want no-store", cc)
+		}
+		big := admin.Post("/admin/api-keys", url.Values{"name": {strings.Repeat("x", 100_000)}})
+		wantStatus(t, big, http.StatusRequestEntityTooLarge)
+	})
+}
+
+func TestSetupLink(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			app := handlerstest.New(t, target)
+			token, err := app.Store.CreateSetupToken(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			visitor := app.Client(t)
+			wantStatus(t, visitor.Get("/setup?token=wrong"), http.StatusNotFound)
+			wantStatus(t, visitor.Get("/setup?token="+url.QueryEscape(token)), http.StatusOK)
+			short := visitor.Post("/setup", url.Values{"token": {token}, "name": {"Root"}, "email": {"root@example.com"}, "password": {"short"}})
+			wantStatus(t, short, http.StatusUnprocessableEntity)
+			res := visitor.Post("/setup", url.Values{"token": {token}, "name": {"Root"}, "email": {"root@example.com"}, "password": {"a long enough password"}})
+			wantStatus(t, res, http.StatusSeeOther)
+			wantStatus(t, visitor.Get("/admin/api-keys"), http.StatusOK)
+			again := app.Client(t)
+			wantStatus(t, again.Get("/setup?token="+url.QueryEscape(token)), http.StatusNotFound)
+			if strings.Contains(app.Logs(), token) {
+				t.Error("the setup token reached the access log")
+			}
+		})
+	}
+}
+
+func TestHealth(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			app := handlerstest.New(t, target)
+			c := app.Client(t)
+			wantStatus(t, c.Get("/healthz"), http.StatusOK)
+			wantStatus(t, c.Get("/readyz"), http.StatusOK)
+			app.Store.Close()
+			wantStatus(t, c.Get("/healthz"), http.StatusOK)
+			wantStatus(t, c.Get("/readyz"), http.StatusServiceUnavailable)
+		})
+	}
+}
