@@ -22,7 +22,7 @@ type APIKeyUse struct {
 
 // APIKeyClient is a client seen using a key, with when it was last seen.
 type APIKeyClient struct {
-	APIKeyID   int64 `gorm:"primaryKey"`
+	APIKeyID   int64  `gorm:"primaryKey"`
 	Client     string `gorm:"primaryKey"`
 	IP         string `gorm:"primaryKey"`
 	Scanner    bool
