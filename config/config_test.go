@@ -1,0 +1,74 @@
+package config_test
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"keysmith/config"
+)
+
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestDefaults(t *testing.T) {
+	cfg, rest, err := config.Load("test", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:8080" || cfg.DatabaseURL != "keysmith.db" || cfg.BaseURL.String() != "http://127.0.0.1:8080" ||
+		cfg.SessionIdleTimeout != 30*time.Minute || cfg.SessionMaxAge != 8*time.Hour || cfg.MaxKeyLifetime != 0 || cfg.Secure() || len(rest) != 0 {
+		t.Errorf("defaults = %+v", cfg)
+	}
+}
+
+func TestEnvironmentAndFlags(t *testing.T) {
+	vars := map[string]string{
+		"KEYSMITH_ADDR":             "0.0.0.0:9000",
+		"KEYSMITH_BASE_URL":         "https://keys.example.com/",
+		"KEYSMITH_MAX_KEY_LIFETIME": "365d",
+		"KEYSMITH_SESSION_KEYS":     strings.Repeat("ab", 32) + "," + strings.Repeat("cd", 32),
+	}
+	cfg, _, err := config.Load("test", []string{"-addr", "127.0.0.1:9999", "-max-key-lifetime=2160h"}, env(vars), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != "127.0.0.1:9999" {
+		t.Errorf("flag did not override the environment: addr %q", cfg.Addr)
+	}
+	if cfg.MaxKeyLifetime != 90*24*time.Hour {
+		t.Errorf("max key lifetime %v, want 90 days", cfg.MaxKeyLifetime)
+	}
+	if !cfg.Secure() || cfg.BaseURL.String() != "https://keys.example.com" {
+		t.Errorf("base URL %v, secure %v", cfg.BaseURL, cfg.Secure())
+	}
+	if len(cfg.SessionKeys) != 2 || len(cfg.SessionKeys[0]) != 32 {
+		t.Errorf("session keys %d", len(cfg.SessionKeys))
+	}
+}
+
+func TestBadValuesNameTheVariable(t *testing.T) {
+	for variable, value := range map[string]string{
+		"KEYSMITH_ADDR":                 "8080",
+		"KEYSMITH_BASE_URL":             "keys.example.com",
+		"KEYSMITH_SESSION_KEYS":         "tooshort",
+		"KEYSMITH_MAX_KEY_LIFETIME":     "a year",
+		"KEYSMITH_SESSION_IDLE_TIMEOUT": "-5m",
+		"KEYSMITH_SESSION_MAX_AGE":      "0",
+	} {
+		_, _, err := config.Load("test", nil, env(map[string]string{variable: value}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), variable) {
+			t.Errorf("%s=%q: error %v, want one naming the variable", variable, value, err)
+		}
+	}
+	_, _, err := config.Load("test", []string{"-addr", "nope"}, env(nil), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "KEYSMITH_ADDR") {
+		t.Errorf("bad flag: error %v, want one naming the variable", err)
+	}
+	_, _, err = config.Load("test", nil, env(map[string]string{"KEYSMITH_SESSION_IDLE_TIMEOUT": "9h"}), io.Discard)
+	if err == nil {
+		t.Error("an idle timeout longer than the session is accepted")
+	}
+}
