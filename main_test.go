@@ -109,6 +109,7 @@ func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
 		t.Error("the setup token is in the log")
 	}
 }
+
 // syncBuffer is a bytes.Buffer safe for the server's goroutines and the test to share.
 type syncBuffer struct {
 	mu  sync.Mutex
