@@ -1,0 +1,27 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keysmith/views"
+	"keysmith/web"
+)
+
+// scannerList shows Administration › Scanners; inactive scanners are listed only when the
+// include_inactive box is ticked.
+func (h *Handler) scannerList(c echo.Context) error {
+	includeInactive := c.QueryParam("include_inactive") == "1"
+	list, err := h.store.ListScanners(c.Request().Context(), includeInactive)
+	if err != nil {
+		return err
+	}
+	page, err := h.srv.Page(c, "Scanners", "scanners")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, http.StatusOK, views.ScannersPage(page, views.ScannerList{
+		Scanners: list.Scanners, IncludeInactive: includeInactive, Inactive: list.Inactive, Now: h.store.Now(),
+	}))
+}
