@@ -43,6 +43,9 @@ type KeyVerifier struct {
 	// trusted is false while revocations from other instances might be missed (the PostgreSQL
 	// listener is down); the cache is then bypassed.
 	trusted atomic.Bool
+	// epoch moves on every eviction and change of trust, so a store lookup that raced with one
+	// does not put a key back into the cache.
+	epoch atomic.Uint64
 	// notify tells other instances that a key was revoked; nil on SQLite.
 	notify func(ctx context.Context, secretHash string) error
 
@@ -76,6 +79,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	}
 	hash := models.HashSecret(secret)
 	now := v.store.Now()
+	epoch := v.epoch.Load()
 	if v.trusted.Load() {
 		v.mu.RLock()
 		entry, ok := v.cache[hash]
@@ -91,8 +95,8 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	if err != nil {
 		return nil, err
 	}
-	if v.trusted.Load() {
-		v.mu.Lock()
+	v.mu.Lock()
+	if v.trusted.Load() && v.epoch.Load() == epoch {
 		if len(v.cache) >= keyCacheSize {
 			for evict := range v.cache {
 				delete(v.cache, evict)
@@ -100,8 +104,8 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 			}
 		}
 		v.cache[hash] = cachedKey{key: *key, cachedAt: now}
-		v.mu.Unlock()
 	}
+	v.mu.Unlock()
 	return v.check(key, hash, now)
 }
 
@@ -117,6 +121,7 @@ func (v *KeyVerifier) check(key *models.APIKey, hash string, now time.Time) (*mo
 func (v *KeyVerifier) Evict(secretHash string) {
 	v.mu.Lock()
 	delete(v.cache, secretHash)
+	v.epoch.Add(1)
 	v.mu.Unlock()
 }
 
@@ -128,6 +133,7 @@ func (v *KeyVerifier) setTrusted(trusted bool) {
 		clear(v.cache)
 	}
 	v.trusted.Store(trusted)
+	v.epoch.Add(1)
 	v.mu.Unlock()
 }
 
