@@ -96,6 +96,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := web.New(cfg, store, log, sessionKeys)
 	handlers.New(store, srv, cfg, log).Register(srv.Echo)
+	if err := srv.StartRevocationListener(ctx); err != nil {
+		return err
+	}
 	token, err := store.CreateSetupToken(ctx)
 	if err != nil {
 		return err

@@ -69,6 +69,11 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	}
 	srv := web.New(cfg, store, log, [][]byte{key})
 	handlers.New(store, srv, cfg, log).Register(srv.Echo)
+	listening, stopListening := context.WithCancel(context.Background())
+	t.Cleanup(stopListening)
+	if err := srv.StartRevocationListener(listening); err != nil {
+		t.Fatal(err)
+	}
 	ts := httptest.NewServer(srv.Echo)
 	t.Cleanup(ts.Close)
 	return &App{Store: store, Server: srv, Config: cfg, URL: ts.URL, logs: logs}

@@ -1,0 +1,175 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"keysmith/handlers/handlerstest"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+// revocationBound is the issue's target: a deleted key is refused by every instance within it.
+const revocationBound = time.Second
+
+// twoInstances starts two Keysmith servers, each with its own store, on one fresh PostgreSQL
+// schema, as two instances behind a load balancer would run. It skips without PostgreSQL.
+func twoInstances(t *testing.T) (first, second *handlerstest.App, target modelstest.Target) {
+	t.Helper()
+	if os.Getenv(modelstest.EnvPostgres) == "" {
+		t.Skipf("set %s to run the multi-instance revocation tests on PostgreSQL", modelstest.EnvPostgres)
+	}
+	for _, candidate := range modelstest.Targets(t) {
+		if candidate.Name == "postgres" {
+			target = candidate
+		}
+	}
+	first = handlerstest.New(t, target)
+	second = handlerstest.NewOnStore(t, modelstest.Open(t, target))
+	return first, second, target
+}
+
+// verifyStatus asks app's gateway endpoint about secret and returns the status code.
+func verifyStatus(t *testing.T, app *handlerstest.App, secret string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, app.URL+"/api/v1/auth/verify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-SECRET", secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// waitForStatus polls app until secret gets want, and fails the test after within.
+func waitForStatus(t *testing.T, app *handlerstest.App, secret string, want int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for {
+		got := verifyStatus(t, app, secret)
+		if got == want {
+			return time.Since(start)
+		}
+		if time.Since(start) > within {
+			t.Fatalf("after %v: status %d, want %d", time.Since(start), got, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func createKey(t *testing.T, store *models.Store, name string) (*models.APIKey, string) {
+	t.Helper()
+	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, secret
+}
+
+func TestDeletedKeyIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
+	first, second, _ := twoInstances(t)
+	first.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
+	key, secret := createKey(t, first.Store, "nightly export")
+	for _, app := range []*handlerstest.App{first, second, second} {
+		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			t.Fatalf("before delete: status %d, want %d", got, http.StatusOK)
+		}
+	}
+
+	admin := first.Client(t)
+	admin.Login("ada@example.com")
+	admin.Get("/admin/api-keys/" + key.PublicID + "/delete")
+	res := admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {key.Name}})
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("delete through the console: status %d, want %d; body: %s", res.StatusCode, http.StatusSeeOther, res.Body)
+	}
+	if got := verifyStatus(t, first, secret); got != http.StatusUnauthorized {
+		t.Errorf("first instance after delete: status %d, want %d", got, http.StatusUnauthorized)
+	}
+	took := waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound)
+	t.Logf("second instance refused the deleted key after %v", took)
+}
+
+// terminateListeners kills every revocation listener connection in the database, as a
+// network failure or a database restart would, and returns how many it killed.
+func terminateListeners(t *testing.T, target modelstest.Target) int {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var killed int
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM (
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE application_name = 'keysmith revocation listener' AND datname = current_database()) AS terminated`).Scan(&killed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return killed
+}
+
+func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T) {
+	first, second, target := twoInstances(t)
+	ctx := context.Background()
+
+	// A key cached on the second instance, then removed from the database behind its back
+	// (no announcement): while the listener vouches for the cache, the key is still served
+	// from it; that is what losing the listener must stop.
+	stale, staleSecret := createKey(t, first.Store, "cached on second")
+	if got := verifyStatus(t, second, staleSecret); got != http.StatusOK {
+		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
+	}
+	if _, err := first.Store.DeleteAPIKey(ctx, stale.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	if got := verifyStatus(t, second, staleSecret); got != http.StatusOK {
+		t.Fatalf("key deleted without announcement while listening: status %d, want %d (served from the cache)", got, http.StatusOK)
+	}
+
+	if killed := terminateListeners(t, target); killed < 2 {
+		t.Fatalf("terminated %d listener connections, want at least 2", killed)
+	}
+	waitForStatus(t, second, staleSecret, http.StatusUnauthorized, 5*time.Second)
+
+	// The listener comes back by itself: the cache is trusted again once a freshly cached key
+	// outlives a silent delete, and announcements evict from it again.
+	deadline := time.Now().Add(10 * time.Second)
+	for attempt := 0; ; attempt++ {
+		probe, probeSecret := createKey(t, first.Store, "probe "+time.Now().Format(time.RFC3339Nano))
+		verifyStatus(t, second, probeSecret)
+		if _, err := first.Store.DeleteAPIKey(ctx, probe.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		if verifyStatus(t, second, probeSecret) == http.StatusOK {
+			t.Logf("cache trusted again after %d probes", attempt+1)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the revocation listener did not reconnect within 10 seconds")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	key, secret := createKey(t, first.Store, "after reconnect")
+	if got := verifyStatus(t, second, secret); got != http.StatusOK {
+		t.Fatalf("after reconnect: status %d, want %d", got, http.StatusOK)
+	}
+	deleted, err := first.Store.DeleteAPIKey(ctx, key.PublicID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Server.KeyDeleted(ctx, deleted)
+	waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound)
+}
