@@ -260,9 +260,10 @@ var sortClauses = map[APIKeySort]string{
 	SortNameDesc:    "name_lower DESC, id DESC",
 	SortCreatedAsc:  "created_at ASC, id ASC",
 	SortCreatedDesc: "created_at DESC, id DESC",
-	// Keys that never expire sort after every date, on both databases.
-	SortExpiresAsc:  "(CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END) ASC, expires_at ASC, id ASC",
-	SortExpiresDesc: "(CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END) DESC, expires_at DESC, id DESC",
+	// Keys that never expire sort after every date, on both databases, in the order of the
+	// api_keys_expiry_order index.
+	SortExpiresAsc:  "(expires_at IS NULL) ASC, expires_at ASC, id ASC",
+	SortExpiresDesc: "(expires_at IS NULL) DESC, expires_at DESC, id DESC",
 }
 
 // ParseAPIKeySort returns the sort named by s, or the default for anything unknown.

@@ -48,8 +48,9 @@ CREATE TABLE api_keys (
     last_used_ip     TEXT NOT NULL DEFAULT '',
     last_used_client TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX api_keys_created_at ON api_keys (created_at);
-CREATE INDEX api_keys_expires_at ON api_keys (expires_at);
+CREATE INDEX api_keys_created_at ON api_keys (created_at, id);
+-- Sorting by expiry puts keys that never expire after every date, on both databases.
+CREATE INDEX api_keys_expiry_order ON api_keys ((expires_at IS NULL), expires_at, id);
 
 -- Who presented each key: one row per client and address, for the delete warning.
 CREATE TABLE api_key_clients (
