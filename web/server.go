@@ -79,9 +79,6 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	return s
 }
 
-// Config returns the configuration the server was built with.
-func (s *Server) Config() config.Config { return s.cfg }
-
 // Start serves on the configured address until ctx ends, then shuts down gracefully:
 // requests in flight get up to 10 seconds to finish, then gathered key uses are written.
 func (s *Server) Start(ctx context.Context) error {
