@@ -1,0 +1,351 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/glebarez/sqlite"
+	"github.com/labstack/echo/v4"
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+
+	"keysmith/config"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func createTestKey(t testing.TB, store *models.Store, name string, expiresAt *time.Time) (*models.APIKey, string) {
+	t.Helper()
+	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly, ExpiresAt: expiresAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, secret
+}
+
+// deleteBehindItsBack removes a key from the database without telling the verifier, so a test
+// can tell a cache hit (still accepted) from a store lookup (refused).
+func deleteBehindItsBack(t testing.TB, store *models.Store, key *models.APIKey) {
+	t.Helper()
+	if _, err := store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		v := NewKeyVerifier(store, discardLog)
+
+		key, secret := createTestKey(t, store, "cached", nil)
+		got, err := v.Verify(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.PublicID != key.PublicID {
+			t.Fatalf("verified key %q, want %q", got.PublicID, key.PublicID)
+		}
+		deleteBehindItsBack(t, store, key)
+		if _, err := v.Verify(ctx, secret); err != nil {
+			t.Fatalf("cache hit after a silent delete: %v, want the cached key", err)
+		}
+		v.Evict(key.SecretHash)
+		if _, err := v.Verify(ctx, secret); !errors.Is(err, ErrKeyRefused) {
+			t.Fatalf("after Evict: got %v, want ErrKeyRefused", err)
+		}
+
+		other, otherSecret := createTestKey(t, store, "untrusted", nil)
+		if _, err := v.Verify(ctx, otherSecret); err != nil {
+			t.Fatal(err)
+		}
+		v.setTrusted(false)
+		if _, err := v.Verify(ctx, otherSecret); err != nil {
+			t.Fatalf("untrusted, key in the store: %v", err)
+		}
+		v.mu.RLock()
+		cached := len(v.cache)
+		v.mu.RUnlock()
+		if cached != 0 {
+			t.Fatalf("untrusted verifier holds %d cached keys, want 0", cached)
+		}
+		deleteBehindItsBack(t, store, other)
+		if _, err := v.Verify(ctx, otherSecret); !errors.Is(err, ErrKeyRefused) {
+			t.Fatalf("untrusted, key deleted from the store: got %v, want ErrKeyRefused", err)
+		}
+
+		v.setTrusted(true)
+		again, againSecret := createTestKey(t, store, "trusted again", nil)
+		if _, err := v.Verify(ctx, againSecret); err != nil {
+			t.Fatal(err)
+		}
+		deleteBehindItsBack(t, store, again)
+		if _, err := v.Verify(ctx, againSecret); err != nil {
+			t.Fatalf("trusted again, cache hit: %v, want the cached key", err)
+		}
+	})
+}
+
+func TestVerifierChecksExpiryOfCachedKeyToTheSecond(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		store.SetClock(func() time.Time { return now })
+		v := NewKeyVerifier(store, discardLog)
+		expiresAt := now.Add(2 * time.Minute)
+		key, secret := createTestKey(t, store, "short-lived", &expiresAt)
+		if _, err := v.Verify(ctx, secret); err != nil {
+			t.Fatal(err)
+		}
+		// From here on the key is only in the cache, so every answer below comes from it.
+		deleteBehindItsBack(t, store, key)
+
+		cases := []struct {
+			at      time.Time
+			refused bool
+		}{
+			{expiresAt.Add(-time.Second), false},
+			{expiresAt, true},
+			{expiresAt.Add(time.Second), true},
+		}
+		for _, tc := range cases {
+			now = tc.at
+			_, err := v.Verify(ctx, secret)
+			if refused := errors.Is(err, ErrKeyRefused); refused != tc.refused {
+				t.Errorf("at expiry %+v: refused %v (err %v), want %v", tc.at.Sub(expiresAt), refused, err, tc.refused)
+			}
+		}
+	})
+}
+
+func TestVerifierRefusesMalformedSecretsWithoutTheStore(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := NewKeyVerifier(store, discardLog)
+	valid := models.GenerateSecret()
+	// With the database closed, a secret that reaches the store fails with a database error;
+	// one that is refused first never gets there.
+	store.Close()
+	if _, err := v.Verify(context.Background(), valid); err == nil || errors.Is(err, ErrKeyRefused) {
+		t.Fatalf("well-formed secret with the database closed: got %v, want a database error", err)
+	}
+	replacement := "A"
+	if strings.HasSuffix(valid, replacement) {
+		replacement = "B"
+	}
+	wrongChecksum := valid[:len(valid)-1] + replacement
+	for _, secret := range []string{"", "ksk_", "not a key", strings.ToUpper(valid), wrongChecksum, valid + "x"} {
+		if _, err := v.Verify(context.Background(), secret); !errors.Is(err, ErrKeyRefused) {
+			t.Errorf("Verify(%q): got %v, want ErrKeyRefused", secret, err)
+		}
+	}
+}
+
+// keyServer is the web platform with one route behind RequireKey, the way handlers registers
+// the catalog API.
+func keyServer(t *testing.T, store *models.Store, addr string) *Server {
+	t.Helper()
+	cfg, _, err := config.Load("test", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr != "" {
+		cfg.Addr = addr
+	}
+	sessionKey, err := store.SessionKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := New(cfg, store, discardLog, [][]byte{sessionKey})
+	srv.Echo.GET("/api/v1/ping", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, srv.RequireKey(models.ScopeReadOnly))
+	return srv
+}
+
+func ping(t *testing.T, srv *Server, secret, client, remoteAddr string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/ping", nil)
+	req.Header.Set("X-API-SECRET", secret)
+	req.Header.Set("User-Agent", client)
+	req.RemoteAddr = remoteAddr
+	rec := httptest.NewRecorder()
+	srv.Echo.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("ping: status %d, want %d", rec.Code, http.StatusNoContent)
+	}
+}
+
+// writeCounter counts, with triggers, the rows written to api_keys and api_key_clients: the
+// database itself tells how many writes last-use tracking costs.
+type writeCounter struct{ db *gorm.DB }
+
+func countWrites(t *testing.T, target modelstest.Target) writeCounter {
+	t.Helper()
+	var dialector gorm.Dialector
+	statements := []string{"CREATE TABLE test_write_count (n INTEGER NOT NULL)", "INSERT INTO test_write_count VALUES (0)"}
+	if target.Name == "postgres" {
+		dialector = postgres.Open(target.URL)
+		statements = append(statements,
+			`CREATE FUNCTION test_count_write() RETURNS trigger LANGUAGE plpgsql AS $$
+			BEGIN UPDATE test_write_count SET n = n + 1; RETURN NULL; END $$`,
+			"CREATE TRIGGER test_count_key_writes AFTER UPDATE ON api_keys FOR EACH ROW EXECUTE FUNCTION test_count_write()",
+			"CREATE TRIGGER test_count_client_writes AFTER INSERT OR UPDATE ON api_key_clients FOR EACH ROW EXECUTE FUNCTION test_count_write()")
+	} else {
+		dialector = sqlite.Open(target.URL + "?_pragma=busy_timeout(10000)")
+		for _, trigger := range []string{"AFTER UPDATE ON api_keys", "AFTER INSERT ON api_key_clients", "AFTER UPDATE ON api_key_clients"} {
+			name := "test_count_" + strings.NewReplacer(" ", "_").Replace(strings.ToLower(trigger))
+			statements = append(statements, "CREATE TRIGGER "+name+" "+trigger+" BEGIN UPDATE test_write_count SET n = n + 1; END")
+		}
+	}
+	db, err := gorm.Open(dialector, &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if sqlDB, err := db.DB(); err == nil {
+			sqlDB.Close()
+		}
+	})
+	for _, statement := range statements {
+		if err := db.Exec(statement).Error; err != nil {
+			t.Fatalf("%s: %v", statement, err)
+		}
+	}
+	return writeCounter{db}
+}
+
+func (w writeCounter) rows(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := w.db.Raw("SELECT n FROM test_write_count").Scan(&n).Error; err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestManyRequestsLeadToFewWrites(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
+		ctx := context.Background()
+		base := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		now := base
+		store.SetClock(func() time.Time { return now })
+		srv := keyServer(t, store, "")
+		key, secret := createTestKey(t, store, "busy", nil)
+		writes := countWrites(t, target)
+
+		const requests = 200
+		for i := range requests {
+			now = base.Add(time.Duration(i) * time.Millisecond)
+			ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		}
+		if got := writes.rows(t); got != 0 {
+			t.Fatalf("rows written before the flush: %d, want 0", got)
+		}
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// One update of the key's last use and one row for its single client.
+		if got := writes.rows(t); got != 2 {
+			t.Fatalf("rows written by one flush of %d requests: %d, want 2", requests, got)
+		}
+		stored, err := store.APIKeyByPublicID(ctx, key.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		last := base.Add((requests - 1) * time.Millisecond)
+		if stored.LastUsedAt == nil || !stored.LastUsedAt.Equal(last) {
+			t.Fatalf("last used at %v, want %v", stored.LastUsedAt, last)
+		}
+		if stored.LastUsedIP != "192.0.2.10" || stored.LastUsedClient != "nightly-export/1.0" {
+			t.Fatalf("last used by %q from %q, want %q from %q", stored.LastUsedClient, stored.LastUsedIP, "nightly-export/1.0", "192.0.2.10")
+		}
+
+		// A second round from two clients: one more key update and one row per client.
+		for i := range requests {
+			now = last.Add(time.Duration(i+1) * time.Millisecond)
+			ping(t, srv, secret, []string{"nightly-export/1.0", "curl/8.5.0"}[i%2], "192.0.2.10:40000")
+		}
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes.rows(t); got != 2+3 {
+			t.Fatalf("rows written after the second flush: %d, want %d", got, 2+3)
+		}
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes.rows(t); got != 5 {
+			t.Fatalf("rows written by a flush with nothing gathered: %d, want 0", got-5)
+		}
+		clients, err := store.APIKeyClients(ctx, key.ID, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(clients) != 2 || clients[0].Client != "curl/8.5.0" || !clients[0].LastSeenAt.Equal(now) {
+			t.Fatalf("clients %+v, want curl/8.5.0 last seen at %v, then nightly-export/1.0", clients, now)
+		}
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func TestGatheredUsesAreWrittenOnShutdown(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		addr := freeAddr(t)
+		srv := keyServer(t, store, addr)
+		key, secret := createTestKey(t, store, "used just before shutdown", nil)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		stopped := make(chan error, 1)
+		go func() { stopped <- srv.Start(ctx) }()
+
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/api/v1/ping", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+secret)
+		req.Header.Set("User-Agent", "deploy-script")
+		var res *http.Response
+		for attempt := 0; ; attempt++ {
+			res, err = http.DefaultClient.Do(req)
+			if err == nil {
+				break
+			}
+			if attempt == 200 {
+				t.Fatalf("server never answered: %v", err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusNoContent {
+			t.Fatalf("ping: status %d, want %d", res.StatusCode, http.StatusNoContent)
+		}
+		cancel()
+		if err := <-stopped; err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+		stored, err := store.APIKeyByPublicID(context.Background(), key.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.LastUsedAt == nil || stored.LastUsedClient != "deploy-script" {
+			t.Fatalf("after shutdown: last used at %v by %q, want the use by %q written", stored.LastUsedAt, stored.LastUsedClient, "deploy-script")
+		}
+	})
+}
