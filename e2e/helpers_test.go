@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+
+	"keysmith/handlers/handlerstest"
+)
+
+// Timeouts keep a broken page from hanging the suite: the whole browser lives at most
+// browserLifetime, and one step (a click and what it should cause) gets stepTimeout.
+const (
+	browserLifetime = 2 * time.Minute
+	stepTimeout     = 10 * time.Second
+)
+
+// chromiumPath finds the browser the suite drives, or skips the test when there is none. CI
+// installs Chromium, so a skip there shows in the verbose output.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	if path := os.Getenv("KEYSMITH_CHROMIUM"); path != "" {
+		return path
+	}
+	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if path, err := exec.LookPath(name); err == nil {
+			return path
+		}
+	}
+	t.Skip("Chromium not found (looked for /usr/bin/chromium, chromium, chromium-browser, google-chrome; set KEYSMITH_CHROMIUM to its path): skipping the browser tests")
+	return ""
+}
+
+// startBrowser starts one headless Chromium for a test and returns its context; tabs opened
+// from it share the process. The browser stops when the test ends or browserLifetime passes.
+func startBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := chromiumPath(t)
+	lifetime, cancelLifetime := context.WithTimeout(context.Background(), browserLifetime)
+	t.Cleanup(cancelLifetime)
+	allocator, cancelAllocator := chromedp.NewExecAllocator(lifetime,
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("force-color-profile", "srgb"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 800),
+	)
+	t.Cleanup(cancelAllocator)
+	ctx, cancel := chromedp.NewContext(allocator)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium at %s: %v", path, err)
+	}
+	return ctx
+}
+
+// tab is one browser tab, in a browser context of its own (its own cookies), on one running
+// Keysmith. It records every console error, uncaught exception and CSP violation the pages
+// report, and the test fails on any of them.
+type tab struct {
+	t       *testing.T
+	ctx     context.Context
+	app     *handlerstest.App
+	browser context.Context
+
+	// marked is set once the page carries a marker that a full reload would lose.
+	marked bool
+
+	mu       sync.Mutex
+	problems []string
+	allowed  []string
+}
+
+// cspReporter runs before every page's own scripts (DevTools injects it, so the page's CSP
+// does not apply to it) and turns each securitypolicyviolation event into a console error,
+// which the tab records.
+const cspReporter = `document.addEventListener("securitypolicyviolation", function (e) {
+  console.error("CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+    " at " + e.sourceFile + ":" + e.lineNumber + " sample " + JSON.stringify(e.sample));
+}, true);`
+
+// openTab opens a tab on app. With javascript false, scripts are disabled before the first
+// navigation, as in a browser with JavaScript turned off.
+func openTab(t *testing.T, browserCtx context.Context, app *handlerstest.App, javascript bool) *tab {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	tb := &tab{t: t, ctx: ctx, app: app, browser: browserCtx}
+	messages := chromedp.Console(ctx)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.Type == chromedp.ConsoleException ||
+				strings.Contains(m.Text, "Content Security Policy") || strings.Contains(m.Text, "CSP violation") {
+				tb.record(fmt.Sprintf("%s (at %s:%d)", m, m.URL, m.Line+1))
+			}
+		}
+	}()
+	if javascript {
+		tb.call("inject the CSP violation reporter", func(ctx context.Context) error {
+			_, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: cspReporter})
+			return err
+		})
+	} else {
+		tb.call("disable JavaScript", func(ctx context.Context) error {
+			_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return err
+		})
+	}
+	// A headless tab is not focused, and the clipboard API refuses pages without focus.
+	tb.call("emulate focus", func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetFocusEmulationEnabled, emulation.SetFocusEmulationEnabledParams{Enabled: true})
+		return err
+	})
+	t.Cleanup(tb.checkConsole)
+	return tb
+}
+
+// record notes one problem unless the test said to expect it.
+func (tb *tab) record(problem string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, allowed := range tb.allowed {
+		if strings.Contains(problem, allowed) {
+			return
+		}
+	}
+	tb.problems = append(tb.problems, problem)
+}
+
+// allow makes console messages containing text expected, such as the browser's log line
+// for a 422 response to an invalid form, which is how htmx gets the re-rendered form.
+func (tb *tab) allow(text string) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.allowed = append(tb.allowed, text)
+}
+
+// checkConsole fails the test for every console error, exception or CSP violation seen.
+func (tb *tab) checkConsole() {
+	// Console messages arrive asynchronously; a round trip lets the last ones in.
+	ctx, cancel := context.WithTimeout(tb.ctx, time.Second)
+	defer cancel()
+	chromedp.Do(ctx, chromedp.Sleep(100*time.Millisecond))
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	for _, problem := range tb.problems {
+		tb.t.Errorf("the page reported: %s", problem)
+	}
+}
+
+// call runs f with a step timeout and fails the test, naming the step, if it fails.
+func (tb *tab) call(step string, f func(ctx context.Context) error) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	if err := f(ctx); err != nil {
+		tb.t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// do runs actions in order with a step timeout and fails the test, naming the step.
+func (tb *tab) do(step string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.t.Helper()
+	tb.call(step, func(ctx context.Context) error { return chromedp.Do(ctx, actions...) })
+}
+
+// get runs one action that returns a value, with a step timeout.
+func get[T any](tb *tab, step string, action chromedp.Action[T]) T {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	value, err := chromedp.Run(ctx, action)
+	if err != nil {
+		tb.t.Fatalf("%s: %v", step, err)
+	}
+	return value
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](tb *tab, step, expression string) T {
+	tb.t.Helper()
+	return get(tb, step, chromedp.Evaluate[T](expression, chromedp.EvalAwaitPromise))
+}
+
+// waitFor polls a JavaScript condition until it holds, and fails the test with what it
+// describes otherwise.
+func (tb *tab) waitFor(what, condition string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](condition, chromedp.WithPollingTimeout(stepTimeout-time.Second), chromedp.WithPollingInterval(25*time.Millisecond)))
+	if err != nil {
+		tb.t.Fatalf("waiting until %s (%s): %v", what, condition, err)
+	}
+}
+
+// grantClipboard lets the app's pages read and write the clipboard, as a person would allow.
+func (tb *tab) grantClipboard() {
+	tb.t.Helper()
+	contextID := chromedp.FromContext(tb.ctx).BrowserContextID
+	for _, name := range []string{"clipboard-read", "clipboard-write"} {
+		tb.call("grant "+name, func(ctx context.Context) error {
+			_, err := chromedp.CallBrowser(ctx, browser.SetPermission, browser.SetPermissionParams{
+				Permission:       &browser.PermissionDescriptor{Name: name, AllowWithoutSanitization: name == "clipboard-write"},
+				Setting:          browser.PermissionSettingGranted,
+				Origin:           tb.app.URL,
+				BrowserContextID: contextID,
+			})
+			return err
+		})
+	}
+}
+
+// clipboard reads the clipboard as the page sees it.
+func (tb *tab) clipboard() string {
+	tb.t.Helper()
+	return eval[string](tb, "read the clipboard", `navigator.clipboard.readText()`)
+}
+
+// login signs in through the login form as a user made by handlerstest.App.CreateUser,
+// starting from the API Keys page so the redirect to login and back is exercised too.
+func (tb *tab) login(email string) {
+	tb.t.Helper()
+	tb.do("open the API Keys page signed out",
+		chromedp.Navigate(tb.app.URL+"/admin/api-keys"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+	)
+	if location := get(tb, "read the location", chromedp.Location()); !strings.Contains(location, "/login?next=") {
+		tb.t.Errorf("signed out, /admin/api-keys went to %q, want the login page with next", location)
+	}
+	tb.do("sign in",
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
+		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-api-key"]`)),
+	)
+	if user := get(tb, "read the signed-in user", chromedp.Text(chromedp.CSS(`[data-testid="signed-in-user"]`))); !strings.Contains(user, strings.Split(email, "@")[0]) {
+		tb.t.Errorf("signed-in user shows %q, want it to name %q", user, email)
+	}
+}
+
+// text returns the visible text of the first element matching a CSS selector.
+func (tb *tab) text(selector string) string {
+	tb.t.Helper()
+	return get(tb, "read the text of "+selector, chromedp.Text(chromedp.CSS(selector), chromedp.NodeVisible))
+}
+
+// count returns how many elements match a CSS selector right now.
+func (tb *tab) count(selector string) int {
+	tb.t.Helper()
+	return eval[int](tb, "count "+selector, fmt.Sprintf(`document.querySelectorAll(%q).length`, selector))
+}
+
+// rowIDs returns the data-key-id of every row of the list, in order.
+func (tb *tab) rowIDs() []string {
+	tb.t.Helper()
+	return eval[[]string](tb, "read the rows", `Array.from(document.querySelectorAll('[data-testid="api-key-row"]'), r => r.dataset.keyId)`)
+}
+
+// screenshot takes a PNG of the viewport.
+func (tb *tab) screenshot() []byte {
+	tb.t.Helper()
+	return get(tb, "take a screenshot", chromedp.CaptureScreenshot())
+}
+
+var errNotPNG = errors.New("not a PNG")
+
+// checkPNG reports whether data starts like a PNG file.
+func checkPNG(data []byte) error {
+	if len(data) < 8 || string(data[:8]) != "\x89PNG\r\n\x1a\n" {
+		return errNotPNG
+	}
+	return nil
+}
