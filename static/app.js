@@ -16,6 +16,7 @@
   }
 
   function closeDialog(dialog) {
+    dialog.dataset.closing = "true";
     dialog.close();
     dialog.remove();
   }
@@ -84,6 +85,20 @@
       askBeforeClosing(dialog);
     } else {
       closeDialog(dialog);
+    }
+  }, true);
+
+  // The browser may close a dialog without a cancelable cancel event: Chrome does so for a
+  // second Escape with no click in between. A secret nobody copied comes straight back with
+  // the confirmation; any other dialog closed that way leaves the page.
+  document.addEventListener("close", function (event) {
+    var dialog = event.target;
+    if (!(dialog instanceof HTMLDialogElement) || dialog.dataset.closing === "true") { return; }
+    if (dialog.hasAttribute("data-secret-dialog") && !secretCopied(dialog)) {
+      dialog.showModal();
+      askBeforeClosing(dialog);
+    } else {
+      dialog.remove();
     }
   }, true);
 
