@@ -183,7 +183,13 @@ func queryInt(c echo.Context, name string, fallback, min, max int) (int, error) 
 // unknown fields are 400; a value of the wrong JSON type is a FieldError (422) naming the
 // field; a body over the server's limit is the body-limit middleware's 413.
 func decodeJSON(c echo.Context, dst any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	return decodeJSONFrom(c.Request().Body, dst, "")
+}
+
+// decodeJSONFrom decodes one JSON object from r as decodeJSON does; prefix is the JSON path of
+// the object inside the request body ("items[3].") for error messages.
+func decodeJSONFrom(r io.Reader, dst any, prefix string) error {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
@@ -193,6 +199,10 @@ func decodeJSON(c echo.Context, dst any) error {
 	}
 	if err == nil {
 		return nil
+	}
+	where := ""
+	if prefix != "" {
+		where = " in " + strings.TrimSuffix(prefix, ".")
 	}
 	var httpErr *echo.HTTPError
 	var syntaxErr *json.SyntaxError
@@ -209,11 +219,13 @@ func decodeJSON(c echo.Context, dst any) error {
 	case errors.Is(err, errTrailingData):
 		return echo.NewHTTPError(http.StatusBadRequest, "The request body must hold one JSON object and nothing after it.")
 	case errors.As(err, &typeErr) && typeErr.Field != "":
-		return &models.FieldError{Field: typeErr.Field, Message: "must be a JSON " + jsonKind(typeErr.Type.Kind().String())}
+		return &models.FieldError{Field: prefix + typeErr.Field, Message: "must be a JSON " + jsonKind(typeErr.Type.Kind().String())}
+	case errors.As(err, &typeErr) && prefix != "":
+		return &models.FieldError{Field: strings.TrimSuffix(prefix, "."), Message: "must be a JSON object"}
 	case errors.As(err, &typeErr):
 		return echo.NewHTTPError(http.StatusBadRequest, "The request body must be a JSON object.")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return echo.NewHTTPError(http.StatusBadRequest, "Unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field ")+".")
+		return echo.NewHTTPError(http.StatusBadRequest, "Unknown field "+strings.TrimPrefix(err.Error(), "json: unknown field ")+where+".")
 	}
 	return echo.NewHTTPError(http.StatusBadRequest, "The request body could not be read as JSON.")
 }

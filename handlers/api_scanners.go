@@ -1,6 +1,9 @@
 package handlers
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -27,9 +30,10 @@ type scannerJSON struct {
 	LastCheckInAt  time.Time `json:"last_check_in_at"`
 }
 
-// inventoryRequest is the body of POST /api/v1/scanners/inventory.
+// inventoryRequest is the body of POST /api/v1/scanners/inventory. Each item is decoded on
+// its own, so an error can name it by index ("items[3].name").
 type inventoryRequest struct {
-	Items []inventoryItemRequest `json:"items"`
+	Items []json.RawMessage `json:"items"`
 }
 
 // inventoryItemRequest is one item a scanner found, named by its external key.
@@ -73,7 +77,11 @@ func (h *Handler) apiScannerInventory(c echo.Context) error {
 		return apiError(c, &models.FieldError{Field: "items", Message: "is required: send the items found as a JSON array"})
 	}
 	items := make([]models.InventoryItem, len(body.Items))
-	for i, item := range body.Items {
+	for i, raw := range body.Items {
+		var item inventoryItemRequest
+		if err := decodeJSONFrom(bytes.NewReader(raw), &item, fmt.Sprintf("items[%d].", i)); err != nil {
+			return apiError(c, err)
+		}
 		items[i] = models.InventoryItem{ExternalKey: item.ExternalKey, ItemInput: models.ItemInput{
 			Type: item.Type, Name: item.Name, Description: item.Description, Properties: item.Properties,
 		}}
