@@ -64,7 +64,8 @@ type itemCreateRequest struct {
 	Properties  map[string]any `json:"properties"`
 }
 
-// itemPatchRequest is the body of PATCH /api/v1/items/:id: absent fields stay as they are.
+// itemPatchRequest is the body of PATCH /api/v1/items/:id: absent (or null) fields stay as
+// they are; properties, when sent, replace the item's whole set.
 type itemPatchRequest struct {
 	Type        *string        `json:"type"`
 	Name        *string        `json:"name"`

@@ -26,6 +26,7 @@ type FieldError struct {
 	Message string
 }
 
+// Error names the field and what is wrong with it.
 func (e *FieldError) Error() string { return "models: invalid " + e.Field + ": " + e.Message }
 
 // Limits of catalog values, in characters.
