@@ -276,6 +276,9 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 				t.Errorf("scanner configuration on the page: got %q, want %q", formatted, want)
 			}
 			publicID := tb.text(`[data-testid="api-key-public-id"]`)
+			if n := eval[int](tb, "count visible copy buttons", `Array.from(document.querySelectorAll("[data-copy]")).filter(b => b.checkVisibility()).length`); n != 0 {
+				t.Errorf("copy buttons shown without JavaScript: got %d, want 0 (they cannot work)", n)
+			}
 
 			tb.do("go back to the list",
 				chromedp.Click(chromedp.CSS(`[data-testid="back-to-list"]`)),

@@ -41,6 +41,12 @@
     if (anyway) { anyway.focus(); }
   }
 
+  // Controls that only work with this script (the copy buttons of the secret page) are
+  // rendered hidden, so a browser without JavaScript never shows a button that does nothing.
+  document.querySelectorAll("[data-needs-script][hidden]").forEach(function (element) {
+    element.hidden = false;
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     openDialogs(event.detail.elt.id === "dialog-slot" ? event.detail.elt : slot());
   });

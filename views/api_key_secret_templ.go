@@ -78,7 +78,7 @@ func SecretPage(p Page, ck CreatedKey) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div hx-history=\"false\" data-testid=\"api-key-secret-page\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"form-page\" hx-history=\"false\" data-testid=\"api-key-secret-page\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -205,7 +205,17 @@ func secretContent(ck CreatedKey, inDialog bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "\" spellcheck=\"false\" autocomplete=\"off\" data-testid=\"api-key-secret\"><div class=\"copy-actions\"><button type=\"button\" data-copy=\"secret-formatted\" data-testid=\"copy-formatted\" autofocus>Copy ")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "\" spellcheck=\"false\" autocomplete=\"off\" data-testid=\"api-key-secret\"><div class=\"copy-actions\" data-needs-script")
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		if !inDialog {
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, " hidden")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+		}
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "><button type=\"button\" data-copy=\"secret-formatted\" data-testid=\"copy-formatted\" autofocus>Copy ")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
@@ -218,22 +228,22 @@ func secretContent(ck CreatedKey, inDialog bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</button> <button type=\"button\" class=\"secondary\" data-copy=\"secret-raw\" data-testid=\"copy-raw\">Copy secret only</button> <span class=\"copied\" role=\"status\" aria-live=\"polite\" data-testid=\"copy-status\"></span></div><div class=\"confirm-close\" hidden data-testid=\"confirm-close\"><p class=\"notice error\" role=\"alert\">You have not copied the secret. Once closed it cannot be shown again.</p><button type=\"button\" class=\"secondary\" data-close-anyway data-testid=\"close-anyway\">Close without copying</button> <button type=\"button\" data-stay>Keep it open</button></div><footer>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</button> <button type=\"button\" class=\"secondary\" data-copy=\"secret-raw\" data-testid=\"copy-raw\">Copy secret only</button> <span class=\"copied\" role=\"status\" aria-live=\"polite\" data-testid=\"copy-status\"></span></div><div class=\"confirm-close\" hidden data-testid=\"confirm-close\"><p class=\"notice error\" role=\"alert\">You have not copied the secret. Once closed it cannot be shown again.</p><button type=\"button\" class=\"secondary\" data-close-anyway data-testid=\"close-anyway\">Close without copying</button> <button type=\"button\" data-stay>Keep it open</button></div><footer>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
 		if inDialog {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "<button type=\"button\" data-copy=\"secret-formatted\" data-close-after-copy data-testid=\"copy-and-close\">Copy and go back to list</button>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<button type=\"button\" data-copy=\"secret-formatted\" data-close-after-copy data-testid=\"copy-and-close\">Copy and go back to list</button>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<a href=\"/admin/api-keys\" role=\"button\" data-testid=\"back-to-list\">Go back to list</a>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<a href=\"/admin/api-keys\" role=\"button\" data-testid=\"back-to-list\">Go back to list</a>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "</footer></article>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "</footer></article>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
