@@ -79,10 +79,9 @@ func startBrowser(t *testing.T) context.Context {
 // Keysmith. It records every console error, uncaught exception and CSP violation the pages
 // report, and the test fails on any of them.
 type tab struct {
-	t       *testing.T
-	ctx     context.Context
-	app     *handlerstest.App
-	browser context.Context
+	t   *testing.T
+	ctx context.Context
+	app *handlerstest.App
 
 	// marked is set once the page carries a marker that a full reload would lose.
 	marked bool
@@ -106,7 +105,7 @@ func openTab(t *testing.T, browserCtx context.Context, app *handlerstest.App, ja
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
-	tb := &tab{t: t, ctx: ctx, app: app, browser: browserCtx}
+	tb := &tab{t: t, ctx: ctx, app: app}
 	messages := chromedp.Console(ctx)
 	if err := chromedp.Do(ctx, chromedp.EmulateViewport(1280, 800)); err != nil {
 		t.Fatalf("open a tab: %v", err)
