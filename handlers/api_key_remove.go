@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -54,12 +55,27 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 	h.log.Info("api key deleted", "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID)
 	message := "API key “" + key.Name + "” deleted. Services that used it can no longer connect."
 	if web.IsHTMX(c) {
-		return web.Render(c, http.StatusOK, views.KeyRemoved(key.PublicID, message))
+		list, err := h.listFor(c, confirm.ReturnTo)
+		if err != nil {
+			return err
+		}
+		return web.Render(c, http.StatusOK, views.KeyRemoved(list, message))
 	}
 	if err := h.srv.AddFlash(c, message); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, confirm.ReturnTo)
+}
+
+// listFor reloads the list the way the page behind the dialog shows it: the htmx request
+// names that page in HX-Current-URL; the no-JavaScript form carries it in "return".
+func (h *Handler) listFor(c echo.Context, returnTo string) (views.APIKeyList, error) {
+	current, err := url.Parse(c.Request().Header.Get("HX-Current-URL"))
+	if err != nil || current.Path != "/admin/api-keys" {
+		current, _ = url.Parse(returnTo)
+	}
+	query := current.Query()
+	return h.loadList(c, query.Get("q"), query.Get("sort"), query.Get("page"))
 }
 
 func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKey, error) {

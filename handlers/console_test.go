@@ -510,8 +510,12 @@ func TestDelete(t *testing.T) {
 		}
 		res = admin.HTMX(http.MethodDelete, "/admin/api-keys/"+viaHTMX.PublicID, "dialog-slot", nil)
 		wantStatus(t, res, http.StatusOK)
-		if oob, _ := doc(t, res.Body).Find(`#key-row-` + viaHTMX.PublicID).Attr("hx-swap-oob"); oob != "delete" {
-			t.Errorf("htmx delete does not remove the row out of band:\n%s", res.Body)
+		removed := doc(t, res.Body)
+		if oob, _ := removed.Find(`#api-key-list`).Attr("hx-swap-oob"); oob != "true" || removed.Find(`[data-testid="api-key-empty"]`).Length() != 1 {
+			t.Errorf("htmx delete of the last key does not refresh the list to its empty state out of band:\n%s", res.Body)
+		}
+		if !strings.Contains(removed.Find(`#flash[hx-swap-oob]`).Text(), "“Via htmx” deleted") {
+			t.Errorf("htmx delete does not say what was deleted:\n%s", res.Body)
 		}
 		for _, r := range []*handlerstest.Response{
 			admin.HTMX(http.MethodDelete, "/admin/api-keys/"+viaHTMX.PublicID, "dialog-slot", nil),
@@ -632,4 +636,24 @@ func TestHealth(t *testing.T) {
 			wantStatus(t, c.Get("/readyz"), http.StatusServiceUnavailable)
 		})
 	}
+}
+
+func TestDeleteOverHTMXKeepsTheListAsShown(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		for _, name := range []string{"Alpha one", "Alpha two", "Beta"} {
+			if _, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		page, _ := app.Store.ListAPIKeys(ctx, models.APIKeyQuery{Search: "alpha one"})
+		res := admin.Do(http.MethodDelete, "/admin/api-keys/"+page.Keys[0].PublicID, nil, map[string]string{
+			"HX-Request": "true", "HX-Target": "dialog-slot", "X-CSRF-Token": admin.CSRF,
+			"HX-Current-URL": app.URL + "/admin/api-keys?q=alpha&sort=name",
+		})
+		wantStatus(t, res, http.StatusOK)
+		if got := strings.Join(rowNames(t, res.Body), ","); got != "Alpha two" {
+			t.Errorf("refreshed rows %q, want the search kept: Alpha two", got)
+		}
+	})
 }
