@@ -2,7 +2,9 @@ package web
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -38,8 +40,10 @@ type KeyVerifier struct {
 	store *models.Store
 	log   *slog.Logger
 
-	mu    sync.RWMutex
-	cache map[string]cachedKey
+	mu sync.RWMutex
+	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
+	// nothing for the key.
+	cache map[[sha256.Size]byte]cachedKey
 	// trusted is false while revocations from other instances might be missed (the PostgreSQL
 	// listener is down); the cache is then bypassed.
 	trusted atomic.Bool
@@ -55,7 +59,9 @@ type KeyVerifier struct {
 }
 
 type cachedKey struct {
-	key      models.APIKey
+	key models.APIKey
+	// sum is the stored hash of the key's secret, decoded from key.SecretHash.
+	sum      [sha256.Size]byte
 	cachedAt time.Time
 }
 
@@ -67,7 +73,7 @@ type usageKey struct {
 // NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
 // PostgreSQL, StartRevocationListener makes trust depend on the listening connection.
 func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
-	v := &KeyVerifier{store: store, log: log, cache: map[string]cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
+	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
 	v.trusted.Store(true)
 	return v
 }
@@ -77,23 +83,27 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	if models.ParseSecret(secret) != nil {
 		return nil, ErrKeyRefused
 	}
-	hash := models.HashSecret(secret)
+	sum := secretSum(secret)
 	now := v.store.Now()
 	epoch := v.epoch.Load()
 	if v.trusted.Load() {
 		v.mu.RLock()
-		entry, ok := v.cache[hash]
+		entry, ok := v.cache[sum]
 		v.mu.RUnlock()
 		if ok && now.Sub(entry.cachedAt) < keyCacheTTL {
-			return v.check(&entry.key, hash, now)
+			return check(&entry, sum, now)
 		}
 	}
-	key, err := v.store.APIKeyBySecretHash(ctx, hash)
+	key, err := v.store.APIKeyBySecretHash(ctx, hex.EncodeToString(sum[:]))
 	if errors.Is(err, models.ErrAPIKeyNotFound) {
 		return nil, ErrKeyRefused
 	}
 	if err != nil {
 		return nil, err
+	}
+	entry := cachedKey{key: *key, cachedAt: now}
+	if !decodeHash(&entry.sum, key.SecretHash) {
+		return nil, ErrKeyRefused
 	}
 	v.mu.Lock()
 	if v.trusted.Load() && v.epoch.Load() == epoch {
@@ -103,24 +113,46 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 				break
 			}
 		}
-		v.cache[hash] = cachedKey{key: *key, cachedAt: now}
+		v.cache[sum] = entry
 	}
 	v.mu.Unlock()
-	return v.check(key, hash, now)
+	return check(&entry, sum, now)
 }
 
-func (v *KeyVerifier) check(key *models.APIKey, hash string, now time.Time) (*models.APIKey, error) {
-	if subtle.ConstantTimeCompare([]byte(key.SecretHash), []byte(hash)) != 1 || key.Expired(now) {
+// check compares the presented secret's hash with the stored one in constant time and checks
+// expiry at now; it returns a copy, so callers cannot change what the cache holds.
+func check(entry *cachedKey, sum [sha256.Size]byte, now time.Time) (*models.APIKey, error) {
+	if subtle.ConstantTimeCompare(entry.sum[:], sum[:]) != 1 || entry.key.Expired(now) {
 		return nil, ErrKeyRefused
 	}
-	copied := *key
+	copied := entry.key
 	return &copied, nil
+}
+
+// secretSum is the SHA-256 of a well-formed secret: models.HashSecret before hex encoding,
+// computed without allocating.
+func secretSum(secret string) [sha256.Size]byte {
+	var buf [models.SecretLength]byte
+	return sha256.Sum256(buf[:copy(buf[:], secret)])
+}
+
+// decodeHash reads a hex SHA-256 as stored in the database; false if it is not one.
+func decodeHash(sum *[sha256.Size]byte, secretHash string) bool {
+	if len(secretHash) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.Decode(sum[:], []byte(secretHash))
+	return err == nil
 }
 
 // Evict forgets a key on this instance, so its next use goes to the database.
 func (v *KeyVerifier) Evict(secretHash string) {
+	var sum [sha256.Size]byte
+	known := decodeHash(&sum, secretHash)
 	v.mu.Lock()
-	delete(v.cache, secretHash)
+	if known {
+		delete(v.cache, sum)
+	}
 	v.epoch.Add(1)
 	v.mu.Unlock()
 }

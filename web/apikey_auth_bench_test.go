@@ -1,0 +1,68 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"keysmith/models/modelstest"
+)
+
+// BenchmarkVerify measures the verification path on each database: a key found in the cache,
+// a key looked up in the store (the untrusted verifier bypasses the cache, as it does while
+// the revocation listener is down), and a wrong checksum, refused before any lookup.
+//
+//	go test -run='^$' -bench=BenchmarkVerify -benchmem ./web/
+func BenchmarkVerify(b *testing.B) {
+	ctx := context.Background()
+	for _, target := range modelstest.Targets(b) {
+		store := modelstest.Open(b, target)
+		v := NewKeyVerifier(store, discardLog)
+		_, secret := createTestKey(b, store, "bench", nil)
+		wrongChecksum := secret[:len(secret)-1] + "0"
+		if secret[len(secret)-1] == '0' {
+			wrongChecksum = secret[:len(secret)-1] + "1"
+		}
+
+		b.Run(target.Name+"/cache-hit", func(b *testing.B) {
+			if _, err := v.Verify(ctx, secret); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, secret); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(target.Name+"/cache-hit-parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := v.Verify(ctx, secret); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(target.Name+"/cache-miss", func(b *testing.B) {
+			v.setTrusted(false)
+			defer v.setTrusted(true)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, secret); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(target.Name+"/bad-checksum", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.Verify(ctx, wrongChecksum); !errors.Is(err, ErrKeyRefused) {
+					b.Fatalf("got %v, want ErrKeyRefused", err)
+				}
+			}
+		})
+	}
+}
