@@ -49,6 +49,10 @@ CREATE TABLE api_keys (
     last_used_client TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX api_keys_created_at ON api_keys (created_at, id);
+-- Searching by any part of a name uses trigrams (pg_trgm is a trusted extension: the database
+-- owner may create it).
+CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+CREATE INDEX api_keys_name_trigram ON api_keys USING gin (name_lower public.gin_trgm_ops);
 -- Sorting by expiry puts keys that never expire after every date, on both databases.
 CREATE INDEX api_keys_expiry_order ON api_keys ((expires_at IS NULL), expires_at, id);
 
