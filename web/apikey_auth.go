@@ -252,9 +252,10 @@ func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
 	}
 }
 
-// presentedSecret reads the secret from X-API-SECRET or an Authorization Bearer header.
+// presentedSecret reads the secret from X-API-SECRET or an Authorization Bearer header. The
+// names are written in canonical form, which Header.Get then uses without allocating.
 func presentedSecret(h http.Header) string {
-	if secret := h.Get("X-API-SECRET"); secret != "" {
+	if secret := h.Get("X-Api-Secret"); secret != "" {
 		return strings.TrimSpace(secret)
 	}
 	auth := h.Get("Authorization")
