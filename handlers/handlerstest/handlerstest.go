@@ -31,7 +31,7 @@ type App struct {
 	Server *web.Server
 	Config config.Config
 	// URL is the base URL of the running HTTP server.
-	URL string
+	URL  string
 	logs *lockedWriter
 }
 
