@@ -31,7 +31,8 @@ func GenerateSecret() string {
 	random := make([]byte, 32)
 	rand.Read(random)
 	body := base62(new(big.Int).SetBytes(random), secretBodyLength)
-	return SecretPrefix + body + checksum(body)
+	sum := checksum(body)
+	return SecretPrefix + body + string(sum[:])
 }
 
 // ParseSecret checks a presented secret's shape and checksum without touching the database.
@@ -45,8 +46,8 @@ func ParseSecret(secret string) error {
 			return ErrMalformedSecret
 		}
 	}
-	body := rest[:secretBodyLength]
-	if checksum(body) != rest[secretBodyLength:] {
+	sum := checksum(rest[:secretBodyLength])
+	if string(sum[:]) != rest[secretBodyLength:] {
 		return ErrMalformedSecret
 	}
 	return nil
@@ -64,14 +65,17 @@ func SecretHint(secret string) string {
 	return secret[:len(SecretPrefix)+4] + "…" + secret[len(secret)-4:]
 }
 
-func checksum(body string) string {
-	var buf [secretCheckLength]byte
-	n := crc32.ChecksumIEEE([]byte(body))
+// checksum is the base62 CRC32 of a secret's body. It works on stack arrays, since every
+// presented key is checked this way.
+func checksum(body string) [secretCheckLength]byte {
+	var raw [secretBodyLength]byte
+	n := crc32.ChecksumIEEE(raw[:copy(raw[:], body)])
+	var sum [secretCheckLength]byte
 	for i := secretCheckLength - 1; i >= 0; i-- {
-		buf[i] = base62Alphabet[n%62]
+		sum[i] = base62Alphabet[n%62]
 		n /= 62
 	}
-	return string(buf[:])
+	return sum
 }
 
 func base62(n *big.Int, width int) string {

@@ -25,7 +25,6 @@ const (
 	keyCacheTTL = 5 * time.Minute
 	// usageFlushInterval is how often gathered key uses are written, in one batch.
 	usageFlushInterval = 2 * time.Second
-	apiKeyContextKey   = "api_key"
 )
 
 // ErrKeyRefused covers every reason a presented key does not authenticate: missing, malformed,
@@ -43,7 +42,7 @@ type KeyVerifier struct {
 	mu sync.RWMutex
 	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
 	// nothing for the key.
-	cache map[[sha256.Size]byte]cachedKey
+	cache map[[sha256.Size]byte]*cachedKey
 	// trusted is false while revocations from other instances might be missed (the PostgreSQL
 	// listener is down); the cache is then bypassed.
 	trusted atomic.Bool
@@ -53,13 +52,23 @@ type KeyVerifier struct {
 	// notify tells other instances that a key was revoked; nil on SQLite.
 	notify func(ctx context.Context, secretHash string) error
 
-	usageMu  sync.Mutex
-	usage    map[usageKey]models.APIKeyUse
+	usageMu sync.Mutex
+	usage   map[usageKey]models.APIKeyUse
+	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
+	// so that repeats within the same second skip the lock.
+	lastUse  sync.Map
 	scanners sync.Map // api key id → scanner name from its last check-in
 }
 
+// recentUse is the use of a key last gathered, to the second.
+type recentUse struct {
+	client, ip string
+	second     int64
+}
+
 type cachedKey struct {
-	key models.APIKey
+	// key is shared by every request that presents it and never changed after it is cached.
+	key *models.APIKey
 	// sum is the stored hash of the key's secret, decoded from key.SecretHash.
 	sum      [sha256.Size]byte
 	cachedAt time.Time
@@ -73,12 +82,13 @@ type usageKey struct {
 // NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
 // PostgreSQL, StartRevocationListener makes trust depend on the listening connection.
 func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
-	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
+	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]*cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
 	v.trusted.Store(true)
 	return v
 }
 
-// Verify returns the live key for secret, or ErrKeyRefused.
+// Verify returns the live key for secret, or ErrKeyRefused. The key may be shared with other
+// requests through the cache: read it, never change it.
 func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
 	if models.ParseSecret(secret) != nil {
 		return nil, ErrKeyRefused
@@ -91,7 +101,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 		entry, ok := v.cache[sum]
 		v.mu.RUnlock()
 		if ok && now.Sub(entry.cachedAt) < keyCacheTTL {
-			return check(&entry, sum, now)
+			return check(entry, sum, now)
 		}
 	}
 	key, err := v.store.APIKeyBySecretHash(ctx, hex.EncodeToString(sum[:]))
@@ -101,7 +111,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	if err != nil {
 		return nil, err
 	}
-	entry := cachedKey{key: *key, cachedAt: now}
+	entry := &cachedKey{key: key, cachedAt: now}
 	if !decodeHash(&entry.sum, key.SecretHash) {
 		return nil, ErrKeyRefused
 	}
@@ -116,17 +126,17 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 		v.cache[sum] = entry
 	}
 	v.mu.Unlock()
-	return check(&entry, sum, now)
+	return check(entry, sum, now)
 }
 
 // check compares the presented secret's hash with the stored one in constant time and checks
-// expiry at now; it returns a copy, so callers cannot change what the cache holds.
+// expiry at now. The key it returns is the cached one, shared with other requests: read it,
+// never change it.
 func check(entry *cachedKey, sum [sha256.Size]byte, now time.Time) (*models.APIKey, error) {
 	if subtle.ConstantTimeCompare(entry.sum[:], sum[:]) != 1 || entry.key.Expired(now) {
 		return nil, ErrKeyRefused
 	}
-	copied := entry.key
-	return &copied, nil
+	return entry.key, nil
 }
 
 // secretSum is the SHA-256 of a well-formed secret: models.HashSecret before hex encoding,
@@ -185,7 +195,10 @@ func (v *KeyVerifier) NoteScanner(keyID int64, name string) {
 	v.scanners.Store(keyID, name)
 }
 
-// recordUse gathers one use in memory; FlushUsage writes what was gathered.
+// recordUse gathers one use in memory; FlushUsage writes what was gathered. Last use is kept
+// to the second: a use by the same client and address within the second already gathered
+// changes nothing, and returns without taking the lock every request would otherwise contend
+// for.
 func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at time.Time) {
 	client, scanner := userAgent, false
 	if name, ok := v.scanners.Load(key.ID); ok {
@@ -197,9 +210,19 @@ func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at tim
 	if len(client) > 200 {
 		client = client[:200]
 	}
+	slot, ok := v.lastUse.Load(key.ID)
+	if !ok {
+		slot, _ = v.lastUse.LoadOrStore(key.ID, new(atomic.Pointer[recentUse]))
+	}
+	recent := slot.(*atomic.Pointer[recentUse])
+	second := at.Unix()
+	if last := recent.Load(); last != nil && last.second == second && last.client == client && last.ip == ip {
+		return
+	}
+	recent.Store(&recentUse{client: client, ip: ip, second: second})
 	k := usageKey{keyID: key.ID, client: client, ip: ip}
 	v.usageMu.Lock()
-	v.usage[k] = models.APIKeyUse{APIKeyID: key.ID, At: at, IP: ip, Client: client, Scanner: scanner}
+	v.usage[k] = models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner}
 	v.usageMu.Unlock()
 }
 
@@ -289,11 +312,12 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
-			s.Keys.recordUse(key, c.RealIP(), req.UserAgent(), s.store.Now())
-			c.Set(apiKeyContextKey, key)
+			// The use is gathered once the request is handled, so that a scanner's check-in
+			// is already attributed to the scanner's name.
+			defer s.Keys.recordUse(key, c.RealIP(), req.UserAgent(), s.store.Now())
 			for _, scope := range scopes {
 				if key.Scope == scope {
-					return next(c)
+					return next(&keyContext{Context: c, key: key})
 				}
 			}
 			return c.JSON(http.StatusForbidden, map[string]any{
@@ -305,10 +329,20 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 	}
 }
 
-// CurrentKey returns the API key that authenticated the request, or nil.
+// CurrentKey returns the API key that authenticated the request, or nil. It is shared with
+// other requests: read it, never change it.
 func CurrentKey(c echo.Context) *models.APIKey {
-	key, _ := c.Get(apiKeyContextKey).(*models.APIKey)
-	return key
+	if kc, ok := c.(*keyContext); ok {
+		return kc.key
+	}
+	return nil
+}
+
+// keyContext carries the authenticated key to the handler. It is lighter than the context's
+// store, which would make a map on every API request.
+type keyContext struct {
+	echo.Context
+	key *models.APIKey
 }
 
 // KeyDeleted revokes a deleted key everywhere at once.

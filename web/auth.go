@@ -22,8 +22,7 @@ const (
 // context. A session whose user has gone or been disabled counts as signed out.
 func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		path := c.Request().URL.Path
-		if isAPI(c) || strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz" {
+		if isBrowserless(c) {
 			return next(c)
 		}
 		session, err := s.Sessions.Get(c.Request(), s.Sessions.CookieName())

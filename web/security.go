@@ -20,15 +20,33 @@ const (
 	CSRFHeader = "X-CSRF-Token"
 )
 
-// securityHeaders sets a nonce-based Content-Security-Policy and the other protective headers
-// on every response.
+// browserlessHeaders are the protective headers of responses no browser renders as a page
+// (JSON, health checks, static files): fixed values, set without canonicalising names, with
+// no nonce to make.
+var browserlessHeaders = map[string][]string{
+	"Content-Security-Policy": {"default-src 'none'; frame-ancestors 'none'"},
+	"X-Frame-Options":         {"DENY"},
+	"X-Content-Type-Options":  {"nosniff"},
+}
+
+// securityHeaders sets the protective headers on every response: for pages, a nonce-based
+// Content-Security-Policy and the rest; for everything else, the fixed browserlessHeaders.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		h := c.Response().Header()
+		if s.cfg.Secure() {
+			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		if isBrowserless(c) {
+			for name, value := range browserlessHeaders {
+				h[name] = value
+			}
+			return next(c)
+		}
 		raw := make([]byte, 18)
 		rand.Read(raw)
 		nonce := base64.RawStdEncoding.EncodeToString(raw)
 		c.Set(nonceKey, nonce)
-		h := c.Response().Header()
 		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"' 'strict-dynamic'; "+
 			"style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; "+
 			"frame-ancestors 'none'; base-uri 'none'; object-src 'none'")
@@ -37,9 +55,6 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), clipboard-write=(self)")
-		if s.cfg.Secure() {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-		}
 		return next(c)
 	}
 }
@@ -48,14 +63,14 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // random value in a strict HttpOnly cookie, and its HMAC under the server's key in the form
 // field or header. A planted cookie is useless without the key, and requests a browser marks
 // as cross-site are refused outright. API routes authenticate with keys, not cookies, and are
-// exempt.
+// exempt, as are health checks and static files, which change nothing.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 	cookieName := "keysmith_csrf"
 	if s.cfg.Secure() {
 		cookieName = "__Host-keysmith_csrf"
 	}
 	return func(c echo.Context) error {
-		if isAPI(c) {
+		if isBrowserless(c) {
 			return next(c)
 		}
 		var seed string

@@ -132,6 +132,13 @@ func (s *Server) sweepSessions(ctx context.Context) {
 
 func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }
 
+// isBrowserless tells whether a request needs no browser session or CSRF cookie: the API
+// (keys, not cookies), health checks and static files.
+func isBrowserless(c echo.Context) bool {
+	path := c.Request().URL.Path
+	return isAPI(c) || strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz"
+}
+
 func cacheForever(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("v") != "" {
