@@ -62,9 +62,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return fmt.Errorf("unknown command %q\n%s", command, usage)
 }
 
-// openStore loads the configuration, opens the database and applies pending migrations.
-func openStore(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *models.Store, []string, error) {
+// openStore loads the configuration from args (configuration flags only) and the environment,
+// opens the database and applies pending migrations, returning the versions it applied.
+func openStore(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *models.Store, []int64, error) {
 	cfg, rest, err := config.Load(name, args, getenv, stderr)
+	if err == nil && len(rest) > 0 {
+		err = fmt.Errorf("unexpected arguments %q", rest)
+	}
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -72,11 +76,12 @@ func openStore(ctx context.Context, name string, args []string, getenv func(stri
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	if _, err := store.Migrate(ctx); err != nil {
+	applied, err := store.Migrate(ctx)
+	if err != nil {
 		store.Close()
 		return cfg, nil, nil, err
 	}
-	return cfg, store, rest, nil
+	return cfg, store, applied, nil
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -116,19 +121,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := configOnly("keysmith migrate", args, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	store, err := models.Open(ctx, cfg.DatabaseURL)
+	_, store, applied, err := openStore(ctx, "keysmith migrate", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	applied, err := store.Migrate(ctx)
-	if err != nil {
-		return err
-	}
 	if len(applied) == 0 {
 		fmt.Fprintln(stdout, "migrate: database is up to date")
 	}
@@ -136,14 +133,6 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintf(stdout, "migrate: applied %05d\n", version)
 	}
 	return nil
-}
-
-func configOnly(name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, error) {
-	cfg, rest, err := config.Load(name, args, getenv, stderr)
-	if err == nil && len(rest) > 0 {
-		err = fmt.Errorf("unexpected arguments %q", rest)
-	}
-	return cfg, err
 }
 
 func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -185,18 +174,11 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("users create: read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	cfg, err := configOnly("keysmith users create", configArgs, getenv, stderr)
-	if err != nil {
-		return err
-	}
-	store, err := models.Open(ctx, cfg.DatabaseURL)
+	_, store, _, err := openStore(ctx, "keysmith users create", configArgs, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if _, err := store.Migrate(ctx); err != nil {
-		return err
-	}
 	user, err := store.CreateUser(ctx, models.NewUser{Email: *email, Name: *name, Password: password, Permission: perm})
 	if err != nil {
 		return fmt.Errorf("users create: %w", err)

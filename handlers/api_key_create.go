@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
@@ -185,12 +186,6 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 }
 
 func (h *Handler) renderForm(c echo.Context, status int, form views.APIKeyForm) error {
-	if web.IsHTMX(c) {
-		return web.Render(c, status, views.NewAPIKeyDialog(form, web.CSRFToken(c)))
-	}
-	page, err := h.srv.Page(c, "New API Key", "api-keys")
-	if err != nil {
-		return err
-	}
-	return web.Render(c, status, views.NewAPIKeyPage(page, form))
+	return h.renderDialogOrPage(c, status, views.NewAPIKeyDialog(form, web.CSRFToken(c)), "New API Key",
+		func(p views.Page) templ.Component { return views.NewAPIKeyPage(p, form) })
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
@@ -108,12 +109,6 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 }
 
 func (h *Handler) renderDelete(c echo.Context, status int, confirm views.DeleteKey) error {
-	if web.IsHTMX(c) {
-		return web.Render(c, status, views.DeleteDialog(confirm, web.CSRFToken(c)))
-	}
-	page, err := h.srv.Page(c, "Delete API key", "api-keys")
-	if err != nil {
-		return err
-	}
-	return web.Render(c, status, views.DeletePage(page, confirm))
+	return h.renderDialogOrPage(c, status, views.DeleteDialog(confirm, web.CSRFToken(c)), "Delete API key",
+		func(p views.Page) templ.Component { return views.DeletePage(p, confirm) })
 }

@@ -5,8 +5,12 @@ package handlers
 import (
 	"log/slog"
 
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
 	"keysmith/config"
 	"keysmith/models"
+	"keysmith/views"
 	"keysmith/web"
 )
 
@@ -21,4 +25,17 @@ type Handler struct {
 // New returns the handlers over store, served by srv.
 func New(store *models.Store, srv *web.Server, cfg config.Config, log *slog.Logger) *Handler {
 	return &Handler{store: store, srv: srv, cfg: cfg, log: log}
+}
+
+// renderDialogOrPage answers htmx with the dialog fragment it opens over the list, and a
+// browser without JavaScript with the same content as a full page.
+func (h *Handler) renderDialogOrPage(c echo.Context, status int, dialog templ.Component, title string, page func(views.Page) templ.Component) error {
+	if web.IsHTMX(c) {
+		return web.Render(c, status, dialog)
+	}
+	p, err := h.srv.Page(c, title, "api-keys")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, status, page(p))
 }
