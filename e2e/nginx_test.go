@@ -215,7 +215,7 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		app.Server.KeyDeleted(ctx, deleted)
+		app.Server.KeyDeleted(deleted)
 		malformed := readOnlySecret[:len(readOnlySecret)-1]
 		for name, headers := range map[string]map[string]string{
 			"deleted key":   {"X-API-SECRET": readOnlySecret},

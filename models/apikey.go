@@ -214,8 +214,14 @@ func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*API
 	return &key, nil
 }
 
+// RevocationChannel is the PostgreSQL channel on which a deleted key's secret hash (never the
+// secret) is announced to every instance, so that each evicts it from its cache.
+const RevocationChannel = "keysmith_key_revoked"
+
 // DeleteAPIKey removes exactly the key with that public id and returns it, so the caller can
-// evict it from caches; ErrAPIKeyNotFound when no such key exists.
+// evict it from this instance's cache; ErrAPIKeyNotFound when no such key exists. On
+// PostgreSQL the announcement to the other instances is part of the same transaction:
+// PostgreSQL delivers it when, and only when, the delete commits.
 func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
 	var deleted *APIKey
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -233,6 +239,11 @@ func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, err
 		}
 		if res.RowsAffected != 1 {
 			return ErrAPIKeyNotFound
+		}
+		if s.dialect == DialectPostgres {
+			if err := tx.Exec("SELECT pg_notify(?, ?)", RevocationChannel, key.SecretHash).Error; err != nil {
+				return fmt.Errorf("models: delete api key: announce: %w", err)
+			}
 		}
 		deleted = &key
 		return nil

@@ -49,8 +49,6 @@ type KeyVerifier struct {
 	// epoch moves on every eviction and change of trust, so a store lookup that raced with one
 	// does not put a key back into the cache.
 	epoch atomic.Uint64
-	// notify tells other instances that a key was revoked; nil on SQLite.
-	notify func(ctx context.Context, secretHash string) error
 
 	usageMu sync.Mutex
 	usage   map[usageKey]models.APIKeyUse
@@ -177,16 +175,6 @@ func (v *KeyVerifier) setTrusted(trusted bool) {
 	v.trusted.Store(trusted)
 	v.epoch.Add(1)
 	v.mu.Unlock()
-}
-
-// Revoke evicts a deleted key here and, on PostgreSQL, on every other instance.
-func (v *KeyVerifier) Revoke(ctx context.Context, secretHash string) {
-	v.Evict(secretHash)
-	if v.notify != nil {
-		if err := v.notify(ctx, secretHash); err != nil {
-			v.log.Error("notify other instances of a revoked key", "error", err)
-		}
-	}
 }
 
 // NoteScanner remembers the scanner name a key checked in with, so its later uses are shown
@@ -345,7 +333,10 @@ type keyContext struct {
 	key *models.APIKey
 }
 
-// KeyDeleted revokes a deleted key everywhere at once.
-func (s *Server) KeyDeleted(ctx context.Context, key *models.APIKey) {
-	s.Keys.Revoke(ctx, key.SecretHash)
+// KeyDeleted forgets a deleted key on this instance at once; the other instances hear of it
+// through the announcement Store.DeleteAPIKey made (see StartRevocationListener).
+func (s *Server) KeyDeleted(key *models.APIKey) {
+	s.Keys.Evict(key.SecretHash)
+	s.Keys.lastUse.Delete(key.ID)
+	s.Keys.scanners.Delete(key.ID)
 }

@@ -12,15 +12,12 @@ import (
 )
 
 const (
-	// revocationChannel is the PostgreSQL channel on which instances announce deleted keys.
-	// The payload is the key's secret hash, never the secret.
-	revocationChannel = "keysmith_key_revoked"
 	// revocationListenerName is the listening connection's application_name, so operators
 	// (and tests) can find it in pg_stat_activity.
 	revocationListenerName = "keysmith revocation listener"
 	// listenerPingInterval is how long the listener waits for a notification before it checks
 	// that its connection is still alive; a silently dropped connection is found this fast.
-	listenerPingInterval = 30 * time.Second
+	listenerPingInterval = 5 * time.Second
 	listenerPingTimeout  = 5 * time.Second
 	listenerDialTimeout  = 10 * time.Second
 	reconnectMinDelay    = 100 * time.Millisecond
@@ -28,8 +25,9 @@ const (
 )
 
 // StartRevocationListener makes a deleted key stop working on every instance at once on
-// PostgreSQL: this instance announces revoked keys with NOTIFY, and a goroutine LISTENs on a
-// connection of its own and evicts the keys that any instance announces. While that connection
+// PostgreSQL: Store.DeleteAPIKey announces each deleted key with NOTIFY in its transaction, and
+// a goroutine LISTENs on a connection of its own and evicts the keys that any instance
+// announces. While that connection
 // is down revocations could be missed, so the key cache is emptied and bypassed until the
 // listener has reconnected, which it does by itself. It returns once listening; the goroutine
 // runs until ctx ends. On SQLite, which serves a single instance, it does nothing.
@@ -46,9 +44,6 @@ func (s *Server) StartRevocationListener(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.Keys.notify = func(ctx context.Context, secretHash string) error {
-		return s.store.Exec(ctx, "SELECT pg_notify(?, ?)", revocationChannel, secretHash)
-	}
 	go s.runRevocationListener(ctx, config, conn)
 	return nil
 }
@@ -61,7 +56,7 @@ func listenForRevocations(ctx context.Context, config *pgx.ConnConfig) (*pgx.Con
 	if err != nil {
 		return nil, fmt.Errorf("web: revocation listener: connect: %w", err)
 	}
-	if _, err := conn.Exec(dialCtx, "LISTEN "+revocationChannel); err != nil {
+	if _, err := conn.Exec(dialCtx, "LISTEN "+models.RevocationChannel); err != nil {
 		conn.Close(context.Background())
 		return nil, fmt.Errorf("web: revocation listener: listen: %w", err)
 	}
