@@ -41,24 +41,33 @@ func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Dura
 	return &row, nil
 }
 
-// SaveSession creates or replaces the session for token, keeping its creation time and
-// absolute expiry when it already exists.
-func (s *Store) SaveSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
+// CreateSession stores a new session for token, ending at the latest maxAge from now.
+func (s *Store) CreateSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
 	if data == nil {
 		data = []byte{}
 	}
 	now := s.now()
 	row := Session{ID: hashToken(token), UserID: userID, Data: data, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(maxAge)}
-	res := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", row.ID).
-		Updates(map[string]any{"user_id": userID, "data": data, "last_seen_at": now})
-	if res.Error != nil {
-		return fmt.Errorf("models: save session: %w", res.Error)
-	}
-	if res.RowsAffected > 0 {
-		return nil
-	}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
-		return fmt.Errorf("models: save session: %w", err)
+		return fmt.Errorf("models: create session: %w", err)
+	}
+	return nil
+}
+
+// UpdateSession replaces the data of a live session, keeping its creation time and absolute
+// expiry. A session that has ended meanwhile (logout in another tab, the sweeper) stays ended:
+// the answer is ErrSessionNotFound, never a new row for the old token.
+func (s *Store) UpdateSession(ctx context.Context, token string, userID *int64, data []byte) error {
+	if data == nil {
+		data = []byte{}
+	}
+	res := s.db.WithContext(ctx).Model(&Session{}).Where("id = ? AND expires_at > ?", hashToken(token), s.now()).
+		Updates(map[string]any{"user_id": userID, "data": data, "last_seen_at": s.now()})
+	if res.Error != nil {
+		return fmt.Errorf("models: update session: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrSessionNotFound
 	}
 	return nil
 }

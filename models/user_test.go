@@ -120,7 +120,7 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		token := models.NewSessionToken()
-		if err := store.SaveSession(ctx, token, &user.ID, []byte("data"), 8*time.Hour); err != nil {
+		if err := store.CreateSession(ctx, token, &user.ID, []byte("data"), 8*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		idle := 30 * time.Minute
@@ -143,7 +143,7 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 
 		now = start
 		idleToken := models.NewSessionToken()
-		if err := store.SaveSession(ctx, idleToken, &user.ID, nil, 8*time.Hour); err != nil {
+		if err := store.CreateSession(ctx, idleToken, &user.ID, nil, 8*time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		now = start.Add(idle + time.Second)
@@ -152,6 +152,9 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 		}
 		if _, err := store.SessionByToken(ctx, "never-issued", idle); !errors.Is(err, models.ErrSessionNotFound) {
 			t.Errorf("unknown token: got %v, want ErrSessionNotFound", err)
+		}
+		if err := store.UpdateSession(ctx, token, &user.ID, []byte("late")); !errors.Is(err, models.ErrSessionNotFound) {
+			t.Errorf("saving an ended session: got %v, want ErrSessionNotFound", err)
 		}
 		now = start.Add(9 * time.Hour)
 		removed, err := store.DeleteExpiredSessions(ctx, idle)

@@ -109,7 +109,8 @@ func (s *Sessions) New(r *http.Request, name string) (*sessions.Session, error) 
 }
 
 // Save writes the session to the database and its token to the cookie; a negative MaxAge ends
-// the session on the server and clears the cookie.
+// the session on the server and clears the cookie. A session is only ever created here with a
+// fresh token, so a session that ended cannot be brought back by a late save.
 func (s *Sessions) Save(r *http.Request, w http.ResponseWriter, session *sessions.Session) error {
 	if session.Options.MaxAge < 0 {
 		if session.ID != "" {
@@ -120,9 +121,6 @@ func (s *Sessions) Save(r *http.Request, w http.ResponseWriter, session *session
 		http.SetCookie(w, sessions.NewCookie(session.Name(), "", session.Options))
 		return nil
 	}
-	if session.ID == "" {
-		session.ID = models.NewSessionToken()
-	}
 	data, err := (securecookie.GobEncoder{}).Serialize(session.Values)
 	if err != nil {
 		return err
@@ -131,7 +129,17 @@ func (s *Sessions) Save(r *http.Request, w http.ResponseWriter, session *session
 	if id, ok := session.Values[sessionUserKey].(int64); ok {
 		userID = &id
 	}
-	if err := s.store.SaveSession(r.Context(), session.ID, userID, data, s.maxAge); err != nil {
+	if session.ID == "" {
+		session.ID = models.NewSessionToken()
+		if err := s.store.CreateSession(r.Context(), session.ID, userID, data, s.maxAge); err != nil {
+			return err
+		}
+	} else if err := s.store.UpdateSession(r.Context(), session.ID, userID, data); errors.Is(err, models.ErrSessionNotFound) {
+		// Ended while this request ran: it stays ended, and the browser forgets it.
+		session.Options.MaxAge = -1
+		http.SetCookie(w, sessions.NewCookie(session.Name(), "", session.Options))
+		return nil
+	} else if err != nil {
 		return err
 	}
 	encoded, err := securecookie.EncodeMulti(session.Name(), session.ID, s.codecs...)
