@@ -153,8 +153,18 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 		if _, err := store.SessionByToken(ctx, "never-issued", idle); !errors.Is(err, models.ErrSessionNotFound) {
 			t.Errorf("unknown token: got %v, want ErrSessionNotFound", err)
 		}
-		if err := store.UpdateSession(ctx, token, &user.ID, []byte("late")); !errors.Is(err, models.ErrSessionNotFound) {
-			t.Errorf("saving an ended session: got %v, want ErrSessionNotFound", err)
+		loggedOut := models.NewSessionToken()
+		if err := store.CreateSession(ctx, loggedOut, &user.ID, nil, 8*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.DeleteSession(ctx, loggedOut); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.UpdateSession(ctx, loggedOut, &user.ID, []byte("late")); !errors.Is(err, models.ErrSessionNotFound) {
+			t.Errorf("saving a session that was logged out: got %v, want ErrSessionNotFound", err)
+		}
+		if _, err := store.SessionByToken(ctx, loggedOut, idle); !errors.Is(err, models.ErrSessionNotFound) {
+			t.Errorf("a late save brought a logged-out session back: %v", err)
 		}
 		now = start.Add(9 * time.Hour)
 		removed, err := store.DeleteExpiredSessions(ctx, idle)
