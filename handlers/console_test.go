@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -654,6 +655,38 @@ func TestDeleteOverHTMXKeepsTheListAsShown(t *testing.T) {
 		wantStatus(t, res, http.StatusOK)
 		if got := strings.Join(rowNames(t, res.Body), ","); got != "Alpha two" {
 			t.Errorf("refreshed rows %q, want the search kept: Alpha two", got)
+		}
+	})
+}
+
+func TestParallelGuessesAreThrottledToo(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		attacker := app.Client(t)
+		attacker.Get("/login")
+		statuses := make(chan int, 12)
+		var wg sync.WaitGroup
+		for range cap(statuses) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := attacker.Post("/login", url.Values{"email": {adminEmail}, "password": {"guess"}})
+				statuses <- res.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for status := range statuses {
+			counts[status]++
+		}
+		if counts[http.StatusUnauthorized] != 5 || counts[http.StatusTooManyRequests] != 7 {
+			t.Errorf("12 parallel guesses: %v, want exactly 5 checked (401) and 7 refused (429)", counts)
+		}
+		// A successful sign-in gives its attempt back: the account is not locked by its owner.
+		owner := app.Client(t)
+		other := app.CreateUser(t, "owner@example.com", models.PermissionConnectivityAdmin)
+		for range 8 {
+			owner.Login(other.Email)
 		}
 	})
 }

@@ -31,15 +31,17 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	}
 	password := c.FormValue("password")
 	address := c.RealIP()
-	if wait := h.srv.Throttle.Wait(form.Email, address); wait > 0 {
+	wait, done := h.srv.Throttle.Attempt(form.Email, address)
+	if wait > 0 {
 		seconds := int((wait + time.Second - 1) / time.Second)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
 		form.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(seconds) + " seconds."
 		return h.renderLogin(c, http.StatusTooManyRequests, form)
 	}
 	user, err := h.store.Authenticate(c.Request().Context(), form.Email, password)
-	if errors.Is(err, models.ErrUserNotFound) {
-		h.srv.Throttle.Fail(form.Email, address)
+	failed := errors.Is(err, models.ErrUserNotFound)
+	done(failed)
+	if failed {
 		h.log.Info("login failed", "remote_ip", address)
 		form.Error = loginFailed
 		return h.renderLogin(c, http.StatusUnauthorized, form)

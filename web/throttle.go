@@ -17,6 +17,10 @@ const (
 	refillEvery  = time.Minute
 	// throttleForget drops idle limiters, which by then are full again.
 	throttleForget = time.Duration(addressBurst) * refillEvery
+	// throttleCapacity bounds the memory the throttle may use; past it, sign-ins wait.
+	throttleCapacity = 100_000
+	// maxEmailLength is the longest address RFC 5321 allows; longer input names no account.
+	maxEmailLength = 254
 )
 
 // LoginThrottle counts failed logins per account and per client address on this instance.
@@ -28,7 +32,10 @@ type LoginThrottle struct {
 }
 
 type entry struct {
-	limiter  *rate.Limiter
+	limiter *rate.Limiter
+	// inFlight counts attempts whose password is being checked; they count against the
+	// limit until their outcome is known.
+	inFlight int
 	lastUsed time.Time
 }
 
@@ -40,51 +47,76 @@ func NewLoginThrottle() *LoginThrottle {
 // SetClock replaces the throttle's clock; tests use it to let time pass.
 func (t *LoginThrottle) SetClock(now func() time.Time) { t.now = now }
 
-// Wait reports how long the account or address must wait before trying again; zero means go.
-func (t *LoginThrottle) Wait(email, address string) time.Duration {
+// Attempt is called before a password is checked. When the account or the address has no
+// attempt left it returns how long to wait. Otherwise it holds one attempt of each while the
+// password is checked, so that guesses sent in parallel cannot all get through before the
+// first one fails, and returns done, to be called with the outcome: only a failure spends it.
+func (t *LoginThrottle) Attempt(email, address string) (wait time.Duration, done func(failed bool)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	wait := time.Duration(0)
-	for _, lim := range t.limitersFor(email, address, now) {
-		if tokens := lim.TokensAt(now); tokens < 1 {
-			missing := time.Duration(math.Ceil((1 - tokens) * float64(refillEvery)))
-			wait = max(wait, missing)
-		}
+	t.forgetIdle(now)
+	keys := []struct {
+		key   string
+		burst int
+	}{
+		{"account:" + accountKey(email), accountBurst},
+		{"address:" + address, addressBurst},
 	}
-	return wait
-}
-
-// Fail records a failed attempt against both the account and the address.
-func (t *LoginThrottle) Fail(email, address string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	now := t.now()
-	for _, lim := range t.limitersFor(email, address, now) {
-		lim.AllowN(now, 1)
-	}
-}
-
-func (t *LoginThrottle) limitersFor(email, address string, now time.Time) []*rate.Limiter {
-	if now.Sub(t.lastGC) > throttleForget {
-		for key, e := range t.limiters {
-			if now.Sub(e.lastUsed) > throttleForget {
-				delete(t.limiters, key)
+	for _, k := range keys {
+		if e, ok := t.limiters[k.key]; ok {
+			if tokens := e.limiter.TokensAt(now) - float64(e.inFlight); tokens < 1 {
+				wait = max(wait, time.Duration(math.Ceil((1-tokens)*float64(refillEvery))))
 			}
 		}
-		t.lastGC = now
 	}
-	get := func(key string, burst int) *rate.Limiter {
-		e, ok := t.limiters[key]
+	if wait == 0 && len(t.limiters)+len(keys) > throttleCapacity {
+		wait = refillEvery
+	}
+	if wait > 0 {
+		return wait, nil
+	}
+	held := make([]*entry, 0, len(keys))
+	for _, k := range keys {
+		e, ok := t.limiters[k.key]
 		if !ok {
-			e = &entry{limiter: rate.NewLimiter(rate.Every(refillEvery), burst)}
-			t.limiters[key] = e
+			e = &entry{limiter: rate.NewLimiter(rate.Every(refillEvery), k.burst)}
+			t.limiters[k.key] = e
 		}
 		e.lastUsed = now
-		return e.limiter
+		e.inFlight++
+		held = append(held, e)
 	}
-	return []*rate.Limiter{
-		get("account:"+strings.ToLower(strings.TrimSpace(email)), accountBurst),
-		get("address:"+address, addressBurst),
+	return 0, func(failed bool) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		for _, e := range held {
+			e.inFlight--
+			if failed {
+				e.limiter.AllowN(t.now(), 1)
+			}
+		}
 	}
+}
+
+// accountKey normalises an email the way accounts are looked up, bounded in length.
+func accountKey(email string) string {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if len(email) > maxEmailLength {
+		email = email[:maxEmailLength]
+	}
+	return email
+}
+
+// forgetIdle drops limiters nobody used for a while; they are full again by then.
+func (t *LoginThrottle) forgetIdle(now time.Time) {
+	if now.Sub(t.lastGC) < throttleForget && len(t.limiters) < throttleCapacity {
+		return
+	}
+	for key, e := range t.limiters {
+		if now.Sub(e.lastUsed) > throttleForget && e.inFlight == 0 {
+			delete(t.limiters, key)
+		}
+	}
+	t.lastGC = now
 }
