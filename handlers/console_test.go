@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -564,7 +565,17 @@ func TestDeleteRecentlyUsedKeyNeedsItsName(t *testing.T) {
 		if _, err := app.Store.APIKeyByPublicID(ctx, key.PublicID); err != nil {
 			t.Fatalf("a wrong name deleted the key: %v", err)
 		}
-		wantStatus(t, admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {"Lineage export"}}), http.StatusSeeOther)
+		// htmx sends a DELETE's fields in the query string, the CSRF token in its header.
+		wrong := admin.HTMX(http.MethodDelete, "/admin/api-keys/"+key.PublicID+"?confirm_name=lineage", "dialog-slot", nil)
+		wantStatus(t, wrong, http.StatusUnprocessableEntity)
+		if doc(t, wrong.Body).Find(`dialog [data-testid="error-confirm_name"]`).Length() != 1 {
+			t.Errorf("wrong name over htmx does not re-render the dialog with the message:\n%s", wrong.Body)
+		}
+		right := admin.HTMX(http.MethodDelete, "/admin/api-keys/"+key.PublicID+"?confirm_name="+url.QueryEscape("Lineage export"), "dialog-slot", nil)
+		wantStatus(t, right, http.StatusOK)
+		if _, err := app.Store.APIKeyByPublicID(ctx, key.PublicID); !errors.Is(err, models.ErrAPIKeyNotFound) {
+			t.Errorf("after typing the right name over htmx: %v, want the key gone", err)
+		}
 	})
 }
 
