@@ -4,7 +4,9 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
+	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 )
 
@@ -106,6 +108,32 @@ func TestScannerInventoryUpsertsByExternalKey(t *testing.T) {
 		}
 		if page, _ := api.app.Store.ListItems(context.Background(), models.ItemQuery{}); page.Total != 3 {
 			t.Fatalf("refused uploads changed the catalog: %d items", page.Total)
+		}
+	})
+}
+
+func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
+	eachAPI(t, models.ScopeScanner, func(t *testing.T, api *apiClient) {
+		api.expect(api.do(http.MethodPost, "/api/v1/scanners/checkin", `{"name":"pg-scanner","host":"db1.internal","version":"2.4.0"}`), http.StatusOK, nil)
+		// A second instance on the same database, or this one after a restart.
+		other := handlerstest.NewOnStore(t, api.app.Store)
+		res := other.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": api.secret, "User-Agent": "scanner-http/1.0"})
+		api.expect(res, http.StatusOK, nil)
+		ctx := context.Background()
+		if err := other.Server.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		clients, err := api.app.Store.APIKeyClients(ctx, api.key.ID, api.app.Store.Now().Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range clients {
+			if c.Client != "pg-scanner" || !c.Scanner {
+				t.Errorf("client %+v, want the scanner pg-scanner", c)
+			}
+		}
+		if len(clients) == 0 {
+			t.Error("no use recorded")
 		}
 	})
 }

@@ -142,3 +142,18 @@ func (s *Store) ListScanners(ctx context.Context, includeInactive bool) (Scanner
 	}
 	return list, nil
 }
+
+// ScannerNameForKey returns the name of the scanner that last checked in with the key, or ""
+// when none has. Instances that did not see the check-in use it to name the key's client.
+func (s *Store) ScannerNameForKey(ctx context.Context, keyID int64) (string, error) {
+	var names []string
+	err := s.db.WithContext(ctx).Model(&Scanner{}).Where("api_key_id = ?", keyID).
+		Order("last_check_in_at DESC").Limit(1).Pluck("name", &names).Error
+	if err != nil {
+		return "", fmt.Errorf("models: scanner name for key: %w", err)
+	}
+	if len(names) == 0 {
+		return "", nil
+	}
+	return names[0], nil
+}

@@ -109,6 +109,16 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	if err != nil {
 		return nil, err
 	}
+	if key.Scope == models.ScopeScanner {
+		// Another instance, or this one before a restart, may have seen the check-in.
+		name, err := v.store.ScannerNameForKey(ctx, key.ID)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" {
+			v.NoteScanner(key.ID, name)
+		}
+	}
 	entry := &cachedKey{key: key, cachedAt: now}
 	if !decodeHash(&entry.sum, key.SecretHash) {
 		return nil, ErrKeyRefused
