@@ -93,6 +93,9 @@ var settings = []setting{
 		if err != nil {
 			return err
 		}
+		if d != 0 && d < 24*time.Hour {
+			return errors.New("must be at least one day (1d or 24h): keys expire at a date")
+		}
 		c.MaxKeyLifetime = d
 		return nil
 	}},

@@ -81,6 +81,11 @@ func (h *Handler) listFor(c echo.Context, returnTo string) (views.APIKeyList, er
 
 func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKey, error) {
 	ctx := c.Request().Context()
+	// Uses this instance gathered but has not written yet count too: a key used a second ago
+	// must still have its name typed.
+	if err := h.srv.Keys.FlushUsage(ctx); err != nil {
+		return views.DeleteKey{}, err
+	}
 	key, err := h.store.APIKeyByPublicID(ctx, c.Param("id"))
 	if errors.Is(err, models.ErrAPIKeyNotFound) {
 		return views.DeleteKey{}, errKeyGone

@@ -701,3 +701,17 @@ func TestParallelGuessesAreThrottledToo(t *testing.T) {
 		}
 	})
 }
+
+func TestDeleteCountsUsesNotYetWritten(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Just used", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantStatus(t, app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret, "User-Agent": "cron/1"}), http.StatusOK)
+		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)
+		if d.Find(`[data-testid="confirm-name"]`).Length() != 1 || !strings.Contains(d.Find(`[data-testid="delete-clients"]`).Text(), "cron/1") {
+			t.Error("a key used a moment ago, not yet written, can be deleted without typing its name")
+		}
+	})
+}
