@@ -157,10 +157,15 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 			form.Errors["expires_at"] = "Enter the date as YYYY-MM-DD."
 		case !date.After(now):
 			form.Errors["expires_at"] = "Choose a date in the future."
-		case h.cfg.MaxKeyLifetime > 0 && date.Sub(now) > h.cfg.MaxKeyLifetime:
+		case h.cfg.MaxKeyLifetime > 0 && date.Format(time.DateOnly) > form.MaxDate:
 			form.Errors["expires_at"] = fmt.Sprintf("Choose a date no later than %s: your organisation’s policy limits keys to %d days.", form.MaxDate, form.MaxLifetimeDays)
 		default:
-			expiresAt = &date
+			// The key works through the whole chosen day (UTC), within the policy's limit.
+			endOfDay := date.AddDate(0, 0, 1)
+			if h.cfg.MaxKeyLifetime > 0 && endOfDay.Sub(now) > h.cfg.MaxKeyLifetime {
+				endOfDay = now.Add(h.cfg.MaxKeyLifetime)
+			}
+			expiresAt = &endOfDay
 		}
 	default:
 		valid := false

@@ -715,3 +715,21 @@ func TestDeleteCountsUsesNotYetWritten(t *testing.T) {
 		}
 	})
 }
+
+func TestCustomDateKeyWorksThroughThatDay(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		day := app.Store.Now().AddDate(0, 0, 10)
+		form := url.Values{"name": {"until the tenth"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {day.Format(time.DateOnly)}}
+		res := admin.Post("/admin/api-keys", form)
+		wantStatus(t, res, http.StatusOK)
+		secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")
+		key, err := app.Store.APIKeyBySecretHash(context.Background(), models.HashSecret(secret))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := time.Date(day.Year(), day.Month(), day.Day()+1, 0, 0, 0, 0, time.UTC)
+		if key.ExpiresAt == nil || !key.ExpiresAt.Equal(want) {
+			t.Errorf("expires at %v, want the end of %s UTC (%v)", key.ExpiresAt, day.Format(time.DateOnly), want)
+		}
+	})
+}

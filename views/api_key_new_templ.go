@@ -349,7 +349,7 @@ func apiKeyForm(f APIKeyForm, csrfToken string, inDialog bool) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<div class=\"custom-date\"><label for=\"api-key-expires-at\">Custom date <small>(used when “Custom date” is chosen)</small></label> <input id=\"api-key-expires-at\" type=\"date\" name=\"expires_at\" value=\"")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<div class=\"custom-date\"><label for=\"api-key-expires-at\">Custom date <small>(the key works through that day, UTC)</small></label> <input id=\"api-key-expires-at\" type=\"date\" name=\"expires_at\" value=\"")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
