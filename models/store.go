@@ -45,7 +45,7 @@ var (
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
-	// URL is the database URL the store was opened with, kept for LISTEN/NOTIFY connections.
+	// url is the database URL the store was opened with, kept for LISTEN/NOTIFY connections.
 	url string
 	now func() time.Time
 }
@@ -162,7 +162,7 @@ func (s *Store) SetClock(now func() time.Time) { s.now = func() time.Time { retu
 // Now is the store's current time in UTC.
 func (s *Store) Now() time.Time { return s.now() }
 
-// Exec runs one SQL statement outside the models, for test set-up and maintenance commands.
+// Exec runs one SQL statement outside the models: test set-up and benchmark seeding.
 func (s *Store) Exec(ctx context.Context, statement string, args ...any) error {
 	return s.db.WithContext(ctx).Exec(statement, args...).Error
 }
