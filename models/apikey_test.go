@@ -131,7 +131,7 @@ func TestListAPIKeysSearchSortPage(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
 		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		names := []string{"alpha", "Beta", "gamma_1", "gamma%2", "delta"}
+		names := []string{"alpha", "Beta", "gamma_1", "gamma%2", "Délta"}
 		for i, name := range names {
 			store.SetClock(func() time.Time { return base.Add(time.Duration(i) * time.Hour) })
 			var expires *time.Time
@@ -160,13 +160,14 @@ func TestListAPIKeysSearchSortPage(t *testing.T) {
 			query models.APIKeyQuery
 			want  string
 		}{
-			{"default newest first", models.APIKeyQuery{}, "delta gamma%2 gamma_1 Beta alpha"},
-			{"name ascending ignores case", models.APIKeyQuery{Sort: models.SortNameAsc}, "alpha Beta delta gamma%2 gamma_1"},
-			{"name descending", models.APIKeyQuery{Sort: models.SortNameDesc}, "gamma_1 gamma%2 delta Beta alpha"},
-			{"created ascending", models.APIKeyQuery{Sort: models.SortCreatedAsc}, "alpha Beta gamma_1 gamma%2 delta"},
-			{"expires ascending, never last", models.APIKeyQuery{Sort: models.SortExpiresAsc}, "delta gamma%2 Beta alpha gamma_1"},
-			{"expires descending, never first", models.APIKeyQuery{Sort: models.SortExpiresDesc}, "gamma_1 alpha Beta gamma%2 delta"},
+			{"default newest first", models.APIKeyQuery{}, "Délta gamma%2 gamma_1 Beta alpha"},
+			{"name ascending ignores case", models.APIKeyQuery{Sort: models.SortNameAsc}, "alpha Beta Délta gamma%2 gamma_1"},
+			{"name descending", models.APIKeyQuery{Sort: models.SortNameDesc}, "gamma_1 gamma%2 Délta Beta alpha"},
+			{"created ascending", models.APIKeyQuery{Sort: models.SortCreatedAsc}, "alpha Beta gamma_1 gamma%2 Délta"},
+			{"expires ascending, never last", models.APIKeyQuery{Sort: models.SortExpiresAsc}, "Délta gamma%2 Beta alpha gamma_1"},
+			{"expires descending, never first", models.APIKeyQuery{Sort: models.SortExpiresDesc}, "gamma_1 alpha Beta gamma%2 Délta"},
 			{"search is case-insensitive", models.APIKeyQuery{Search: "BET"}, "Beta"},
+			{"search folds non-ASCII case", models.APIKeyQuery{Search: "DÉL"}, "Délta"},
 			{"underscore is literal", models.APIKeyQuery{Search: "a_"}, "gamma_1"},
 			{"percent is literal", models.APIKeyQuery{Search: "a%"}, "gamma%2"},
 			{"page 2 of 2", models.APIKeyQuery{Sort: models.SortNameAsc, Page: 2, PerPage: 3}, "gamma%2 gamma_1"},
