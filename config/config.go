@@ -36,6 +36,10 @@ type Config struct {
 	SessionIdleTimeout time.Duration
 	// SessionMaxAge ends a browser session this long after login, however active.
 	SessionMaxAge time.Duration
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed; without them
+	// the client address is the connection's, so a forged header cannot dodge the login
+	// throttle.
+	TrustedProxies []*net.IPNet
 }
 
 // Secure reports whether the console is served over https, which makes cookies Secure and
@@ -98,6 +102,11 @@ var settings = []setting{
 		}
 		c.MaxKeyLifetime = d
 		return nil
+	}},
+	{"trusted-proxies", "KEYSMITH_TRUSTED_PROXIES", "comma-separated addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is trusted", func(c *Config, v string) error {
+		proxies, err := parseNetworks(v)
+		c.TrustedProxies = proxies
+		return err
 	}},
 	{"session-idle-timeout", "KEYSMITH_SESSION_IDLE_TIMEOUT", "idle timeout of browser sessions", func(c *Config, v string) error {
 		d, err := parsePositive(v)
@@ -218,4 +227,31 @@ func parseSessionKeys(v string) ([][]byte, error) {
 		return nil, errors.New("must list at least one key")
 	}
 	return keys, nil
+}
+
+func parseNetworks(v string) ([]*net.IPNet, error) {
+	var networks []*net.IPNet
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			ip := net.ParseIP(part)
+			if ip == nil {
+				return nil, fmt.Errorf("%q is not an IP address or CIDR range", part)
+			}
+			bits := 8 * net.IPv6len
+			if ip.To4() != nil {
+				bits = 8 * net.IPv4len
+			}
+			part = fmt.Sprintf("%s/%d", part, bits)
+		}
+		_, network, err := net.ParseCIDR(part)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an IP address or CIDR range", part)
+		}
+		networks = append(networks, network)
+	}
+	return networks, nil
 }

@@ -30,6 +30,7 @@ func TestEnvironmentAndFlags(t *testing.T) {
 		"KEYSMITH_BASE_URL":         "https://keys.example.com/",
 		"KEYSMITH_MAX_KEY_LIFETIME": "365d",
 		"KEYSMITH_SESSION_KEYS":     strings.Repeat("ab", 32) + "," + strings.Repeat("cd", 32),
+		"KEYSMITH_TRUSTED_PROXIES":  "10.0.0.1, 192.168.0.0/16,::1",
 	}
 	cfg, _, err := config.Load("test", []string{"-addr", "127.0.0.1:9999", "-max-key-lifetime=2160h"}, env(vars), io.Discard)
 	if err != nil {
@@ -47,6 +48,13 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	if len(cfg.SessionKeys) != 2 || len(cfg.SessionKeys[0]) != 32 {
 		t.Errorf("session keys %d", len(cfg.SessionKeys))
 	}
+	var proxies []string
+	for _, network := range cfg.TrustedProxies {
+		proxies = append(proxies, network.String())
+	}
+	if got := strings.Join(proxies, " "); got != "10.0.0.1/32 192.168.0.0/16 ::1/128" {
+		t.Errorf("trusted proxies %q", got)
+	}
 }
 
 func TestBadValuesNameTheVariable(t *testing.T) {
@@ -57,6 +65,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSMITH_MAX_KEY_LIFETIME":     "a year",
 		"KEYSMITH_SESSION_IDLE_TIMEOUT": "-5m",
 		"KEYSMITH_SESSION_MAX_AGE":      "0",
+		"KEYSMITH_TRUSTED_PROXIES":      "10.0.0.1,proxy.internal",
 	} {
 		_, _, err := config.Load("test", nil, env(map[string]string{variable: value}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), variable) {
