@@ -322,22 +322,38 @@ func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, err
 	if !ok {
 		order = sortClauses[DefaultAPIKeySort]
 	}
-	db := s.db.WithContext(ctx).Model(&APIKey{})
-	if search := strings.ToLower(strings.TrimSpace(q.Search)); search != "" {
-		if s.dialect == DialectPostgres {
+	page := APIKeyPage{Page: q.Page, PerPage: q.PerPage}
+	search := strings.ToLower(strings.TrimSpace(q.Search))
+	list := func(db *gorm.DB) error {
+		query := db.Model(&APIKey{})
+		switch {
+		case search != "" && s.dialect == DialectPostgres:
 			// LIKE, so the trigram index can answer it.
-			db = db.Where("name_lower LIKE ? ESCAPE '\\'", "%"+escapeLike(search)+"%")
-		} else {
+			query = query.Where("name_lower LIKE ? ESCAPE '\\'", "%"+escapeLike(search)+"%")
+		case search != "":
 			// A plain substring search: SQLite has no index for it either way, and instr scans
 			// faster than LIKE.
-			db = db.Where("instr(name_lower, ?) > 0", search)
+			query = query.Where("instr(name_lower, ?) > 0", search)
 		}
+		if err := query.Count(&page.Total).Error; err != nil {
+			return err
+		}
+		return query.Order(order).Limit(q.PerPage).Offset((q.Page - 1) * q.PerPage).Find(&page.Keys).Error
 	}
-	page := APIKeyPage{Page: q.Page, PerPage: q.PerPage}
-	if err := db.Count(&page.Total).Error; err != nil {
-		return page, fmt.Errorf("models: list api keys: %w", err)
+	db := s.db.WithContext(ctx)
+	var err error
+	if search != "" && s.dialect == DialectPostgres {
+		// pgx prepares and caches statements, and PostgreSQL may then keep one generic plan
+		// for them; a search needs the plan made for its pattern to use the trigram index.
+		err = db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Exec("SET LOCAL plan_cache_mode = force_custom_plan").Error; err != nil {
+				return err
+			}
+			return list(tx)
+		})
+	} else {
+		err = list(db)
 	}
-	err := db.Order(order).Limit(q.PerPage).Offset((q.Page - 1) * q.PerPage).Find(&page.Keys).Error
 	if err != nil {
 		return page, fmt.Errorf("models: list api keys: %w", err)
 	}

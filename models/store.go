@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/glebarez/sqlite"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -60,15 +58,7 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		dialect   Dialect
 	)
 	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
-		pgConfig, err := pgx.ParseConfig(databaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("models: open postgres database: %w", err)
-		}
-		// pgx prepares and caches statements, and after a few runs PostgreSQL may keep one
-		// generic plan for them. A name search (LIKE with a pattern) needs the plan made for
-		// its pattern to use the trigram index, so every query is planned for its values.
-		pgConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
-		dialector, dialect = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*pgConfig)}), DialectPostgres
+		dialector, dialect = postgres.Open(databaseURL), DialectPostgres
 	} else {
 		path := strings.TrimPrefix(databaseURL, "sqlite://")
 		sep := "?"
