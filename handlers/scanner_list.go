@@ -21,7 +21,7 @@ func (h *Handler) scannerList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return web.Render(c, http.StatusOK, views.ScannersPage(page, views.ScannerList{
+	return web.Render(c, http.StatusOK, views.ScannersPage(page, views.ScannersView{
 		Scanners: list.Scanners, IncludeInactive: includeInactive, Inactive: list.Inactive, Now: h.store.Now(),
 	}))
 }

@@ -197,3 +197,12 @@ func plural(n int, unit string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
 }
+
+// ScannersView is Administration › Scanners: the scanners to show, whether inactive ones are
+// included, and how many scanners are inactive in all.
+type ScannersView struct {
+	Scanners        []models.Scanner
+	IncludeInactive bool
+	Inactive        int64
+	Now             time.Time
+}
