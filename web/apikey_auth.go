@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -70,6 +71,28 @@ type cachedKey struct {
 	// sum is the stored hash of the key's secret, decoded from key.SecretHash.
 	sum      [sha256.Size]byte
 	cachedAt time.Time
+	// summary is made once per cached key, not on every request that shows it.
+	summary *KeySummary
+}
+
+// KeySummary is what a key that authenticated may tell about itself: its public id, name and
+// scope, as a JSON object and as header values. It is shared: read it, never change it.
+type KeySummary struct {
+	JSON     []byte   // {"id":…,"name":…,"scope":…}
+	IDHeader []string // the public id, as an http.Header value
+	Scope    []string // the scope, as an http.Header value
+}
+
+func newKeySummary(key *models.APIKey) (*KeySummary, error) {
+	body, err := json.Marshal(struct {
+		ID    string       `json:"id"`
+		Name  string       `json:"name"`
+		Scope models.Scope `json:"scope"`
+	}{key.PublicID, key.Name, key.Scope})
+	if err != nil {
+		return nil, err
+	}
+	return &KeySummary{JSON: body, IDHeader: []string{key.PublicID}, Scope: []string{string(key.Scope)}}, nil
 }
 
 type usageKey struct {
@@ -88,6 +111,15 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
 // Verify returns the live key for secret, or ErrKeyRefused. The key may be shared with other
 // requests through the cache: read it, never change it.
 func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
+	entry, err := v.verify(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	return entry.key, nil
+}
+
+// verify is Verify returning the cache entry, which also carries the key's summary.
+func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, error) {
 	if models.ParseSecret(secret) != nil {
 		return nil, ErrKeyRefused
 	}
@@ -119,7 +151,11 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 			v.NoteScanner(key.ID, name)
 		}
 	}
-	entry := &cachedKey{key: key, cachedAt: now}
+	summary, err := newKeySummary(key)
+	if err != nil {
+		return nil, err
+	}
+	entry := &cachedKey{key: key, cachedAt: now, summary: summary}
 	if !decodeHash(&entry.sum, key.SecretHash) {
 		return nil, ErrKeyRefused
 	}
@@ -138,13 +174,13 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 }
 
 // check compares the presented secret's hash with the stored one in constant time and checks
-// expiry at now. The key it returns is the cached one, shared with other requests: read it,
-// never change it.
-func check(entry *cachedKey, sum [sha256.Size]byte, now time.Time) (*models.APIKey, error) {
+// expiry at now. The entry it returns may be the cached one, shared with other requests: read
+// it, never change it.
+func check(entry *cachedKey, sum [sha256.Size]byte, now time.Time) (*cachedKey, error) {
 	if subtle.ConstantTimeCompare(entry.sum[:], sum[:]) != 1 || entry.key.Expired(now) {
 		return nil, ErrKeyRefused
 	}
-	return entry.key, nil
+	return entry, nil
 }
 
 // secretSum is the SHA-256 of a well-formed secret: models.HashSecret before hex encoding,
@@ -301,7 +337,7 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
-			key, err := s.Keys.Verify(req.Context(), presentedSecret(req.Header))
+			entry, err := s.Keys.verify(req.Context(), presentedSecret(req.Header))
 			if errors.Is(err, ErrKeyRefused) {
 				c.Response().Header().Set("WWW-Authenticate", `Bearer realm="keysmith"`)
 				c.Response().Header().Set("Cache-Control", "no-store")
@@ -310,12 +346,13 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			if err != nil {
 				return err
 			}
+			key := entry.key
 			// The use is gathered once the request is handled, so that a scanner's check-in
 			// is already attributed to the scanner's name.
 			defer s.Keys.recordUse(key, c.RealIP(), req.UserAgent(), s.store.Now())
 			for _, scope := range scopes {
 				if key.Scope == scope {
-					return next(&keyContext{Context: c, key: key})
+					return next(&keyContext{Context: c, entry: entry})
 				}
 			}
 			return c.JSON(http.StatusForbidden, map[string]any{
@@ -331,7 +368,16 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 // other requests: read it, never change it.
 func CurrentKey(c echo.Context) *models.APIKey {
 	if kc, ok := c.(*keyContext); ok {
-		return kc.key
+		return kc.entry.key
+	}
+	return nil
+}
+
+// CurrentKeySummary returns the public summary of the API key that authenticated the request,
+// or nil. It is shared with other requests: read it, never change it.
+func CurrentKeySummary(c echo.Context) *KeySummary {
+	if kc, ok := c.(*keyContext); ok {
+		return kc.entry.summary
 	}
 	return nil
 }
@@ -340,7 +386,7 @@ func CurrentKey(c echo.Context) *models.APIKey {
 // store, which would make a map on every API request.
 type keyContext struct {
 	echo.Context
-	key *models.APIKey
+	entry *cachedKey
 }
 
 // KeyDeleted forgets a deleted key on this instance at once; the other instances hear of it
