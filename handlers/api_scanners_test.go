@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -134,6 +135,37 @@ func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
 		}
 		if len(clients) == 0 {
 			t.Error("no use recorded")
+		}
+	})
+}
+
+func TestScannerCheckInWithAnotherKeyKeepsBothScanners(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		owner, ownerSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "warehouse scanner", Scope: models.ScopeScanner})
+		other, otherSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "another scanner", Scope: models.ScopeScanner})
+		checkIn := func(secret, version string) {
+			t.Helper()
+			res := app.Client(t).Do(http.MethodPost, "/api/v1/scanners/checkin",
+				strings.NewReader(`{"name":"pg-scanner","host":"db1.internal","version":"`+version+`"}`),
+				map[string]string{"X-API-SECRET": secret, "Content-Type": "application/json"})
+			wantStatus(t, res, http.StatusOK)
+		}
+		checkIn(ownerSecret, "2.4.0")
+		checkIn(otherSecret, "9.9.9")
+
+		rows := scannerRows(t, admin.Get("/admin/scanners").Body)
+		want := map[string]string{
+			"warehouse scanner " + owner.PublicID: "2.4.0",
+			"another scanner " + other.PublicID:   "9.9.9",
+		}
+		if len(rows) != 2 {
+			t.Fatalf("scanners %+v, want one per key", rows)
+		}
+		for _, row := range rows {
+			if row.name != "pg-scanner @ db1.internal" || want[row.key] != row.version {
+				t.Errorf("row %+v; want pg-scanner @ db1.internal with each key's own version %v", row, want)
+			}
 		}
 	})
 }

@@ -34,7 +34,9 @@ const (
 	ScannerInactive ScannerStatus = "inactive"
 )
 
-// Scanner is a scanner that checked in with a Scanner-scope key, one per name and host.
+// Scanner is a scanner that checked in with a Scanner-scope key, one per name, host and key:
+// a key cannot check in as, and so take over, the scanner another key checked in as. After a
+// key rotation the scanner shows twice, with the old key down and the new one up.
 //
 // When its key is deleted the scanner is kept and APIKeyID becomes NULL: the administrator who
 // deleted the key still sees the scanner, now down or inactive and marked "deleted key", which
@@ -83,8 +85,9 @@ func (in ScannerCheckIn) Validate() error {
 	return checkText("version", in.Version, 1, MaxScannerVersionLength)
 }
 
-// CheckInScanner records a check-in: the first one from a name and host creates the scanner,
-// later ones move its last check-in forward and take the version and key they report.
+// CheckInScanner records a check-in: the first one from a name and host with a key creates the
+// scanner, later ones with the same key move its last check-in forward and take the version
+// they report. A check-in with another key leaves that scanner alone and makes its own.
 func (s *Store) CheckInScanner(ctx context.Context, in ScannerCheckIn) (*Scanner, error) {
 	in.Name = strings.TrimSpace(in.Name)
 	in.Host = strings.TrimSpace(in.Host)
@@ -96,14 +99,14 @@ func (s *Store) CheckInScanner(ctx context.Context, in ScannerCheckIn) (*Scanner
 	keyID := in.APIKeyID
 	row := &Scanner{Name: in.Name, Host: in.Host, Version: in.Version, APIKeyID: &keyID, FirstCheckInAt: now, LastCheckInAt: now}
 	err := s.db.WithContext(ctx).Omit(clause.Associations).Clauses(clause.OnConflict{
-		Columns:   []clause.Column{{Name: "name"}, {Name: "host"}},
-		DoUpdates: clause.AssignmentColumns([]string{"version", "api_key_id", "last_check_in_at"}),
+		Columns:   []clause.Column{{Name: "name"}, {Name: "host"}, {Name: "api_key_id"}},
+		DoUpdates: clause.AssignmentColumns([]string{"version", "last_check_in_at"}),
 	}).Create(row).Error
 	if err != nil {
 		return nil, fmt.Errorf("models: check in scanner: %w", err)
 	}
 	var scanner Scanner
-	err = s.db.WithContext(ctx).Where("name = ? AND host = ?", in.Name, in.Host).First(&scanner).Error
+	err = s.db.WithContext(ctx).Where("name = ? AND host = ? AND api_key_id = ?", in.Name, in.Host, keyID).First(&scanner).Error
 	if err != nil {
 		return nil, fmt.Errorf("models: check in scanner: %w", err)
 	}

@@ -57,6 +57,57 @@ func TestScannerCheckIn(t *testing.T) {
 	})
 }
 
+func TestScannerCheckInWithAnotherKeyDoesNotTakeOver(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		start := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		now := start
+		store.SetClock(func() time.Time { return now })
+		owner, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "owner", Scope: models.ScopeScanner})
+		other, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "other", Scope: models.ScopeScanner})
+		mine, err := store.CheckInScanner(ctx, models.ScannerCheckIn{Name: "pg-scanner", Host: "db1", Version: "1.0", APIKeyID: owner.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now = start.Add(time.Hour)
+		theirs, err := store.CheckInScanner(ctx, models.ScannerCheckIn{Name: "pg-scanner", Host: "db1", Version: "6.6.6", APIKeyID: other.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if theirs.ID == mine.ID || theirs.APIKeyID == nil || *theirs.APIKeyID != other.ID {
+			t.Fatalf("the other key's check-in: %+v, the owner's scanner %+v", theirs, mine)
+		}
+		list, err := store.ListScanners(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list.Scanners) != 2 {
+			t.Fatalf("list: %+v, want a scanner per key", list.Scanners)
+		}
+		for _, sc := range list.Scanners {
+			if sc.ID == mine.ID && (sc.Version != "1.0" || sc.Key == nil || sc.Key.ID != owner.ID || !sc.LastCheckInAt.Equal(start)) {
+				t.Errorf("the owner's scanner changed: %+v", sc)
+			}
+		}
+		if name, _ := store.ScannerNameForKey(ctx, owner.ID); name != "pg-scanner" {
+			t.Errorf("scanner name for the owner's key: %q", name)
+		}
+
+		// Once the owner's key is deleted its scanner keeps its row, without a key, and a
+		// scanner that checks in again with a key of its own does not fold into it.
+		if _, err := store.DeleteAPIKey(ctx, owner.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.CheckInScanner(ctx, models.ScannerCheckIn{Name: "pg-scanner", Host: "db1", Version: "6.6.7", APIKeyID: other.ID}); err != nil {
+			t.Fatal(err)
+		}
+		list, _ = store.ListScanners(ctx, false)
+		if len(list.Scanners) != 2 || list.Scanners[0].ID != mine.ID || list.Scanners[0].APIKeyID != nil || list.Scanners[1].Version != "6.6.7" {
+			t.Fatalf("after deleting the owner's key: %+v", list.Scanners)
+		}
+	})
+}
+
 func TestScannerCheckInValidation(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
