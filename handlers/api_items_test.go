@@ -259,3 +259,27 @@ func TestItemsOversizedBody(t *testing.T) {
 		}
 	})
 }
+
+// An oversized body tells nothing to a request without a valid key, nor to a key of the wrong
+// scope: they get the 401 and the 403 any such request gets, whatever the body's size.
+func TestOversizedBodyIsRefusedByKeyFirst(t *testing.T) {
+	eachAPI(t, models.ScopeReadOnly, func(t *testing.T, api *apiClient) {
+		big := `{"type":"dataset","name":"x","description":"` + strings.Repeat("a", 2<<20) + `"}`
+		for _, tc := range []struct {
+			secret string
+			status int
+		}{
+			{"", http.StatusUnauthorized},
+			{"ksk_not-a-key", http.StatusUnauthorized},
+			{api.secret, http.StatusForbidden},
+		} {
+			headers := map[string]string{"Content-Type": "application/json"}
+			if tc.secret != "" {
+				headers["X-API-SECRET"] = tc.secret
+			}
+			for _, body := range []io.Reader{strings.NewReader(big), chunked{strings.NewReader(big)}} {
+				wantStatus(t, api.app.Client(t).Do(http.MethodPost, "/api/v1/items", body, headers), tc.status)
+			}
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"keysmith/models"
 )
@@ -329,12 +330,16 @@ var unauthorizedBody = map[string]string{
 
 // RequireKey authenticates /api/v1 requests by API key and lets through only the given
 // scopes: 401 for any refused key, 403 naming the allowed scopes for a key of another scope.
+// The API's body limit applies after both, so that only an admitted request is told its body
+// is too large.
 func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 	allowed := make([]string, len(scopes))
 	for i, scope := range scopes {
 		allowed[i] = string(scope)
 	}
+	bodyLimit := middleware.BodyLimit(apiBodyLimit)
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		next = bodyLimit(next)
 		return func(c echo.Context) error {
 			req := c.Request()
 			entry, err := s.Keys.verify(req.Context(), presentedSecret(req.Header))
