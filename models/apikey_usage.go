@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -18,6 +21,38 @@ type APIKeyUse struct {
 	// Client is the scanner's name from its check-in, or the request's User-Agent.
 	Client  string
 	Scanner bool
+}
+
+// MaxClientLength bounds a recorded client name, in characters.
+const MaxClientLength = 200
+
+// UnknownClient names a client that sent no User-Agent.
+const UnknownClient = "unknown client"
+
+// CleanClientName turns what a client calls itself (its User-Agent) into what is recorded and
+// shown: valid UTF-8 without control characters, cut to MaxClientLength characters, and
+// UnknownClient when nothing is left. Any client can send any bytes; none of them may stop a
+// batch of uses from being written (PostgreSQL refuses invalid UTF-8 and NUL in text).
+func CleanClientName(name string) string {
+	clean := utf8.ValidString(name) && len(name) <= MaxClientLength
+	for i := 0; clean && i < len(name); i++ {
+		clean = name[i] >= 0x20 && name[i] != 0x7f
+	}
+	if !clean {
+		name = strings.Map(func(r rune) rune {
+			if unicode.IsControl(r) {
+				return -1
+			}
+			return r
+		}, strings.ToValidUTF8(name, "\uFFFD"))
+		if utf8.RuneCountInString(name) > MaxClientLength {
+			name = string([]rune(name)[:MaxClientLength])
+		}
+	}
+	if strings.TrimSpace(name) == "" {
+		return UnknownClient
+	}
+	return name
 }
 
 // APIKeyClient is a client seen using a key, with when it was last seen.
@@ -44,6 +79,7 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	}
 	latestPerClient := map[clientKey]APIKeyClient{}
 	for _, use := range uses {
+		use.Client = CleanClientName(use.Client)
 		if prev, ok := latestPerKey[use.APIKeyID]; !ok || use.At.After(prev.At) {
 			latestPerKey[use.APIKeyID] = use
 		}

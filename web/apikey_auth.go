@@ -239,12 +239,7 @@ func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at tim
 	if name, ok := v.scanners.Load(key.ID); ok {
 		client, scanner = name.(string), true
 	}
-	if client == "" {
-		client = "unknown client"
-	}
-	if len(client) > 200 {
-		client = client[:200]
-	}
+	client = models.CleanClientName(client)
 	slot, ok := v.lastUse.Load(key.ID)
 	if !ok {
 		slot, _ = v.lastUse.LoadOrStore(key.ID, new(atomic.Pointer[recentUse]))

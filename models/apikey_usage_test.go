@@ -1,0 +1,70 @@
+package models_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+func TestCleanClientName(t *testing.T) {
+	long := strings.Repeat("a", models.MaxClientLength-1) + "é" + "tail"
+	for _, tc := range []struct{ in, want string }{
+		{"curl/8.0", "curl/8.0"},
+		{"", models.UnknownClient},
+		{"   ", models.UnknownClient},
+		{"bad \xff\xfe bytes", "bad \uFFFD bytes"},
+		{"nul\x00 and\ttab\x7f", "nul andtab"},
+		{long, strings.Repeat("a", models.MaxClientLength-1) + "é"},
+		{strings.Repeat("ü", 300), strings.Repeat("ü", models.MaxClientLength)},
+	} {
+		got := models.CleanClientName(tc.in)
+		if got != tc.want {
+			t.Errorf("CleanClientName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if !utf8.ValidString(got) || utf8.RuneCountInString(got) > models.MaxClientLength {
+			t.Errorf("CleanClientName(%q) = %q: not valid UTF-8 or too long", tc.in, got)
+		}
+	}
+}
+
+// A client that sends bytes the database cannot store must not stop the batch, and with it the
+// record of every other key's uses.
+func TestRecordAPIKeyUsesWithBadClientNames(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "script", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		other, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "other", Scope: models.ScopeReadOnly})
+		at := time.Now().UTC().Truncate(time.Second)
+		cut := strings.Repeat("a", models.MaxClientLength-1) + "é"
+		err = store.RecordAPIKeyUses(ctx, []models.APIKeyUse{
+			{APIKeyID: key.ID, At: at, IP: "192.0.2.1", Client: "evil \xff\xfe\x00"},
+			{APIKeyID: key.ID, At: at, IP: "192.0.2.2", Client: cut[:len(cut)-1]}, // é cut in half
+			{APIKeyID: other.ID, At: at, IP: "192.0.2.3", Client: "curl/8.0"},
+		})
+		if err != nil {
+			t.Fatalf("a batch with bad client names was refused: %v", err)
+		}
+		clients, err := store.APIKeyClients(ctx, key.ID, at.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]bool{}
+		for _, c := range clients {
+			got[c.Client] = true
+		}
+		if want := []string{"evil \uFFFD", strings.Repeat("a", models.MaxClientLength-1) + "\uFFFD"}; len(got) != 2 || !got[want[0]] || !got[want[1]] {
+			t.Errorf("clients %v, want %q", got, want)
+		}
+		if list, _ := store.APIKeyClients(ctx, other.ID, at.Add(-time.Minute)); len(list) != 1 {
+			t.Errorf("the other key's use was not recorded: %+v", list)
+		}
+	})
+}
