@@ -2,9 +2,13 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -129,6 +133,26 @@ func silentlyDelete(t *testing.T, app *handlerstest.App, keyID int64) {
 	}
 }
 
+// waitForTrustedCache waits until second trusts its key cache again: a freshly cached key
+// outlives a delete behind its back. It fails the test after within.
+func waitForTrustedCache(t *testing.T, first, second *handlerstest.App, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for attempt := 0; ; attempt++ {
+		probe, probeSecret := createKey(t, first.Store, "probe "+time.Now().Format(time.RFC3339Nano))
+		verifyStatus(t, second, probeSecret)
+		silentlyDelete(t, first, probe.ID)
+		if verifyStatus(t, second, probeSecret) == http.StatusOK {
+			t.Logf("cache trusted again after %d probes", attempt+1)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the key cache was not trusted again within %v", within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T) {
 	first, second, target := twoInstances(t)
 	ctx := context.Background()
@@ -150,22 +174,8 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	}
 	waitForStatus(t, second, staleSecret, http.StatusUnauthorized, 5*time.Second)
 
-	// The listener comes back by itself: the cache is trusted again once a freshly cached key
-	// outlives a silent delete, and announcements evict from it again.
-	deadline := time.Now().Add(10 * time.Second)
-	for attempt := 0; ; attempt++ {
-		probe, probeSecret := createKey(t, first.Store, "probe "+time.Now().Format(time.RFC3339Nano))
-		verifyStatus(t, second, probeSecret)
-		silentlyDelete(t, first, probe.ID)
-		if verifyStatus(t, second, probeSecret) == http.StatusOK {
-			t.Logf("cache trusted again after %d probes", attempt+1)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the revocation listener did not reconnect within 10 seconds")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	// The listener comes back by itself.
+	waitForTrustedCache(t, first, second, 10*time.Second)
 
 	key, secret := createKey(t, first.Store, "after reconnect")
 	if got := verifyStatus(t, second, secret); got != http.StatusOK {
@@ -177,4 +187,81 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	}
 	first.Server.KeyDeleted(deleted)
 	waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound)
+}
+
+// stopListenerBackends freezes the PostgreSQL backends of every revocation listener in the
+// database with SIGSTOP, and thaws them when the test ends: the listening connections stay
+// open but nothing comes through them, as in a network partition or a hung server. The thaw
+// it returns lets them go on earlier. It skips unless PostgreSQL runs on this machine and the
+// test may signal its processes.
+func stopListenerBackends(t *testing.T, target modelstest.Target) (thaw func()) {
+	t.Helper()
+	ctx := context.Background()
+	config, err := pgx.ParseConfig(target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(config.Host); config.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		t.Skipf("PostgreSQL at %s is not on this machine: cannot freeze its backends", config.Host)
+	}
+	conn, err := pgx.Connect(ctx, target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity
+		WHERE application_name = 'keysmith revocation listener' AND datname = current_database()`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pids) < 2 {
+		t.Fatalf("found %d listener backends, want at least 2", len(pids))
+	}
+	var stopped []int
+	thaw = func() {
+		for _, pid := range stopped {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+		stopped = nil
+	}
+	t.Cleanup(thaw)
+	for _, pid := range pids {
+		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
+			t.Skipf("backend %d is not a local postgres process (%q, %v): cannot freeze it", pid, comm, err)
+		}
+		if err := syscall.Kill(int(pid), syscall.SIGSTOP); err != nil {
+			t.Skipf("cannot stop PostgreSQL backend %d (%v): run as root or as the postgres user", pid, err)
+		}
+		stopped = append(stopped, int(pid))
+	}
+	return thaw
+}
+
+// The listener's connection can hang without failing: then no announcement arrives, and the
+// cache must stop answering before a deleted key outlives the target.
+func TestDeletedKeyIsRefusedWithinOneSecondWhileTheListenerHangs(t *testing.T) {
+	first, second, target := twoInstances(t)
+	key, secret := createKey(t, first.Store, "cached before the hang")
+	if got := verifyStatus(t, second, secret); got != http.StatusOK {
+		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
+	}
+
+	thaw := stopListenerBackends(t, target)
+	deletedAt := time.Now()
+	if _, err := first.Store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	// The lease ran from a ping sent before the hang, so the key is refused within
+	// revocationBound of its deletion; the slack covers the last poll's round trip.
+	waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound+50*time.Millisecond)
+	t.Logf("second instance refused the deleted key %v after its deletion, with its listener hung", time.Since(deletedAt))
+
+	// Once the connection answers again, the cache is trusted again.
+	thaw()
+	waitForTrustedCache(t, first, second, 10*time.Second)
 }

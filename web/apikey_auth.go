@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
@@ -45,9 +46,12 @@ type KeyVerifier struct {
 	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
 	// nothing for the key.
 	cache map[[sha256.Size]byte]*cachedKey
-	// trusted is false while revocations from other instances might be missed (the PostgreSQL
-	// listener is down); the cache is then bypassed.
-	trusted atomic.Bool
+	// vouchedUntil is when the cache stops being trusted unless the trust is renewed, in
+	// nanoseconds since born (the monotonic clock): never on a single instance, the revocation
+	// listener's lease on PostgreSQL, and 0 while revocations from other instances might be
+	// missed. An untrusted cache is bypassed.
+	vouchedUntil atomic.Int64
+	born         time.Time
 	// epoch moves on every eviction and change of trust, so a store lookup that raced with one
 	// does not put a key back into the cache.
 	epoch atomic.Uint64
@@ -104,9 +108,14 @@ type usageKey struct {
 // NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
 // PostgreSQL, StartRevocationListener makes trust depend on the listening connection.
 func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
-	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]*cachedKey{}, usage: map[usageKey]models.APIKeyUse{}}
-	v.trusted.Store(true)
+	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]*cachedKey{}, usage: map[usageKey]models.APIKeyUse{}, born: time.Now()}
+	v.vouchedUntil.Store(math.MaxInt64)
 	return v
+}
+
+// trusted tells whether the cache may answer now.
+func (v *KeyVerifier) trusted() bool {
+	return int64(time.Since(v.born)) < v.vouchedUntil.Load()
 }
 
 // Verify returns the live key for secret, or ErrKeyRefused. The key may be shared with other
@@ -127,7 +136,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, er
 	sum := secretSum(secret)
 	now := v.store.Now()
 	epoch := v.epoch.Load()
-	if v.trusted.Load() {
+	if v.trusted() {
 		v.mu.RLock()
 		entry, ok := v.cache[sum]
 		v.mu.RUnlock()
@@ -161,7 +170,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, er
 		return nil, ErrKeyRefused
 	}
 	v.mu.Lock()
-	if v.trusted.Load() && v.epoch.Load() == epoch {
+	if v.trusted() && v.epoch.Load() == epoch {
 		if len(v.cache) >= keyCacheSize {
 			for evict := range v.cache {
 				delete(v.cache, evict)
@@ -212,16 +221,29 @@ func (v *KeyVerifier) Evict(secretHash string) {
 	v.mu.Unlock()
 }
 
-// setTrusted turns the cache on or off; turning it off also empties it, so nothing cached
-// while revocations could be missed survives.
-func (v *KeyVerifier) setTrusted(trusted bool) {
+// distrust empties the cache and bypasses it until trust is restored, for while revocations
+// from other instances could be missed.
+func (v *KeyVerifier) distrust() {
 	v.mu.Lock()
-	if !trusted {
-		clear(v.cache)
-	}
-	v.trusted.Store(trusted)
+	clear(v.cache)
+	v.vouchedUntil.Store(0)
 	v.epoch.Add(1)
 	v.mu.Unlock()
+}
+
+// restoreTrust trusts the cache again, until the given time. It moves the epoch, so that a
+// store lookup begun while revocations could be missed does not fill the cache.
+func (v *KeyVerifier) restoreTrust(until time.Time) {
+	v.mu.Lock()
+	v.vouchedUntil.Store(int64(until.Sub(v.born)))
+	v.epoch.Add(1)
+	v.mu.Unlock()
+}
+
+// vouchUntil extends the trust in the cache to the given time, when every revocation
+// announced before it has been applied.
+func (v *KeyVerifier) vouchUntil(until time.Time) {
+	v.vouchedUntil.Store(int64(until.Sub(v.born)))
 }
 
 // NoteScanner remembers the scanner name a key checked in with, so its later uses are shown

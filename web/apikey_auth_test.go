@@ -69,7 +69,7 @@ func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 		if _, err := v.Verify(ctx, otherSecret); err != nil {
 			t.Fatal(err)
 		}
-		v.setTrusted(false)
+		v.distrust()
 		if _, err := v.Verify(ctx, otherSecret); err != nil {
 			t.Fatalf("untrusted, key in the store: %v", err)
 		}
@@ -84,7 +84,7 @@ func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 			t.Fatalf("untrusted, key deleted from the store: got %v, want ErrKeyRefused", err)
 		}
 
-		v.setTrusted(true)
+		v.restoreTrust(time.Now().Add(time.Hour))
 		again, againSecret := createTestKey(t, store, "trusted again", nil)
 		if _, err := v.Verify(ctx, againSecret); err != nil {
 			t.Fatal(err)
@@ -92,6 +92,42 @@ func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 		deleteBehindItsBack(t, store, again)
 		if _, err := v.Verify(ctx, againSecret); err != nil {
 			t.Fatalf("trusted again, cache hit: %v, want the cached key", err)
+		}
+	})
+}
+
+// The cache answers only while its lease runs: past it, keys are looked up again, and what was
+// cached before is used again once the lease is renewed.
+func TestVerifierCacheAnswersOnlyWithinItsLease(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		v := NewKeyVerifier(store, discardLog)
+		v.restoreTrust(time.Now().Add(time.Hour))
+		kept, keptSecret := createTestKey(t, store, "kept", nil)
+		gone, goneSecret := createTestKey(t, store, "gone", nil)
+		for _, secret := range []string{keptSecret, goneSecret} {
+			if _, err := v.Verify(ctx, secret); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deleteBehindItsBack(t, store, gone)
+		if _, err := v.Verify(ctx, goneSecret); err != nil {
+			t.Fatalf("within the lease: %v, want the cached key", err)
+		}
+
+		v.vouchUntil(time.Now().Add(-time.Millisecond))
+		if _, err := v.Verify(ctx, goneSecret); !errors.Is(err, ErrKeyRefused) {
+			t.Fatalf("past the lease: got %v, want ErrKeyRefused from the store", err)
+		}
+		if _, err := v.Verify(ctx, keptSecret); err != nil {
+			t.Fatalf("past the lease, key in the store: %v", err)
+		}
+
+		// Renewed: the cache answers again (a key removed behind its back is still served).
+		v.vouchUntil(time.Now().Add(time.Hour))
+		deleteBehindItsBack(t, store, kept)
+		if _, err := v.Verify(ctx, keptSecret); err != nil {
+			t.Fatalf("lease renewed: %v, want the cached key", err)
 		}
 	})
 }

@@ -15,22 +15,29 @@ const (
 	// revocationListenerName is the listening connection's application_name, so operators
 	// (and tests) can find it in pg_stat_activity.
 	revocationListenerName = "keysmith revocation listener"
-	// listenerPingInterval is how long the listener waits for a notification before it checks
-	// that its connection is still alive; a silently dropped connection is found this fast.
-	listenerPingInterval = 5 * time.Second
-	listenerPingTimeout  = 5 * time.Second
-	listenerDialTimeout  = 10 * time.Second
-	reconnectMinDelay    = 100 * time.Millisecond
-	reconnectMaxDelay    = 5 * time.Second
+	// cacheLease is how long an answered ping vouches for the key cache. Each ping proves that
+	// every revocation announced before it was sent has arrived; if the connection hangs or
+	// drops silently, the lease runs out and the cache is bypassed, so a deleted key is refused
+	// within cacheLease of its deletion whatever happens to the connection.
+	cacheLease = time.Second
+	// listenerPingInterval is how often the listener pings to renew the lease, well within it.
+	listenerPingInterval = 250 * time.Millisecond
+	// listenerPingTimeout is how long a ping may go unanswered before the connection is given
+	// up and replaced (the lease has long run out by then).
+	listenerPingTimeout = 5 * time.Second
+	listenerDialTimeout = 10 * time.Second
+	reconnectMinDelay   = 100 * time.Millisecond
+	reconnectMaxDelay   = 5 * time.Second
 )
 
 // StartRevocationListener makes a deleted key stop working on every instance at once on
 // PostgreSQL: Store.DeleteAPIKey announces each deleted key with NOTIFY in its transaction, and
 // a goroutine LISTENs on a connection of its own and evicts the keys that any instance
-// announces. While that connection
-// is down revocations could be missed, so the key cache is emptied and bypassed until the
-// listener has reconnected, which it does by itself. It returns once listening; the goroutine
-// runs until ctx ends. On SQLite, which serves a single instance, it does nothing.
+// announces. The key cache is trusted only on a lease that the listener renews with a ping
+// every 250 ms: if the connection hangs, the lease runs out within a second and the cache is
+// bypassed; if it fails, the cache is emptied and bypassed until the listener has reconnected,
+// which it does by itself. It returns once listening; the goroutine runs until ctx ends. On
+// SQLite, which serves a single instance, it does nothing.
 func (s *Server) StartRevocationListener(ctx context.Context) error {
 	if s.store.Dialect() != models.DialectPostgres {
 		return nil
@@ -40,10 +47,12 @@ func (s *Server) StartRevocationListener(ctx context.Context) error {
 		return fmt.Errorf("web: revocation listener: %w", err)
 	}
 	config.RuntimeParams["application_name"] = revocationListenerName
+	listening := time.Now()
 	conn, err := listenForRevocations(ctx, config)
 	if err != nil {
 		return err
 	}
+	s.Keys.restoreTrust(listening.Add(cacheLease))
 	go s.runRevocationListener(ctx, config, conn)
 	return nil
 }
@@ -67,7 +76,7 @@ func listenForRevocations(ctx context.Context, config *pgx.ConnConfig) (*pgx.Con
 // whenever it fails. The cache is trusted only while a connection is listening.
 func (s *Server) runRevocationListener(ctx context.Context, config *pgx.ConnConfig, conn *pgx.Conn) {
 	// Once nobody listens, nothing cached can be vouched for, even during shutdown.
-	defer s.Keys.setTrusted(false)
+	defer s.Keys.distrust()
 	for {
 		err := s.evictAnnouncedKeys(ctx, conn)
 		closeCtx, cancel := context.WithTimeout(context.Background(), listenerPingTimeout)
@@ -76,58 +85,71 @@ func (s *Server) runRevocationListener(ctx context.Context, config *pgx.ConnConf
 		if ctx.Err() != nil {
 			return
 		}
-		s.Keys.setTrusted(false)
+		s.Keys.distrust()
 		s.log.Warn("revocation listener lost its connection; every key is checked against the database until it is back", "error", err)
-		conn = s.reconnectRevocationListener(ctx, config)
+		var listening time.Time
+		conn, listening = s.reconnectRevocationListener(ctx, config)
 		if conn == nil {
 			return
 		}
-		s.Keys.setTrusted(true)
+		s.Keys.restoreTrust(listening.Add(cacheLease))
 		s.log.Info("revocation listener reconnected; key cache in use again")
 	}
 }
 
-// evictAnnouncedKeys evicts each key announced on conn, and returns when the connection fails
-// or ctx ends.
+// evictAnnouncedKeys evicts each key announced on conn and renews the cache's lease: it pings
+// every listenerPingInterval, and once the announcements that arrived before the answer are
+// evicted, the cache is vouched for until cacheLease after the ping was sent. It returns when
+// the connection fails or ctx ends.
 func (s *Server) evictAnnouncedKeys(ctx context.Context, conn *pgx.Conn) error {
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, listenerPingInterval)
-		notification, err := conn.WaitForNotification(waitCtx)
+		sent := time.Now()
+		pingCtx, cancel := context.WithTimeout(ctx, listenerPingTimeout)
+		err := conn.Ping(pingCtx)
 		cancel()
-		switch {
-		case err == nil:
-			s.Keys.Evict(notification.Payload)
-		case ctx.Err() != nil:
-			return ctx.Err()
-		case errors.Is(err, context.DeadlineExceeded):
-			pingCtx, cancel := context.WithTimeout(ctx, listenerPingTimeout)
-			err = conn.Ping(pingCtx)
-			cancel()
-			if err != nil {
-				return err
-			}
-		default:
+		if err != nil {
 			return err
 		}
+		// Announcements that arrived during the ping wait in the connection's buffer, and
+		// WaitForNotification hands those out first: the loop ends, at the next ping's time,
+		// only once they are all evicted.
+		for {
+			waitCtx, cancel := context.WithDeadline(ctx, sent.Add(listenerPingInterval))
+			notification, err := conn.WaitForNotification(waitCtx)
+			cancel()
+			if err == nil {
+				s.Keys.Evict(notification.Payload)
+				continue
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !errors.Is(err, context.DeadlineExceeded) {
+				return err
+			}
+			break
+		}
+		s.Keys.vouchUntil(sent.Add(cacheLease))
 	}
 }
 
 // reconnectRevocationListener tries at once, then with growing delays, until it listens
-// again; it returns nil when ctx ends first.
-func (s *Server) reconnectRevocationListener(ctx context.Context, config *pgx.ConnConfig) *pgx.Conn {
+// again, and returns the connection and when it began listening; nil when ctx ends first.
+func (s *Server) reconnectRevocationListener(ctx context.Context, config *pgx.ConnConfig) (*pgx.Conn, time.Time) {
 	delay := reconnectMinDelay
 	for {
+		listening := time.Now()
 		conn, err := listenForRevocations(ctx, config)
 		if err == nil {
-			return conn
+			return conn, listening
 		}
 		if ctx.Err() != nil {
-			return nil
+			return nil, time.Time{}
 		}
 		s.log.Warn("revocation listener could not reconnect", "error", err, "retry_in", delay.String())
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, time.Time{}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, reconnectMaxDelay)
