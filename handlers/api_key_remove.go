@@ -20,6 +20,9 @@ const (
 	clientsWindow = 30 * 24 * time.Hour
 	// confirmByNameWindow: a key used this recently must have its name typed to be deleted.
 	confirmByNameWindow = 7 * 24 * time.Hour
+	// deleteDialogClients is how many of those clients the delete warning names; it counts
+	// the others.
+	deleteDialogClients = 20
 )
 
 var errKeyGone = echo.NewHTTPError(http.StatusNotFound, "This API key no longer exists. It may have been deleted already.")
@@ -94,7 +97,7 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 		return views.DeleteKey{}, err
 	}
 	now := h.store.Now()
-	clients, err := h.store.APIKeyClients(ctx, key.ID, now.Add(-clientsWindow))
+	clients, err := h.store.APIKeyClients(ctx, key.ID, now.Add(-clientsWindow), deleteDialogClients)
 	if err != nil {
 		return views.DeleteKey{}, err
 	}
@@ -107,7 +110,8 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 	if !strings.HasPrefix(confirm.ReturnTo, "/admin/api-keys") {
 		confirm.ReturnTo = "/admin/api-keys"
 	}
-	for _, client := range clients {
+	confirm.MoreClients = clients.Total - int64(len(clients.Clients))
+	for _, client := range clients.Clients {
 		confirm.Clients = append(confirm.Clients, views.ClientUse{Name: client.Client, Address: client.IP, Scanner: client.Scanner, LastSeen: client.LastSeenAt})
 	}
 	return confirm, nil

@@ -124,10 +124,11 @@ func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
 		if err := other.Server.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		clients, err := api.app.Store.APIKeyClients(ctx, api.key.ID, api.app.Store.Now().Add(-time.Hour))
+		list, err := api.app.Store.APIKeyClients(ctx, api.key.ID, api.app.Store.Now().Add(-time.Hour), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
+		clients := list.Clients
 		for _, c := range clients {
 			if c.Client != "pg-scanner" || !c.Scanner {
 				t.Errorf("client %+v, want the scanner pg-scanner", c)

@@ -801,3 +801,55 @@ func TestUsesWithABadUserAgentAreWritten(t *testing.T) {
 		}
 	})
 }
+
+// The delete warning names the scanners first and the most recent other clients, and counts
+// the ones it does not name.
+func TestDeleteWarningNamesScannersFirstAndCountsTheRest(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Shared widely", Scope: models.ScopeScanner})
+		now := app.Store.Now()
+		uses := []models.APIKeyUse{{APIKeyID: key.ID, At: now.Add(-20 * 24 * time.Hour), IP: "192.0.2.1", Client: "pg-scanner", Scanner: true}}
+		for i := range 25 {
+			uses = append(uses, models.APIKeyUse{APIKeyID: key.ID, At: now.Add(-time.Duration(25-i) * time.Minute), IP: "192.0.2.2", Client: fmt.Sprintf("script/%d", i)})
+		}
+		if err := app.Store.RecordAPIKeyUses(ctx, uses); err != nil {
+			t.Fatal(err)
+		}
+		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)
+		items := d.Find(`[data-testid="delete-client"]`)
+		if items.Length() != 20 {
+			t.Fatalf("%d clients named, want 20", items.Length())
+		}
+		if first := items.First().Text(); !strings.Contains(first, "Scanner") || !strings.Contains(first, "pg-scanner") {
+			t.Errorf("first named %q, want the scanner", first)
+		}
+		if second := items.Eq(1).Text(); !strings.Contains(second, "script/24") {
+			t.Errorf("second named %q, want the most recent script", second)
+		}
+		if more := strings.TrimSpace(d.Find(`[data-testid="delete-more-clients"]`).Text()); more != "…and 6 more clients." {
+			t.Errorf("count of the others %q, want %q", more, "…and 6 more clients.")
+		}
+	})
+}
+
+// Only a use in the last 7 days asks for the name: a key last used 8 days ago is deleted with
+// its clients named but no name typed.
+func TestKeyUsedMoreThanAWeekAgoIsDeletedWithoutItsName(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		ctx := context.Background()
+		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Last month's export", Scope: models.ScopeReadOnly})
+		use := models.APIKeyUse{APIKeyID: key.ID, At: app.Store.Now().Add(-8 * 24 * time.Hour), IP: "192.0.2.1", Client: "export/2"}
+		if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}); err != nil {
+			t.Fatal(err)
+		}
+		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)
+		if d.Find(`[data-testid="confirm-name"]`).Length() != 0 || !strings.Contains(d.Find(`[data-testid="delete-clients"]`).Text(), "export/2") {
+			t.Fatal("a key last used 8 days ago asks for its name, or its client is not named")
+		}
+		wantStatus(t, admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{}), http.StatusSeeOther)
+		if _, err := app.Store.APIKeyByPublicID(ctx, key.PublicID); !errors.Is(err, models.ErrAPIKeyNotFound) {
+			t.Fatalf("after delete: %v, want ErrAPIKeyNotFound", err)
+		}
+	})
+}

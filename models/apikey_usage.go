@@ -26,6 +26,11 @@ type APIKeyUse struct {
 // MaxClientLength bounds a recorded client name, in characters.
 const MaxClientLength = 200
 
+// MaxClientsPerKey bounds the clients other than scanners kept per key: the most recently
+// seen. Any key holder can make up clients (a new User-Agent on every request), so what is
+// kept must not grow with them. Scanners are kept whatever their number: each is a check-in.
+const MaxClientsPerKey = 100
+
 // UnknownClient names a client that sent no User-Agent.
 const UnknownClient = "unknown client"
 
@@ -136,13 +141,23 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 		if len(rows) == 0 {
 			return nil
 		}
-		return tx.Clauses(clause.OnConflict{
+		err := tx.Clauses(clause.OnConflict{
 			Columns: []clause.Column{{Name: "api_key_id"}, {Name: "client"}, {Name: "ip"}},
 			DoUpdates: clause.Assignments(map[string]any{
 				"last_seen_at": gorm.Expr("CASE WHEN excluded.last_seen_at > api_key_clients.last_seen_at THEN excluded.last_seen_at ELSE api_key_clients.last_seen_at END"),
 				"scanner":      gorm.Expr("excluded.scanner"),
 			}),
 		}).CreateInBatches(rows, 200).Error
+		if err != nil {
+			return err
+		}
+		// Each key keeps its MaxClientsPerKey most recently seen clients other than scanners.
+		return tx.Exec(`DELETE FROM api_key_clients WHERE NOT scanner AND (api_key_id, client, ip) IN (
+			SELECT api_key_id, client, ip FROM (
+				SELECT api_key_id, client, ip, row_number() OVER (
+					PARTITION BY api_key_id ORDER BY last_seen_at DESC, client, ip) AS n
+				FROM api_key_clients WHERE api_key_id IN ? AND NOT scanner) AS ranked
+			WHERE n > ?)`, live, MaxClientsPerKey).Error
 	})
 	if err != nil {
 		return fmt.Errorf("models: record api key uses: %w", err)
@@ -150,13 +165,27 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	return nil
 }
 
-// APIKeyClients lists the clients seen using a key since the given time, most recent first.
-func (s *Store) APIKeyClients(ctx context.Context, keyID int64, since time.Time) ([]APIKeyClient, error) {
-	var clients []APIKeyClient
-	err := s.db.WithContext(ctx).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).
-		Order("last_seen_at DESC").Limit(50).Find(&clients).Error
-	if err != nil {
-		return nil, fmt.Errorf("models: api key clients: %w", err)
+// APIKeyClientList is some of the clients seen using a key, and how many were seen in all.
+type APIKeyClientList struct {
+	Clients []APIKeyClient
+	Total   int64
+}
+
+// APIKeyClients lists up to limit clients seen using a key since the given time: scanners
+// first, as what stops working matters most, then the most recently seen.
+func (s *Store) APIKeyClients(ctx context.Context, keyID int64, since time.Time, limit int) (APIKeyClientList, error) {
+	list := APIKeyClientList{Clients: []APIKeyClient{}}
+	seen := s.db.WithContext(ctx).Model(&APIKeyClient{}).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC())
+	if err := seen.Count(&list.Total).Error; err != nil {
+		return list, fmt.Errorf("models: api key clients: %w", err)
 	}
-	return clients, nil
+	if list.Total == 0 {
+		return list, nil
+	}
+	err := s.db.WithContext(ctx).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).
+		Order("scanner DESC, last_seen_at DESC, client, ip").Limit(limit).Find(&list.Clients).Error
+	if err != nil {
+		return list, fmt.Errorf("models: api key clients: %w", err)
+	}
+	return list, nil
 }

@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -52,19 +53,58 @@ func TestRecordAPIKeyUsesWithBadClientNames(t *testing.T) {
 		if err != nil {
 			t.Fatalf("a batch with bad client names was refused: %v", err)
 		}
-		clients, err := store.APIKeyClients(ctx, key.ID, at.Add(-time.Minute))
+		list, err := store.APIKeyClients(ctx, key.ID, at.Add(-time.Minute), 10)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got := map[string]bool{}
-		for _, c := range clients {
+		for _, c := range list.Clients {
 			got[c.Client] = true
 		}
 		if want := []string{"evil \uFFFD", strings.Repeat("a", models.MaxClientLength-1) + "\uFFFD"}; len(got) != 2 || !got[want[0]] || !got[want[1]] {
 			t.Errorf("clients %v, want %q", got, want)
 		}
-		if list, _ := store.APIKeyClients(ctx, other.ID, at.Add(-time.Minute)); len(list) != 1 {
+		if list, _ := store.APIKeyClients(ctx, other.ID, at.Add(-time.Minute), 10); list.Total != 1 {
 			t.Errorf("the other key's use was not recorded: %+v", list)
+		}
+	})
+}
+
+// Made-up clients do not pile up: each key keeps its most recently seen clients, and all of
+// its scanners.
+func TestRecordAPIKeyUsesKeepsTheMostRecentClients(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		key, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "flooded", Scope: models.ScopeScanner})
+		start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		at := func(i int) time.Time { return start.Add(time.Duration(i) * time.Second) }
+		uses := []models.APIKeyUse{{APIKeyID: key.ID, At: start.Add(-time.Hour), IP: "192.0.2.1", Client: "pg-scanner", Scanner: true}}
+		const clients = models.MaxClientsPerKey + 50
+		for i := range clients {
+			uses = append(uses, models.APIKeyUse{APIKeyID: key.ID, At: at(i), IP: "192.0.2.2", Client: fmt.Sprintf("made-up/%d", i)})
+		}
+		// In two batches, as two flushes would write them.
+		for _, batch := range [][]models.APIKeyUse{uses[:120], uses[120:]} {
+			if err := store.RecordAPIKeyUses(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+		}
+		all, err := store.APIKeyClients(ctx, key.ID, start.Add(-2*time.Hour), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if all.Total != models.MaxClientsPerKey+1 || len(all.Clients) != 5 {
+			t.Fatalf("%d clients kept (%d listed), want %d and the scanner", all.Total, len(all.Clients), models.MaxClientsPerKey)
+		}
+		if c := all.Clients[0]; !c.Scanner || c.Client != "pg-scanner" {
+			t.Errorf("first listed %+v, want the scanner, however long ago it was seen", c)
+		}
+		if c := all.Clients[1]; c.Client != fmt.Sprintf("made-up/%d", clients-1) {
+			t.Errorf("second listed %+v, want the most recent client", c)
+		}
+		// The oldest were dropped: everything kept was seen at or after the 50th.
+		if kept, _ := store.APIKeyClients(ctx, key.ID, at(clients-models.MaxClientsPerKey), 1); kept.Total != models.MaxClientsPerKey {
+			t.Errorf("%d clients seen since the oldest kept, want %d", kept.Total, models.MaxClientsPerKey)
 		}
 	})
 }

@@ -121,8 +121,10 @@ type ClientUse struct {
 // DeleteKey is the delete confirmation of one key.
 type DeleteKey struct {
 	Key models.APIKey
-	// Clients are those seen using the key in the last 30 days, most recent first.
-	Clients []ClientUse
+	// Clients are some of those seen using the key in the last 30 days: scanners first, then
+	// the most recently seen. MoreClients is how many more were seen.
+	Clients     []ClientUse
+	MoreClients int64
 	// RequireName is true when the key was used recently, so the name must be typed.
 	RequireName bool
 	// Error is the message beside the name field when the typed name was wrong.

@@ -58,6 +58,9 @@ type KeyVerifier struct {
 
 	usageMu sync.Mutex
 	usage   map[usageKey]models.APIKeyUse
+	// usageClients counts usage's entries per api key id, so that no key gathers more than
+	// models.MaxClientsPerKey clients between two flushes, whatever its holder sends.
+	usageClients map[int64]int
 	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
 	// so that repeats within the same second skip the lock.
 	lastUse  sync.Map
@@ -108,7 +111,7 @@ type usageKey struct {
 // NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
 // PostgreSQL, StartRevocationListener makes trust depend on the listening connection.
 func NewKeyVerifier(store *models.Store, log *slog.Logger) *KeyVerifier {
-	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]*cachedKey{}, usage: map[usageKey]models.APIKeyUse{}, born: time.Now()}
+	v := &KeyVerifier{store: store, log: log, cache: map[[sha256.Size]byte]*cachedKey{}, usage: map[usageKey]models.APIKeyUse{}, usageClients: map[int64]int{}, born: time.Now()}
 	v.vouchedUntil.Store(math.MaxInt64)
 	return v
 }
@@ -272,10 +275,24 @@ func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at tim
 		return
 	}
 	recent.Store(&recentUse{client: client, ip: ip, second: second})
-	k := usageKey{keyID: key.ID, client: client, ip: ip}
 	v.usageMu.Lock()
-	v.usage[k] = models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner}
+	v.gather(models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner})
 	v.usageMu.Unlock()
+}
+
+// gather adds a use to those to write, unless it comes from a client its key has not been
+// seen with since the last flush and the key has already gathered models.MaxClientsPerKey
+// clients: then the key's last use is already within the flush interval, and the client is
+// one of many made up. The caller holds usageMu.
+func (v *KeyVerifier) gather(use models.APIKeyUse) {
+	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP}
+	if _, known := v.usage[k]; !known {
+		if v.usageClients[use.APIKeyID] >= models.MaxClientsPerKey {
+			return
+		}
+		v.usageClients[use.APIKeyID]++
+	}
+	v.usage[k] = use
 }
 
 // FlushUsage writes every use gathered since the last flush in one batch. On failure the uses
@@ -284,6 +301,7 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 	v.usageMu.Lock()
 	pending := v.usage
 	v.usage = map[usageKey]models.APIKeyUse{}
+	clear(v.usageClients)
 	v.usageMu.Unlock()
 	if len(pending) == 0 {
 		return nil
@@ -296,7 +314,7 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 		v.usageMu.Lock()
 		for k, use := range pending {
 			if _, newer := v.usage[k]; !newer {
-				v.usage[k] = use
+				v.gather(use)
 			}
 		}
 		v.usageMu.Unlock()

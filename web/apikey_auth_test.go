@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -322,10 +323,11 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 		if got := writes.rows(t); got != 5 {
 			t.Fatalf("rows written by a flush with nothing gathered: %d, want 0", got-5)
 		}
-		clients, err := store.APIKeyClients(ctx, key.ID, base)
+		list, err := store.APIKeyClients(ctx, key.ID, base, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
+		clients := list.Clients
 		if len(clients) != 2 || !clients[0].LastSeenAt.Equal(now.Truncate(time.Second)) || !clients[1].LastSeenAt.Equal(now.Truncate(time.Second)) {
 			t.Fatalf("clients %+v, want curl/8.5.0 and nightly-export/1.0 both last seen at %v", clients, now.Truncate(time.Second))
 		}
@@ -385,4 +387,40 @@ func TestGatheredUsesAreWrittenOnShutdown(t *testing.T) {
 			t.Fatalf("after shutdown: last used at %v by %q, want the use by %q written", stored.LastUsedAt, stored.LastUsedClient, "deploy-script")
 		}
 	})
+}
+
+// A key holder who sends a new User-Agent on every request gathers no more than
+// models.MaxClientsPerKey clients between two flushes; other keys are not held back.
+func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := NewKeyVerifier(store, discardLog)
+	flooder, _ := createTestKey(t, store, "flooder", nil)
+	other, _ := createTestKey(t, store, "other", nil)
+	at := time.Now()
+	for i := range models.MaxClientsPerKey + 50 {
+		v.recordUse(flooder, "192.0.2.1", fmt.Sprintf("made-up/%d", i), at)
+	}
+	v.recordUse(flooder, "192.0.2.1", "made-up/0", at.Add(time.Second)) // a client already gathered
+	v.recordUse(other, "192.0.2.2", "cron/1", at)
+	v.usageMu.Lock()
+	gathered := map[int64]int{}
+	for k, use := range v.usage {
+		gathered[k.keyID]++
+		if k.client == "made-up/0" && !use.At.Equal(time.Unix(at.Add(time.Second).Unix(), 0)) {
+			t.Errorf("a gathered client's later use was not kept: %+v", use)
+		}
+	}
+	v.usageMu.Unlock()
+	if gathered[flooder.ID] != models.MaxClientsPerKey || gathered[other.ID] != 1 {
+		t.Fatalf("gathered %v, want %d for the flooding key and 1 for the other", gathered, models.MaxClientsPerKey)
+	}
+	if err := v.FlushUsage(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v.recordUse(flooder, "192.0.2.1", "made-up/after-the-flush", at.Add(2*time.Second))
+	v.usageMu.Lock()
+	defer v.usageMu.Unlock()
+	if len(v.usage) != 1 {
+		t.Fatalf("after a flush, %d uses gathered, want the new client's", len(v.usage))
+	}
 }
