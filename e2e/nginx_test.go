@@ -253,3 +253,43 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// nginxDirectives reduces an nginx configuration to its directives, one per line, without
+// comments or layout, so two ways of writing the same configuration compare equal.
+func nginxDirectives(conf string) string {
+	var tokens []string
+	for _, line := range strings.Split(conf, "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		for _, mark := range []string{"{", "}", ";"} {
+			line = strings.ReplaceAll(line, mark, " "+mark+"\n")
+		}
+		tokens = append(tokens, line)
+	}
+	var out strings.Builder
+	for _, statement := range strings.Split(strings.Join(tokens, " "), "\n") {
+		if fields := strings.Fields(statement); len(fields) > 0 {
+			out.WriteString(strings.Join(fields, " ") + "\n")
+		}
+	}
+	return out.String()
+}
+
+// The README shows the configuration that the gateway test runs, shortened but the same.
+func TestREADMEShowsTheTestedNginxConfiguration(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile(filepath.Join("..", "docs", "nginx.conf.example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, snippet, found := strings.Cut(string(readme), "```nginx\n")
+	snippet, _, closed := strings.Cut(snippet, "```")
+	if !found || !closed {
+		t.Fatal("README.md has no ```nginx block")
+	}
+	if got, want := nginxDirectives(snippet), nginxDirectives(string(example)); got != want {
+		t.Errorf("README.md's nginx block differs from docs/nginx.conf.example:\nREADME:\n%s\nexample:\n%s", got, want)
+	}
+}

@@ -217,11 +217,17 @@ func (v *KeyVerifier) Evict(secretHash string) {
 	var sum [sha256.Size]byte
 	known := decodeHash(&sum, secretHash)
 	v.mu.Lock()
+	entry, cached := v.cache[sum]
 	if known {
 		delete(v.cache, sum)
 	}
 	v.epoch.Add(1)
 	v.mu.Unlock()
+	if known && cached {
+		// What this instance remembers of the key's uses goes with it.
+		v.lastUse.Delete(entry.key.ID)
+		v.scanners.Delete(entry.key.ID)
+	}
 }
 
 // distrust empties the cache and bypasses it until trust is restored, for while revocations

@@ -424,3 +424,24 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 		t.Fatalf("after a flush, %d uses gathered, want the new client's", len(v.usage))
 	}
 }
+
+// An eviction, as a revocation from another instance brings, also forgets what this instance
+// remembered of the key's uses.
+func TestEvictForgetsTheKeysUses(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := NewKeyVerifier(store, discardLog)
+	key, secret := createTestKey(t, store, "evicted", nil)
+	cached, err := v.Verify(context.Background(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.NoteScanner(key.ID, "pg-scanner")
+	v.recordUse(cached, "192.0.2.1", "curl/8.0", time.Now())
+	v.Evict(key.SecretHash)
+	if _, ok := v.lastUse.Load(key.ID); ok {
+		t.Error("the key's last use is still remembered after its eviction")
+	}
+	if _, ok := v.scanners.Load(key.ID); ok {
+		t.Error("the key's scanner name is still remembered after its eviction")
+	}
+}
