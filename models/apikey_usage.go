@@ -175,15 +175,15 @@ type APIKeyClientList struct {
 // first, as what stops working matters most, then the most recently seen.
 func (s *Store) APIKeyClients(ctx context.Context, keyID int64, since time.Time, limit int) (APIKeyClientList, error) {
 	list := APIKeyClientList{Clients: []APIKeyClient{}}
-	seen := s.db.WithContext(ctx).Model(&APIKeyClient{}).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC())
+	seen := s.db.WithContext(ctx).Model(&APIKeyClient{}).
+		Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).Session(&gorm.Session{})
 	if err := seen.Count(&list.Total).Error; err != nil {
 		return list, fmt.Errorf("models: api key clients: %w", err)
 	}
 	if list.Total == 0 {
 		return list, nil
 	}
-	err := s.db.WithContext(ctx).Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).
-		Order("scanner DESC, last_seen_at DESC, client, ip").Limit(limit).Find(&list.Clients).Error
+	err := seen.Order("scanner DESC, last_seen_at DESC, client, ip").Limit(limit).Find(&list.Clients).Error
 	if err != nil {
 		return list, fmt.Errorf("models: api key clients: %w", err)
 	}

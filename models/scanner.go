@@ -48,7 +48,7 @@ type Scanner struct {
 	Host     string
 	Version  string
 	APIKeyID *int64
-	// Key is the key of the last check-in, loaded by ListScanners; nil once it is deleted.
+	// Key is the key the scanner checks in with, loaded by ListScanners; nil once it is deleted.
 	Key            *APIKey `gorm:"foreignKey:APIKeyID"`
 	FirstCheckInAt time.Time
 	LastCheckInAt  time.Time
