@@ -445,3 +445,45 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 		t.Error("the key's scanner name is still remembered after its eviction")
 	}
 }
+
+// The cache is bounded: full, it makes room for a newly verified key instead of growing.
+func TestVerifierCacheIsBounded(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := NewKeyVerifier(store, discardLog)
+	filler := &cachedKey{key: &models.APIKey{}, cachedAt: time.Now()}
+	for i := range keyCacheSize {
+		var sum [32]byte
+		sum[0], sum[1], sum[2] = byte(i), byte(i>>8), byte(i>>16)
+		v.cache[sum] = filler
+	}
+	key, secret := createTestKey(t, store, "newcomer", nil)
+	if _, err := v.Verify(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	var sum [32]byte
+	decodeHash(&sum, key.SecretHash)
+	if _, cached := v.cache[sum]; !cached || len(v.cache) != keyCacheSize {
+		t.Fatalf("cache holds %d keys (newcomer cached: %v), want %d with the newcomer", len(v.cache), cached, keyCacheSize)
+	}
+}
+
+// A cached key is trusted for keyCacheTTL at most: after that the store is asked again.
+func TestVerifierCacheEntriesExpire(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	now := time.Now()
+	store.SetClock(func() time.Time { return now })
+	v := NewKeyVerifier(store, discardLog)
+	key, secret := createTestKey(t, store, "stale", nil)
+	if _, err := v.Verify(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	deleteBehindItsBack(t, store, key)
+	now = now.Add(keyCacheTTL - time.Second)
+	if _, err := v.Verify(context.Background(), secret); err != nil {
+		t.Fatalf("within the cache's lifetime: %v, want the cached key", err)
+	}
+	now = now.Add(time.Second)
+	if _, err := v.Verify(context.Background(), secret); !errors.Is(err, ErrKeyRefused) {
+		t.Fatalf("after the cache's lifetime: got %v, want ErrKeyRefused from the store", err)
+	}
+}
