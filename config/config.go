@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -40,6 +41,30 @@ type Config struct {
 	// the client address is the connection's, so a forged header cannot dodge the login
 	// throttle.
 	TrustedProxies []*net.IPNet
+	// VerifyDBTimeout bounds the database lookup of a key being verified: a gateway in front
+	// of Keysmith gives up soon (Envoy's ext_authz after 200 ms by default), so an answer of
+	// 503 in time beats a right answer too late.
+	VerifyDBTimeout time.Duration
+	// DBTimeout bounds every other database call, and connecting.
+	DBTimeout time.Duration
+	// ShutdownTimeout bounds the whole stop: the drain delay, requests in flight and the last
+	// write of gathered key uses together.
+	ShutdownTimeout time.Duration
+	// DrainDelay is how long the server keeps serving after SIGTERM with /readyz failing, so
+	// load balancers stop sending it requests before it stops accepting them.
+	DrainDelay time.Duration
+	// StaleKeysFor is how long after this instance last vouched for a key it keeps accepting
+	// it while the database cannot be reached (stale-if-error); zero never accepts a key it
+	// cannot check.
+	StaleKeysFor time.Duration
+	// KeyCacheSize bounds how many verified keys each instance keeps in memory.
+	KeyCacheSize int
+	// LogFormat is "text" or "json".
+	LogFormat string
+	// LogLevel is the least severe level logged.
+	LogLevel slog.Level
+	// MetricsAddr is the host:port of the Prometheus /metrics listener; empty for none.
+	MetricsAddr string
 }
 
 // Secure reports whether the console is served over https, which makes cookies Secure and
@@ -52,6 +77,11 @@ const (
 	DefaultDatabaseURL        = "keysmith.db"
 	DefaultSessionIdleTimeout = 30 * time.Minute
 	DefaultSessionMaxAge      = 8 * time.Hour
+	DefaultVerifyDBTimeout    = 500 * time.Millisecond
+	DefaultDBTimeout          = 5 * time.Second
+	DefaultShutdownTimeout    = 10 * time.Second
+	DefaultStaleKeysFor       = time.Minute
+	DefaultKeyCacheSize       = 100_000
 )
 
 // setting describes one configuration value: its flag, its environment variable and how it
@@ -118,6 +148,60 @@ var settings = []setting{
 		c.SessionMaxAge = d
 		return err
 	}},
+	{"verify-db-timeout", "KEYSMITH_VERIFY_DB_TIMEOUT", "deadline of the database lookup when verifying a key", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.VerifyDBTimeout = d
+		return err
+	}},
+	{"db-timeout", "KEYSMITH_DB_TIMEOUT", "deadline of every other database call, and of connecting", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.DBTimeout = d
+		return err
+	}},
+	{"shutdown-timeout", "KEYSMITH_SHUTDOWN_TIMEOUT", "longest a stop may take: drain, requests in flight and the last write of key uses", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.ShutdownTimeout = d
+		return err
+	}},
+	{"drain-delay", "KEYSMITH_DRAIN_DELAY", "how long to keep serving after SIGTERM with /readyz failing; 0 for none", func(c *Config, v string) error {
+		d, err := parseNonNegative(v)
+		c.DrainDelay = d
+		return err
+	}},
+	{"stale-keys-for", "KEYSMITH_STALE_KEYS_FOR", "how long a key this instance vouched for keeps verifying while the database is unreachable; 0 for never", func(c *Config, v string) error {
+		d, err := parseNonNegative(v)
+		c.StaleKeysFor = d
+		return err
+	}},
+	{"key-cache-size", "KEYSMITH_KEY_CACHE_SIZE", "how many verified keys each instance keeps in memory", func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || n < 1 || n > 10_000_000 {
+			return errors.New("must be a whole number from 1 to 10000000")
+		}
+		c.KeyCacheSize = n
+		return nil
+	}},
+	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v != "text" && v != "json" {
+			return errors.New("must be text or json")
+		}
+		c.LogFormat = v
+		return nil
+	}},
+	{"log-level", "KEYSMITH_LOG_LEVEL", "debug, info, warn or error", func(c *Config, v string) error {
+		if err := c.LogLevel.UnmarshalText([]byte(strings.TrimSpace(v))); err != nil {
+			return errors.New("must be debug, info, warn or error")
+		}
+		return nil
+	}},
+	{"metrics-addr", "KEYSMITH_METRICS_ADDR", "host:port of the Prometheus /metrics listener; empty for none", func(c *Config, v string) error {
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			return errors.New("must be host:port, for example 127.0.0.1:9464")
+		}
+		c.MetricsAddr = v
+		return nil
+	}},
 }
 
 // Load builds the Config from the environment (read through getenv) and the flags in args,
@@ -130,6 +214,13 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		BaseURL:            base,
 		SessionIdleTimeout: DefaultSessionIdleTimeout,
 		SessionMaxAge:      DefaultSessionMaxAge,
+		VerifyDBTimeout:    DefaultVerifyDBTimeout,
+		DBTimeout:          DefaultDBTimeout,
+		ShutdownTimeout:    DefaultShutdownTimeout,
+		StaleKeysFor:       DefaultStaleKeysFor,
+		KeyCacheSize:       DefaultKeyCacheSize,
+		LogFormat:          "text",
+		LogLevel:           slog.LevelInfo,
 	}
 	baseURLSet := false
 	for _, s := range settings {
@@ -200,6 +291,18 @@ func parsePositive(v string) (time.Duration, error) {
 	d, err := ParseDays(v)
 	if err != nil || d == 0 {
 		return 0, errors.New("must be a positive duration such as 30m or 8h")
+	}
+	return d, nil
+}
+
+// parseNonNegative reads a duration that may be zero ("0" or "0s"), meaning none.
+func parseNonNegative(v string) (time.Duration, error) {
+	if strings.TrimSpace(v) == "0s" {
+		return 0, nil
+	}
+	d, err := ParseDays(v)
+	if err != nil {
+		return 0, errors.New("must be a duration such as 30s or 2m, or 0 for none")
 	}
 	return d, nil
 }

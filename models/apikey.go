@@ -144,6 +144,8 @@ type NewAPIKey struct {
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
 // return value: the caller shows it once and forgets it.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	name := strings.TrimSpace(nk.Name)
 	if name == "" || len([]rune(name)) > MaxAPIKeyNameLength {
 		return nil, "", fmt.Errorf("models: create api key: name must be 1 to %d characters", MaxAPIKeyNameLength)
@@ -180,6 +182,8 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 // APIKeyNameTaken tells whether a key with this name exists, ignoring case and surrounding
 // space; the form checks it to put the message beside the name field.
 func (s *Store) APIKeyNameTaken(ctx context.Context, name string) (bool, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int64
 	err := s.db.WithContext(ctx).Model(&APIKey{}).Where("name_lower = ?", strings.ToLower(strings.TrimSpace(name))).Count(&n).Error
 	if err != nil {
@@ -190,6 +194,8 @@ func (s *Store) APIKeyNameTaken(ctx context.Context, name string) (bool, error) 
 
 // APIKeyByPublicID returns the key with that public id, or ErrAPIKeyNotFound.
 func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var key APIKey
 	err := s.db.WithContext(ctx).Where("public_id = ?", publicID).First(&key).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -203,6 +209,8 @@ func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey,
 
 // APIKeyBySecretHash returns the key whose secret hashes to secretHash, or ErrAPIKeyNotFound.
 func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*APIKey, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var key APIKey
 	err := s.db.WithContext(ctx).Where("secret_hash = ?", secretHash).First(&key).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -223,6 +231,8 @@ const RevocationChannel = "keysmith_key_revoked"
 // PostgreSQL the announcement to the other instances is part of the same transaction:
 // PostgreSQL delivers it when, and only when, the delete commits.
 func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var deleted *APIKey
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var key APIKey
@@ -312,6 +322,8 @@ func (p APIKeyPage) Pages() int {
 // ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively),
 // in q.Sort order.
 func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if q.PerPage <= 0 {
 		q.PerPage = 25
 	}

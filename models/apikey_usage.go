@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -74,6 +75,8 @@ type APIKeyClient struct {
 // the verifier gathered since its last flush, so a busy key costs one write per flush, not
 // one per request.
 func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if len(uses) == 0 {
 		return nil
 	}
@@ -114,23 +117,21 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	}
 	sort.Slice(keyIDs, func(i, j int) bool { return keyIDs[i] < keyIDs[j] })
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		for _, id := range keyIDs {
-			use := latestPerKey[id]
-			err := tx.Model(&APIKey{}).
-				Where("id = ? AND (last_used_at IS NULL OR last_used_at < ?)", id, use.At.UTC()).
-				Updates(map[string]any{"last_used_at": use.At.UTC(), "last_used_ip": use.IP, "last_used_client": use.Client}).Error
-			if err != nil {
+		alive := make(map[int64]bool, len(keyIDs))
+		var live []int64
+		for chunk := range slices.Chunk(keyIDs, usesPerStatement) {
+			if err := s.updateLastUses(tx, chunk, latestPerKey); err != nil {
 				return err
 			}
-		}
-		// Keys deleted since the uses were gathered have no row to point at; skip them.
-		var live []int64
-		if err := tx.Model(&APIKey{}).Where("id IN ?", keyIDs).Pluck("id", &live).Error; err != nil {
-			return err
-		}
-		alive := make(map[int64]bool, len(live))
-		for _, id := range live {
-			alive[id] = true
+			// Keys deleted since the uses were gathered have no row to point at; skip them.
+			var found []int64
+			if err := tx.Model(&APIKey{}).Where("id IN ?", chunk).Pluck("id", &found).Error; err != nil {
+				return err
+			}
+			for _, id := range found {
+				alive[id] = true
+			}
+			live = append(live, found...)
 		}
 		rows := clients[:0]
 		for _, c := range clients {
@@ -147,22 +148,55 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 				"last_seen_at": gorm.Expr("CASE WHEN excluded.last_seen_at > api_key_clients.last_seen_at THEN excluded.last_seen_at ELSE api_key_clients.last_seen_at END"),
 				"scanner":      gorm.Expr("excluded.scanner"),
 			}),
-		}).CreateInBatches(rows, 200).Error
+		}).CreateInBatches(rows, 500).Error
 		if err != nil {
 			return err
 		}
 		// Each key keeps its MaxClientsPerKey most recently seen clients other than scanners.
-		return tx.Exec(`DELETE FROM api_key_clients WHERE NOT scanner AND (api_key_id, client, ip) IN (
-			SELECT api_key_id, client, ip FROM (
-				SELECT api_key_id, client, ip, row_number() OVER (
-					PARTITION BY api_key_id ORDER BY last_seen_at DESC, client, ip) AS n
-				FROM api_key_clients WHERE api_key_id IN ? AND NOT scanner) AS ranked
-			WHERE n > ?)`, live, MaxClientsPerKey).Error
+		for chunk := range slices.Chunk(live, usesPerStatement) {
+			err := tx.Exec(`DELETE FROM api_key_clients WHERE NOT scanner AND (api_key_id, client, ip) IN (
+				SELECT api_key_id, client, ip FROM (
+					SELECT api_key_id, client, ip, row_number() OVER (
+						PARTITION BY api_key_id ORDER BY last_seen_at DESC, client, ip) AS n
+					FROM api_key_clients WHERE api_key_id IN ? AND NOT scanner) AS ranked
+				WHERE n > ?)`, chunk, MaxClientsPerKey).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("models: record api key uses: %w", err)
 	}
 	return nil
+}
+
+// usesPerStatement is how many keys one statement of a batch of uses covers: few statements
+// for many keys, and few enough parameters for either database.
+const usesPerStatement = 1000
+
+// updateLastUses moves the last-use fields of the keys in ids to their latest use in one
+// statement, leaving any key whose recorded use is already later.
+func (s *Store) updateLastUses(tx *gorm.DB, ids []int64, latest map[int64]APIKeyUse) error {
+	var values strings.Builder
+	args := make([]any, 0, 4*len(ids))
+	row := "(?, ?, ?, ?)"
+	if s.dialect == DialectPostgres {
+		// PostgreSQL types a VALUES list from its first row; say what each parameter is.
+		row = "(CAST(? AS BIGINT), CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT), CAST(? AS TEXT))"
+	}
+	for i, id := range ids {
+		if i > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString(row)
+		use := latest[id]
+		args = append(args, id, use.At.UTC(), use.IP, use.Client)
+	}
+	return tx.Exec(`WITH uses (id, at, ip, client) AS (VALUES `+values.String()+`)
+		UPDATE api_keys SET last_used_at = uses.at, last_used_ip = uses.ip, last_used_client = uses.client
+		FROM uses WHERE api_keys.id = uses.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < uses.at)`, args...).Error
 }
 
 // APIKeyClientList is some of the clients seen using a key, and how many were seen in all.
@@ -174,6 +208,8 @@ type APIKeyClientList struct {
 // APIKeyClients lists up to limit clients seen using a key since the given time: scanners
 // first, as what stops working matters most, then the most recently seen.
 func (s *Store) APIKeyClients(ctx context.Context, keyID int64, since time.Time, limit int) (APIKeyClientList, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	list := APIKeyClientList{Clients: []APIKeyClient{}}
 	seen := s.db.WithContext(ctx).Model(&APIKeyClient{}).
 		Where("api_key_id = ? AND last_seen_at >= ?", keyID, since.UTC()).Session(&gorm.Session{})

@@ -336,6 +336,8 @@ func (s *Store) metamodel(tx *gorm.DB, lock string) (*Metamodel, error) {
 
 // Metamodel returns the current metamodel.
 func (s *Store) Metamodel(ctx context.Context) (*Metamodel, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	m, err := s.metamodel(s.db.WithContext(ctx), "")
 	if err != nil {
 		return nil, fmt.Errorf("models: metamodel: %w", err)
@@ -347,6 +349,8 @@ func (s *Store) Metamodel(ctx context.Context) (*Metamodel, error) {
 // catalog items still use cannot be removed: the FieldError names it. Properties may be
 // removed; items drop their values on their next write.
 func (s *Store) ReplaceMetamodel(ctx context.Context, m Metamodel, by Actor) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := m.Validate(); err != nil {
 		return err
 	}
@@ -389,6 +393,8 @@ func (s *Store) ReplaceMetamodel(ctx context.Context, m Metamodel, by Actor) err
 
 // CreateItem validates in against the metamodel and stores it as a new item.
 func (s *Store) CreateItem(ctx context.Context, in ItemInput, by Actor) (*Item, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var item *Item
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		m, err := s.metamodel(tx, clause.LockingStrengthShare)
@@ -431,6 +437,8 @@ func newItem(in ItemInput, by Actor, now time.Time) *Item {
 
 // ItemByID returns the item with that id, or ErrItemNotFound.
 func (s *Store) ItemByID(ctx context.Context, id int64) (*Item, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var item Item
 	err := s.db.WithContext(ctx).First(&item, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -459,6 +467,8 @@ var itemColumns = []string{"type", "name", "name_lower", "description", "propert
 // metamodel, and records by as the item's last editor. ErrItemNotFound when there is no such
 // item.
 func (s *Store) UpdateItem(ctx context.Context, id int64, patch ItemPatch, by Actor) (*Item, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var updated *Item
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		m, err := s.metamodel(tx, clause.LockingStrengthShare)
@@ -507,6 +517,8 @@ func (s *Store) UpdateItem(ctx context.Context, id int64, patch ItemPatch, by Ac
 
 // DeleteItem removes exactly the item with that id; ErrItemNotFound when there is none.
 func (s *Store) DeleteItem(ctx context.Context, id int64) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	res := s.db.WithContext(ctx).Where("id = ?", id).Delete(&Item{})
 	if res.Error != nil {
 		return fmt.Errorf("models: delete item: %w", res.Error)
@@ -519,6 +531,8 @@ func (s *Store) DeleteItem(ctx context.Context, id int64) error {
 
 // ListItems returns the page of items whose name contains q.Search, by name.
 func (s *Store) ListItems(ctx context.Context, q ItemQuery) (ItemPage, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if q.PerPage <= 0 {
 		q.PerPage = 25
 	}
@@ -559,6 +573,8 @@ type InventoryResult struct {
 // is already known is updated, any other is created. Either every item is valid and written,
 // or nothing is.
 func (s *Store) UpsertInventory(ctx context.Context, items []InventoryItem, by Actor) (InventoryResult, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var result InventoryResult
 	if len(items) > MaxInventoryItems {
 		return result, &FieldError{"items", fmt.Sprintf("must hold at most %d items; send larger inventories in parts", MaxInventoryItems)}

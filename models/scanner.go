@@ -89,6 +89,8 @@ func (in ScannerCheckIn) Validate() error {
 // scanner, later ones with the same key move its last check-in forward and take the version
 // they report. A check-in with another key leaves that scanner alone and makes its own.
 func (s *Store) CheckInScanner(ctx context.Context, in ScannerCheckIn) (*Scanner, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	in.Name = strings.TrimSpace(in.Name)
 	in.Host = strings.TrimSpace(in.Host)
 	in.Version = strings.TrimSpace(in.Version)
@@ -125,6 +127,8 @@ type ScannerList struct {
 // ListScanners returns the scanners by name and host with their keys, leaving out the
 // inactive ones unless includeInactive is set.
 func (s *Store) ListScanners(ctx context.Context, includeInactive bool) (ScannerList, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	cutoff := s.now().Add(-ScannerInactiveAfter)
 	list := ScannerList{Scanners: []Scanner{}}
 	err := s.db.WithContext(ctx).Model(&Scanner{}).Where("last_check_in_at <= ?", cutoff).Count(&list.Inactive).Error
@@ -149,6 +153,8 @@ func (s *Store) ListScanners(ctx context.Context, includeInactive bool) (Scanner
 // ScannerNameForKey returns the name of the scanner that last checked in with the key, or ""
 // when none has. Instances that did not see the check-in use it to name the key's client.
 func (s *Store) ScannerNameForKey(ctx context.Context, keyID int64) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var names []string
 	err := s.db.WithContext(ctx).Model(&Scanner{}).Where("api_key_id = ?", keyID).
 		Order("last_check_in_at DESC").Limit(1).Pluck("name", &names).Error

@@ -29,6 +29,8 @@ func NewSessionToken() string { return randomToken(32) }
 // SessionByToken returns the live session for token: not logged out, not idle longer than
 // idle, and not past its absolute expiry.
 func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Duration) (*Session, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var row Session
 	now := s.now()
 	err := s.db.WithContext(ctx).Where("id = ? AND expires_at > ? AND last_seen_at > ?", hashToken(token), now, now.Add(-idle)).First(&row).Error
@@ -43,6 +45,8 @@ func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Dura
 
 // CreateSession stores a new session for token, ending at the latest maxAge from now.
 func (s *Store) CreateSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if data == nil {
 		data = []byte{}
 	}
@@ -58,6 +62,8 @@ func (s *Store) CreateSession(ctx context.Context, token string, userID *int64, 
 // expiry. A session that has ended meanwhile (logout in another tab, the sweeper) stays ended:
 // the answer is ErrSessionNotFound, never a new row for the old token.
 func (s *Store) UpdateSession(ctx context.Context, token string, userID *int64, data []byte) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if data == nil {
 		data = []byte{}
 	}
@@ -74,6 +80,8 @@ func (s *Store) UpdateSession(ctx context.Context, token string, userID *int64, 
 
 // TouchSession records activity on a session, which pushes back its idle timeout.
 func (s *Store) TouchSession(ctx context.Context, token string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	err := s.db.WithContext(ctx).Model(&Session{}).Where("id = ?", hashToken(token)).Update("last_seen_at", s.now()).Error
 	if err != nil {
 		return fmt.Errorf("models: touch session: %w", err)
@@ -83,6 +91,8 @@ func (s *Store) TouchSession(ctx context.Context, token string) error {
 
 // DeleteSession ends a session on the server, so a copy of its cookie is refused afterwards.
 func (s *Store) DeleteSession(ctx context.Context, token string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := s.db.WithContext(ctx).Where("id = ?", hashToken(token)).Delete(&Session{}).Error; err != nil {
 		return fmt.Errorf("models: delete session: %w", err)
 	}
@@ -91,6 +101,8 @@ func (s *Store) DeleteSession(ctx context.Context, token string) error {
 
 // DeleteExpiredSessions removes sessions past their absolute expiry or idle longer than idle.
 func (s *Store) DeleteExpiredSessions(ctx context.Context, idle time.Duration) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	now := s.now()
 	res := s.db.WithContext(ctx).Where("expires_at <= ? OR last_seen_at <= ?", now, now.Add(-idle)).Delete(&Session{})
 	if res.Error != nil {

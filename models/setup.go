@@ -25,6 +25,8 @@ type SetupToken struct {
 // CreateSetupToken issues a new setup link token (256 random bits) when no user exists yet.
 // It returns "" when users already exist, so a restarted server prints no link.
 func (s *Store) CreateSetupToken(ctx context.Context) (string, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	n, err := s.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return "", err
@@ -40,6 +42,8 @@ func (s *Store) CreateSetupToken(ctx context.Context) (string, error) {
 
 // CheckSetupToken tells whether token is an unused, unexpired setup token while no user exists.
 func (s *Store) CheckSetupToken(ctx context.Context, token string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return checkSetupToken(ctx, s.db, token, s.now())
 }
 
@@ -65,6 +69,8 @@ func checkSetupToken(ctx context.Context, db *gorm.DB, token string, now time.Ti
 // CompleteSetup uses the setup token to create the first Super admin, all or nothing: the
 // token is marked used in the same transaction, so it works once.
 func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	nu.Permission = PermissionSuperAdmin
 	if err := nu.Validate(); err != nil {
 		return nil, err
@@ -99,6 +105,8 @@ const settingSessionKeys = "session_keys"
 // 64 random bytes the first time, so that restarts keep everyone logged in. When two
 // instances race, the first key written wins and both read it back.
 func (s *Store) SessionKeys(ctx context.Context) ([]byte, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	fresh := make([]byte, 64)
 	rand.Read(fresh)
 	row := setting{Key: settingSessionKeys, Value: fmt.Sprintf("%x", fresh)}

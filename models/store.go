@@ -4,14 +4,21 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"strings"
 	"time"
 
 	"github.com/glebarez/sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 	"gorm.io/driver/postgres"
@@ -41,24 +48,48 @@ var (
 	ErrSetupTokenInvalid = errors.New("models: setup link is invalid, used or expired")
 )
 
-// Store reads and writes Keysmith's data. It is safe for concurrent use.
+// Store reads and writes Keysmith's data. It is safe for concurrent use. Every call it makes to
+// the database has a deadline: its caller's, or the store's timeout, whichever comes first.
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
 	// url is the database URL the store was opened with, kept for LISTEN/NOTIFY connections.
-	url string
-	now func() time.Time
+	url     string
+	timeout time.Duration
+	now     func() time.Time
 }
 
-// Open connects to the database named by databaseURL: a postgres:// or postgresql:// URL, or
-// else the path of a SQLite file (created if missing). It does not run migrations.
+// DefaultTimeout bounds each database call of a store opened with Open.
+const DefaultTimeout = 5 * time.Second
+
+// migrationTimeout bounds applying every pending migration, which may wait for another
+// instance's migrations and build indexes over large tables.
+const migrationTimeout = 5 * time.Minute
+
+// Open connects to the database named by databaseURL with DefaultTimeout; see OpenWithTimeout.
 func Open(ctx context.Context, databaseURL string) (*Store, error) {
+	return OpenWithTimeout(ctx, databaseURL, DefaultTimeout)
+}
+
+// OpenWithTimeout connects to the database named by databaseURL: a postgres:// or
+// postgresql:// URL, or else the path of a SQLite file (created if missing). Connecting, and
+// every later call that its caller gives no earlier deadline, waits at most timeout, so a
+// database that hangs cannot hold a request or a stop for longer. It does not run migrations.
+func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Duration) (*Store, error) {
 	var (
 		dialector gorm.Dialector
 		dialect   Dialect
 	)
 	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
-		dialector, dialect = postgres.Open(databaseURL), DialectPostgres
+		dialect = DialectPostgres
+		config, err := pgx.ParseConfig(databaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s database: %w", dialect, err)
+		}
+		if config.ConnectTimeout == 0 || config.ConnectTimeout > timeout {
+			config.ConnectTimeout = timeout
+		}
+		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config)})
 	} else {
 		path := strings.TrimPrefix(databaseURL, "sqlite://")
 		sep := "?"
@@ -89,11 +120,25 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 		sqlDB.SetMaxOpenConns(20)
 		sqlDB.SetMaxIdleConns(20)
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
+	pingCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := sqlDB.PingContext(pingCtx); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("models: connect to %s database: %w", dialect, err)
 	}
-	return &Store{db: db, dialect: dialect, url: databaseURL, now: func() time.Time { return time.Now().UTC() }}, nil
+	return &Store{db: db, dialect: dialect, url: databaseURL, timeout: timeout, now: func() time.Time { return time.Now().UTC() }}, nil
+}
+
+// bound gives ctx the store's deadline unless it has an earlier one. Every method that calls
+// the database starts with it.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// Pool returns the connection pool, for its statistics.
+func (s *Store) Pool() *sql.DB {
+	sqlDB, _ := s.db.DB()
+	return sqlDB
 }
 
 // Dialect tells which database the store runs on.
@@ -113,16 +158,17 @@ func (s *Store) Close() error {
 
 // Ping checks that the database answers; /readyz uses it.
 func (s *Store) Ping(ctx context.Context) error {
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	return sqlDB.PingContext(ctx)
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	// A ping on a pooled connection proves little: ask the database a question.
+	return s.db.WithContext(ctx).Exec("SELECT 1").Error
 }
 
 // Migrate applies every pending migration of the store's dialect and returns the versions it
 // applied. On PostgreSQL an advisory lock keeps two instances starting together apart.
 func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, migrationTimeout)
+	defer cancel()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return nil, fmt.Errorf("models: migrate: %w", err)
@@ -164,6 +210,8 @@ func (s *Store) Now() time.Time { return s.now() }
 
 // Exec runs one SQL statement outside the models: test set-up and benchmark seeding.
 func (s *Store) Exec(ctx context.Context, statement string, args ...any) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	return s.db.WithContext(ctx).Exec(statement, args...).Error
 }
 
@@ -174,4 +222,39 @@ func isUniqueViolation(err error) bool {
 	}
 	msg := err.Error()
 	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+// ErrUnavailable marks an error as the database's absence rather than an answer: it cannot be
+// reached, hangs past the deadline, or refuses work for now. Callers answer 503 and retry.
+var ErrUnavailable = errors.New("models: database unavailable")
+
+// Unavailable tells whether err means the database could not be asked, rather than that it
+// answered: a connection refused, reset or closed, a deadline passed, a server shutting down
+// or out of connections, or SQLite busy past its timeout. A query that failed for what it
+// asked (a constraint, bad input) is not unavailability.
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
+		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, sql.ErrConnDone) || pgconn.Timeout(err) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 08: connection exception; 53: insufficient resources; 57P01-57P05: the server
+		// is shutting down, starting or gone; 57014: a statement cancelled at its deadline.
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
+			strings.HasPrefix(pgErr.Code, "57P") || pgErr.Code == "57014"
+	}
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	if errors.As(err, &connectErr) || errors.As(err, &netErr) {
+		return true
+	}
+	// SQLite answers "database is locked" (SQLITE_BUSY) when a writer held it past the busy
+	// timeout.
+	msg := err.Error()
+	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
 }

@@ -110,6 +110,8 @@ func (u NewUser) Validate() error {
 
 // CreateUser stores a new user with an argon2id hash of the password.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	if err := nu.Validate(); err != nil {
 		return nil, err
 	}
@@ -135,6 +137,8 @@ func createUser(ctx context.Context, db *gorm.DB, nu NewUser, now time.Time) (*U
 
 // UserByID returns the user with that id, or ErrUserNotFound.
 func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var u User
 	err := s.db.WithContext(ctx).First(&u, id).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -149,6 +153,8 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 // Authenticate returns the enabled user with that email and password, or ErrUserNotFound for
 // any failure, taking about as long whether or not the email exists.
 func (s *Store) Authenticate(ctx context.Context, email, password string) (*User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var u User
 	err := s.db.WithContext(ctx).Where("email = ?", strings.ToLower(strings.TrimSpace(email))).First(&u).Error
 	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
@@ -166,6 +172,8 @@ func (s *Store) Authenticate(ctx context.Context, email, password string) (*User
 
 // CountUsers returns how many users exist; zero means the first-run setup is still open.
 func (s *Store) CountUsers(ctx context.Context) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var n int64
 	if err := s.db.WithContext(ctx).Model(&User{}).Count(&n).Error; err != nil {
 		return 0, fmt.Errorf("models: count users: %w", err)
@@ -175,6 +183,8 @@ func (s *Store) CountUsers(ctx context.Context) (int64, error) {
 
 // Users lists every user by name, for the catalog API's users endpoint.
 func (s *Store) Users(ctx context.Context) ([]User, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	var users []User
 	if err := s.db.WithContext(ctx).Order("name, id").Find(&users).Error; err != nil {
 		return nil, fmt.Errorf("models: list users: %w", err)
