@@ -10,7 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
@@ -72,7 +71,7 @@ func openStore(ctx context.Context, name string, args []string, getenv func(stri
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	store, err := models.Open(ctx, cfg.DatabaseURL)
+	store, err := models.OpenWithTimeout(ctx, cfg.DatabaseURL, cfg.DBTimeout)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -85,12 +84,13 @@ func openStore(ctx context.Context, name string, args []string, getenv func(stri
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
 	cfg, store, _, err := openStore(ctx, "keysmith serve", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	log := web.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
+	defer web.FlushLog(log)
 	sessionKeys := cfg.SessionKeys
 	if len(sessionKeys) == 0 {
 		key, err := store.SessionKeys(ctx)
@@ -101,7 +101,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	srv := web.New(cfg, store, log, sessionKeys)
 	handlers.New(store, srv, cfg, log).Register(srv.Echo)
-	if err := srv.StartRevocationListener(ctx); err != nil {
+	// The listener outlives ctx: the cache stays vouched for while the stop drains requests.
+	listening, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	if err := srv.StartRevocationListener(listening); err != nil {
 		return err
 	}
 	token, err := store.CreateSetupToken(ctx)
@@ -112,7 +115,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		fmt.Fprintf(stdout, "No users yet. Open this one-time link within %s to create the first Super admin:\n  %s/setup?token=%s\n",
 			models.SetupTokenLifetime, cfg.BaseURL, token)
 	}
-	log.Info("keysmith listening", "addr", cfg.Addr, "database", string(store.Dialect()), "base_url", cfg.BaseURL.String())
+	log.Info("keysmith listening", "addr", cfg.Addr, "database", string(store.Dialect()), "base_url", cfg.BaseURL.String(), "metrics_addr", cfg.MetricsAddr)
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}

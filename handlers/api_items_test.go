@@ -71,14 +71,16 @@ func (a *apiClient) expectField(res *handlerstest.Response, field string) {
 	}
 }
 
-// expectError checks the status and that the body is a JSON error with a message.
+// expectError checks the status and that the body is the one JSON error shape: a message and
+// the request id that the response's X-Request-Id (and the log line) carries.
 func (a *apiClient) expectError(res *handlerstest.Response, status int) string {
 	a.t.Helper()
 	var body map[string]any
 	a.expect(res, status, &body)
 	message, _ := body["error"].(string)
-	if message == "" || len(body) != 1 {
-		a.t.Fatalf("%s %s: body %s, want {\"error\": message}", res.Request.Method, res.Request.URL, res.Body)
+	requestID, _ := body["request_id"].(string)
+	if message == "" || len(body) != 2 || requestID == "" || requestID != res.Header.Get("X-Request-Id") {
+		a.t.Fatalf("%s %s: body %s, want {\"error\": message, \"request_id\": %q}", res.Request.Method, res.Request.URL, res.Body, res.Header.Get("X-Request-Id"))
 	}
 	return message
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
+	"keysmith/web"
 )
 
 // queryInt reads an optional whole-number query parameter between min and max.
@@ -101,7 +102,7 @@ func apiError(c echo.Context, err error) error {
 	var fieldErr *models.FieldError
 	switch {
 	case errors.As(err, &fieldErr):
-		return c.JSON(http.StatusUnprocessableEntity, map[string]string{"error": fieldErr.Field + " " + fieldErr.Message + ".", "field": fieldErr.Field})
+		return &web.APIError{Status: http.StatusUnprocessableEntity, Message: fieldErr.Field + " " + fieldErr.Message + ".", Fields: map[string]any{"field": fieldErr.Field}}
 	case errors.Is(err, models.ErrItemNotFound):
 		return errItemNotFound
 	}

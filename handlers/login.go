@@ -33,6 +33,7 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	address := c.RealIP()
 	wait, done := h.srv.Throttle.Attempt(form.Email, address)
 	if wait > 0 {
+		h.srv.Metrics.SignIn(web.SignInThrottled)
 		seconds := int((wait + time.Second - 1) / time.Second)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
 		form.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(seconds) + " seconds."
@@ -42,16 +43,21 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	failed := errors.Is(err, models.ErrUserNotFound)
 	done(failed)
 	if failed {
+		h.srv.Metrics.SignIn(web.SignInFailure)
 		h.log.Info("login failed", "remote_ip", address)
 		form.Error = loginFailed
 		return h.renderLogin(c, http.StatusUnauthorized, form)
 	}
+	if err == nil {
+		err = h.srv.Login(c, user)
+	}
+	if models.Unavailable(err) {
+		h.srv.Metrics.SignIn(web.SignInUnavailable)
+	}
 	if err != nil {
 		return err
 	}
-	if err := h.srv.Login(c, user); err != nil {
-		return err
-	}
+	h.srv.Metrics.SignIn(web.SignInSuccess)
 	h.log.Info("login", "user_id", user.ID, "remote_ip", address)
 	return c.Redirect(http.StatusSeeOther, form.Next)
 }

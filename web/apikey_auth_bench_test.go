@@ -18,7 +18,7 @@ func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	for _, target := range modelstest.Targets(b) {
 		store := modelstest.Open(b, target)
-		v := NewKeyVerifier(store, discardLog)
+		v := newTestVerifier(store)
 		_, secret := createTestKey(b, store, "bench", nil)
 		wrongChecksum := secret[:len(secret)-1] + "0"
 		if secret[len(secret)-1] == '0' {

@@ -26,6 +26,12 @@ import (
 
 var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// newTestVerifier is a verifier with the default cache size and stale window, and a second
+// for lookups.
+func newTestVerifier(store *models.Store) *KeyVerifier {
+	return NewKeyVerifier(store, discardLog, NewMetrics(store), config.DefaultKeyCacheSize, time.Second, config.DefaultStaleKeysFor)
+}
+
 func createTestKey(t testing.TB, store *models.Store, name string, expiresAt *time.Time) (*models.APIKey, string) {
 	t.Helper()
 	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly, ExpiresAt: expiresAt})
@@ -47,7 +53,7 @@ func deleteBehindItsBack(t testing.TB, store *models.Store, key *models.APIKey) 
 func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
-		v := NewKeyVerifier(store, discardLog)
+		v := newTestVerifier(store)
 
 		key, secret := createTestKey(t, store, "cached", nil)
 		got, err := v.Verify(ctx, secret)
@@ -74,12 +80,6 @@ func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 		if _, err := v.Verify(ctx, otherSecret); err != nil {
 			t.Fatalf("untrusted, key in the store: %v", err)
 		}
-		v.mu.RLock()
-		cached := len(v.cache)
-		v.mu.RUnlock()
-		if cached != 0 {
-			t.Fatalf("untrusted verifier holds %d cached keys, want 0", cached)
-		}
 		deleteBehindItsBack(t, store, other)
 		if _, err := v.Verify(ctx, otherSecret); !errors.Is(err, ErrKeyRefused) {
 			t.Fatalf("untrusted, key deleted from the store: got %v, want ErrKeyRefused", err)
@@ -102,7 +102,7 @@ func TestVerifierCacheHitEvictAndUntrustedBypass(t *testing.T) {
 func TestVerifierCacheAnswersOnlyWithinItsLease(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
-		v := NewKeyVerifier(store, discardLog)
+		v := newTestVerifier(store)
 		v.restoreTrust(time.Now().Add(time.Hour))
 		kept, keptSecret := createTestKey(t, store, "kept", nil)
 		gone, goneSecret := createTestKey(t, store, "gone", nil)
@@ -138,7 +138,7 @@ func TestVerifierChecksExpiryOfCachedKeyToTheSecond(t *testing.T) {
 		ctx := context.Background()
 		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
-		v := NewKeyVerifier(store, discardLog)
+		v := newTestVerifier(store)
 		expiresAt := now.Add(2 * time.Minute)
 		key, secret := createTestKey(t, store, "short-lived", &expiresAt)
 		if _, err := v.Verify(ctx, secret); err != nil {
@@ -167,7 +167,7 @@ func TestVerifierChecksExpiryOfCachedKeyToTheSecond(t *testing.T) {
 
 func TestVerifierRefusesMalformedSecretsWithoutTheStore(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	v := NewKeyVerifier(store, discardLog)
+	v := newTestVerifier(store)
 	valid := models.GenerateSecret()
 	// With the database closed, a secret that reaches the store fails with a database error;
 	// one that is refused first never gets there.
@@ -393,7 +393,7 @@ func TestGatheredUsesAreWrittenOnShutdown(t *testing.T) {
 // models.MaxClientsPerKey clients between two flushes; other keys are not held back.
 func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	v := NewKeyVerifier(store, discardLog)
+	v := newTestVerifier(store)
 	flooder, _ := createTestKey(t, store, "flooder", nil)
 	other, _ := createTestKey(t, store, "other", nil)
 	at := time.Now()
@@ -402,15 +402,15 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 	}
 	v.recordUse(flooder, "192.0.2.1", "made-up/0", at.Add(time.Second)) // a client already gathered
 	v.recordUse(other, "192.0.2.2", "cron/1", at)
-	v.usageMu.Lock()
+	v.usage.mu.Lock()
 	gathered := map[int64]int{}
-	for k, use := range v.usage {
+	for k, use := range v.usage.uses {
 		gathered[k.keyID]++
 		if k.client == "made-up/0" && !use.At.Equal(time.Unix(at.Add(time.Second).Unix(), 0)) {
 			t.Errorf("a gathered client's later use was not kept: %+v", use)
 		}
 	}
-	v.usageMu.Unlock()
+	v.usage.mu.Unlock()
 	if gathered[flooder.ID] != models.MaxClientsPerKey || gathered[other.ID] != 1 {
 		t.Fatalf("gathered %v, want %d for the flooding key and 1 for the other", gathered, models.MaxClientsPerKey)
 	}
@@ -418,10 +418,10 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	v.recordUse(flooder, "192.0.2.1", "made-up/after-the-flush", at.Add(2*time.Second))
-	v.usageMu.Lock()
-	defer v.usageMu.Unlock()
-	if len(v.usage) != 1 {
-		t.Fatalf("after a flush, %d uses gathered, want the new client's", len(v.usage))
+	v.usage.mu.Lock()
+	defer v.usage.mu.Unlock()
+	if len(v.usage.uses) != 1 {
+		t.Fatalf("after a flush, %d uses gathered, want the new client's", len(v.usage.uses))
 	}
 }
 
@@ -429,7 +429,7 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 // remembered of the key's uses.
 func TestEvictForgetsTheKeysUses(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	v := NewKeyVerifier(store, discardLog)
+	v := newTestVerifier(store)
 	key, secret := createTestKey(t, store, "evicted", nil)
 	cached, err := v.Verify(context.Background(), secret)
 	if err != nil {
@@ -438,10 +438,10 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 	v.NoteScanner(key.ID, "pg-scanner")
 	v.recordUse(cached, "192.0.2.1", "curl/8.0", time.Now())
 	v.Evict(key.SecretHash)
-	if _, ok := v.lastUse.Load(key.ID); ok {
+	if _, ok := v.usage.lastUse.Load(key.ID); ok {
 		t.Error("the key's last use is still remembered after its eviction")
 	}
-	if _, ok := v.scanners.Load(key.ID); ok {
+	if _, ok := v.usage.scanners.Load(key.ID); ok {
 		t.Error("the key's scanner name is still remembered after its eviction")
 	}
 }
@@ -449,9 +449,10 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 // The cache is bounded: full, it makes room for a newly verified key instead of growing.
 func TestVerifierCacheIsBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	v := NewKeyVerifier(store, discardLog)
+	v := newTestVerifier(store)
 	filler := &cachedKey{key: &models.APIKey{}, cachedAt: time.Now()}
-	for i := range keyCacheSize {
+	v.size = 10_000
+	for i := range v.size {
 		var sum [32]byte
 		sum[0], sum[1], sum[2] = byte(i), byte(i>>8), byte(i>>16)
 		v.cache[sum] = filler
@@ -462,8 +463,8 @@ func TestVerifierCacheIsBounded(t *testing.T) {
 	}
 	var sum [32]byte
 	decodeHash(&sum, key.SecretHash)
-	if _, cached := v.cache[sum]; !cached || len(v.cache) != keyCacheSize {
-		t.Fatalf("cache holds %d keys (newcomer cached: %v), want %d with the newcomer", len(v.cache), cached, keyCacheSize)
+	if _, cached := v.cache[sum]; !cached || len(v.cache) != v.size {
+		t.Fatalf("cache holds %d keys (newcomer cached: %v), want %d with the newcomer", len(v.cache), cached, v.size)
 	}
 }
 
@@ -472,7 +473,7 @@ func TestVerifierCacheEntriesExpire(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	now := time.Now()
 	store.SetClock(func() time.Time { return now })
-	v := NewKeyVerifier(store, discardLog)
+	v := newTestVerifier(store)
 	key, secret := createTestKey(t, store, "stale", nil)
 	if _, err := v.Verify(context.Background(), secret); err != nil {
 		t.Fatal(err)

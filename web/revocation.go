@@ -23,11 +23,13 @@ const (
 	// listenerPingInterval is how often the listener pings to renew the lease, well within it.
 	listenerPingInterval = 250 * time.Millisecond
 	// listenerPingTimeout is how long a ping may go unanswered before the connection is given
-	// up and replaced (the lease has long run out by then).
-	listenerPingTimeout = 5 * time.Second
-	listenerDialTimeout = 10 * time.Second
+	// up and replaced (the lease has run out by then).
+	listenerPingTimeout = 2 * time.Second
+	// listenerDialTimeout bounds connecting and subscribing; with the reconnection delays it
+	// keeps recovery, once the database is back, within a few seconds.
+	listenerDialTimeout = 2 * time.Second
 	reconnectMinDelay   = 100 * time.Millisecond
-	reconnectMaxDelay   = 5 * time.Second
+	reconnectMaxDelay   = time.Second
 )
 
 // StartRevocationListener makes a deleted key stop working on every instance at once on
@@ -119,6 +121,7 @@ func (s *Server) evictAnnouncedKeys(ctx context.Context, conn *pgx.Conn) error {
 			cancel()
 			if err == nil {
 				s.Keys.Evict(notification.Payload)
+				s.metrics.revocations.Inc()
 				continue
 			}
 			if ctx.Err() != nil {

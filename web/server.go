@@ -5,9 +5,12 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -31,6 +34,10 @@ type Server struct {
 	Sessions *Sessions
 	Throttle *LoginThrottle
 	Keys     *KeyVerifier
+	Metrics  *Metrics
+	// stopping is set when a stop begins, so /readyz fails while requests are still served.
+	stopping atomic.Bool
+	metrics  *Metrics
 	cfg      config.Config
 	store    *models.Store
 	log      *slog.Logger
@@ -44,11 +51,14 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	metrics := NewMetrics(store)
 	s := &Server{
 		Echo:     e,
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
 		Throttle: NewLoginThrottle(),
-		Keys:     NewKeyVerifier(store, log),
+		Keys:     NewKeyVerifier(store, log, metrics, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
+		Metrics:  metrics,
+		metrics:  metrics,
 		cfg:      cfg,
 		store:    store,
 		log:      log,
@@ -88,39 +98,83 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	return s
 }
 
-// Start serves on the configured address until ctx ends, then shuts down gracefully:
-// requests in flight get up to 10 seconds to finish, then gathered key uses are written.
+// Start serves on the configured address until ctx ends, then stops; see Serve.
 func (s *Server) Start(ctx context.Context) error {
-	flusherCtx, stopFlusher := context.WithCancel(context.Background())
-	flusherDone := make(chan struct{})
-	go func() {
-		s.Keys.RunUsageFlusher(flusherCtx)
-		close(flusherDone)
-	}()
-	defer func() {
-		stopFlusher()
-		<-flusherDone
-	}()
+	listener, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, listener)
+}
+
+// Serve serves on listener, and on the metrics address when one is set, until ctx ends. Then
+// it stops within the shutdown timeout, in the order a load balancer needs: /readyz fails at
+// once while requests are still served for the drain delay; then the listener closes and
+// requests in flight finish, those still running near the end being answered 503; last, the
+// gathered key uses are written, with tries until the deadline.
+func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
+	background, stopBackground := context.WithCancel(context.Background())
+	defer stopBackground()
+	if s.cfg.MetricsAddr != "" {
+		if err := s.metrics.serveMetrics(background, s.cfg.MetricsAddr, s.log); err != nil {
+			listener.Close()
+			return fmt.Errorf("web: metrics listener: %w", err)
+		}
+	}
+	requests, cancelRequests := context.WithCancelCause(context.Background())
+	defer cancelRequests(nil)
 	srv := &http.Server{
-		Addr:              s.cfg.Addr,
 		Handler:           s.Echo,
+		BaseContext:       func(net.Listener) context.Context { return requests },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	go s.sweepSessions(ctx)
+	flusherDone := make(chan struct{})
+	go func() {
+		s.Keys.RunUsageFlusher(background)
+		close(flusherDone)
+	}()
+	go s.sweepSessions(background)
 	errs := make(chan error, 1)
-	go func() { errs <- srv.ListenAndServe() }()
+	go func() { errs <- srv.Serve(listener) }()
 	select {
 	case err := <-errs:
+		stopBackground()
+		<-flusherDone
 		return err
 	case <-ctx.Done():
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+
+	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
+	s.stopping.Store(true)
+	s.log.Info("stopping: /readyz now fails", "drain_delay", s.cfg.DrainDelay.String(), "shutdown_timeout", s.cfg.ShutdownTimeout.String())
+	drain := time.NewTimer(min(s.cfg.DrainDelay, s.cfg.ShutdownTimeout/2))
+	<-drain.C
+	// A fifth of the budget is kept for the last write of key uses; requests still running
+	// shortly before the rest is spent are cancelled, and so answered 503, not cut off.
+	requestsDeadline := deadline.Add(-s.cfg.ShutdownTimeout / 5)
+	cutOff := time.AfterFunc(time.Until(requestsDeadline.Add(-s.cfg.ShutdownTimeout/20)), func() { cancelRequests(errShuttingDown) })
+	defer cutOff.Stop()
+	shutdown, cancel := context.WithDeadline(context.Background(), requestsDeadline)
 	defer cancel()
-	return srv.Shutdown(shutdown)
+	if err := srv.Shutdown(shutdown); err != nil {
+		s.log.Warn("stopping: closing connections still open", "error", err)
+		srv.Close()
+	}
+	stopBackground()
+	<-flusherDone
+	flush, cancelFlush := context.WithDeadline(context.Background(), deadline)
+	defer cancelFlush()
+	s.Keys.FlushUsageAtShutdown(flush)
+	return nil
 }
+
+// Stopping tells whether a stop has begun; /readyz then fails, so load balancers send no new
+// requests while those on their way are still served.
+func (s *Server) Stopping() bool { return s.stopping.Load() }
 
 // sweepSessions deletes ended sessions every ten minutes until ctx ends. Ended sessions are
 // refused anyway; this only keeps the table small.
@@ -161,8 +215,8 @@ func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
-// accessLog logs one line per request. It logs the path without the query string, so that
-// nothing a client puts in a URL reaches the log.
+// accessLog logs one line per request and counts it in the metrics by route pattern. It logs
+// the path without the query string, so that nothing a client puts in a URL reaches the log.
 func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -170,6 +224,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		s.metrics.observe(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
 		s.log.Info("request",
 			"request_id", requestID(c),
 			"method", c.Request().Method,

@@ -1,0 +1,188 @@
+package web
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"keysmith/models"
+)
+
+const (
+	// usageFlushInterval is how often gathered key uses are written, in one batch.
+	usageFlushInterval = 2 * time.Second
+	// maxPendingUses bounds the uses (key, client, address) held in memory while the database
+	// cannot take them. A key's first use is held past it, so every key keeps its last use
+	// however many keys there are; only more clients of keys already held are given up.
+	maxPendingUses = 200_000
+	// shutdownFlushRetry is how long the last write of uses waits between tries at shutdown.
+	shutdownFlushRetry = 250 * time.Millisecond
+)
+
+// usageGatherer holds the uses of keys between two writes.
+type usageGatherer struct {
+	metrics *Metrics
+
+	mu   sync.Mutex
+	uses map[usageKey]models.APIKeyUse
+	// perKey counts uses' entries per api key id, so that no key gathers more than
+	// models.MaxClientsPerKey clients between two flushes, whatever its holder sends.
+	perKey map[int64]int
+	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
+	// so that repeats within the same second skip the lock.
+	lastUse  sync.Map
+	scanners sync.Map // api key id → scanner name from its last check-in
+}
+
+type usageKey struct {
+	keyID      int64
+	client, ip string
+}
+
+// recentUse is the use of a key last gathered, to the second.
+type recentUse struct {
+	client, ip string
+	second     int64
+}
+
+func (g *usageGatherer) init(metrics *Metrics) {
+	g.metrics = metrics
+	g.uses = map[usageKey]models.APIKeyUse{}
+	g.perKey = map[int64]int{}
+}
+
+// pending is how many uses wait to be written.
+func (g *usageGatherer) pending() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.uses)
+}
+
+// forget drops what is remembered of a deleted key's uses.
+func (g *usageGatherer) forget(keyID int64) {
+	g.lastUse.Delete(keyID)
+	g.scanners.Delete(keyID)
+}
+
+// recordUse gathers one use in memory; FlushUsage writes what was gathered. Last use is kept
+// to the second: a use by the same client and address within the second already gathered
+// changes nothing, and returns without taking the lock every request would otherwise contend
+// for.
+func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at time.Time) {
+	g := &v.usage
+	client, scanner := userAgent, false
+	if name, ok := g.scanners.Load(key.ID); ok {
+		client, scanner = name.(string), true
+	}
+	client = models.CleanClientName(client)
+	slot, ok := g.lastUse.Load(key.ID)
+	if !ok {
+		slot, _ = g.lastUse.LoadOrStore(key.ID, new(atomic.Pointer[recentUse]))
+	}
+	recent := slot.(*atomic.Pointer[recentUse])
+	second := at.Unix()
+	if last := recent.Load(); last != nil && last.second == second && last.client == client && last.ip == ip {
+		return
+	}
+	recent.Store(&recentUse{client: client, ip: ip, second: second})
+	g.mu.Lock()
+	g.gather(models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner})
+	g.mu.Unlock()
+}
+
+// gather adds a use to those to write. A client its key has not been seen with since the last
+// flush is left out when the key has already gathered models.MaxClientsPerKey clients (its
+// last use is then already within the flush interval, and the client one of many made up),
+// or when maxPendingUses are held and the key has a use among them. The caller holds mu.
+func (g *usageGatherer) gather(use models.APIKeyUse) {
+	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP}
+	if _, known := g.uses[k]; !known {
+		held := g.perKey[use.APIKeyID]
+		if held >= models.MaxClientsPerKey {
+			return
+		}
+		if held > 0 && len(g.uses) >= maxPendingUses {
+			g.metrics.usesDropped.Inc()
+			return
+		}
+		g.perKey[use.APIKeyID]++
+	}
+	g.uses[k] = use
+}
+
+// FlushUsage writes every use gathered since the last flush in one batch. On failure the uses
+// are put back, unless newer ones for the same client have arrived, to be written at the
+// next flush.
+func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
+	g := &v.usage
+	g.mu.Lock()
+	pending := g.uses
+	g.uses = map[usageKey]models.APIKeyUse{}
+	clear(g.perKey)
+	g.mu.Unlock()
+	if len(pending) == 0 {
+		return nil
+	}
+	batch := make([]models.APIKeyUse, 0, len(pending))
+	for _, use := range pending {
+		batch = append(batch, use)
+	}
+	if err := v.store.RecordAPIKeyUses(ctx, batch); err != nil {
+		g.mu.Lock()
+		for k, use := range pending {
+			if _, newer := g.uses[k]; !newer {
+				g.gather(use)
+			}
+		}
+		g.mu.Unlock()
+		return err
+	}
+	v.metrics.usesWritten.Add(float64(len(batch)))
+	return nil
+}
+
+// RunUsageFlusher writes gathered uses every few seconds until ctx ends. What is gathered
+// after that is for FlushUsageAtShutdown.
+func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
+	ticker := time.NewTicker(usageFlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ticker.C:
+			if err := v.FlushUsage(ctx); err != nil && ctx.Err() == nil {
+				v.log.Error("write api key uses", "error", err)
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// FlushUsageAtShutdown writes what is gathered, trying again until ctx ends. Uses it must give
+// up are counted in one log line, "last uses not written", and in the metrics: nothing is lost
+// without a word.
+func (v *KeyVerifier) FlushUsageAtShutdown(ctx context.Context) {
+	for {
+		err := v.FlushUsage(ctx)
+		if err == nil {
+			return
+		}
+		timer := time.NewTimer(shutdownFlushRetry)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			g := &v.usage
+			g.mu.Lock()
+			uses, keys := len(g.uses), len(g.perKey)
+			g.mu.Unlock()
+			if uses > 0 {
+				v.metrics.usesDropped.Add(float64(uses))
+				v.log.Error("last uses not written", "uses", uses, "keys", keys, "error", err)
+			}
+			return
+		case <-timer.C:
+			v.log.Warn("write api key uses at shutdown: trying again", "error", err)
+		}
+	}
+}

@@ -1,0 +1,352 @@
+package web
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"keysmith/models"
+)
+
+// keyCacheTTL bounds how long a verified key is trusted without asking the database.
+const keyCacheTTL = 5 * time.Minute
+
+// ErrKeyRefused covers every reason a presented key does not authenticate: missing, malformed,
+// unknown, expired or deleted. Callers answer all of them alike.
+var ErrKeyRefused = errors.New("web: api key refused")
+
+// KeyVerifier turns a presented secret into its key: format and checksum first (no database
+// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then the
+// store, within its own deadline. Expiry is checked on every call. When the store cannot be
+// asked, a key this instance vouched for within the stale window keeps verifying
+// (stale-if-error). It also gathers each use in memory for batched last-use writes.
+type KeyVerifier struct {
+	store   *models.Store
+	log     *slog.Logger
+	metrics *Metrics
+	// lookupTimeout bounds the store lookup of a key that is not in the cache.
+	lookupTimeout time.Duration
+	// staleFor is how long after this instance last vouched for a key it still accepts it
+	// while the store cannot be asked; zero never.
+	staleFor time.Duration
+	size     int
+
+	mu sync.RWMutex
+	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
+	// nothing for the key.
+	cache map[[sha256.Size]byte]*cachedKey
+	// vouchedUntil is when the cache stops being trusted unless the trust is renewed, in
+	// nanoseconds since born (the monotonic clock): never on a single instance, the revocation
+	// listener's lease on PostgreSQL, and 0 while revocations from other instances might be
+	// missed. An untrusted cache answers only for stale-if-error.
+	vouchedUntil atomic.Int64
+	born         time.Time
+	// generation moves whenever trust is lost or restored. An entry answers from the cache only
+	// in the generation its key was read from the store in: a revocation announced while
+	// nobody listened may concern it.
+	generation atomic.Uint64
+	// epoch moves on every eviction and change of trust, so a store lookup that raced with one
+	// does not put a key back into the cache.
+	epoch atomic.Uint64
+	// storeDownUntil, when not 0, is until when the store is taken to be unreachable after a
+	// lookup failed, in nanoseconds since born. Meanwhile keys that may be accepted stale are,
+	// at once, rather than each request waiting for the lookup's deadline; one request each
+	// storeRetryInterval asks the store again.
+	storeDownUntil atomic.Int64
+
+	usage usageGatherer
+}
+
+type cachedKey struct {
+	// key is shared by every request that presents it and never changed after it is cached.
+	key *models.APIKey
+	// sum is the stored hash of the key's secret, decoded from key.SecretHash.
+	sum      [sha256.Size]byte
+	cachedAt time.Time
+	// generation is the verifier's generation when the key was read from the store.
+	generation uint64
+	// vouchedAt is the last second (Unix time) this instance knew the key valid: read from
+	// the store, or answered from a trusted cache. Stale-if-error counts from it.
+	vouchedAt atomic.Int64
+	// summary is made once per cached key, not on every request that shows it.
+	summary *KeySummary
+}
+
+// vouch records that the key was known valid at now; it writes at most once a second, so
+// that requests sharing the key do not contend for its cache line.
+func (e *cachedKey) vouch(now time.Time) {
+	if second := now.Unix(); e.vouchedAt.Load() != second {
+		e.vouchedAt.Store(second)
+	}
+}
+
+// KeySummary is what a key that authenticated may tell about itself: its public id, name and
+// scope, as a JSON object and as header values. It is shared: read it, never change it.
+type KeySummary struct {
+	JSON      []byte   // {"id":…,"name":…,"scope":…}
+	StaleJSON []byte   // the same with "stale":true, for an answer given without the database
+	IDHeader  []string // the public id, as an http.Header value
+	Scope     []string // the scope, as an http.Header value
+}
+
+func newKeySummary(key *models.APIKey) (*KeySummary, error) {
+	type summary struct {
+		ID    string       `json:"id"`
+		Name  string       `json:"name"`
+		Scope models.Scope `json:"scope"`
+		Stale bool         `json:"stale,omitempty"`
+	}
+	body, err := json.Marshal(summary{key.PublicID, key.Name, key.Scope, false})
+	if err != nil {
+		return nil, err
+	}
+	stale, err := json.Marshal(summary{key.PublicID, key.Name, key.Scope, true})
+	if err != nil {
+		return nil, err
+	}
+	return &KeySummary{JSON: body, StaleJSON: stale, IDHeader: []string{key.PublicID}, Scope: []string{string(key.Scope)}}, nil
+}
+
+// NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
+// PostgreSQL, StartRevocationListener makes trust depend on the listening connection. It
+// keeps up to size keys, looks each missing one up within lookupTimeout, and accepts keys it
+// vouched for within staleFor while the store cannot be asked.
+func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, size int, lookupTimeout, staleFor time.Duration) *KeyVerifier {
+	v := &KeyVerifier{
+		store: store, log: log, metrics: metrics,
+		lookupTimeout: lookupTimeout, staleFor: staleFor, size: size,
+		cache: map[[sha256.Size]byte]*cachedKey{}, born: time.Now(),
+	}
+	v.usage.init(metrics)
+	v.vouchedUntil.Store(math.MaxInt64)
+	metrics.listenerUp.Set(1)
+	metrics.gauge("keysmith_key_cache_entries", "Verified keys held in this instance's cache.", func() float64 {
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		return float64(len(v.cache))
+	})
+	metrics.gauge("keysmith_key_uses_pending", "Key uses gathered in memory and not yet written.", func() float64 {
+		return float64(v.usage.pending())
+	})
+	return v
+}
+
+// storeRetryInterval is how often, while the store is taken to be unreachable, a request
+// asks it again rather than being answered stale at once.
+const storeRetryInterval = time.Second
+
+// storeKnownDown tells whether the store is taken to be unreachable. Once the retry interval
+// has passed, exactly one caller is told false, and so asks the store; the others are told true
+// for another interval.
+func (v *KeyVerifier) storeKnownDown() bool {
+	until := v.storeDownUntil.Load()
+	if until == 0 {
+		return false
+	}
+	elapsed := int64(time.Since(v.born))
+	if elapsed < until {
+		return true
+	}
+	return !v.storeDownUntil.CompareAndSwap(until, elapsed+int64(storeRetryInterval))
+}
+
+// trusted tells whether the cache may answer now.
+func (v *KeyVerifier) trusted() bool {
+	return int64(time.Since(v.born)) < v.vouchedUntil.Load()
+}
+
+// Verify returns the live key for secret; ErrKeyRefused when it does not authenticate; an
+// error for which models.Unavailable is true when the store could not be asked and the key
+// could not be vouched for. The key may be shared with other requests through the cache:
+// read it, never change it.
+func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
+	entry, _, err := v.verify(ctx, secret)
+	if err != nil {
+		return nil, err
+	}
+	return entry.key, nil
+}
+
+// verify is Verify returning the cache entry, which also carries the key's summary, and the
+// result the metrics count: ResultOK or ResultStale with an entry, or the reason for the error.
+func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, VerifyResult, error) {
+	if models.ParseSecret(secret) != nil {
+		return nil, ResultMalformed, ErrKeyRefused
+	}
+	sum := secretSum(secret)
+	now := v.store.Now()
+	epoch := v.epoch.Load()
+	generation := v.generation.Load()
+	v.mu.RLock()
+	entry := v.cache[sum]
+	v.mu.RUnlock()
+	if entry != nil && entry.generation == generation && v.trusted() && now.Sub(entry.cachedAt) < keyCacheTTL {
+		v.metrics.cacheHits.Inc()
+		return checkEntry(entry, sum, now, ResultOK)
+	}
+	v.metrics.cacheMisses.Inc()
+	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(entry.vouchedAt.Load(), 0)) < v.staleFor
+	if staleAllowed && v.storeKnownDown() {
+		return checkEntry(entry, sum, now, ResultStale)
+	}
+	fresh, err := v.lookup(ctx, sum, now, generation)
+	switch {
+	case err == nil || errors.Is(err, models.ErrAPIKeyNotFound):
+		if v.storeDownUntil.Load() != 0 {
+			v.storeDownUntil.Store(0)
+		}
+	case models.Unavailable(err) && ctx.Err() == nil:
+		v.storeDownUntil.Store(int64(time.Since(v.born) + storeRetryInterval))
+		if staleAllowed {
+			// Checked from what this instance holds: the key must not have expired since.
+			return checkEntry(entry, sum, now, ResultStale)
+		}
+		return nil, ResultUnavailable, err
+	default:
+		return nil, ResultError, err
+	}
+	if err != nil {
+		if entry != nil {
+			v.Evict(entry.key.SecretHash)
+		}
+		return nil, ResultUnknown, ErrKeyRefused
+	}
+	v.mu.Lock()
+	if v.epoch.Load() == epoch {
+		if _, replacing := v.cache[sum]; !replacing && len(v.cache) >= v.size {
+			for evict := range v.cache {
+				delete(v.cache, evict)
+				break
+			}
+		}
+		v.cache[sum] = fresh
+	}
+	v.mu.Unlock()
+	return checkEntry(fresh, sum, now, ResultOK)
+}
+
+// lookup reads the key whose secret hashes to sum from the store, within the verifier's
+// deadline, and makes its cache entry.
+func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
+	defer cancel()
+	key, err := v.store.APIKeyBySecretHash(ctx, hex.EncodeToString(sum[:]))
+	if err != nil {
+		return nil, err
+	}
+	if key.Scope == models.ScopeScanner {
+		// Another instance, or this one before a restart, may have seen the check-in.
+		name, err := v.store.ScannerNameForKey(ctx, key.ID)
+		if err != nil {
+			return nil, err
+		}
+		if name != "" {
+			v.NoteScanner(key.ID, name)
+		}
+	}
+	summary, err := newKeySummary(key)
+	if err != nil {
+		return nil, err
+	}
+	entry := &cachedKey{key: key, cachedAt: now, generation: generation, summary: summary}
+	if !decodeHash(&entry.sum, key.SecretHash) {
+		return nil, fmt.Errorf("web: api key %s has a malformed stored hash", key.PublicID)
+	}
+	return entry, nil
+}
+
+// checkEntry compares the presented secret's hash with the stored one in constant time and
+// checks expiry at now; a key that passes is vouched for at now unless the answer is stale.
+// The entry it returns may be the cached one, shared with other requests: read it, never
+// change it.
+func checkEntry(entry *cachedKey, sum [sha256.Size]byte, now time.Time, result VerifyResult) (*cachedKey, VerifyResult, error) {
+	if subtle.ConstantTimeCompare(entry.sum[:], sum[:]) != 1 {
+		return nil, ResultUnknown, ErrKeyRefused
+	}
+	if entry.key.Expired(now) {
+		return nil, ResultExpired, ErrKeyRefused
+	}
+	if result == ResultOK {
+		entry.vouch(now)
+	}
+	return entry, result, nil
+}
+
+// secretSum is the SHA-256 of a well-formed secret: models.HashSecret before hex encoding,
+// computed without allocating.
+func secretSum(secret string) [sha256.Size]byte {
+	var buf [models.SecretLength]byte
+	return sha256.Sum256(buf[:copy(buf[:], secret)])
+}
+
+// decodeHash reads a hex SHA-256 as stored in the database; false if it is not one.
+func decodeHash(sum *[sha256.Size]byte, secretHash string) bool {
+	if len(secretHash) != 2*sha256.Size {
+		return false
+	}
+	_, err := hex.Decode(sum[:], []byte(secretHash))
+	return err == nil
+}
+
+// Evict forgets a key on this instance, so its next use goes to the database and it can never
+// be accepted from memory again.
+func (v *KeyVerifier) Evict(secretHash string) {
+	var sum [sha256.Size]byte
+	known := decodeHash(&sum, secretHash)
+	v.mu.Lock()
+	entry, cached := v.cache[sum]
+	if known {
+		delete(v.cache, sum)
+	}
+	v.epoch.Add(1)
+	v.mu.Unlock()
+	if known && cached {
+		// What this instance remembers of the key's uses goes with it.
+		v.usage.forget(entry.key.ID)
+	}
+}
+
+// distrust stops the cache answering until trust is restored, for while revocations from
+// other instances could be missed. The entries stay, for stale-if-error only: each is read
+// from the store again before the cache answers for it.
+func (v *KeyVerifier) distrust() {
+	v.mu.Lock()
+	v.vouchedUntil.Store(0)
+	v.generation.Add(1)
+	v.epoch.Add(1)
+	v.mu.Unlock()
+	v.metrics.listenerUp.Set(0)
+}
+
+// restoreTrust trusts the cache again, until the given time, for keys read from the store
+// from now on. It moves the generation, so that no entry read while revocations could be
+// missed answers from the cache before it is read again.
+func (v *KeyVerifier) restoreTrust(until time.Time) {
+	v.mu.Lock()
+	v.vouchedUntil.Store(int64(until.Sub(v.born)))
+	v.generation.Add(1)
+	v.epoch.Add(1)
+	v.mu.Unlock()
+	v.metrics.listenerUp.Set(1)
+}
+
+// vouchUntil extends the trust in the cache to the given time, when every revocation
+// announced before it has been applied.
+func (v *KeyVerifier) vouchUntil(until time.Time) {
+	v.vouchedUntil.Store(int64(until.Sub(v.born)))
+}
+
+// NoteScanner remembers the scanner name a key checked in with, so its later uses are shown
+// under that name rather than its User-Agent.
+func (v *KeyVerifier) NoteScanner(keyID int64, name string) {
+	v.usage.scanners.Store(keyID, name)
+}

@@ -1,0 +1,173 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"keysmith/models"
+)
+
+// VerifyResult is how the verification of a presented key ended, as the metrics count it.
+type VerifyResult int
+
+// The results of a verification. Malformed, unknown and expired keys get the same 401; the
+// metrics tell them apart for the operator.
+const (
+	ResultOK VerifyResult = iota
+	// ResultStale: the database could not be asked, and the key was vouched for recently.
+	ResultStale
+	ResultMalformed
+	ResultUnknown
+	ResultExpired
+	ResultWrongScope
+	// ResultUnavailable: the database could not be asked, and the key could not be vouched for.
+	ResultUnavailable
+	// ResultError: the store failed in another way (answered 500).
+	ResultError
+	verifyResults
+)
+
+var verifyResultNames = [verifyResults]string{"ok", "stale", "malformed", "unknown", "expired", "wrong_scope", "unavailable", "error"}
+
+// Sign-in results, as keysmith_sign_ins_total counts them.
+const (
+	SignInSuccess     = "success"
+	SignInFailure     = "failure"
+	SignInThrottled   = "throttled"
+	SignInUnavailable = "unavailable"
+)
+
+// Metrics holds Keysmith's Prometheus metrics in a registry of their own (no global state), so
+// that several servers in one process, as in tests, count apart. The counters on the key path
+// are resolved once, so counting costs an atomic add.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	verifications   [verifyResults]prometheus.Counter
+	cacheHits       prometheus.Counter
+	cacheMisses     prometheus.Counter
+	listenerUp      prometheus.Gauge
+	revocations     prometheus.Counter
+	usesWritten     prometheus.Counter
+	usesDropped     prometheus.Counter
+	signIns         *prometheus.CounterVec
+}
+
+// NewMetrics registers Keysmith's metrics, with the Go runtime's, the process's and the
+// database pool's.
+func NewMetrics(store *models.Store) *Metrics {
+	m := &Metrics{registry: prometheus.NewRegistry()}
+	factory := func(c prometheus.Collector) { m.registry.MustRegister(c) }
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keysmith_http_requests_total",
+		Help: "HTTP requests answered, by route pattern, method and status.",
+	}, []string{"route", "method", "status"})
+	m.requestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "keysmith_http_request_duration_seconds",
+		Help:    "Time to answer HTTP requests, by route pattern and method.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"route", "method"})
+	verifications := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keysmith_key_verifications_total",
+		Help: "API key verifications, by result: ok, stale (accepted from memory while the database was unreachable), malformed, unknown, expired, wrong_scope, unavailable (refused with 503: the database could not be asked) or error.",
+	}, []string{"result"})
+	for result, name := range verifyResultNames {
+		m.verifications[result] = verifications.WithLabelValues(name)
+	}
+	m.cacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_cache_hits_total",
+		Help: "Key verifications answered from this instance's cache of verified keys.",
+	})
+	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_cache_misses_total",
+		Help: "Key verifications that had to ask the database.",
+	})
+	m.listenerUp = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "keysmith_revocation_listener_up",
+		Help: "1 while the revocation listener vouches for the key cache (PostgreSQL, or always on SQLite), 0 while keys are checked against the database.",
+	})
+	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_revocations_received_total",
+		Help: "Revoked keys announced by any instance and evicted from this instance's cache.",
+	})
+	m.usesWritten = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_uses_written_total",
+		Help: "Gathered key uses (key, client and address) written to the database.",
+	})
+	m.usesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_uses_dropped_total",
+		Help: "Gathered key uses given up: past the memory bound while the database was unreachable, or unwritten at shutdown.",
+	})
+	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keysmith_sign_ins_total",
+		Help: "Console sign-in attempts, by result: success, failure, throttled or unavailable.",
+	}, []string{"result"})
+	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInUnavailable} {
+		m.signIns.WithLabelValues(result)
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
+		m.listenerUp, m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
+		factory(c)
+	}
+	factory(collectors.NewGoCollector())
+	factory(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	factory(collectors.NewDBStatsCollector(store.Pool(), string(store.Dialect())))
+	return m
+}
+
+// gauge registers a gauge read from value at each scrape.
+func (m *Metrics) gauge(name, help string, value func() float64) {
+	m.registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, value))
+}
+
+// SignIn counts a sign-in attempt by its result.
+func (m *Metrics) SignIn(result string) { m.signIns.WithLabelValues(result).Inc() }
+
+// Handler serves the registry in Prometheus's exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// observe counts one answered request.
+func (m *Metrics) observe(route, method string, status int, took time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requestDuration.WithLabelValues(route, method).Observe(took.Seconds())
+}
+
+// serveMetrics serves /metrics on addr until ctx ends. Scrapes are small and local; the
+// listener's own timeouts keep a stuck scraper from holding a connection.
+func (m *Metrics) serveMetrics(ctx context.Context, addr string, log *slog.Logger) error {
+	listener, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute}
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown)
+	}()
+	go func() {
+		if err := srv.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics listener stopped", "error", err)
+		}
+	}()
+	return nil
+}
