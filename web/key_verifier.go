@@ -206,7 +206,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		}
 	case models.Unavailable(err) && ctx.Err() == nil:
 		v.storeDownUntil.Store(int64(time.Since(v.born) + storeRetryInterval))
-		if staleAllowed {
+		if staleAllowed || (entry != nil && entry.key.Expired(now)) {
 			// Checked from what this instance holds: the key must not have expired since.
 			return checkEntry(entry, sum, now, ResultStale)
 		}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -62,7 +62,7 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 		f(&cfg)
 	}
 	logs := &lockedWriter{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	log := web.NewLogger(logs, "text", slog.LevelInfo)
 	key, err := store.SessionKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -74,9 +74,22 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	if err := srv.StartRevocationListener(listening); err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Echo)
-	t.Cleanup(ts.Close)
-	return &App{Store: store, Server: srv, Config: cfg, URL: ts.URL, logs: logs}
+	// Served as in production, with the background writer of key uses, and stopped as in
+	// production when the test ends.
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serving, stop := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Serve(serving, listener) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-stopped; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return &App{Store: store, Server: srv, Config: cfg, URL: "http://" + listener.Addr().String(), logs: logs}
 }
 
 // CreateUser adds a console user with DefaultPassword.
