@@ -1,41 +1,65 @@
-// Command mkkey creates an API key for the benchmarks and prints its secret on standard output,
-// and nowhere else, so bench/verify.sh can hand it to wrk without it reaching a log or a
-// process list.
+// Command mkkey creates API keys for the benchmarks and prints their secrets on standard output,
+// one a line, and nowhere else, so bench/verify.sh can hand them to wrk without them reaching a
+// log or a process list. Progress goes to standard error.
 //
-//	KEYSMITH_DATABASE_URL=... go run ./bench/mkkey [-name NAME] [-scope read-only]
+//	KEYSMITH_DATABASE_URL=... go run ./bench/mkkey [-n N] [-name NAME] [-scope read-only]
+//
+// With -n N above 1 the keys are named "NAME 1" to "NAME N"; the default NAME holds the time,
+// so every run's keys have a prefix of their own.
 package main
 
 import (
+	"bufio"
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"keysmith/models"
 )
 
+// progressEvery is how many keys mkkey creates between two progress lines.
+const progressEvery = 10_000
+
 func main() {
-	if err := run(); err != nil {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "mkkey:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	databaseURL := flag.String("database-url", os.Getenv("KEYSMITH_DATABASE_URL"), "postgres:// URL or SQLite file path (default $KEYSMITH_DATABASE_URL)")
-	name := flag.String("name", "bench "+time.Now().UTC().Format(time.RFC3339Nano), "the key's name")
-	scopeName := flag.String("scope", string(models.ScopeReadOnly), "the key's scope")
-	flag.Parse()
+// run is the whole command with its dependencies passed in.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("mkkey", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	databaseURL := flags.String("database-url", getenv("KEYSMITH_DATABASE_URL"), "postgres:// URL or SQLite file path (default $KEYSMITH_DATABASE_URL)")
+	name := flags.String("name", "bench "+time.Now().UTC().Format(time.RFC3339Nano), "the key's name; with -n above 1, the prefix of the names NAME 1 to NAME N")
+	scopeName := flags.String("scope", string(models.ScopeReadOnly), "the keys' scope")
+	count := flags.Int("n", 1, "how many keys to create")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if flags.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", flags.Args())
+	}
 	if *databaseURL == "" {
 		return fmt.Errorf("set KEYSMITH_DATABASE_URL or -database-url")
+	}
+	if *count < 1 {
+		return fmt.Errorf("-n must be at least 1, got %d", *count)
 	}
 	scope, ok := models.ParseScope(*scopeName)
 	if !ok {
 		return fmt.Errorf("unknown scope %q", *scopeName)
 	}
-	ctx := context.Background()
-	store, err := models.Open(ctx, *databaseURL)
+	store, err := models.Open(ctx, withoutWaitingForDisk(*databaseURL))
 	if err != nil {
 		return err
 	}
@@ -43,10 +67,41 @@ func run() error {
 	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
-	_, secret, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: *name, Scope: scope})
-	if err != nil {
-		return err
+
+	secrets := bufio.NewWriter(stdout)
+	start := time.Now()
+	for i := 1; i <= *count; i++ {
+		keyName := *name
+		if *count > 1 {
+			keyName = fmt.Sprintf("%s %d", *name, i)
+		}
+		_, secret, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: keyName, Scope: scope})
+		if err != nil {
+			return fmt.Errorf("key %d of %d: %w", i, *count, err)
+		}
+		if _, err := fmt.Fprintln(secrets, secret); err != nil {
+			return err
+		}
+		if i%progressEvery == 0 {
+			fmt.Fprintf(stderr, "mkkey: %d of %d keys created in %s\n", i, *count, time.Since(start).Round(100*time.Millisecond))
+		}
 	}
-	fmt.Println(secret)
-	return nil
+	return secrets.Flush()
+}
+
+// withoutWaitingForDisk turns off PostgreSQL's synchronous_commit for mkkey's connections,
+// unless the URL sets it: each key is a transaction of its own, and waiting for each commit to
+// reach the disk made 100,000 keys take minutes. A crash may lose the last keys made, which
+// a benchmark's keys can afford. SQLite URLs are returned as they are.
+func withoutWaitingForDisk(databaseURL string) string {
+	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+		return databaseURL
+	}
+	if strings.Contains(databaseURL, "synchronous_commit=") {
+		return databaseURL
+	}
+	if strings.Contains(databaseURL, "?") {
+		return databaseURL + "&synchronous_commit=off"
+	}
+	return databaseURL + "?synchronous_commit=off"
 }
