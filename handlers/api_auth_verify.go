@@ -25,7 +25,7 @@ func (h *Handler) apiAuthVerify(c echo.Context) error {
 	header["X-Keysmith-Scope"] = summary.Scope
 	header["Cache-Control"] = noStore
 	if stale {
-		return c.JSONBlob(http.StatusOK, summary.StaleJSON)
+		return c.JSONBlob(http.StatusOK, summary.StaleJSON())
 	}
 	return c.JSONBlob(http.StatusOK, summary.JSON)
 }

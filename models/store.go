@@ -62,6 +62,9 @@ type Store struct {
 // DefaultTimeout bounds each database call of a store opened with Open.
 const DefaultTimeout = 5 * time.Second
 
+// sqliteConnections is the SQLite pool's size: a few readers beside the one writer.
+const sqliteConnections = 4
+
 // migrationTimeout bounds applying every pending migration, which may wait for another
 // instance's migrations and build indexes over large tables.
 const migrationTimeout = 5 * time.Minute
@@ -113,9 +116,11 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 		return nil, fmt.Errorf("models: open %s database: %w", dialect, err)
 	}
 	if dialect == DialectSQLite {
-		// One writer at a time avoids "database is locked" under concurrent writes; readers
-		// share the same small pool.
-		sqlDB.SetMaxOpenConns(1)
+		// In WAL mode readers do not wait for the writer, so a key lookup is not held up by a
+		// batch of uses being written. Writers take turns: every transaction begins IMMEDIATE
+		// and waits out the busy timeout.
+		sqlDB.SetMaxOpenConns(sqliteConnections)
+		sqlDB.SetMaxIdleConns(sqliteConnections)
 	} else {
 		sqlDB.SetMaxOpenConns(20)
 		sqlDB.SetMaxIdleConns(20)

@@ -68,8 +68,11 @@ type KeyVerifier struct {
 
 type cachedKey struct {
 	// key is shared by every request that presents it and never changed after it is cached.
+	// It holds what verification and the API's handlers read (id, public id, name, scope,
+	// creation and expiry), and not the last use or the stored hash, so that a hundred
+	// thousand cached keys stay small.
 	key *models.APIKey
-	// sum is the stored hash of the key's secret, decoded from key.SecretHash.
+	// sum is the stored hash of the key's secret, decoded from the stored key's SecretHash.
 	sum      [sha256.Size]byte
 	cachedAt time.Time
 	// generation is the verifier's generation when the key was read from the store.
@@ -92,28 +95,29 @@ func (e *cachedKey) vouch(now time.Time) {
 // KeySummary is what a key that authenticated may tell about itself: its public id, name and
 // scope, as a JSON object and as header values. It is shared: read it, never change it.
 type KeySummary struct {
-	JSON      []byte   // {"id":…,"name":…,"scope":…}
-	StaleJSON []byte   // the same with "stale":true, for an answer given without the database
-	IDHeader  []string // the public id, as an http.Header value
-	Scope     []string // the scope, as an http.Header value
+	JSON     []byte   // {"id":…,"name":…,"scope":…}
+	IDHeader []string // the public id, as an http.Header value
+	Scope    []string // the scope, as an http.Header value
 }
 
 func newKeySummary(key *models.APIKey) (*KeySummary, error) {
-	type summary struct {
+	body, err := json.Marshal(struct {
 		ID    string       `json:"id"`
 		Name  string       `json:"name"`
 		Scope models.Scope `json:"scope"`
-		Stale bool         `json:"stale,omitempty"`
-	}
-	body, err := json.Marshal(summary{key.PublicID, key.Name, key.Scope, false})
+	}{key.PublicID, key.Name, key.Scope})
 	if err != nil {
 		return nil, err
 	}
-	stale, err := json.Marshal(summary{key.PublicID, key.Name, key.Scope, true})
-	if err != nil {
-		return nil, err
-	}
-	return &KeySummary{JSON: body, StaleJSON: stale, IDHeader: []string{key.PublicID}, Scope: []string{string(key.Scope)}}, nil
+	return &KeySummary{JSON: body, IDHeader: []string{key.PublicID}, Scope: []string{string(key.Scope)}}, nil
+}
+
+// StaleJSON is JSON with "stale": true added, for an answer given while the database could
+// not be asked. It is made when asked for: outages are rare, memory per cached key is not.
+func (s *KeySummary) StaleJSON() []byte {
+	body := make([]byte, 0, len(s.JSON)+len(`,"stale":true`))
+	body = append(body, s.JSON[:len(s.JSON)-1]...)
+	return append(body, `,"stale":true}`...)
 }
 
 // NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
@@ -216,7 +220,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	}
 	if err != nil {
 		if entry != nil {
-			v.Evict(entry.key.SecretHash)
+			v.Evict(hex.EncodeToString(sum[:]))
 		}
 		return nil, ResultUnknown, ErrKeyRefused
 	}
@@ -257,7 +261,8 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 	if err != nil {
 		return nil, err
 	}
-	entry := &cachedKey{key: key, cachedAt: now, generation: generation, summary: summary}
+	trimmed := &models.APIKey{ID: key.ID, PublicID: key.PublicID, Name: key.Name, Scope: key.Scope, CreatedAt: key.CreatedAt, ExpiresAt: key.ExpiresAt}
+	entry := &cachedKey{key: trimmed, cachedAt: now, generation: generation, summary: summary}
 	if !decodeHash(&entry.sum, key.SecretHash) {
 		return nil, fmt.Errorf("web: api key %s has a malformed stored hash", key.PublicID)
 	}

@@ -139,10 +139,16 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// observe counts one answered request.
+// observe counts one answered request. Labels come from a bounded set: the route patterns
+// registered, "unmatched", the standard methods and "other", so no client can make new series.
 func (m *Metrics) observe(route, method string, status int, took time.Duration) {
 	if route == "" {
 		route = "unmatched"
+	}
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+	default:
+		method = "other"
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.requestDuration.WithLabelValues(route, method).Observe(took.Seconds())
