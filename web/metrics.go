@@ -99,7 +99,7 @@ func NewMetrics(store *models.Store) *Metrics {
 	})
 	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_revocations_received_total",
-		Help: "Revoked keys announced by any instance and evicted from this instance's cache.",
+		Help: "Revocation announcements heard by this instance's listener: keys deleted on any instance, evicted here if cached.",
 	})
 	m.usesWritten = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_key_uses_written_total",

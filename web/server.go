@@ -80,14 +80,15 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
+	e.Use(middleware.RequestID())
+	e.Use(s.accessLog)
+	// Inside the access log, so that a request whose handler panics is logged and counted.
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 			log.Error("panic", "request_id", requestID(c), "error", err, "stack", string(stack))
 			return err
 		},
 	}))
-	e.Use(middleware.RequestID())
-	e.Use(s.accessLog)
 	e.Use(s.securityHeaders)
 	// API requests get their own, larger limit in RequireKey, once the key is verified, so a
 	// request without a valid key is told 401 whatever its size.
