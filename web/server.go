@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -124,8 +125,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	}
 	requests, cancelRequests := context.WithCancelCause(context.Background())
 	defer cancelRequests(nil)
+	listener = &onceCloseListener{Listener: listener}
+	var fresh freshConns
 	srv := &http.Server{
 		Handler:           s.Echo,
+		ConnState:         fresh.track,
 		BaseContext:       func(net.Listener) context.Context { return requests },
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
@@ -159,6 +163,20 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	requestsDeadline := deadline.Add(-s.cfg.ShutdownTimeout / 5)
 	cutOff := time.AfterFunc(time.Until(requestsDeadline.Add(-s.cfg.ShutdownTimeout/20)), func() { cancelRequests(errShuttingDown) })
 	defer cutOff.Stop()
+	// http.Server.Shutdown drops, unanswered, a request that it reads from a connection
+	// accepted before the stop. So the listener closes first, answers from now on say
+	// Connection: close, and the stop waits for the connections accepted but not yet read
+	// to bring their request in; for a second at most, since a connection opened ahead of
+	// need (as browsers do) may never send one.
+	srv.SetKeepAlivesEnabled(false)
+	listener.Close()
+	freshUntil := time.Now().Add(freshConnWait)
+	if requestsDeadline.Before(freshUntil) {
+		freshUntil = requestsDeadline
+	}
+	for fresh.count() > 0 && time.Now().Before(freshUntil) {
+		time.Sleep(5 * time.Millisecond)
+	}
 	shutdown, cancel := context.WithDeadline(context.Background(), requestsDeadline)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil {
@@ -171,6 +189,49 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	defer cancelFlush()
 	s.Keys.FlushUsageAtShutdown(flush)
 	return nil
+}
+
+// onceCloseListener closes its listener once, so that the stop can close it before
+// http.Server.Shutdown does without Shutdown reporting an error.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
+}
+
+// freshConnWait bounds how long a stop waits for connections accepted before it to send
+// their first request.
+const freshConnWait = time.Second
+
+// freshConns counts the connections accepted whose first request has not been read yet.
+type freshConns struct {
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+}
+
+// track is the server's ConnState hook.
+func (f *freshConns) track(conn net.Conn, state http.ConnState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if state == http.StateNew {
+		if f.conns == nil {
+			f.conns = map[net.Conn]struct{}{}
+		}
+		f.conns[conn] = struct{}{}
+		return
+	}
+	delete(f.conns, conn)
+}
+
+func (f *freshConns) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
 }
 
 // Stopping tells whether a stop has begun; /readyz then fails, so load balancers send no new
