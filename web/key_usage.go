@@ -29,6 +29,9 @@ type usageGatherer struct {
 	// perKey counts uses' entries per api key id, so that no key gathers more than
 	// models.MaxClientsPerKey clients between two flushes, whatever its holder sends.
 	perKey map[int64]int
+	// dropped holds, per api key id, the uses left out at the memory bound since they were
+	// last counted in the log.
+	dropped map[int64]int
 	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
 	// so that repeats within the same second skip the lock.
 	lastUse  sync.Map
@@ -50,6 +53,7 @@ func (g *usageGatherer) init(metrics *Metrics) {
 	g.metrics = metrics
 	g.uses = map[usageKey]models.APIKeyUse{}
 	g.perKey = map[int64]int{}
+	g.dropped = map[int64]int{}
 }
 
 // pending is how many uses wait to be written.
@@ -104,6 +108,7 @@ func (g *usageGatherer) gather(use models.APIKeyUse) {
 		}
 		if held > 0 && len(g.uses) >= maxPendingUses {
 			g.metrics.usesDropped.Inc()
+			g.dropped[use.APIKeyID]++
 			return
 		}
 		g.perKey[use.APIKeyID]++
@@ -153,9 +158,25 @@ func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
 			if err := v.FlushUsage(ctx); err != nil && ctx.Err() == nil {
 				v.log.Error("write api key uses", "error", err)
 			}
+			v.logDroppedUses()
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// logDroppedUses counts in the log the uses left out at the memory bound since the last call.
+func (v *KeyVerifier) logDroppedUses() {
+	g := &v.usage
+	g.mu.Lock()
+	uses, keys := 0, len(g.dropped)
+	for _, n := range g.dropped {
+		uses += n
+	}
+	clear(g.dropped)
+	g.mu.Unlock()
+	if uses > 0 {
+		v.log.Warn("last uses not written", "uses", uses, "keys", keys, "reason", "memory bound reached while the database could not take them")
 	}
 }
 
