@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -57,6 +58,37 @@ func TestEnvironmentAndFlags(t *testing.T) {
 	}
 }
 
+func TestOperationsSettings(t *testing.T) {
+	cfg, _, err := config.Load("test", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VerifyDBTimeout != 500*time.Millisecond || cfg.DBTimeout != 5*time.Second || cfg.ShutdownTimeout != 10*time.Second ||
+		cfg.DrainDelay != 0 || cfg.StaleKeysFor != time.Minute || cfg.KeyCacheSize != 100_000 || cfg.LogFormat != "text" ||
+		cfg.LogLevel != slog.LevelInfo || cfg.MetricsAddr != "" {
+		t.Errorf("defaults = %+v", cfg)
+	}
+	cfg, _, err = config.Load("test", nil, env(map[string]string{
+		"KEYSMITH_VERIFY_DB_TIMEOUT": "200ms",
+		"KEYSMITH_DB_TIMEOUT":        "2s",
+		"KEYSMITH_SHUTDOWN_TIMEOUT":  "30s",
+		"KEYSMITH_DRAIN_DELAY":       "5s",
+		"KEYSMITH_STALE_KEYS_FOR":    "0",
+		"KEYSMITH_KEY_CACHE_SIZE":    "250000",
+		"KEYSMITH_LOG_FORMAT":        "JSON",
+		"KEYSMITH_LOG_LEVEL":         "warn",
+		"KEYSMITH_METRICS_ADDR":      "127.0.0.1:9464",
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.VerifyDBTimeout != 200*time.Millisecond || cfg.DBTimeout != 2*time.Second || cfg.ShutdownTimeout != 30*time.Second ||
+		cfg.DrainDelay != 5*time.Second || cfg.StaleKeysFor != 0 || cfg.KeyCacheSize != 250_000 || cfg.LogFormat != "json" ||
+		cfg.LogLevel != slog.LevelWarn || cfg.MetricsAddr != "127.0.0.1:9464" {
+		t.Errorf("settings = %+v", cfg)
+	}
+}
+
 func TestBadValuesNameTheVariable(t *testing.T) {
 	for variable, value := range map[string]string{
 		"KEYSMITH_ADDR":                 "8080",
@@ -66,6 +98,15 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSMITH_SESSION_IDLE_TIMEOUT": "-5m",
 		"KEYSMITH_SESSION_MAX_AGE":      "0",
 		"KEYSMITH_TRUSTED_PROXIES":      "10.0.0.1,proxy.internal",
+		"KEYSMITH_VERIFY_DB_TIMEOUT":    "0",
+		"KEYSMITH_DB_TIMEOUT":           "soon",
+		"KEYSMITH_SHUTDOWN_TIMEOUT":     "-1s",
+		"KEYSMITH_DRAIN_DELAY":          "a while",
+		"KEYSMITH_STALE_KEYS_FOR":       "-1m",
+		"KEYSMITH_KEY_CACHE_SIZE":       "0",
+		"KEYSMITH_LOG_FORMAT":           "xml",
+		"KEYSMITH_LOG_LEVEL":            "loud",
+		"KEYSMITH_METRICS_ADDR":         "9464",
 	} {
 		_, _, err := config.Load("test", nil, env(map[string]string{variable: value}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), variable) {
