@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/config"
 	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
@@ -132,7 +133,7 @@ func startNginx(t *testing.T, keysmith, service string) string {
 
 // serviceSeen is what the protected service saw of one request.
 type serviceSeen struct {
-	keyID, scope, secret, authorization string
+	keyID, scope, secret, authorization, stale string
 }
 
 // protectedService is the upstream nginx guards: it answers 200 and remembers the headers of
@@ -149,6 +150,7 @@ func (s *protectedService) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		scope:         r.Header.Get("X-Keysmith-Scope"),
 		secret:        r.Header.Get("X-API-SECRET"),
 		authorization: r.Header.Get("Authorization"),
+		stale:         r.Header.Get("X-Keysmith-Stale"),
 	})
 	s.mu.Unlock()
 	io.WriteString(w, "hello from the service")
@@ -234,6 +236,82 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 			t.Fatalf("the service received %d requests, want only the 2 with valid keys", got)
 		}
 	})
+}
+
+// While Keysmith cannot reach its database, nginx lets through a key Keysmith vouches for from
+// memory, telling the service so, and answers 503 with Retry-After, not 500, for a key it cannot
+// vouch for.
+func TestNginxDuringADatabaseOutage(t *testing.T) {
+	if os.Getenv(modelstest.EnvPostgres) == "" {
+		t.Skipf("set %s to run the outage test on PostgreSQL", modelstest.EnvPostgres)
+	}
+	var target modelstest.Target
+	for _, candidate := range modelstest.Targets(t) {
+		if candidate.Name == "postgres" {
+			target = candidate
+		}
+	}
+	direct := modelstest.Open(t, target)
+	u, err := url.Parse(target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := modelstest.NewProxy(t, u.Host)
+	store, err := models.OpenWithTimeout(context.Background(), proxy.URL(target.URL), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	app := handlerstest.NewOnStore(t, store, func(cfg *config.Config) {
+		cfg.VerifyDBTimeout = 300 * time.Millisecond
+		cfg.ShutdownTimeout = 2 * time.Second
+	})
+	service := &protectedService{}
+	upstream := httptest.NewServer(service)
+	t.Cleanup(upstream.Close)
+	keysmithURL, _ := url.Parse(app.URL)
+	upstreamURL, _ := url.Parse(upstream.URL)
+	gateway := startNginx(t, keysmithURL.Host, upstreamURL.Host)
+	ctx := context.Background()
+	cached, cachedSecret, err := direct.CreateAPIKey(ctx, models.NewAPIKey{Name: "verified before", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, uncachedSecret, err := direct.CreateAPIKey(ctx, models.NewAPIKey{Name: "never verified", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(secret string) (*http.Response, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, gateway+"/reports/latest", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("X-API-SECRET", secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		body, _ := io.ReadAll(res.Body)
+		return res, string(body)
+	}
+	if res, _ := get(cachedSecret); res.StatusCode != http.StatusOK {
+		t.Fatalf("before the outage: status %d, want 200", res.StatusCode)
+	}
+	proxy.Refuse()
+	// The key cache's lease, renewed every 250 ms while the listener is connected, runs out.
+	time.Sleep(1100 * time.Millisecond)
+	if res, body := get(cachedSecret); res.StatusCode != http.StatusOK {
+		t.Errorf("key verified before the outage: status %d, body %q, want 200 from the service", res.StatusCode, body)
+	}
+	if res, body := get(uncachedSecret); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(body, `"error"`) {
+		t.Errorf("key never verified: status %d, Retry-After %q, body %q; want 503 with Retry-After and a JSON error", res.StatusCode, res.Header.Get("Retry-After"), body)
+	}
+	want := []serviceSeen{{keyID: cached.PublicID, scope: "read-only"}, {keyID: cached.PublicID, scope: "read-only", stale: "true"}}
+	if got := service.requests(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("the service saw %+v, want %+v (the second marked stale)", got, want)
+	}
 }
 
 // lockedBuffer collects nginx's output from its pipes.
