@@ -203,6 +203,10 @@ func TestDatabaseFaults(t *testing.T) {
 			}
 			// A key this instance cannot vouch for is neither accepted nor refused.
 			wantJSONUnavailable(t, "uncached key during the outage", verifyAs(gateway, uncached, "x"), faultVerifyTimeout)
+			// Once a lookup has failed, the next ones do not wait for the database either.
+			if again := verifyAs(gateway, uncached, "x"); again.took > faultVerifyTimeout/2 {
+				t.Errorf("uncached key, again during the outage, took %v: it waited for the database again", again.took)
+			}
 			// An API call whose own work needs the database.
 			wantJSONUnavailable(t, "GET /api/v1/items during the outage", timed(func() *handlerstest.Response {
 				return gateway.Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"X-API-SECRET": cached})

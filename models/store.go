@@ -234,8 +234,9 @@ func isUniqueViolation(err error) bool {
 var ErrUnavailable = errors.New("models: database unavailable")
 
 // Unavailable tells whether err means the database could not be asked, rather than that it
-// answered: a connection refused, reset or closed, a deadline passed, a server shutting down
-// or out of connections, or SQLite busy past its timeout. A query that failed for what it
+// answered: a connection refused, reset or closed, a deadline passed (a transaction it ended
+// then reports itself done), a server shutting down or out of connections, or SQLite busy past
+// its timeout. A query that failed for what it
 // asked (a constraint, bad input) is not unavailability.
 func Unavailable(err error) bool {
 	if err == nil {
@@ -243,7 +244,7 @@ func Unavailable(err error) bool {
 	}
 	if errors.Is(err, ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, driver.ErrBadConn) ||
 		errors.Is(err, pgconn.ErrConnClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, sql.ErrConnDone) || pgconn.Timeout(err) {
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) || pgconn.Timeout(err) {
 		return true
 	}
 	var pgErr *pgconn.PgError

@@ -58,9 +58,9 @@ type KeyVerifier struct {
 	// does not put a key back into the cache.
 	epoch atomic.Uint64
 	// storeDownUntil, when not 0, is until when the store is taken to be unreachable after a
-	// lookup failed, in nanoseconds since born. Meanwhile keys that may be accepted stale are,
-	// at once, rather than each request waiting for the lookup's deadline; one request each
-	// storeRetryInterval asks the store again.
+	// lookup failed, in nanoseconds since born. Meanwhile keys that are not in the trusted
+	// cache are answered at once, stale or 503, rather than each request waiting for the
+	// lookup's deadline; one request each storeRetryInterval asks the store again.
 	storeDownUntil atomic.Int64
 
 	usage usageGatherer
@@ -132,7 +132,12 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 	}
 	v.usage.init(metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
-	metrics.listenerUp.Set(1)
+	metrics.gauge("keysmith_revocation_listener_up", "1 while the revocation listener vouches for the key cache (always on SQLite), 0 while every key is checked against the database.", func() float64 {
+		if v.trusted() {
+			return 1
+		}
+		return 0
+	})
 	metrics.gauge("keysmith_key_cache_entries", "Verified keys held in this instance's cache.", func() float64 {
 		v.mu.RLock()
 		defer v.mu.RUnlock()
@@ -197,11 +202,14 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		v.metrics.cacheHits.Inc()
 		return checkEntry(entry, sum, now, ResultOK)
 	}
-	v.metrics.cacheMisses.Inc()
 	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(entry.vouchedAt.Load(), 0)) < v.staleFor
-	if staleAllowed && v.storeKnownDown() {
-		return checkEntry(entry, sum, now, ResultStale)
+	if v.storeKnownDown() {
+		if staleAllowed {
+			return checkEntry(entry, sum, now, ResultStale)
+		}
+		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
 	}
+	v.metrics.cacheMisses.Inc()
 	fresh, err := v.lookup(ctx, sum, now, generation)
 	switch {
 	case err == nil || errors.Is(err, models.ErrAPIKeyNotFound):
@@ -329,7 +337,6 @@ func (v *KeyVerifier) distrust() {
 	v.generation.Add(1)
 	v.epoch.Add(1)
 	v.mu.Unlock()
-	v.metrics.listenerUp.Set(0)
 }
 
 // restoreTrust trusts the cache again, until the given time, for keys read from the store
@@ -341,7 +348,6 @@ func (v *KeyVerifier) restoreTrust(until time.Time) {
 	v.generation.Add(1)
 	v.epoch.Add(1)
 	v.mu.Unlock()
-	v.metrics.listenerUp.Set(1)
 }
 
 // vouchUntil extends the trust in the cache to the given time, when every revocation

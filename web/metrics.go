@@ -57,7 +57,6 @@ type Metrics struct {
 	verifications   [verifyResults]prometheus.Counter
 	cacheHits       prometheus.Counter
 	cacheMisses     prometheus.Counter
-	listenerUp      prometheus.Gauge
 	revocations     prometheus.Counter
 	usesWritten     prometheus.Counter
 	usesDropped     prometheus.Counter
@@ -91,11 +90,7 @@ func NewMetrics(store *models.Store) *Metrics {
 	})
 	m.cacheMisses = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_key_cache_misses_total",
-		Help: "Key verifications that had to ask the database.",
-	})
-	m.listenerUp = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "keysmith_revocation_listener_up",
-		Help: "1 while the revocation listener vouches for the key cache (PostgreSQL, or always on SQLite), 0 while keys are checked against the database.",
+		Help: "Key verifications that asked the database.",
 	})
 	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_revocations_received_total",
@@ -117,7 +112,7 @@ func NewMetrics(store *models.Store) *Metrics {
 		m.signIns.WithLabelValues(result)
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.listenerUp, m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
+		m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
 		factory(c)
 	}
 	factory(collectors.NewGoCollector())

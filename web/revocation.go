@@ -29,7 +29,7 @@ const (
 	// keeps recovery, once the database is back, within a few seconds.
 	listenerDialTimeout = 2 * time.Second
 	reconnectMinDelay   = 100 * time.Millisecond
-	reconnectMaxDelay   = time.Second
+	reconnectMaxDelay   = 500 * time.Millisecond
 )
 
 // StartRevocationListener makes a deleted key stop working on every instance at once on
