@@ -3,6 +3,7 @@ package modelstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -14,13 +15,20 @@ import (
 // Proxy forwards TCP connections from a loopback address of its own to a target address, and can
 // inject the faults a database client meets: a refused connection (Refuse), a reset one (Drop)
 // and a database or network that stops answering (Hang). Tests put it between a store and
-// PostgreSQL to check that Keysmith fails fast and recovers. It is safe for concurrent use.
+// PostgreSQL to check that Keysmith fails fast and recovers; bench/dbproxy puts it between a
+// running server and PostgreSQL. It is safe for concurrent use.
 type Proxy struct {
+	// Logf, when set, is told at once of an error the proxy meets while it runs: listening again
+	// on its address after Refuse. Set it before the first Forward or Hang. Errors it is not told
+	// of are returned by Close. NewProxy sets it to the test's Errorf.
+	Logf func(format string, args ...any)
+
+	// t is the test of a proxy made by NewProxy; nil for one made by StartProxy.
 	t      testing.TB
 	target string
 	// addr is fixed by the first listen, so Refuse and Forward keep the address clients know.
 	addr string
-	// ctx ends when the test does and cancels dials to the target still under way.
+	// ctx ends when the proxy is closed and cancels dials to the target still under way.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -28,9 +36,11 @@ type Proxy struct {
 	// cond wakes copy loops waiting on a hung connection when it is closed.
 	cond   *sync.Cond
 	mode   proxyMode
-	ln     net.Listener // nil while refusing and after the test
+	ln     net.Listener // nil while refusing and after Close
 	conns  map[*proxyConn]struct{}
 	closed bool
+	// errs are the errors met while Logf was nil, for Close to return.
+	errs []error
 
 	wg sync.WaitGroup // the accept loop, dials and copy loops
 }
@@ -57,7 +67,7 @@ type proxyConn struct {
 // dialTimeout bounds the proxy's own dial to the target.
 const dialTimeout = 2 * time.Second
 
-// cleanupWait bounds how long the test's cleanup waits for the proxy's goroutines.
+// cleanupWait bounds how long Close waits for the proxy's goroutines.
 const cleanupWait = 5 * time.Second
 
 // aLongTimeAgo is a deadline in the past: it fails writes under way at once.
@@ -65,23 +75,40 @@ var aLongTimeAgo = time.Unix(1, 0)
 
 // NewProxy starts a proxy to target ("host:port") on 127.0.0.1 with a free port and stops it
 // when the test ends (t.Cleanup). The target must be a loopback address, so a test can never
-// reach past the machine it runs on.
+// reach past the machine it runs on. Errors the proxy meets fail the test.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
+	p, err := StartProxy(target)
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	p.t = t
+	p.Logf = t.Errorf
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("%v", err)
+		}
+	})
+	return p
+}
+
+// StartProxy starts a proxy to target ("host:port") on 127.0.0.1 with a free port, for use
+// outside tests (bench/dbproxy); Close stops it. The target must be a loopback address, so the
+// faults it injects can never reach past the machine it runs on.
+func StartProxy(target string) (*Proxy, error) {
 	host, _, err := net.SplitHostPort(target)
 	if err != nil {
-		t.Fatalf("modelstest: proxy target %q: %v", target, err)
+		return nil, fmt.Errorf("modelstest: proxy target %q: %w", target, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		t.Fatalf("modelstest: proxy target %q is not a loopback address", target)
+		return nil, fmt.Errorf("modelstest: proxy target %q is not a loopback address", target)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("modelstest: proxy listen: %v", err)
+		return nil, fmt.Errorf("modelstest: proxy listen: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		t:      t,
 		target: target,
 		addr:   ln.Addr().String(),
 		ctx:    ctx,
@@ -92,8 +119,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	p.cond = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept(ln)
-	t.Cleanup(p.close)
-	return p
+	return p, nil
 }
 
 // Addr is the proxy's listening address host:port.
@@ -101,11 +127,15 @@ func (p *Proxy) Addr() string { return p.addr }
 
 // URL returns databaseURL (a postgres:// URL) with its host:port replaced by the proxy's, so a
 // store opened with it goes through the proxy. User, database and query parameters
-// (search_path etc.) are kept.
+// (search_path etc.) are kept. A URL that does not parse fails the test, or panics on a proxy
+// made by StartProxy.
 func (p *Proxy) URL(databaseURL string) string {
-	p.t.Helper()
 	u, err := url.Parse(databaseURL)
 	if err != nil {
+		if p.t == nil {
+			panic(fmt.Sprintf("modelstest: proxy URL: %v", err))
+		}
+		p.t.Helper()
 		p.t.Fatalf("modelstest: proxy URL: %v", err)
 	}
 	u.Host = p.addr
@@ -194,9 +224,14 @@ func (p *Proxy) listenLocked() {
 	}
 	ln, err := net.Listen("tcp", p.addr)
 	if err != nil {
-		// Errorf, not Fatalf: the mode may change from any goroutine. Later dials fail and
-		// this line says why.
-		p.t.Errorf("modelstest: proxy listen again on %s: %v", p.addr, err)
+		// Reported, not fatal: the mode may change from any goroutine. Later dials fail and
+		// this says why.
+		err = fmt.Errorf("modelstest: proxy listen again on %s: %w", p.addr, err)
+		if p.Logf != nil {
+			p.Logf("%v", err)
+		} else {
+			p.errs = append(p.errs, err)
+		}
 		return
 	}
 	p.ln = ln
@@ -333,10 +368,19 @@ func (p *Proxy) closeAllLocked() {
 	}
 }
 
-// close stops the proxy when the test ends and waits, for a bounded time, for its goroutines.
-func (p *Proxy) close() {
+// Close stops the proxy: it closes its listener and every connection (both sides), and waits,
+// for a bounded time, for its goroutines. It returns the errors met that Logf was not told of,
+// and an error if goroutines are still running when the wait ends. Closing a closed proxy
+// does nothing.
+func (p *Proxy) Close() error {
 	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
 	p.closed = true
+	errs := p.errs
+	p.errs = nil
 	if p.ln != nil {
 		p.ln.Close()
 		p.ln = nil
@@ -353,6 +397,7 @@ func (p *Proxy) close() {
 	select {
 	case <-done:
 	case <-time.After(cleanupWait):
-		p.t.Errorf("modelstest: proxy goroutines still running %v after the test ended", cleanupWait)
+		errs = append(errs, fmt.Errorf("modelstest: proxy goroutines still running %v after Close", cleanupWait))
 	}
+	return errors.Join(errs...)
 }
