@@ -119,7 +119,7 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		alive := make(map[int64]bool, len(keyIDs))
 		var live []int64
-		for chunk := range slices.Chunk(keyIDs, usesPerStatement) {
+		for chunk := range slices.Chunk(keyIDs, s.usesPerStatement()) {
 			if err := s.updateLastUses(tx, chunk, latestPerKey); err != nil {
 				return err
 			}
@@ -148,12 +148,12 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 				"last_seen_at": gorm.Expr("CASE WHEN excluded.last_seen_at > api_key_clients.last_seen_at THEN excluded.last_seen_at ELSE api_key_clients.last_seen_at END"),
 				"scanner":      gorm.Expr("excluded.scanner"),
 			}),
-		}).CreateInBatches(rows, 500).Error
+		}).CreateInBatches(rows, s.usesPerStatement()).Error
 		if err != nil {
 			return err
 		}
 		// Each key keeps its MaxClientsPerKey most recently seen clients other than scanners.
-		for chunk := range slices.Chunk(live, usesPerStatement) {
+		for chunk := range slices.Chunk(live, s.usesPerStatement()) {
 			err := tx.Exec(`DELETE FROM api_key_clients WHERE NOT scanner AND (api_key_id, client, ip) IN (
 				SELECT api_key_id, client, ip FROM (
 					SELECT api_key_id, client, ip, row_number() OVER (
@@ -173,8 +173,14 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 }
 
 // usesPerStatement is how many keys one statement of a batch of uses covers: few statements
-// for many keys, and few enough parameters for either database.
-const usesPerStatement = 1000
+// for many keys. SQLite's driver binds parameters in a time that grows with the square of
+// their number, so its statements stay small.
+func (s *Store) usesPerStatement() int {
+	if s.dialect == DialectSQLite {
+		return 100
+	}
+	return 1000
+}
 
 // updateLastUses moves the last-use fields of the keys in ids to their latest use in one
 // statement, leaving any key whose recorded use is already later.

@@ -18,6 +18,14 @@ const (
 	maxPendingUses = 200_000
 	// shutdownFlushRetry is how long the last write of uses waits between tries at shutdown.
 	shutdownFlushRetry = 250 * time.Millisecond
+	// useWriteInterval is how far a recorded last use may lag behind the real one: a use by
+	// the same key, client and address within it of the one last written is not written again.
+	// A key in constant use then costs one write a minute, not one each flush, however many
+	// keys are in use.
+	useWriteInterval = time.Minute
+	// maxWrittenUses bounds what is remembered of the uses written; past it, all is forgotten,
+	// and the next use of each is written again.
+	maxWrittenUses = 200_000
 )
 
 // usageGatherer holds the uses of keys between two writes.
@@ -32,6 +40,8 @@ type usageGatherer struct {
 	// dropped holds, per api key id, the uses left out at the memory bound since they were
 	// last counted in the log.
 	dropped map[int64]int
+	// written holds when each use last written happened, in Unix seconds.
+	written map[usageKey]int64
 	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
 	// so that repeats within the same second skip the lock.
 	lastUse  sync.Map
@@ -43,10 +53,11 @@ type usageKey struct {
 	client, ip string
 }
 
-// recentUse is the use of a key last gathered, to the second.
+// recentUse is the use of a key last gathered, to the second, and when the last use by the
+// same client and address was written (Unix seconds; 0 for not yet).
 type recentUse struct {
-	client, ip string
-	second     int64
+	client, ip      string
+	second, written int64
 }
 
 func (g *usageGatherer) init(metrics *Metrics) {
@@ -54,6 +65,7 @@ func (g *usageGatherer) init(metrics *Metrics) {
 	g.uses = map[usageKey]models.APIKeyUse{}
 	g.perKey = map[int64]int{}
 	g.dropped = map[int64]int{}
+	g.written = map[usageKey]int64{}
 }
 
 // pending is how many uses wait to be written.
@@ -70,9 +82,10 @@ func (g *usageGatherer) forget(keyID int64) {
 }
 
 // recordUse gathers one use in memory; FlushUsage writes what was gathered. Last use is kept
-// to the second: a use by the same client and address within the second already gathered
-// changes nothing, and returns without taking the lock every request would otherwise contend
-// for.
+// to the second, and written again only useWriteInterval after the last written: a use by the
+// same client and address as the key's last, within the same second or within the interval
+// of the last written, changes nothing, and returns without taking the lock every request
+// would otherwise contend for.
 func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at time.Time) {
 	g := &v.usage
 	client, scanner := userAgent, false
@@ -86,21 +99,29 @@ func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at tim
 	}
 	recent := slot.(*atomic.Pointer[recentUse])
 	second := at.Unix()
-	if last := recent.Load(); last != nil && last.second == second && last.client == client && last.ip == ip {
-		return
+	written := int64(0)
+	if last := recent.Load(); last != nil && last.client == client && last.ip == ip {
+		if last.second == second || (last.written != 0 && second-last.written < int64(useWriteInterval/time.Second)) {
+			return
+		}
+		written = last.written
 	}
-	recent.Store(&recentUse{client: client, ip: ip, second: second})
+	recent.Store(&recentUse{client: client, ip: ip, second: second, written: written})
 	g.mu.Lock()
 	g.gather(models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner})
 	g.mu.Unlock()
 }
 
-// gather adds a use to those to write. A client its key has not been seen with since the last
+// gather adds a use to those to write, unless the same use was written less than
+// useWriteInterval before it. A client its key has not been seen with since the last
 // flush is left out when the key has already gathered models.MaxClientsPerKey clients (its
 // last use is then already within the flush interval, and the client one of many made up),
 // or when maxPendingUses are held and the key has a use among them. The caller holds mu.
 func (g *usageGatherer) gather(use models.APIKeyUse) {
 	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP}
+	if written, ok := g.written[k]; ok && use.At.Unix()-written < int64(useWriteInterval/time.Second) {
+		return
+	}
 	if _, known := g.uses[k]; !known {
 		held := g.perKey[use.APIKeyID]
 		if held >= models.MaxClientsPerKey {
@@ -144,6 +165,26 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 		return err
 	}
 	v.metrics.usesWritten.Add(float64(len(batch)))
+	g.mu.Lock()
+	if len(g.written)+len(pending) > maxWrittenUses {
+		clear(g.written)
+	}
+	for k, use := range pending {
+		g.written[k] = use.At.Unix()
+	}
+	g.mu.Unlock()
+	// A key's next uses by the client last seen skip the lock until the write interval has
+	// passed.
+	for k, use := range pending {
+		slot, ok := g.lastUse.Load(k.keyID)
+		if !ok {
+			continue
+		}
+		recent := slot.(*atomic.Pointer[recentUse])
+		if last := recent.Load(); last != nil && last.client == k.client && last.ip == k.ip && last.written < use.At.Unix() {
+			recent.CompareAndSwap(last, &recentUse{client: last.client, ip: last.ip, second: last.second, written: use.At.Unix()})
+		}
+	}
 	return nil
 }
 
