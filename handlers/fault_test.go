@@ -218,7 +218,9 @@ func TestDatabaseFaults(t *testing.T) {
 				t.Errorf("the list page during the outage says %.500s; want the database message and the reference %q", page.Body, page.Header.Get("X-Request-Id"))
 			}
 			// The same over htmx: a fragment, with the reference too.
-			fragment := timed(func() *handlerstest.Response { return admin.HTMX(http.MethodGet, "/admin/api-keys?q=x", "#key-list", nil) })
+			fragment := timed(func() *handlerstest.Response {
+				return admin.HTMX(http.MethodGet, "/admin/api-keys?q=x", "#key-list", nil)
+			})
 			wantUnavailable(t, "the list over htmx during the outage", fragment, faultDBTimeout)
 			if !strings.Contains(fragment.Body, "Keysmith cannot reach its database") || !strings.Contains(fragment.Body, fragment.Header.Get("X-Request-Id")) {
 				t.Errorf("the list over htmx during the outage says %.500s; want the database message and the reference %q", fragment.Body, fragment.Header.Get("X-Request-Id"))
