@@ -58,12 +58,11 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 				s.metrics.verifications[result].Inc()
 				return err
 			}
-			key := entry.key
 			// The use is gathered once the request is handled, so that a scanner's check-in
 			// is already attributed to the scanner's name.
-			defer s.Keys.recordUse(key, c.RealIP(), req.UserAgent(), s.store.Now())
+			defer s.Keys.recordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
 			for _, scope := range scopes {
-				if key.Scope == scope {
+				if entry.scope == scope {
 					s.metrics.verifications[result].Inc()
 					if result == ResultStale {
 						c.Response().Header()["X-Keysmith-Stale"] = staleHeader
@@ -75,17 +74,17 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",
-				Fields:  map[string]any{"key_scope": key.Scope, "allowed_scopes": allowed},
+				Fields:  map[string]any{"key_scope": entry.scope, "allowed_scopes": allowed},
 			}
 		}
 	}
 }
 
-// CurrentKey returns the API key that authenticated the request, or nil. It is shared with
-// other requests: read it, never change it.
+// CurrentKey returns the API key that authenticated the request, or nil: its id, public id,
+// name, scope and expiry.
 func CurrentKey(c echo.Context) *models.APIKey {
 	if kc, ok := c.(*keyContext); ok {
-		return kc.entry.key
+		return kc.entry.apiKey()
 	}
 	return nil
 }
@@ -95,7 +94,7 @@ func CurrentKey(c echo.Context) *models.APIKey {
 // The summary is shared with other requests: read it, never change it.
 func CurrentKeySummary(c echo.Context) (summary *KeySummary, stale bool) {
 	if kc, ok := c.(*keyContext); ok {
-		return kc.entry.summary, kc.stale
+		return &kc.entry.summary, kc.stale
 	}
 	return nil, false
 }

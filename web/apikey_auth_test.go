@@ -306,8 +306,7 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 			t.Fatalf("last used by %q from %q, want %q from %q", stored.LastUsedClient, stored.LastUsedIP, "nightly-export/1.0", "192.0.2.10")
 		}
 
-		// A second round from two clients, two seconds later: the use by the client written
-		// a moment ago is not written again; the new client's is, with the key's last use.
+		// A second round from two clients: one more key update and one row per client.
 		for i := range requests {
 			now = last.Add(2*time.Second + time.Duration(i+1)*time.Millisecond)
 			ping(t, srv, secret, []string{"nightly-export/1.0", "curl/8.5.0"}[i%2], "192.0.2.10:40000")
@@ -315,23 +314,27 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 		if err := srv.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := writes.rows(t); got != 2+2 {
-			t.Fatalf("rows written after the second flush: %d, want %d", got, 2+2)
+		if got := writes.rows(t); got != 2+3 {
+			t.Fatalf("rows written after the second flush: %d, want %d", got, 2+3)
 		}
+		// The client that used the key last, using it again within useWriteInterval of the
+		// use written, is not written again.
+		now = now.Add(10 * time.Second)
+		ping(t, srv, secret, "curl/8.5.0", "192.0.2.10:40000")
 		if err := srv.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := writes.rows(t); got != 4 {
-			t.Fatalf("rows written by a flush with nothing gathered: %d, want 0", got-4)
+		if got := writes.rows(t); got != 5 {
+			t.Fatalf("rows written for a use soon after the one written: %d, want 0", got-5)
 		}
 		// A use more than useWriteInterval after the one written is written again.
-		now = last.Add(useWriteInterval)
-		ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		now = now.Add(useWriteInterval)
+		ping(t, srv, secret, "curl/8.5.0", "192.0.2.10:40000")
 		if err := srv.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if got := writes.rows(t); got != 4+2 {
-			t.Fatalf("rows written for a use a write interval later: %d, want 2", got-4)
+		if got := writes.rows(t); got != 5+2 {
+			t.Fatalf("rows written for a use a write interval later: %d, want 2", got-5)
 		}
 		list, err := store.APIKeyClients(ctx, key.ID, base, 10)
 		if err != nil {
@@ -341,8 +344,8 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 		for _, c := range list.Clients {
 			seen[c.Client] = c.LastSeenAt
 		}
-		if want := now.Truncate(time.Second); len(seen) != 2 || !seen["nightly-export/1.0"].Equal(want) || seen["curl/8.5.0"].IsZero() {
-			t.Fatalf("clients %+v, want curl/8.5.0 and nightly-export/1.0, the latter last seen at %v", list.Clients, want)
+		if want := now.Truncate(time.Second); len(seen) != 2 || !seen["curl/8.5.0"].Equal(want) || seen["nightly-export/1.0"].IsZero() {
+			t.Fatalf("clients %+v, want nightly-export/1.0 and curl/8.5.0, the latter last seen at %v", list.Clients, want)
 		}
 	})
 }
@@ -407,8 +410,8 @@ func TestGatheredUsesAreWrittenOnShutdown(t *testing.T) {
 func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
-	flooder, _ := createTestKey(t, store, "flooder", nil)
-	other, _ := createTestKey(t, store, "other", nil)
+	flooder := cachedEntry(t, v, store, "flooder")
+	other := cachedEntry(t, v, store, "other")
 	at := time.Now()
 	for i := range models.MaxClientsPerKey + 50 {
 		v.recordUse(flooder, "192.0.2.1", fmt.Sprintf("made-up/%d", i), at)
@@ -419,12 +422,12 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 	gathered := map[int64]int{}
 	for k, use := range v.usage.uses {
 		gathered[k.keyID]++
-		if k.client == "made-up/0" && !use.At.Equal(time.Unix(at.Add(time.Second).Unix(), 0)) {
-			t.Errorf("a gathered client's later use was not kept: %+v", use)
+		if k.client == "made-up/0" && !use.use.At.Equal(time.Unix(at.Add(time.Second).Unix(), 0)) {
+			t.Errorf("a gathered client's later use was not kept: %+v", use.use)
 		}
 	}
 	v.usage.mu.Unlock()
-	if gathered[flooder.ID] != models.MaxClientsPerKey || gathered[other.ID] != 1 {
+	if gathered[flooder.id] != models.MaxClientsPerKey || gathered[other.id] != 1 {
 		t.Fatalf("gathered %v, want %d for the flooding key and 1 for the other", gathered, models.MaxClientsPerKey)
 	}
 	if err := v.FlushUsage(context.Background()); err != nil {
@@ -438,21 +441,34 @@ func TestGatheredClientsPerKeyAreBounded(t *testing.T) {
 	}
 }
 
+// cachedEntry makes a key and returns its cache entry, as a request presenting it would.
+func cachedEntry(t *testing.T, v *KeyVerifier, store *models.Store, name string) *cachedKey {
+	t.Helper()
+	_, secret := createTestKey(t, store, name, nil)
+	entry, _, err := v.verify(context.Background(), secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entry
+}
+
 // An eviction, as a revocation from another instance brings, also forgets what this instance
-// remembered of the key's uses.
+// remembered of the key's uses: its entry and its scanner name.
 func TestEvictForgetsTheKeysUses(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	key, secret := createTestKey(t, store, "evicted", nil)
-	cached, err := v.Verify(context.Background(), secret)
+	cached, _, err := v.verify(context.Background(), secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v.NoteScanner(key.ID, "pg-scanner")
 	v.recordUse(cached, "192.0.2.1", "curl/8.0", time.Now())
 	v.Evict(key.SecretHash)
-	if _, ok := v.usage.lastUse.Load(key.ID); ok {
-		t.Error("the key's last use is still remembered after its eviction")
+	var sum [32]byte
+	decodeHash(&sum, key.SecretHash)
+	if _, ok := v.cache[sum]; ok {
+		t.Error("the key's cache entry, with its last use, is still held after its eviction")
 	}
 	if _, ok := v.usage.scanners.Load(key.ID); ok {
 		t.Error("the key's scanner name is still remembered after its eviction")
@@ -463,7 +479,7 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 func TestVerifierCacheIsBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
-	filler := &cachedKey{key: &models.APIKey{}, cachedAt: time.Now()}
+	filler := &cachedKey{cachedAt: time.Now()}
 	v.size = 10_000
 	for i := range v.size {
 		var sum [32]byte

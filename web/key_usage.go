@@ -23,9 +23,6 @@ const (
 	// A key in constant use then costs one write a minute, not one each flush, however many
 	// keys are in use.
 	useWriteInterval = time.Minute
-	// maxWrittenUses bounds what is remembered of the uses written; past it, all is forgotten,
-	// and the next use of each is written again.
-	maxWrittenUses = 200_000
 )
 
 // usageGatherer holds the uses of keys between two writes.
@@ -33,18 +30,13 @@ type usageGatherer struct {
 	metrics *Metrics
 
 	mu   sync.Mutex
-	uses map[usageKey]models.APIKeyUse
+	uses map[usageKey]pendingUse
 	// perKey counts uses' entries per api key id, so that no key gathers more than
 	// models.MaxClientsPerKey clients between two flushes, whatever its holder sends.
 	perKey map[int64]int
 	// dropped holds, per api key id, the uses left out at the memory bound since they were
 	// last counted in the log.
 	dropped map[int64]int
-	// written holds when each use last written happened, in Unix seconds.
-	written map[usageKey]int64
-	// lastUse holds, per api key id, an *atomic.Pointer[recentUse]: the use last gathered,
-	// so that repeats within the same second skip the lock.
-	lastUse  sync.Map
 	scanners sync.Map // api key id → scanner name from its last check-in
 }
 
@@ -53,19 +45,25 @@ type usageKey struct {
 	client, ip string
 }
 
+// pendingUse is a use to write, and the record of it in its key's cache entry.
+type pendingUse struct {
+	use    models.APIKeyUse
+	recent *recentUse
+}
+
 // recentUse is the use of a key last gathered, to the second, and when the last use by the
 // same client and address was written (Unix seconds; 0 for not yet).
 type recentUse struct {
-	client, ip      string
-	second, written int64
+	client, ip string
+	second     int64
+	written    atomic.Int64
 }
 
 func (g *usageGatherer) init(metrics *Metrics) {
 	g.metrics = metrics
-	g.uses = map[usageKey]models.APIKeyUse{}
+	g.uses = map[usageKey]pendingUse{}
 	g.perKey = map[int64]int{}
 	g.dropped = map[int64]int{}
-	g.written = map[usageKey]int64{}
 }
 
 // pending is how many uses wait to be written.
@@ -75,9 +73,8 @@ func (g *usageGatherer) pending() int {
 	return len(g.uses)
 }
 
-// forget drops what is remembered of a deleted key's uses.
+// forget drops what is remembered of a deleted key's uses beside its cache entry.
 func (g *usageGatherer) forget(keyID int64) {
-	g.lastUse.Delete(keyID)
 	g.scanners.Delete(keyID)
 }
 
@@ -86,42 +83,36 @@ func (g *usageGatherer) forget(keyID int64) {
 // same client and address as the key's last, within the same second or within the interval
 // of the last written, changes nothing, and returns without taking the lock every request
 // would otherwise contend for.
-func (v *KeyVerifier) recordUse(key *models.APIKey, ip, userAgent string, at time.Time) {
+func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.Time) {
 	g := &v.usage
 	client, scanner := userAgent, false
-	if name, ok := g.scanners.Load(key.ID); ok {
+	if name, ok := g.scanners.Load(entry.id); ok {
 		client, scanner = name.(string), true
 	}
 	client = models.CleanClientName(client)
-	slot, ok := g.lastUse.Load(key.ID)
-	if !ok {
-		slot, _ = g.lastUse.LoadOrStore(key.ID, new(atomic.Pointer[recentUse]))
-	}
-	recent := slot.(*atomic.Pointer[recentUse])
 	second := at.Unix()
 	written := int64(0)
-	if last := recent.Load(); last != nil && last.client == client && last.ip == ip {
-		if last.second == second || (last.written != 0 && second-last.written < int64(useWriteInterval/time.Second)) {
+	if last := entry.recent.Load(); last != nil && last.client == client && last.ip == ip {
+		written = last.written.Load()
+		if last.second == second || (written != 0 && second-written < int64(useWriteInterval/time.Second)) {
 			return
 		}
-		written = last.written
 	}
-	recent.Store(&recentUse{client: client, ip: ip, second: second, written: written})
+	use := &recentUse{client: client, ip: ip, second: second}
+	use.written.Store(written)
+	entry.recent.Store(use)
 	g.mu.Lock()
-	g.gather(models.APIKeyUse{APIKeyID: key.ID, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner})
+	g.gather(models.APIKeyUse{APIKeyID: entry.id, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner}, use)
 	g.mu.Unlock()
 }
 
-// gather adds a use to those to write, unless the same use was written less than
-// useWriteInterval before it. A client its key has not been seen with since the last
-// flush is left out when the key has already gathered models.MaxClientsPerKey clients (its
-// last use is then already within the flush interval, and the client one of many made up),
-// or when maxPendingUses are held and the key has a use among them. The caller holds mu.
-func (g *usageGatherer) gather(use models.APIKeyUse) {
+// gather adds a use to those to write, with the entry's record of it (nil for none), which
+// learns when it is written. A client its key has not been seen with since the last flush is
+// left out when the key has already gathered models.MaxClientsPerKey clients (its last use is
+// then already within the flush interval, and the client one of many made up), or when
+// maxPendingUses are held and the key has a use among them. The caller holds mu.
+func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
 	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP}
-	if written, ok := g.written[k]; ok && use.At.Unix()-written < int64(useWriteInterval/time.Second) {
-		return
-	}
 	if _, known := g.uses[k]; !known {
 		held := g.perKey[use.APIKeyID]
 		if held >= models.MaxClientsPerKey {
@@ -134,7 +125,7 @@ func (g *usageGatherer) gather(use models.APIKeyUse) {
 		}
 		g.perKey[use.APIKeyID]++
 	}
-	g.uses[k] = use
+	g.uses[k] = pendingUse{use: use, recent: recent}
 }
 
 // FlushUsage writes every use gathered since the last flush in one batch. On failure the uses
@@ -144,45 +135,32 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 	g := &v.usage
 	g.mu.Lock()
 	pending := g.uses
-	g.uses = map[usageKey]models.APIKeyUse{}
+	g.uses = map[usageKey]pendingUse{}
 	clear(g.perKey)
 	g.mu.Unlock()
 	if len(pending) == 0 {
 		return nil
 	}
 	batch := make([]models.APIKeyUse, 0, len(pending))
-	for _, use := range pending {
-		batch = append(batch, use)
+	for _, p := range pending {
+		batch = append(batch, p.use)
 	}
 	if err := v.store.RecordAPIKeyUses(ctx, batch); err != nil {
 		g.mu.Lock()
-		for k, use := range pending {
+		for k, p := range pending {
 			if _, newer := g.uses[k]; !newer {
-				g.gather(use)
+				g.gather(p.use, p.recent)
 			}
 		}
 		g.mu.Unlock()
 		return err
 	}
 	v.metrics.usesWritten.Add(float64(len(batch)))
-	g.mu.Lock()
-	if len(g.written)+len(pending) > maxWrittenUses {
-		clear(g.written)
-	}
-	for k, use := range pending {
-		g.written[k] = use.At.Unix()
-	}
-	g.mu.Unlock()
-	// A key's next uses by the client last seen skip the lock until the write interval has
-	// passed.
-	for k, use := range pending {
-		slot, ok := g.lastUse.Load(k.keyID)
-		if !ok {
-			continue
-		}
-		recent := slot.(*atomic.Pointer[recentUse])
-		if last := recent.Load(); last != nil && last.client == k.client && last.ip == k.ip && last.written < use.At.Unix() {
-			recent.CompareAndSwap(last, &recentUse{client: last.client, ip: last.ip, second: last.second, written: use.At.Unix()})
+	// The key's next uses by the same client skip the lock until the write interval has
+	// passed: its entry learns when the use was written.
+	for _, p := range pending {
+		if p.recent != nil {
+			p.recent.written.Store(p.use.At.Unix())
 		}
 	}
 	return nil

@@ -21,11 +21,11 @@ func TestPendingUsesAreBoundedButKeepEveryKey(t *testing.T) {
 	g := &v.usage
 	g.mu.Lock()
 	for i := range maxPendingUses {
-		g.gather(models.APIKeyUse{APIKeyID: int64(i % 4000), At: at, IP: "192.0.2.1", Client: fmt.Sprintf("client/%d", i)})
+		g.gather(models.APIKeyUse{APIKeyID: int64(i % 4000), At: at, IP: "192.0.2.1", Client: fmt.Sprintf("client/%d", i)}, nil)
 	}
-	g.gather(models.APIKeyUse{APIKeyID: 5000, At: at, IP: "192.0.2.1", Client: "a key not held yet"})
-	g.gather(models.APIKeyUse{APIKeyID: 7, At: at, IP: "192.0.2.1", Client: "one client too many"})
-	g.gather(models.APIKeyUse{APIKeyID: 8, At: at, IP: "192.0.2.1", Client: "one client too many"})
+	g.gather(models.APIKeyUse{APIKeyID: 5000, At: at, IP: "192.0.2.1", Client: "a key not held yet"}, nil)
+	g.gather(models.APIKeyUse{APIKeyID: 7, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil)
+	g.gather(models.APIKeyUse{APIKeyID: 8, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil)
 	held, newKeyHeld := len(g.uses), g.perKey[5000] == 1
 	g.mu.Unlock()
 	if held != maxPendingUses+1 || !newKeyHeld {

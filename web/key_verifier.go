@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -67,21 +66,66 @@ type KeyVerifier struct {
 }
 
 type cachedKey struct {
-	// key is shared by every request that presents it and never changed after it is cached.
-	// It holds what verification and the API's handlers read (id, public id, name, scope,
-	// creation and expiry), and not the last use or the stored hash, so that a hundred
-	// thousand cached keys stay small.
-	key *models.APIKey
-	// sum is the stored hash of the key's secret, decoded from the stored key's SecretHash.
-	sum      [sha256.Size]byte
-	cachedAt time.Time
+	// What verification and the API's handlers read of the key, and nothing else, so that a
+	// hundred thousand cached keys stay small. The entry is shared by every request that
+	// presents the key and never changed after it is cached, but for its atomics.
+	id       int64
+	publicID string
+	name     string
+	scope    models.Scope
+	// expiresAt is the zero time for a key that never expires.
+	expiresAt time.Time
+	cachedAt  time.Time
 	// generation is the verifier's generation when the key was read from the store.
 	generation uint64
 	// vouchedAt is the last second (Unix time) this instance knew the key valid: read from
 	// the store, or answered from a trusted cache. Stale-if-error counts from it.
 	vouchedAt atomic.Int64
-	// summary is made once per cached key, not on every request that shows it.
-	summary *KeySummary
+	// summary is made once per cached key, not on every request that shows it; its header
+	// values are these arrays.
+	summary     KeySummary
+	idHeader    [1]string
+	scopeHeader [1]string
+	// recent is the key's use last gathered, so that repeats skip the lock.
+	recent atomic.Pointer[recentUse]
+}
+
+// newCachedKey makes the cache entry of a key read from the store.
+func newCachedKey(key *models.APIKey, now time.Time, generation uint64) (*cachedKey, error) {
+	scope, ok := models.ParseScope(string(key.Scope))
+	if !ok {
+		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
+	}
+	entry := &cachedKey{id: key.ID, publicID: key.PublicID, name: key.Name, scope: scope, cachedAt: now, generation: generation}
+	if key.ExpiresAt != nil {
+		entry.expiresAt = *key.ExpiresAt
+	}
+	body, err := json.Marshal(struct {
+		ID    string       `json:"id"`
+		Name  string       `json:"name"`
+		Scope models.Scope `json:"scope"`
+	}{key.PublicID, key.Name, scope})
+	if err != nil {
+		return nil, err
+	}
+	entry.idHeader[0], entry.scopeHeader[0] = key.PublicID, string(scope)
+	entry.summary = KeySummary{JSON: body, IDHeader: entry.idHeader[:], Scope: entry.scopeHeader[:]}
+	return entry, nil
+}
+
+// apiKey is the key as the models know it, made for a handler that asks for it.
+func (e *cachedKey) apiKey() *models.APIKey {
+	key := &models.APIKey{ID: e.id, PublicID: e.publicID, Name: e.name, Scope: e.scope}
+	if !e.expiresAt.IsZero() {
+		expiresAt := e.expiresAt
+		key.ExpiresAt = &expiresAt
+	}
+	return key
+}
+
+// expired tells whether the key no longer authenticates at now.
+func (e *cachedKey) expired(now time.Time) bool {
+	return !e.expiresAt.IsZero() && !e.expiresAt.After(now)
 }
 
 // vouch records that the key was known valid at now; it writes at most once a second, so
@@ -98,18 +142,6 @@ type KeySummary struct {
 	JSON     []byte   // {"id":…,"name":…,"scope":…}
 	IDHeader []string // the public id, as an http.Header value
 	Scope    []string // the scope, as an http.Header value
-}
-
-func newKeySummary(key *models.APIKey) (*KeySummary, error) {
-	body, err := json.Marshal(struct {
-		ID    string       `json:"id"`
-		Name  string       `json:"name"`
-		Scope models.Scope `json:"scope"`
-	}{key.PublicID, key.Name, key.Scope})
-	if err != nil {
-		return nil, err
-	}
-	return &KeySummary{JSON: body, IDHeader: []string{key.PublicID}, Scope: []string{string(key.Scope)}}, nil
 }
 
 // StaleJSON is JSON with "stale": true added, for an answer given while the database could
@@ -182,7 +214,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 	if err != nil {
 		return nil, err
 	}
-	return entry.key, nil
+	return entry.apiKey(), nil
 }
 
 // verify is Verify returning the cache entry, which also carries the key's summary, and the
@@ -200,12 +232,12 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RUnlock()
 	if entry != nil && entry.generation == generation && v.trusted() && now.Sub(entry.cachedAt) < keyCacheTTL {
 		v.metrics.cacheHits.Inc()
-		return checkEntry(entry, sum, now, ResultOK)
+		return checkEntry(entry, now, ResultOK)
 	}
 	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(entry.vouchedAt.Load(), 0)) < v.staleFor
 	if v.storeKnownDown() {
 		if staleAllowed {
-			return checkEntry(entry, sum, now, ResultStale)
+			return checkEntry(entry, now, ResultStale)
 		}
 		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
 	}
@@ -218,9 +250,9 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		}
 	case models.Unavailable(err) && ctx.Err() == nil:
 		v.storeDownUntil.Store(int64(time.Since(v.born) + storeRetryInterval))
-		if staleAllowed || (entry != nil && entry.key.Expired(now)) {
+		if staleAllowed || (entry != nil && entry.expired(now)) {
 			// Checked from what this instance holds: the key must not have expired since.
-			return checkEntry(entry, sum, now, ResultStale)
+			return checkEntry(entry, now, ResultStale)
 		}
 		return nil, ResultUnavailable, err
 	default:
@@ -243,7 +275,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		v.cache[sum] = fresh
 	}
 	v.mu.Unlock()
-	return checkEntry(fresh, sum, now, ResultOK)
+	return checkEntry(fresh, now, ResultOK)
 }
 
 // lookup reads the key whose secret hashes to sum from the store, within the verifier's
@@ -265,27 +297,15 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 			v.NoteScanner(key.ID, name)
 		}
 	}
-	summary, err := newKeySummary(key)
-	if err != nil {
-		return nil, err
-	}
-	trimmed := &models.APIKey{ID: key.ID, PublicID: key.PublicID, Name: key.Name, Scope: key.Scope, CreatedAt: key.CreatedAt, ExpiresAt: key.ExpiresAt}
-	entry := &cachedKey{key: trimmed, cachedAt: now, generation: generation, summary: summary}
-	if !decodeHash(&entry.sum, key.SecretHash) {
-		return nil, fmt.Errorf("web: api key %s has a malformed stored hash", key.PublicID)
-	}
-	return entry, nil
+	return newCachedKey(key, now, generation)
 }
 
-// checkEntry compares the presented secret's hash with the stored one in constant time and
-// checks expiry at now; a key that passes is vouched for at now unless the answer is stale.
+// checkEntry checks expiry at now (the cache and the store found the entry by the full hash of
+// the presented secret); a key that passes is vouched for at now unless the answer is stale.
 // The entry it returns may be the cached one, shared with other requests: read it, never
 // change it.
-func checkEntry(entry *cachedKey, sum [sha256.Size]byte, now time.Time, result VerifyResult) (*cachedKey, VerifyResult, error) {
-	if subtle.ConstantTimeCompare(entry.sum[:], sum[:]) != 1 {
-		return nil, ResultUnknown, ErrKeyRefused
-	}
-	if entry.key.Expired(now) {
+func checkEntry(entry *cachedKey, now time.Time, result VerifyResult) (*cachedKey, VerifyResult, error) {
+	if entry.expired(now) {
 		return nil, ResultExpired, ErrKeyRefused
 	}
 	if result == ResultOK {
@@ -324,7 +344,7 @@ func (v *KeyVerifier) Evict(secretHash string) {
 	v.mu.Unlock()
 	if known && cached {
 		// What this instance remembers of the key's uses goes with it.
-		v.usage.forget(entry.key.ID)
+		v.usage.forget(entry.id)
 	}
 }
 
