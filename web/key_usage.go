@@ -36,7 +36,7 @@ type usageGatherer struct {
 	perKey map[int64]int
 	// dropped holds, per api key id, the uses left out at the memory bound since they were
 	// last counted in the log.
-	dropped map[int64]int
+	dropped  map[int64]int
 	scanners sync.Map // api key id → scanner name from its last check-in
 }
 
