@@ -21,8 +21,8 @@ var noStore = []string{"no-store"}
 func (h *Handler) apiAuthVerify(c echo.Context) error {
 	summary, stale := web.CurrentKeySummary(c)
 	header := c.Response().Header()
-	header["X-Keysmith-Key-Id"] = summary.IDHeader
-	header["X-Keysmith-Scope"] = summary.Scope
+	header["X-Keysmith-Key-Id"] = summary.IDHeader()
+	header["X-Keysmith-Scope"] = summary.ScopeHeader()
 	header["Cache-Control"] = noStore
 	if stale {
 		return c.JSONBlob(http.StatusOK, summary.StaleJSON())

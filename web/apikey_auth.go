@@ -62,7 +62,7 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			// is already attributed to the scanner's name.
 			defer s.Keys.recordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
 			for _, scope := range scopes {
-				if entry.scope == scope {
+				if entry.scope() == scope {
 					s.metrics.verifications[result].Inc()
 					if result == ResultStale {
 						c.Response().Header()["X-Keysmith-Stale"] = staleHeader
@@ -74,7 +74,7 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",
-				Fields:  map[string]any{"key_scope": entry.scope, "allowed_scopes": allowed},
+				Fields:  map[string]any{"key_scope": entry.scope(), "allowed_scopes": allowed},
 			}
 		}
 	}

@@ -479,7 +479,7 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 func TestVerifierCacheIsBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
-	filler := &cachedKey{cachedAt: time.Now()}
+	filler := &cachedKey{cachedAt: time.Now().UnixNano()}
 	v.size = 10_000
 	for i := range v.size {
 		var sum [32]byte

@@ -67,25 +67,22 @@ type KeyVerifier struct {
 
 type cachedKey struct {
 	// What verification and the API's handlers read of the key, and nothing else, so that a
-	// hundred thousand cached keys stay small. The entry is shared by every request that
-	// presents the key and never changed after it is cached, but for its atomics.
-	id       int64
-	publicID string
-	name     string
-	scope    models.Scope
-	// expiresAt is the zero time for a key that never expires.
-	expiresAt time.Time
-	cachedAt  time.Time
+	// hundred thousand cached keys stay small: the public id and the scope are the summary's.
+	// The entry is shared by every request that presents the key and never changed after it
+	// is cached, but for its atomics.
+	id   int64
+	name string
+	// expiresAt is when the key stops working, in Unix nanoseconds; 0 for never.
+	expiresAt int64
+	// cachedAt is when the key was read from the store, in Unix nanoseconds.
+	cachedAt int64
 	// generation is the verifier's generation when the key was read from the store.
 	generation uint64
 	// vouchedAt is the last second (Unix time) this instance knew the key valid: read from
 	// the store, or answered from a trusted cache. Stale-if-error counts from it.
 	vouchedAt atomic.Int64
-	// summary is made once per cached key, not on every request that shows it; its header
-	// values are these arrays.
-	summary     KeySummary
-	idHeader    [1]string
-	scopeHeader [1]string
+	// summary is made once per cached key, not on every request that shows it.
+	summary KeySummary
 	// recent is the key's use last gathered, so that repeats skip the lock.
 	recent atomic.Pointer[recentUse]
 }
@@ -96,9 +93,9 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64) (*cached
 	if !ok {
 		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
 	}
-	entry := &cachedKey{id: key.ID, publicID: key.PublicID, name: key.Name, scope: scope, cachedAt: now, generation: generation}
+	entry := &cachedKey{id: key.ID, name: key.Name, cachedAt: now.UnixNano(), generation: generation}
 	if key.ExpiresAt != nil {
-		entry.expiresAt = *key.ExpiresAt
+		entry.expiresAt = key.ExpiresAt.UnixNano()
 	}
 	body, err := json.Marshal(struct {
 		ID    string       `json:"id"`
@@ -108,16 +105,18 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64) (*cached
 	if err != nil {
 		return nil, err
 	}
-	entry.idHeader[0], entry.scopeHeader[0] = key.PublicID, string(scope)
-	entry.summary = KeySummary{JSON: body, IDHeader: entry.idHeader[:], Scope: entry.scopeHeader[:]}
+	entry.summary = KeySummary{JSON: body, id: [1]string{key.PublicID}, scope: [1]string{string(scope)}}
 	return entry, nil
 }
 
+func (e *cachedKey) publicID() string    { return e.summary.id[0] }
+func (e *cachedKey) scope() models.Scope { return models.Scope(e.summary.scope[0]) }
+
 // apiKey is the key as the models know it, made for a handler that asks for it.
 func (e *cachedKey) apiKey() *models.APIKey {
-	key := &models.APIKey{ID: e.id, PublicID: e.publicID, Name: e.name, Scope: e.scope}
-	if !e.expiresAt.IsZero() {
-		expiresAt := e.expiresAt
+	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.name, Scope: e.scope()}
+	if e.expiresAt != 0 {
+		expiresAt := time.Unix(0, e.expiresAt).UTC()
 		key.ExpiresAt = &expiresAt
 	}
 	return key
@@ -125,7 +124,7 @@ func (e *cachedKey) apiKey() *models.APIKey {
 
 // expired tells whether the key no longer authenticates at now.
 func (e *cachedKey) expired(now time.Time) bool {
-	return !e.expiresAt.IsZero() && !e.expiresAt.After(now)
+	return e.expiresAt != 0 && e.expiresAt <= now.UnixNano()
 }
 
 // vouch records that the key was known valid at now; it writes at most once a second, so
@@ -139,10 +138,16 @@ func (e *cachedKey) vouch(now time.Time) {
 // KeySummary is what a key that authenticated may tell about itself: its public id, name and
 // scope, as a JSON object and as header values. It is shared: read it, never change it.
 type KeySummary struct {
-	JSON     []byte   // {"id":…,"name":…,"scope":…}
-	IDHeader []string // the public id, as an http.Header value
-	Scope    []string // the scope, as an http.Header value
+	JSON []byte // {"id":…,"name":…,"scope":…}
+	// id and scope are header values, arrays so that a summary is made in one allocation.
+	id, scope [1]string
 }
+
+// IDHeader is the public id, as an http.Header value.
+func (s *KeySummary) IDHeader() []string { return s.id[:] }
+
+// ScopeHeader is the scope, as an http.Header value.
+func (s *KeySummary) ScopeHeader() []string { return s.scope[:] }
 
 // StaleJSON is JSON with "stale": true added, for an answer given while the database could
 // not be asked. It is made when asked for: outages are rare, memory per cached key is not.
@@ -230,7 +235,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RLock()
 	entry := v.cache[sum]
 	v.mu.RUnlock()
-	if entry != nil && entry.generation == generation && v.trusted() && now.Sub(entry.cachedAt) < keyCacheTTL {
+	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano()-entry.cachedAt < int64(keyCacheTTL) {
 		v.metrics.cacheHits.Inc()
 		return checkEntry(entry, now, ResultOK)
 	}
