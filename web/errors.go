@@ -120,7 +120,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		body["error"] = view.Message
 		if status == http.StatusServiceUnavailable {
-			body["error"] = view.Title + ". " + view.Message
+			// The page's sentence points at a reference shown below it; a program has the
+			// request id beside the message instead.
+			body["error"] = view.Title + ". Try again in a few seconds."
 		}
 		body["request_id"] = view.RequestID
 		c.Response().Header().Set("Cache-Control", "no-store")
