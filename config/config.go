@@ -260,6 +260,10 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 	if !baseURLSet {
 		cfg.BaseURL, _ = url.Parse("http://" + cfg.Addr)
 	}
+	if cfg.DrainDelay > cfg.ShutdownTimeout/2 {
+		// The rest of the stop (requests in flight, the last write of key uses) needs time too.
+		return Config{}, nil, fmt.Errorf("config: KEYSMITH_DRAIN_DELAY (%s) must be at most half of KEYSMITH_SHUTDOWN_TIMEOUT (%s)", cfg.DrainDelay, cfg.ShutdownTimeout)
+	}
 	if cfg.SessionIdleTimeout > cfg.SessionMaxAge {
 		return Config{}, nil, fmt.Errorf("config: KEYSMITH_SESSION_IDLE_TIMEOUT (%s) must not exceed KEYSMITH_SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
 	}

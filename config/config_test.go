@@ -121,6 +121,10 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "at least one day") {
 		t.Errorf("a lifetime under a day: error %v, want one saying at least one day", err)
 	}
+	_, _, err = config.Load("test", nil, env(map[string]string{"KEYSMITH_DRAIN_DELAY": "6s"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "KEYSMITH_DRAIN_DELAY") {
+		t.Errorf("a drain delay over half the shutdown timeout: error %v, want one naming KEYSMITH_DRAIN_DELAY", err)
+	}
 	_, _, err = config.Load("test", nil, env(map[string]string{"KEYSMITH_SESSION_IDLE_TIMEOUT": "9h"}), io.Discard)
 	if err == nil {
 		t.Error("an idle timeout longer than the session is accepted")

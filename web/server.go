@@ -156,7 +156,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	deadline := time.Now().Add(s.cfg.ShutdownTimeout)
 	s.stopping.Store(true)
 	s.log.Info("stopping: /readyz now fails", "drain_delay", s.cfg.DrainDelay.String(), "shutdown_timeout", s.cfg.ShutdownTimeout.String())
-	drain := time.NewTimer(min(s.cfg.DrainDelay, s.cfg.ShutdownTimeout/2))
+	drain := time.NewTimer(s.cfg.DrainDelay)
 	<-drain.C
 	// A fifth of the budget is kept for the last write of key uses; requests still running
 	// shortly before the rest is spent are cancelled, and so answered 503, not cut off.
