@@ -86,8 +86,11 @@ func (g *usageGatherer) forget(keyID int64) {
 func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.Time) {
 	g := &v.usage
 	client, scanner := userAgent, false
-	if name, ok := g.scanners.Load(entry.id); ok {
-		client, scanner = name.(string), true
+	// Only a Scanner key checks in, so only its uses look for a scanner's name.
+	if entry.scope() == models.ScopeScanner {
+		if name, ok := g.scanners.Load(entry.id); ok {
+			client, scanner = name.(string), true
+		}
 	}
 	client = models.CleanClientName(client)
 	second := at.Unix()
