@@ -9,6 +9,13 @@ import (
 	"keysmith/models/modelstest"
 )
 
+// verifyOnly is the verification a request makes (RequireKey's), without making the models'
+// key that Verify returns for other callers.
+func verifyOnly(v *KeyVerifier, ctx context.Context, secret string) (*cachedKey, error) {
+	entry, _, err := v.verify(ctx, secret)
+	return entry, err
+}
+
 // BenchmarkVerify measures the verification path on each database: a key found in the cache,
 // a key looked up in the store (the untrusted verifier bypasses the cache, as it does while
 // the revocation listener is down), and a wrong checksum, refused before any lookup.
@@ -26,12 +33,12 @@ func BenchmarkVerify(b *testing.B) {
 		}
 
 		b.Run(target.Name+"/cache-hit", func(b *testing.B) {
-			if _, err := v.Verify(ctx, secret); err != nil {
+			if _, err := verifyOnly(v, ctx, secret); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(ctx, secret); err != nil {
+				if _, err := verifyOnly(v, ctx, secret); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -40,7 +47,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := v.Verify(ctx, secret); err != nil {
+					if _, err := verifyOnly(v, ctx, secret); err != nil {
 						b.Error(err)
 						return
 					}
@@ -52,7 +59,7 @@ func BenchmarkVerify(b *testing.B) {
 			defer v.restoreTrust(time.Now().Add(time.Hour))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(ctx, secret); err != nil {
+				if _, err := verifyOnly(v, ctx, secret); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -60,7 +67,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(target.Name+"/bad-checksum", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := v.Verify(ctx, wrongChecksum); !errors.Is(err, ErrKeyRefused) {
+				if _, err := verifyOnly(v, ctx, wrongChecksum); !errors.Is(err, ErrKeyRefused) {
 					b.Fatalf("got %v, want ErrKeyRefused", err)
 				}
 			}
