@@ -510,10 +510,7 @@ func (l *balancedLoad) record(started time.Time, res *http.Response, err error) 
 // sends SIGTERM while the load goes on. It checks every answer, the exit code, the time the stop
 // took and the one log line that counts the uses given up.
 func testStopUnderLoad(t *testing.T, faultName string, fault func(*modelstest.Proxy)) {
-	if os.Getenv(modelstest.EnvPostgres) == "" {
-		t.Skipf("%s is not set: skipping the stop with the PostgreSQL database %s", modelstest.EnvPostgres, faultName)
-	}
-	target := modelstest.Targets(t)[1]
+	target := modelstest.Postgres(t, "the stop with the database "+faultName)
 	store := modelstest.Open(t, target)
 	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "load", Scope: models.ScopeReadOnly})
 	if err != nil {

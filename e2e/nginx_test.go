@@ -242,27 +242,7 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 // memory, telling the service so, and answers 503 with Retry-After, not 500, for a key it cannot
 // vouch for.
 func TestNginxDuringADatabaseOutage(t *testing.T) {
-	if os.Getenv(modelstest.EnvPostgres) == "" {
-		t.Skipf("set %s to run the outage test on PostgreSQL", modelstest.EnvPostgres)
-	}
-	var target modelstest.Target
-	for _, candidate := range modelstest.Targets(t) {
-		if candidate.Name == "postgres" {
-			target = candidate
-		}
-	}
-	direct := modelstest.Open(t, target)
-	u, err := url.Parse(target.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := modelstest.NewProxy(t, u.Host)
-	store, err := models.OpenWithTimeout(context.Background(), proxy.URL(target.URL), time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	app := handlerstest.NewOnStore(t, store, func(cfg *config.Config) {
+	app, proxy, direct := handlerstest.NewBehindProxy(t, time.Second, func(cfg *config.Config) {
 		cfg.VerifyDBTimeout = 300 * time.Millisecond
 		cfg.ShutdownTimeout = 2 * time.Second
 	})

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -31,39 +30,17 @@ const (
 	recoveryBound = 5 * time.Second
 )
 
-// faultApp starts Keysmith on a fresh PostgreSQL schema reached only through a proxy that the
-// test controls, with short deadlines. It also returns a store that reaches the database
-// directly, to look at what was written. It skips without PostgreSQL.
+// faultApp starts Keysmith on PostgreSQL behind a proxy the test controls, with short
+// deadlines, and returns a store that reaches the database directly. It skips without
+// PostgreSQL.
 func faultApp(t *testing.T, configure ...func(*config.Config)) (app *handlerstest.App, proxy *modelstest.Proxy, direct *models.Store) {
 	t.Helper()
-	if os.Getenv(modelstest.EnvPostgres) == "" {
-		t.Skipf("set %s to run the database fault tests on PostgreSQL", modelstest.EnvPostgres)
-	}
-	var target modelstest.Target
-	for _, candidate := range modelstest.Targets(t) {
-		if candidate.Name == "postgres" {
-			target = candidate
-		}
-	}
-	direct = modelstest.Open(t, target)
-	u, err := url.Parse(target.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy = modelstest.NewProxy(t, u.Host)
-	store, err := models.OpenWithTimeout(context.Background(), proxy.URL(target.URL), faultDBTimeout)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	app = handlerstest.NewOnStore(t, store, append([]func(*config.Config){func(cfg *config.Config) {
-		cfg.DBTimeout = faultDBTimeout
+	return handlerstest.NewBehindProxy(t, faultDBTimeout, append([]func(*config.Config){func(cfg *config.Config) {
 		cfg.VerifyDBTimeout = faultVerifyTimeout
 		cfg.StaleKeysFor = faultStaleFor
 		// The test's end stops the server, maybe with the database still away.
 		cfg.ShutdownTimeout = 2 * time.Second
 	}}, configure...)...)
-	return app, proxy, direct
 }
 
 // answer is one request's outcome and how long it took.

@@ -26,14 +26,7 @@ const revocationBound = time.Second
 // schema, as two instances behind a load balancer would run. It skips without PostgreSQL.
 func twoInstances(t *testing.T) (first, second *handlerstest.App, target modelstest.Target) {
 	t.Helper()
-	if os.Getenv(modelstest.EnvPostgres) == "" {
-		t.Skipf("set %s to run the multi-instance revocation tests on PostgreSQL", modelstest.EnvPostgres)
-	}
-	for _, candidate := range modelstest.Targets(t) {
-		if candidate.Name == "postgres" {
-			target = candidate
-		}
-	}
+	target = modelstest.Postgres(t, "the multi-instance revocation tests")
 	first = handlerstest.New(t, target)
 	second = handlerstest.NewOnStore(t, modelstest.Open(t, target))
 	return first, second, target

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"keysmith/config"
 	"keysmith/handlers"
@@ -48,6 +49,28 @@ func New(t testing.TB, target modelstest.Target, configure ...func(*config.Confi
 	t.Helper()
 	store := modelstest.Open(t, target)
 	return NewOnStore(t, store, configure...)
+}
+
+// NewBehindProxy starts Keysmith on a fresh PostgreSQL schema that it reaches only through a
+// proxy the test controls, so that the test can refuse, drop or hang its connections; every
+// database call is bounded by dbTimeout. It also returns a store that reaches the database
+// directly, to set up and look at what was written. It skips without PostgreSQL.
+func NewBehindProxy(t *testing.T, dbTimeout time.Duration, configure ...func(*config.Config)) (app *App, proxy *modelstest.Proxy, direct *models.Store) {
+	t.Helper()
+	target := modelstest.Postgres(t, "the database fault tests")
+	direct = modelstest.Open(t, target)
+	u, err := url.Parse(target.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy = modelstest.NewProxy(t, u.Host)
+	store, err := models.OpenWithTimeout(context.Background(), proxy.URL(target.URL), dbTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	bounded := func(cfg *config.Config) { cfg.DBTimeout = dbTimeout }
+	return NewOnStore(t, store, append([]func(*config.Config){bounded}, configure...)...), proxy, direct
 }
 
 // NewOnStore starts Keysmith over an already open store, for tests that need two servers on

@@ -37,6 +37,18 @@ func Targets(t testing.TB) []Target {
 	return targets
 }
 
+// Postgres returns a fresh PostgreSQL target for a test that needs PostgreSQL itself (several
+// instances, LISTEN/NOTIFY, a proxy in front of it), and skips the test, saying why, without
+// KEYSMITH_TEST_DATABASE_URL.
+func Postgres(t testing.TB, why string) Target {
+	t.Helper()
+	base := os.Getenv(EnvPostgres)
+	if base == "" {
+		t.Skipf("set %s to run %s on PostgreSQL", EnvPostgres, why)
+	}
+	return Target{Name: "postgres", URL: freshSchema(t, base)}
+}
+
 // Open opens and migrates the target's database and closes it when the test ends.
 func Open(t testing.TB, target Target) *models.Store {
 	t.Helper()
