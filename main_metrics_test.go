@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -30,26 +29,9 @@ func TestMetricsListenerIsSeparate(t *testing.T) {
 		"KEYSMITH_METRICS_ADDR": metricsAddr,
 		"KEYSMITH_DATABASE_URL": filepath.Join(t.TempDir(), "k.db"),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out, errs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv(vars), nil, &out, &errs) }()
-
 	// Until the server listens, requests are refused before they reach it, so exactly one
 	// /healthz is answered and counted.
-	var healthy bool
-	for range 100 {
-		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			res.Body.Close()
-			healthy = res.StatusCode == http.StatusOK
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !healthy {
-		t.Fatalf("server did not answer /healthz; log: %s", errs.String())
-	}
+	stop, _, _ := serveInProcess(t, vars)
 
 	get := func(url string) (status int, body string) {
 		t.Helper()
@@ -76,15 +58,7 @@ func TestMetricsListenerIsSeparate(t *testing.T) {
 		t.Errorf("GET /metrics on the application's address: got status %d, want %d", status, http.StatusNotFound)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v after shutdown", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop after its context ended")
-	}
+	stop()
 	// The metrics listener stops with the server, freeing its address.
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		conn, err := net.Dial("tcp", metricsAddr)

@@ -71,22 +71,7 @@ func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
 	addr := listener.Addr().String()
 	listener.Close()
 	vars := map[string]string{"KEYSMITH_ADDR": addr, "KEYSMITH_DATABASE_URL": filepath.Join(t.TempDir(), "k.db")}
-	ctx, cancel := context.WithCancel(context.Background())
-	var out, errs syncBuffer
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, nil, getenv(vars), nil, &out, &errs) }()
-	var healthy bool
-	for range 100 {
-		if res, err := http.Get("http://" + addr + "/healthz"); err == nil {
-			res.Body.Close()
-			healthy = res.StatusCode == http.StatusOK
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !healthy {
-		t.Fatalf("server did not answer /healthz; log: %s", errs.String())
-	}
+	stop, out, errs := serveInProcess(t, vars)
 	link := regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/setup\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(out.String())
 	if link == nil {
 		t.Fatalf("no setup link with a 256-bit token in %q", out.String())
@@ -96,18 +81,46 @@ func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
 		t.Fatalf("setup link: %v %v", res, err)
 	}
 	res.Body.Close()
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("serve returned %v after shutdown", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop after its context ended")
-	}
+	stop()
 	if strings.Contains(errs.String(), link[1]) {
 		t.Error("the setup token is in the log")
 	}
+}
+
+// serveInProcess runs `keysmith serve` with vars in the test's process until /healthz answers
+// on KEYSMITH_ADDR, and returns its output, its log, and stop, which ends it and fails the test
+// unless it stops cleanly within 15 seconds.
+func serveInProcess(t *testing.T, vars map[string]string) (stop func(), out, errs *syncBuffer) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	out, errs = &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, getenv(vars), nil, out, errs) }()
+	var healthy bool
+	for range 100 {
+		if res, err := http.Get("http://" + vars["KEYSMITH_ADDR"] + "/healthz"); err == nil {
+			res.Body.Close()
+			healthy = res.StatusCode == http.StatusOK
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !healthy {
+		t.Fatalf("server did not answer /healthz; log: %s", errs.String())
+	}
+	return func() {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v after shutdown", err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("serve did not stop after its context ended")
+		}
+	}, out, errs
 }
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines and the test to share.

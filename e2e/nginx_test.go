@@ -184,20 +184,7 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 
 		get := func(headers map[string]string) (int, string, http.Header) {
 			t.Helper()
-			req, err := http.NewRequest(http.MethodGet, gateway+"/reports/latest", nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for name, value := range headers {
-				req.Header.Set(name, value)
-			}
-			res, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			body, _ := io.ReadAll(res.Body)
-			return res.StatusCode, string(body), res.Header
+			return gatewayGet(t, gateway, headers)
 		}
 
 		status, body, _ := get(map[string]string{"X-API-SECRET": readOnlySecret, "X-Keysmith-Key-Id": "ak_forged"})
@@ -261,37 +248,46 @@ func TestNginxDuringADatabaseOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	get := func(secret string) (*http.Response, string) {
+	get := func(secret string) (int, string, http.Header) {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, gateway+"/reports/latest", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("X-API-SECRET", secret)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		body, _ := io.ReadAll(res.Body)
-		return res, string(body)
+		return gatewayGet(t, gateway, map[string]string{"X-API-SECRET": secret})
 	}
-	if res, _ := get(cachedSecret); res.StatusCode != http.StatusOK {
-		t.Fatalf("before the outage: status %d, want 200", res.StatusCode)
+	if status, _, _ := get(cachedSecret); status != http.StatusOK {
+		t.Fatalf("before the outage: status %d, want 200", status)
 	}
 	proxy.Refuse()
 	// The key cache's lease, renewed every 250 ms while the listener is connected, runs out.
 	time.Sleep(1100 * time.Millisecond)
-	if res, body := get(cachedSecret); res.StatusCode != http.StatusOK {
-		t.Errorf("key verified before the outage: status %d, body %q, want 200 from the service", res.StatusCode, body)
+	if status, body, _ := get(cachedSecret); status != http.StatusOK {
+		t.Errorf("key verified before the outage: status %d, body %q, want 200 from the service", status, body)
 	}
-	if res, body := get(uncachedSecret); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" || !strings.Contains(body, `"error"`) {
-		t.Errorf("key never verified: status %d, Retry-After %q, body %q; want 503 with Retry-After and a JSON error", res.StatusCode, res.Header.Get("Retry-After"), body)
+	if status, body, header := get(uncachedSecret); status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" || !strings.Contains(body, `"error"`) {
+		t.Errorf("key never verified: status %d, Retry-After %q, body %q; want 503 with Retry-After and a JSON error", status, header.Get("Retry-After"), body)
 	}
 	want := []serviceSeen{{keyID: cached.PublicID, scope: "read-only"}, {keyID: cached.PublicID, scope: "read-only", stale: "true"}}
 	if got := service.requests(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("the service saw %+v, want %+v (the second marked stale)", got, want)
 	}
+}
+
+// gatewayGet asks the service behind nginx for a page with the given headers, and returns the
+// status, body and headers of the answer.
+func gatewayGet(t *testing.T, gateway string, headers map[string]string) (int, string, http.Header) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, gateway+"/reports/latest", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, value := range headers {
+		req.Header.Set(name, value)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(body), res.Header
 }
 
 // lockedBuffer collects nginx's output from its pipes.
