@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -50,27 +51,25 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			req := c.Request()
 			entry, result, err := s.Keys.verify(req.Context(), presentedSecret(req.Header))
-			if errors.Is(err, ErrKeyRefused) {
-				s.metrics.verifications[result].Inc()
-				return errKeyRequired
+			if err == nil && !slices.Contains(scopes, entry.scope()) {
+				result = ResultWrongScope
 			}
-			if err != nil {
-				s.metrics.verifications[result].Inc()
+			s.Metrics.verifications[result].Inc()
+			switch {
+			case errors.Is(err, ErrKeyRefused):
+				return errKeyRequired
+			case err != nil:
 				return err
 			}
 			// The use is gathered once the request is handled, so that a scanner's check-in
 			// is already attributed to the scanner's name.
 			defer s.Keys.recordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
-			for _, scope := range scopes {
-				if entry.scope() == scope {
-					s.metrics.verifications[result].Inc()
-					if result == ResultStale {
-						c.Response().Header()["X-Keysmith-Stale"] = staleHeader
-					}
-					return next(&keyContext{Context: c, entry: entry, stale: result == ResultStale})
+			if result != ResultWrongScope {
+				if result == ResultStale {
+					c.Response().Header()["X-Keysmith-Stale"] = staleHeader
 				}
+				return next(&keyContext{Context: c, entry: entry, stale: result == ResultStale})
 			}
-			s.metrics.verifications[ResultWrongScope].Inc()
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",

@@ -121,7 +121,7 @@ func (s *Server) evictAnnouncedKeys(ctx context.Context, conn *pgx.Conn) error {
 			cancel()
 			if err == nil {
 				s.Keys.Evict(notification.Payload)
-				s.metrics.revocations.Inc()
+				s.Metrics.revocations.Inc()
 				continue
 			}
 			if ctx.Err() != nil {

@@ -38,7 +38,6 @@ type Server struct {
 	Metrics  *Metrics
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
-	metrics  *Metrics
 	cfg      config.Config
 	store    *models.Store
 	log      *slog.Logger
@@ -59,7 +58,6 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Throttle: NewLoginThrottle(),
 		Keys:     NewKeyVerifier(store, log, metrics, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
 		Metrics:  metrics,
-		metrics:  metrics,
 		cfg:      cfg,
 		store:    store,
 		log:      log,
@@ -118,7 +116,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
 	if s.cfg.MetricsAddr != "" {
-		if err := s.metrics.serveMetrics(background, s.cfg.MetricsAddr, s.log); err != nil {
+		if err := s.Metrics.serveMetrics(background, s.cfg.MetricsAddr, s.log); err != nil {
 			listener.Close()
 			return fmt.Errorf("web: metrics listener: %w", err)
 		}
@@ -286,7 +284,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
-		s.metrics.observe(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
+		s.Metrics.observe(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
 		s.log.Info("request",
 			"request_id", requestID(c),
 			"method", c.Request().Method,
