@@ -7,8 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -118,17 +116,13 @@ func (s *Server) csrfCookieName() string {
 	return "keysmith_csrf"
 }
 
-// newCSRFSeed gives the browser a new pre-session seed, replacing any set earlier in the same
-// response, and returns it.
+// newCSRFSeed gives the browser a new pre-session seed and returns it.
 func (s *Server) newCSRFSeed(c echo.Context) string {
 	raw := make([]byte, 32)
 	rand.Read(raw)
 	seed := base64.RawURLEncoding.EncodeToString(raw)
-	name := s.csrfCookieName()
-	h := c.Response().Header()
-	h["Set-Cookie"] = slices.DeleteFunc(h["Set-Cookie"], func(line string) bool { return strings.HasPrefix(line, name+"=") })
 	c.SetCookie(&http.Cookie{
-		Name: name, Value: seed, Path: "/", HttpOnly: true,
+		Name: s.csrfCookieName(), Value: seed, Path: "/", HttpOnly: true,
 		Secure: s.cfg.Secure(), SameSite: http.SameSiteStrictMode,
 	})
 	return seed
