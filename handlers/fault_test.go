@@ -62,11 +62,15 @@ func verifyAs(c *handlerstest.Client, secret, userAgent string) answer {
 	})
 }
 
-// wantUnavailable checks a 503 with Retry-After that came within the deadline.
+// wantUnavailable checks a 503 with Retry-After, kept by no cache, that came within the
+// deadline.
 func wantUnavailable(t *testing.T, what string, got answer, deadline time.Duration) {
 	t.Helper()
 	if got.StatusCode != http.StatusServiceUnavailable || got.Header.Get("Retry-After") == "" {
 		t.Errorf("%s: status %d with Retry-After %q, want 503 with Retry-After; body %.300s", what, got.StatusCode, got.Header.Get("Retry-After"), got.Body)
+	}
+	if cc := got.Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("%s: got Cache-Control %q, want %q", what, cc, "no-store")
 	}
 	if got.took > deadline+faultSlack {
 		t.Errorf("%s took %v, want at most %v (its deadline) + %v", what, got.took, deadline, faultSlack)

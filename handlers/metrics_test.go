@@ -200,6 +200,9 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 			}
 
 			const validUses = 3 // the first asks the database, the others are cache hits
+			// The first use asks the database, the second is answered from memory.
+			const unknownUses = 2
+			unknown := models.GenerateSecret()
 			requests := []struct {
 				name         string
 				method, path string
@@ -210,7 +213,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				{"valid key", http.MethodGet, "/api/v1/auth/verify", map[string]string{"X-API-SECRET": valid}, validUses, http.StatusOK},
 				{"malformed key", http.MethodGet, "/api/v1/auth/verify", map[string]string{"X-API-SECRET": "not-a-key"}, 1, http.StatusUnauthorized},
 				{"no key", http.MethodGet, "/api/v1/auth/verify", nil, 1, http.StatusUnauthorized},
-				{"unknown key", http.MethodGet, "/api/v1/auth/verify", map[string]string{"Authorization": "Bearer " + models.GenerateSecret()}, 1, http.StatusUnauthorized},
+				{"unknown key", http.MethodGet, "/api/v1/auth/verify", map[string]string{"Authorization": "Bearer " + unknown}, unknownUses, http.StatusUnauthorized},
 				{"expired key", http.MethodGet, "/api/v1/auth/verify", map[string]string{"X-API-SECRET": expired}, 1, http.StatusUnauthorized},
 				{"read-only key on an admin route", http.MethodGet, "/api/v1/users", map[string]string{"X-API-SECRET": valid}, 1, http.StatusForbidden},
 				{"unknown path", http.MethodGet, unknownPath, nil, 1, http.StatusNotFound},
@@ -242,16 +245,18 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 			before.check(t, []wantSeries{
 				{"keysmith_key_verifications_total", resultLabel("ok"), validUses},
 				{"keysmith_key_verifications_total", resultLabel("malformed"), 2},
-				{"keysmith_key_verifications_total", resultLabel("unknown"), 1},
+				{"keysmith_key_verifications_total", resultLabel("unknown"), unknownUses},
 				{"keysmith_key_verifications_total", resultLabel("expired"), 1},
 				{"keysmith_key_verifications_total", resultLabel("wrong_scope"), 1},
 				{"keysmith_key_verifications_total", resultLabel("stale"), 0},
 				{"keysmith_key_verifications_total", resultLabel("unavailable"), 0},
 				{"keysmith_key_verifications_total", resultLabel("error"), 0},
-				// Misses: the valid key's first use, the unknown key, the expired key. Hits:
-				// the valid key's other uses and its use on the admin route.
+				// Misses: the valid key's first use, the unknown key's first, the expired key.
+				// Hits: the valid key's other uses and its use on the admin route.
 				{"keysmith_key_cache_misses_total", nil, 3},
 				{"keysmith_key_cache_hits_total", nil, validUses},
+				{"keysmith_key_negative_cache_hits_total", nil, unknownUses - 1},
+				{"keysmith_key_negative_cache_entries", nil, 1},
 				// The valid key and the expired one, which is refused at each use from the cache.
 				{"keysmith_key_cache_entries", nil, 2},
 				{"keysmith_revocation_listener_up", nil, 1},
@@ -261,14 +266,14 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				{"keysmith_sign_ins_total", resultLabel("throttled"), 1},
 				{"keysmith_sign_ins_total", resultLabel("unavailable"), 0},
 				{"keysmith_http_requests_total", requestLabels("/api/v1/auth/verify", "GET", "200"), validUses},
-				{"keysmith_http_requests_total", requestLabels("/api/v1/auth/verify", "GET", "401"), 4},
+				{"keysmith_http_requests_total", requestLabels("/api/v1/auth/verify", "GET", "401"), 3 + unknownUses},
 				{"keysmith_http_requests_total", requestLabels("/api/v1/users", "GET", "403"), 1},
 				{"keysmith_http_requests_total", requestLabels("unmatched", "GET", "404"), 1},
 				{"keysmith_http_requests_total", requestLabels("/login", "GET", "200"), 2},
 				{"keysmith_http_requests_total", requestLabels("/login", "POST", "303"), 1},
 				{"keysmith_http_requests_total", requestLabels("/login", "POST", "401"), 5},
 				{"keysmith_http_requests_total", requestLabels("/login", "POST", "429"), 1},
-				{"keysmith_http_request_duration_seconds", map[string]string{"route": "/api/v1/auth/verify", "method": "GET"}, validUses + 4},
+				{"keysmith_http_request_duration_seconds", map[string]string{"route": "/api/v1/auth/verify", "method": "GET"}, validUses + 3 + unknownUses},
 				{"keysmith_http_request_duration_seconds", map[string]string{"route": "/login", "method": "POST"}, 7},
 				{"go_sql_max_open_connections", map[string]string{"db_name": target.Name}, float64(app.Store.Pool().Stats().MaxOpenConnections)},
 			})
@@ -308,6 +313,8 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				"keysmith_key_cache_entries":             dto.MetricType_GAUGE,
 				"keysmith_key_cache_hits_total":          dto.MetricType_COUNTER,
 				"keysmith_key_cache_misses_total":        dto.MetricType_COUNTER,
+				"keysmith_key_negative_cache_hits_total": dto.MetricType_COUNTER,
+				"keysmith_key_negative_cache_entries":    dto.MetricType_GAUGE,
 				"keysmith_revocation_listener_up":        dto.MetricType_GAUGE,
 				"keysmith_revocations_received_total":    dto.MetricType_COUNTER,
 				"keysmith_key_uses_pending":              dto.MetricType_GAUGE,

@@ -142,7 +142,8 @@ type NewAPIKey struct {
 }
 
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
-// return value: the caller shows it once and forgets it.
+// return value: the caller shows it once and forgets it. On PostgreSQL the key's secret hash
+// is announced to every instance on ActivationChannel.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -168,7 +169,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 		expiresAt := nk.ExpiresAt.UTC()
 		key.ExpiresAt = &expiresAt
 	}
-	if err := s.db.WithContext(ctx).Create(key).Error; err != nil {
+	if err := s.insertAPIKey(ctx, key); err != nil {
 		if isUniqueViolation(err) {
 			if taken, _ := s.APIKeyNameTaken(ctx, key.NameLower); taken {
 				return nil, "", ErrDuplicateName

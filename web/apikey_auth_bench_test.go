@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/models"
 	"keysmith/models/modelstest"
 )
 
@@ -18,7 +19,8 @@ func verifyOnly(v *KeyVerifier, ctx context.Context, secret string) (*cachedKey,
 
 // BenchmarkVerify measures the verification path on each database: a key found in the cache,
 // a key looked up in the store (the untrusted verifier bypasses the cache, as it does while
-// the revocation listener is down), and a wrong checksum, refused before any lookup.
+// the revocation listener is down), a well-formed unknown key presented again (answered from
+// memory after its first lookup), and a wrong checksum, refused before any lookup.
 //
 //	go test -run='^$' -bench=BenchmarkVerify -benchmem ./web/
 func BenchmarkVerify(b *testing.B) {
@@ -61,6 +63,15 @@ func BenchmarkVerify(b *testing.B) {
 			for b.Loop() {
 				if _, err := verifyOnly(v, ctx, secret); err != nil {
 					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(target.Name+"/unknown-repeated", func(b *testing.B) {
+			unknown := models.GenerateSecret()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := verifyOnly(v, ctx, unknown); !errors.Is(err, ErrKeyRefused) {
+					b.Fatalf("got %v, want ErrKeyRefused", err)
 				}
 			}
 		})

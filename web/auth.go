@@ -105,7 +105,8 @@ func LocalPath(target, fallback string) string {
 }
 
 // Login starts a new session for user, ending any session the browser had, so a session id
-// planted before login is worthless after it.
+// planted before login is worthless after it. The CSRF token is renewed with it: from now on
+// the browser's token is bound to the new session, and its pre-session seed is replaced.
 func (s *Server) Login(c echo.Context, user *models.User) error {
 	session := currentSession(c)
 	if session.ID != "" {
@@ -116,14 +117,23 @@ func (s *Server) Login(c echo.Context, user *models.User) error {
 	session.ID = ""
 	session.Values = map[any]any{sessionUserKey: user.ID}
 	session.Options.MaxAge = int(s.cfg.SessionMaxAge.Seconds())
-	return session.Save(c.Request(), c.Response())
+	if err := session.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	s.renewCSRF(c, session.ID)
+	return nil
 }
 
-// Logout ends the session on the server and clears its cookie.
+// Logout ends the session on the server and clears its cookie, and gives the browser a new
+// pre-session seed, so no CSRF token from before outlives the session.
 func (s *Server) Logout(c echo.Context) error {
 	session := currentSession(c)
 	session.Options.MaxAge = -1
-	return session.Save(c.Request(), c.Response())
+	if err := session.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	s.renewCSRF(c, "")
+	return nil
 }
 
 // AddFlash keeps a notice for the next page this browser shows.

@@ -52,7 +52,8 @@ var errorTexts = map[int]views.ErrorView{
 var shuttingDownText = views.ErrorView{Title: "Keysmith is restarting", Message: "This instance is stopping. Try again in a few seconds."}
 
 // handleError is the only place that writes error responses: JSON for the API, a fragment for
-// HTMX requests and a full page otherwise, each with the request id that the log line has.
+// HTMX requests and a full page otherwise, each with the request id that the log line has,
+// and none stored by a cache (Cache-Control: no-store).
 // 4xx messages written for people are shown as they are; anything else gets a fixed sentence,
 // and the details go to the log. A database that cannot be asked is 503 with Retry-After,
 // never 500; a client that hung up gets nothing, and is not logged as a failure.
@@ -98,6 +99,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	for name, values := range header {
 		c.Response().Header()[name] = values
 	}
+	// No error answer is kept by a browser or a proxy: each tells how things stood for that
+	// request only, and may name the signed-in user or echo what was sent.
+	c.Response().Header().Set("Cache-Control", "no-store")
 	if view.Title == "" {
 		var ok bool
 		if view, ok = errorTexts[status]; !ok {
@@ -125,7 +129,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 			body["error"] = view.Title + ". Try again in a few seconds."
 		}
 		body["request_id"] = view.RequestID
-		c.Response().Header().Set("Cache-Control", "no-store")
 		c.JSON(status, body)
 		return
 	}

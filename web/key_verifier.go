@@ -24,10 +24,11 @@ const keyCacheTTL = 5 * time.Minute
 var ErrKeyRefused = errors.New("web: api key refused")
 
 // KeyVerifier turns a presented secret into its key: format and checksum first (no database
-// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then the
-// store, within its own deadline. Expiry is checked on every call. When the store cannot be
-// asked, a key this instance vouched for within the stale window keeps verifying
-// (stale-if-error). It also gathers each use in memory for batched last-use writes.
+// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then a
+// bounded memory of secrets the store did not know a few seconds ago, then the store, within
+// its own deadline. Expiry is checked on every call. When the store cannot be asked, a key
+// this instance vouched for within the stale window keeps verifying (stale-if-error). It also
+// gathers each use in memory for batched last-use writes.
 type KeyVerifier struct {
 	store   *models.Store
 	log     *slog.Logger
@@ -43,6 +44,9 @@ type KeyVerifier struct {
 	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
 	// nothing for the key.
 	cache map[[sha256.Size]byte]*cachedKey
+	// unknown answers a repeated unknown secret without a lookup; like the cache, only while
+	// trusted and in the generation it was filled in.
+	unknown *unknownKeys
 	// vouchedUntil is when the cache stops being trusted unless the trust is renewed, in
 	// nanoseconds since born (the monotonic clock): never on a single instance, the revocation
 	// listener's lease on PostgreSQL, and 0 while revocations from other instances might be
@@ -165,7 +169,7 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 	v := &KeyVerifier{
 		store: store, log: log, metrics: metrics,
 		lookupTimeout: lookupTimeout, staleFor: staleFor, size: size,
-		cache: map[[sha256.Size]byte]*cachedKey{}, born: time.Now(),
+		cache: map[[sha256.Size]byte]*cachedKey{}, unknown: newUnknownKeys(unknownKeysSize), born: time.Now(),
 	}
 	v.usage.init(metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
@@ -179,6 +183,9 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 		v.mu.RLock()
 		defer v.mu.RUnlock()
 		return float64(len(v.cache))
+	})
+	metrics.gauge("keysmith_key_negative_cache_entries", "Unknown keys this instance remembers, so that their repeats cost no database lookup.", func() float64 {
+		return float64(v.unknown.len())
 	})
 	metrics.gauge("keysmith_key_uses_pending", "Key uses gathered in memory and not yet written.", func() float64 {
 		return float64(v.usage.pending())
@@ -246,6 +253,11 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		}
 		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
 	}
+	if v.trusted() && v.unknown.known(sum, now, generation) {
+		v.metrics.negativeCacheHits.Inc()
+		return nil, ResultUnknown, ErrKeyRefused
+	}
+	ticket := v.unknown.ticket()
 	v.metrics.cacheMisses.Inc()
 	fresh, err := v.lookup(ctx, sum, now, generation)
 	switch {
@@ -267,6 +279,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		if entry != nil {
 			v.Evict(hex.EncodeToString(sum[:]))
 		}
+		v.unknown.remember(sum, ticket, now, generation)
 		return nil, ResultUnknown, ErrKeyRefused
 	}
 	v.mu.Lock()
@@ -350,6 +363,16 @@ func (v *KeyVerifier) Evict(secretHash string) {
 	if known && cached {
 		// What this instance remembers of the key's uses goes with it.
 		v.usage.forget(entry.id)
+	}
+}
+
+// ForgetUnknown forgets that the secret hashing to secretHash was unknown, so that its next use
+// asks the store: for a secret that has just begun to authenticate, which must never be
+// answered unknown from memory.
+func (v *KeyVerifier) ForgetUnknown(secretHash string) {
+	var sum [sha256.Size]byte
+	if decodeHash(&sum, secretHash) {
+		v.unknown.forget(sum)
 	}
 }
 

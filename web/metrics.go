@@ -57,10 +57,12 @@ type Metrics struct {
 	verifications   [verifyResults]prometheus.Counter
 	cacheHits       prometheus.Counter
 	cacheMisses     prometheus.Counter
-	revocations     prometheus.Counter
-	usesWritten     prometheus.Counter
-	usesDropped     prometheus.Counter
-	signIns         *prometheus.CounterVec
+	// negativeCacheHits counts the unknown keys answered from memory, without a lookup.
+	negativeCacheHits prometheus.Counter
+	revocations       prometheus.Counter
+	usesWritten       prometheus.Counter
+	usesDropped       prometheus.Counter
+	signIns           *prometheus.CounterVec
 }
 
 // NewMetrics registers Keysmith's metrics, with the Go runtime's, the process's and the
@@ -92,6 +94,10 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_key_cache_misses_total",
 		Help: "Key verifications that asked the database.",
 	})
+	m.negativeCacheHits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_negative_cache_hits_total",
+		Help: "Unknown keys answered from this instance's memory of keys the database did not know seconds before: database lookups avoided.",
+	})
 	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_revocations_received_total",
 		Help: "Revocation announcements heard by this instance's listener: keys deleted on any instance, evicted here if cached.",
@@ -112,7 +118,7 @@ func NewMetrics(store *models.Store) *Metrics {
 		m.signIns.WithLabelValues(result)
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
+		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
 		factory(c)
 	}
 	factory(collectors.NewGoCollector())

@@ -35,7 +35,9 @@ const (
 // StartRevocationListener makes a deleted key stop working on every instance at once on
 // PostgreSQL: Store.DeleteAPIKey announces each deleted key with NOTIFY in its transaction, and
 // a goroutine LISTENs on a connection of its own and evicts the keys that any instance
-// announces. The key cache is trusted only on a lease that the listener renews with a ping
+// announces. It hears the keys that Store.CreateAPIKey announces the same way, and forgets
+// that their secrets were unknown, so that a new key works at once on every instance. The key
+// cache, and the memory of unknown keys with it, is trusted only on a lease that the listener renews with a ping
 // every 250 ms: if the connection hangs, the lease runs out within a second and the cache is
 // bypassed; if it fails, the cache is emptied and bypassed until the listener has reconnected,
 // which it does by itself. It returns once listening; the goroutine runs until ctx ends. On
@@ -59,7 +61,8 @@ func (s *Server) StartRevocationListener(ctx context.Context) error {
 	return nil
 }
 
-// listenForRevocations opens a connection and subscribes it to the revocation channel.
+// listenForRevocations opens a connection and subscribes it to the revocation and activation
+// channels.
 func listenForRevocations(ctx context.Context, config *pgx.ConnConfig) (*pgx.Conn, error) {
 	dialCtx, cancel := context.WithTimeout(ctx, listenerDialTimeout)
 	defer cancel()
@@ -67,9 +70,11 @@ func listenForRevocations(ctx context.Context, config *pgx.ConnConfig) (*pgx.Con
 	if err != nil {
 		return nil, fmt.Errorf("web: revocation listener: connect: %w", err)
 	}
-	if _, err := conn.Exec(dialCtx, "LISTEN "+models.RevocationChannel); err != nil {
-		conn.Close(context.Background())
-		return nil, fmt.Errorf("web: revocation listener: listen: %w", err)
+	for _, channel := range []string{models.RevocationChannel, models.ActivationChannel} {
+		if _, err := conn.Exec(dialCtx, "LISTEN "+channel); err != nil {
+			conn.Close(context.Background())
+			return nil, fmt.Errorf("web: revocation listener: listen: %w", err)
+		}
 	}
 	return conn, nil
 }
@@ -99,9 +104,10 @@ func (s *Server) runRevocationListener(ctx context.Context, config *pgx.ConnConf
 	}
 }
 
-// evictAnnouncedKeys evicts each key announced on conn and renews the cache's lease: it pings
-// every listenerPingInterval, and once the announcements that arrived before the answer are
-// evicted, the cache is vouched for until cacheLease after the ping was sent. It returns when
+// evictAnnouncedKeys applies each key announced on conn (evicts a revoked one, forgets that an
+// activated one was unknown) and renews the cache's lease: it pings every
+// listenerPingInterval, and once the announcements that arrived before the answer are
+// applied, the cache is vouched for until cacheLease after the ping was sent. It returns when
 // the connection fails or ctx ends.
 func (s *Server) evictAnnouncedKeys(ctx context.Context, conn *pgx.Conn) error {
 	for {
@@ -114,14 +120,18 @@ func (s *Server) evictAnnouncedKeys(ctx context.Context, conn *pgx.Conn) error {
 		}
 		// Announcements that arrived during the ping wait in the connection's buffer, and
 		// WaitForNotification hands those out first: the loop ends, at the next ping's time,
-		// only once they are all evicted.
+		// only once they are all applied.
 		for {
 			waitCtx, cancel := context.WithDeadline(ctx, sent.Add(listenerPingInterval))
 			notification, err := conn.WaitForNotification(waitCtx)
 			cancel()
 			if err == nil {
-				s.Keys.Evict(notification.Payload)
-				s.Metrics.revocations.Inc()
+				if notification.Channel == models.ActivationChannel {
+					s.Keys.ForgetUnknown(notification.Payload)
+				} else {
+					s.Keys.Evict(notification.Payload)
+					s.Metrics.revocations.Inc()
+				}
 				continue
 			}
 			if ctx.Err() != nil {

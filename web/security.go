@@ -59,33 +59,31 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// csrf protects every state-changing browser request with a signed double-submit token: a
-// random value in a strict HttpOnly cookie, and its HMAC under the server's key in the form
-// field or header. A planted cookie is useless without the key, and requests a browser marks
-// as cross-site are refused outright. API routes authenticate with keys, not cookies, and are
-// exempt, as are health checks and static files, which change nothing.
+// csrf protects every state-changing browser request with a token bound to the browser that
+// was given it: an HMAC under the server's key over the signed-in session's server-side id,
+// or, before sign-in, over a random seed kept in a strict HttpOnly cookie. A seed and token
+// issued to another browser are worthless beside this browser's session, and a planted seed
+// is worthless without the key. The token is read from the X-CSRF-Token header or the _csrf
+// field of the body, never from the URL, which logs, history and Referer headers keep.
+// Requests a browser marks as cross-site are refused outright. API routes authenticate with
+// keys, not cookies, and are exempt, as are health checks and static files, which change
+// nothing.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
-	cookieName := "keysmith_csrf"
-	if s.cfg.Secure() {
-		cookieName = "__Host-keysmith_csrf"
-	}
 	return func(c echo.Context) error {
 		if isBrowserless(c) {
 			return next(c)
 		}
 		var seed string
-		if cookie, err := c.Cookie(cookieName); err == nil && len(cookie.Value) == 43 {
+		if cookie, err := c.Cookie(s.csrfCookieName()); err == nil && len(cookie.Value) == csrfSeedLength {
 			seed = cookie.Value
 		} else {
-			raw := make([]byte, 32)
-			rand.Read(raw)
-			seed = base64.RawURLEncoding.EncodeToString(raw)
-			c.SetCookie(&http.Cookie{
-				Name: cookieName, Value: seed, Path: "/", HttpOnly: true,
-				Secure: s.cfg.Secure(), SameSite: http.SameSiteStrictMode,
-			})
+			seed = s.newCSRFSeed(c)
 		}
-		token := s.csrfToken(seed)
+		var sessionID string
+		if CurrentUser(c) != nil {
+			sessionID = currentSession(c).ID
+		}
+		token := s.csrfToken(sessionID, seed)
 		c.Set(csrfTokenKey, token)
 		switch c.Request().Method {
 		case http.MethodGet, http.MethodHead, http.MethodOptions:
@@ -96,7 +94,8 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		sent := c.Request().Header.Get(CSRFHeader)
 		if sent == "" {
-			sent = c.FormValue(CSRFField)
+			// The body only (urlencoded or multipart): PostFormValue ignores the query string.
+			sent = c.Request().PostFormValue(CSRFField)
 		}
 		if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
 			return echo.NewHTTPError(http.StatusForbidden, csrfMessage)
@@ -107,13 +106,52 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 
 const csrfMessage = "This form has expired or did not come from Keysmith. Go back, reload the page and try again."
 
-func (s *Server) csrfToken(seed string) string {
+// csrfSeedLength is the length of a pre-session seed: 32 random bytes in unpadded base64url.
+const csrfSeedLength = 43
+
+func (s *Server) csrfCookieName() string {
+	if s.cfg.Secure() {
+		return "__Host-keysmith_csrf"
+	}
+	return "keysmith_csrf"
+}
+
+// newCSRFSeed gives the browser a new pre-session seed and returns it.
+func (s *Server) newCSRFSeed(c echo.Context) string {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	seed := base64.RawURLEncoding.EncodeToString(raw)
+	c.SetCookie(&http.Cookie{
+		Name: s.csrfCookieName(), Value: seed, Path: "/", HttpOnly: true,
+		Secure: s.cfg.Secure(), SameSite: http.SameSiteStrictMode,
+	})
+	return seed
+}
+
+// renewCSRF starts a new pre-session seed and makes the request's token the one the browser
+// needs from now on: bound to sessionID, the session a sign-in has just started, or to the new
+// seed when sessionID is empty, at sign-out. So no token from before a sign-in or a sign-out
+// is accepted after it.
+func (s *Server) renewCSRF(c echo.Context, sessionID string) {
+	seed := s.newCSRFSeed(c)
+	c.Set(csrfTokenKey, s.csrfToken(sessionID, seed))
+}
+
+// csrfToken is the HMAC, under the server's key, of the signed-in session's id or, when there
+// is none, of the pre-session seed; each kind is labelled, so a seed can never stand for a
+// session id.
+func (s *Server) csrfToken(sessionID, seed string) string {
 	mac := hmac.New(sha256.New, s.csrfKey)
-	mac.Write([]byte(seed))
+	if sessionID != "" {
+		mac.Write([]byte("session\x00" + sessionID))
+	} else {
+		mac.Write([]byte("seed\x00" + seed))
+	}
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
-// CSRFToken returns the token forms and HTMX requests must send back.
+// CSRFToken returns the token forms and HTMX requests must send back: bound to the
+// signed-in session, or to the pre-session seed before sign-in.
 func CSRFToken(c echo.Context) string {
 	token, _ := c.Get(csrfTokenKey).(string)
 	return token

@@ -94,7 +94,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: formBodyLimit, Skipper: isAPI}))
 	e.Use(s.loadUser)
 	e.Use(s.csrf)
-	e.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", cacheForever(http.FileServerFS(static.Files)))))
+	e.GET("/static/*", echo.StaticDirectoryHandler(static.Files, true), cacheStatic)
 	return s
 }
 
@@ -262,13 +262,24 @@ func isBrowserless(c echo.Context) bool {
 	return isAPI(c) || strings.HasPrefix(path, "/static/") || path == "/healthz" || path == "/readyz"
 }
 
-func cacheForever(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("v") != "" {
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		}
-		next.ServeHTTP(w, r)
-	})
+// cacheStatic lets browsers keep a static file for ever when its URL names its checksum (?v=),
+// and keeps no error answer at all: a missing file is answered by handleError, but a bad range
+// or precondition is written by http.ServeContent, so the header is chosen once the status is
+// known.
+func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res := c.Response()
+		versioned := c.QueryParam("v") != ""
+		res.Before(func() {
+			switch {
+			case res.Status >= http.StatusBadRequest:
+				res.Header().Set("Cache-Control", "no-store")
+			case versioned:
+				res.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+			}
+		})
+		return next(c)
+	}
 }
 
 func requestID(c echo.Context) string {
