@@ -27,17 +27,24 @@ func (s *Server) checkInput(next echo.HandlerFunc) echo.HandlerFunc {
 		if models.CheckText("path", req.URL.Path, false) != nil {
 			return echo.NewHTTPError(http.StatusBadRequest, "The address holds characters that no Keysmith page has: bytes that are not UTF-8 text, or control characters.")
 		}
-		// API bodies are JSON, read once the key is verified: only their query is checked here.
-		// For pages, the query and the body of a form post.
-		params := c.QueryParams()
-		if !isAPI(c) {
+		// API bodies are JSON, read once the key is verified, and checked as they are decoded;
+		// pages read forms. A request with neither a query nor a form (a gateway's
+		// verification, a health check) parses nothing.
+		var params url.Values
+		switch {
+		case isAPI(c) || req.Method == http.MethodGet || req.Method == http.MethodHead:
+			if req.URL.RawQuery != "" {
+				params = c.QueryParams()
+			}
+		default:
+			// The query and the form in the body.
 			var err error
 			if params, err = c.FormParams(); err != nil {
 				var httpErr *echo.HTTPError
 				if errors.As(err, &httpErr) {
 					return httpErr
 				}
-				return echo.NewHTTPError(http.StatusBadRequest, "The address or the form could not be read.")
+				return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
 			}
 		}
 		if err := checkParams(params); err != nil {
