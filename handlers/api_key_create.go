@@ -61,6 +61,9 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if holder == "" {
+			holder = newKey.Name
+		}
 		form.Errors["name"] = duplicateNameMessage(holder)
 		return h.renderForm(c, http.StatusUnprocessableEntity, form)
 	}
@@ -141,8 +144,6 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 		form.Errors["name"] = "Enter a name for the key."
 	case errors.As(err, &fieldErr):
 		form.Errors["name"] = "The name " + fieldErr.Message + "."
-	case err != nil:
-		return models.NewAPIKey{}, false, err
 	default:
 		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), name)
 		if err != nil {
