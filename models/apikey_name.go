@@ -88,8 +88,10 @@ func passOnNameFold(tx *gorm.DB, fold string) error {
 	return nil
 }
 
-// nameFoldBatch is how many keys one statement of backfillNameFolds updates.
-const nameFoldBatch = 500
+// nameFoldBatch is how many keys one statement of backfillNameFolds updates. Its CASE costs
+// each row a comparison per key in the batch: 100 folds 100,000 keys in about 4 s on
+// PostgreSQL and 1 s on SQLite (500: 12 s on PostgreSQL).
+const nameFoldBatch = 100
 
 // backfillNameFolds gives the keys that have no fold yet the fold of their name, oldest key
 // first. SQL cannot compute the fold, so this runs in Go after the migrations: for the keys
