@@ -12,9 +12,14 @@ import (
 
 func TestAuthVerifyAnswersWithTheKey(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
-		name := "Gateway \"prod\" <é> \\ \u2028 end"
-		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeManageDocumentation})
+		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Gateway", Scope: models.ScopeManageDocumentation})
 		if err != nil {
+			t.Fatal(err)
+		}
+		// New names may not hold U+2028 any more, but a key made before may: its JSON must
+		// still escape it, with the quotes, angle brackets and backslash.
+		key.Name = "Gateway \"prod\" <é> \\ \u2028 end"
+		if err := app.Store.Exec(context.Background(), "UPDATE api_keys SET name = ? WHERE id = ?", key.Name, key.ID); err != nil {
 			t.Fatal(err)
 		}
 		for _, header := range []map[string]string{{"X-API-SECRET": secret}, {"Authorization": "Bearer " + secret}} {

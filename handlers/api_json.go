@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,11 +9,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
-	"keysmith/web"
 )
 
 // queryInt reads an optional whole-number query parameter between min and max.
@@ -29,16 +30,29 @@ func queryInt(c echo.Context, name string, fallback, min, max int) (int, error) 
 }
 
 // decodeJSON reads the request body as exactly one JSON object into dst. Malformed JSON and
-// unknown fields are 400; a value of the wrong JSON type is a FieldError (422) naming the
-// field; a body over the server's limit is the body-limit middleware's 413.
+// unknown fields are 400; a value of the wrong JSON type, and a string anywhere in the body
+// that checkJSONText refuses, are a FieldError (422) naming the field; a body over the
+// server's limit is the body-limit middleware's 413.
 func decodeJSON(c echo.Context, dst any) error {
-	return decodeJSONFrom(c.Request().Body, dst, "")
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var httpErr *echo.HTTPError
+		if errors.As(err, &httpErr) {
+			return httpErr
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "The request body could not be read.")
+	}
+	if err := checkJSONText(body); err != nil {
+		return err
+	}
+	return decodeJSONFrom(body, dst, "")
 }
 
-// decodeJSONFrom decodes one JSON object from r as decodeJSON does; prefix is the JSON path of
-// the object inside the request body ("items[3].") for error messages.
-func decodeJSONFrom(r io.Reader, dst any, prefix string) error {
-	dec := json.NewDecoder(r)
+// decodeJSONFrom decodes one JSON object from data as decodeJSON does, once checkJSONText has
+// passed the whole body; prefix is the JSON path of the object inside the request body
+// ("items[3].") for error messages.
+func decodeJSONFrom(data []byte, dst any, prefix string) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
@@ -96,15 +110,134 @@ func jsonKind(kind string) string {
 	return "number"
 }
 
-// apiError turns a store error into the API's answer: 422 with the field for invalid values,
-// 404 for unknown ids; anything else goes to the error handler.
+// apiError turns a store error into the API's answer: 404 for unknown ids; anything else,
+// invalid values (models.FieldError, 422) among them, goes to the error handler as it is.
 func apiError(c echo.Context, err error) error {
-	var fieldErr *models.FieldError
-	switch {
-	case errors.As(err, &fieldErr):
-		return &web.APIError{Status: http.StatusUnprocessableEntity, Message: fieldErr.Field + " " + fieldErr.Message + ".", Fields: map[string]any{"field": fieldErr.Field}}
-	case errors.Is(err, models.ErrItemNotFound):
+	if errors.Is(err, models.ErrItemNotFound) {
 		return errItemNotFound
 	}
 	return err
+}
+
+// checkJSONText walks every string of a JSON body, object keys and nested values alike, and
+// refuses the first one that is not valid UTF-8 or holds a control character, as a FieldError
+// naming where it is ("items[3].properties.owner"). encoding/json would otherwise turn
+// invalid UTF-8 and lone surrogate escapes (\ud800) into U+FFFD without a word, and pass
+// \u0000 on towards the database. Values may hold tab, line feed and carriage return, for the
+// fields that hold paragraphs; the fields that do not refuse them themselves. Keys may hold
+// none. A body that is not JSON is left to the decoder, which says where it goes wrong.
+func checkJSONText(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	var path jsonPath
+	for {
+		start := dec.InputOffset()
+		token, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		switch token {
+		case json.Delim('{'), json.Delim('['):
+			path = append(path, jsonStep{array: token == json.Delim('['), wantKey: token == json.Delim('{')})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			path = path[:len(path)-1]
+			path.next()
+			continue
+		}
+		text, isString := token.(string)
+		raw := data[start:dec.InputOffset()]
+		if top := path.top(); top != nil && top.wantKey {
+			if checkJSONString(path.field(), text, raw, false) != nil {
+				// The key itself is not repeated: it is what cannot be shown.
+				return &models.FieldError{Field: path.field(), Message: "must have keys of valid UTF-8 text without control characters"}
+			}
+			top.key, top.wantKey = text, false
+			continue
+		}
+		if isString {
+			if err := checkJSONString(path.field(), text, raw, true); err != nil {
+				return err
+			}
+		}
+		path.next()
+	}
+}
+
+// checkJSONString checks one decoded JSON string, text, against raw, its bytes in the body.
+func checkJSONString(field, text string, raw []byte, multiLine bool) error {
+	if !utf8.Valid(raw) || strings.Count(text, "\uFFFD") > spelledReplacements(raw) {
+		return &models.FieldError{Field: field, Message: "must be valid UTF-8 text (without invalid bytes or lone surrogate escapes)"}
+	}
+	return models.CheckText(field, text, multiLine)
+}
+
+// spelledReplacements counts the U+FFFD characters that raw, a JSON string token, spells out,
+// as the character itself or as \ufffd. encoding/json makes one more of each invalid byte and
+// each lone surrogate.
+func spelledReplacements(raw []byte) int {
+	const replacement = "\uFFFD"
+	n := 0
+	for i := 0; i < len(raw); i++ {
+		switch {
+		case raw[i] == '\\' && i+5 < len(raw) && raw[i+1] == 'u':
+			if strings.EqualFold(string(raw[i+2:i+6]), "fffd") {
+				n++
+			}
+			i += 5
+		case raw[i] == '\\':
+			i++
+		case bytes.HasPrefix(raw[i:], []byte(replacement)):
+			n++
+			i += len(replacement) - 1
+		}
+	}
+	return n
+}
+
+// jsonPath is where checkJSONText is in the body: one step per open object or array.
+type jsonPath []jsonStep
+
+// jsonStep is an open object, with the key whose value comes next, or an open array, with
+// the index of the element that comes next.
+type jsonStep struct {
+	array   bool
+	wantKey bool
+	key     string
+	index   int
+}
+
+func (p jsonPath) top() *jsonStep {
+	if len(p) == 0 {
+		return nil
+	}
+	return &p[len(p)-1]
+}
+
+// next moves past a value: to the next key of an object, or the next element of an array.
+func (p jsonPath) next() {
+	if top := p.top(); top != nil {
+		top.wantKey = !top.array
+		top.index++
+	}
+}
+
+// field names the value the path is at the way FieldError does: "items[3].properties.owner",
+// or "body" for the body itself.
+func (p jsonPath) field() string {
+	var b strings.Builder
+	for _, step := range p {
+		switch {
+		case step.array:
+			fmt.Fprintf(&b, "[%d]", step.index)
+		case !step.wantKey:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(step.key)
+		}
+	}
+	if b.Len() == 0 {
+		return "body"
+	}
+	return b.String()
 }

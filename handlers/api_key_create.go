@@ -21,6 +21,9 @@ var expiryPresets = []int{7, 30, 90, 180, 365}
 // defaultExpiryDays preselects 180 days, or the longest preset the policy allows.
 const defaultExpiryDays = 180
 
+// lastExpiryDate is the latest custom date: a key works through it, up to models.LatestExpiry.
+var lastExpiryDate = models.LatestExpiry.AddDate(0, 0, -1).Format(time.DateOnly)
+
 // apiKeyForm is the New API Key form as sent, before validation.
 type apiKeyForm struct {
 	Name      string `form:"name"`
@@ -53,7 +56,15 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	}
 	key, secret, err := h.store.CreateAPIKey(c.Request().Context(), newKey)
 	if errors.Is(err, models.ErrDuplicateName) {
-		form.Errors["name"] = duplicateNameMessage(form.Name)
+		// Another administrator took the name since the form was checked.
+		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), newKey.Name)
+		if err != nil {
+			return err
+		}
+		if holder == "" {
+			holder = newKey.Name
+		}
+		form.Errors["name"] = duplicateNameMessage(holder)
 		return h.renderForm(c, http.StatusUnprocessableEntity, form)
 	}
 	if err != nil {
@@ -78,8 +89,10 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.SecretPage(page, created))
 }
 
-func duplicateNameMessage(name string) string {
-	return fmt.Sprintf("An API key named “%s” already exists. Choose another name.", strings.TrimSpace(name))
+// duplicateNameMessage names the existing key, which may be spelled differently from what was
+// typed ("Straße" for "STRASSE").
+func duplicateNameMessage(existing string) string {
+	return fmt.Sprintf("An API key named “%s” already exists (names are compared ignoring case and letter width). Choose another name.", existing)
 }
 
 // newForm fills the form's choices from the lifetime policy and its defaults.
@@ -92,6 +105,7 @@ func (h *Handler) newForm(input apiKeyForm) views.APIKeyForm {
 		ExpiresAt: input.ExpiresAt,
 		Errors:    map[string]string{},
 		MinDate:   h.store.Now().AddDate(0, 0, 1).Format(time.DateOnly),
+		MaxDate:   lastExpiryDate,
 	}
 	defaultChoice := ""
 	for _, days := range expiryPresets {
@@ -124,19 +138,20 @@ func (h *Handler) newForm(input apiKeyForm) views.APIKeyForm {
 // to create when all are right.
 func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAPIKey, bool, error) {
 	now := h.store.Now()
-	name := strings.TrimSpace(form.Name)
+	name, err := models.CleanAPIKeyName(form.Name)
+	var fieldErr *models.FieldError
 	switch {
-	case name == "":
+	case strings.TrimSpace(form.Name) == "":
 		form.Errors["name"] = "Enter a name for the key."
-	case len([]rune(name)) > models.MaxAPIKeyNameLength:
-		form.Errors["name"] = fmt.Sprintf("Use at most %d characters (this name has %d).", models.MaxAPIKeyNameLength, len([]rune(name)))
+	case errors.As(err, &fieldErr):
+		form.Errors["name"] = "The name " + fieldErr.Message + "."
 	default:
-		taken, err := h.store.APIKeyNameTaken(c.Request().Context(), name)
+		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), name)
 		if err != nil {
 			return models.NewAPIKey{}, false, err
 		}
-		if taken {
-			form.Errors["name"] = duplicateNameMessage(name)
+		if holder != "" {
+			form.Errors["name"] = duplicateNameMessage(holder)
 		}
 	}
 	scope, ok := models.ParseScope(form.Scope)
@@ -160,6 +175,8 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 			form.Errors["expires_at"] = "Choose a date in the future."
 		case h.cfg.MaxKeyLifetime > 0 && date.Format(time.DateOnly) > form.MaxDate:
 			form.Errors["expires_at"] = fmt.Sprintf("Choose a date no later than %s: your organisation’s policy limits keys to %d days.", form.MaxDate, form.MaxLifetimeDays)
+		case date.Format(time.DateOnly) > form.MaxDate:
+			form.Errors["expires_at"] = fmt.Sprintf("Choose a date no later than %s.", form.MaxDate)
 		default:
 			// The key works through the whole chosen day (UTC), within the policy's limit.
 			endOfDay := date.AddDate(0, 0, 1)

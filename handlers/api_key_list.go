@@ -32,10 +32,15 @@ func (h *Handler) apiKeyList(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.APIKeysPage(page, list))
 }
 
-// loadList reads one page of the list as the query parameters describe it; unknown sorts and
-// bad page numbers fall back to the defaults rather than failing.
+// loadList reads one page of the list as the query parameters describe it; unknown sorts, bad
+// page numbers and searches that are not text (a delete reloads the list from the address
+// in its form or its HX-Current-URL header, which any client may fill) fall back to the
+// defaults rather than failing.
 func (h *Handler) loadList(c echo.Context, search, sort, pageParam string) (views.APIKeyList, error) {
 	search = strings.TrimSpace(search)
+	if models.CheckText("q", search, false) != nil {
+		search = ""
+	}
 	if len([]rune(search)) > models.MaxAPIKeyNameLength {
 		search = string([]rune(search)[:models.MaxAPIKeyNameLength])
 	}

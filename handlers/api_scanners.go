@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -79,7 +78,7 @@ func (h *Handler) apiScannerInventory(c echo.Context) error {
 	items := make([]models.InventoryItem, len(body.Items))
 	for i, raw := range body.Items {
 		var item inventoryItemRequest
-		if err := decodeJSONFrom(bytes.NewReader(raw), &item, fmt.Sprintf("items[%d].", i)); err != nil {
+		if err := decodeJSONFrom(raw, &item, fmt.Sprintf("items[%d].", i)); err != nil {
 			return apiError(c, err)
 		}
 		items[i] = models.InventoryItem{ExternalKey: item.ExternalKey, ItemInput: models.ItemInput{

@@ -12,15 +12,16 @@ import (
 )
 
 // createThroughTheConsole creates a key with the New API Key form and returns its secret as
-// the page shows it. The request id is sent, so that the request draws no randomness for it:
-// two calls after the same cryptotest.SetGlobalRandom then draw the same secret.
+// the page shows it. A request id is sent (a plain token, which the server keeps), so that the
+// request draws no randomness for it: two calls after the same cryptotest.SetGlobalRandom then
+// draw the same secret.
 func createThroughTheConsole(t *testing.T, admin *handlerstest.Client, name string) string {
 	t.Helper()
 	form := createForm(name, models.ScopeReadOnly, "30d")
 	form.Set("_csrf", admin.CSRF)
 	res := admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(form.Encode()), map[string]string{
 		"Content-Type": "application/x-www-form-urlencoded",
-		"X-Request-Id": "created-" + name,
+		"X-Request-Id": "create-in-the-console",
 	})
 	wantStatus(t, res, http.StatusOK)
 	secret := secretInPage.FindString(res.Body)

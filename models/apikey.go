@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/text/unicode/norm"
 	"gorm.io/gorm"
 )
 
@@ -97,6 +98,10 @@ type APIKey struct {
 	LastUsedAt     *time.Time
 	LastUsedIP     string
 	LastUsedClient string
+	// NameFold is the name as uniqueness compares it (apiKeyNameFold), under a unique index.
+	// It is nil only for a key made before names were compared so, whose name another,
+	// older key already folds to: both keep working, and the name stays taken.
+	NameFold *string
 }
 
 // KeyStatus is the state the list shows as a badge.
@@ -130,10 +135,13 @@ func (k *APIKey) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !k.ExpiresAt.After(now)
 }
 
-// MaxAPIKeyNameLength is the longest name a key may have, in characters.
-const MaxAPIKeyNameLength = 100
+// LatestExpiry is the latest time a key may expire: the end of 9999-12-30 in UTC. Every
+// stored time so keeps a four-digit year, which both databases read back; SQLite would store
+// the end of 9999-12-31 as year 10000 and fail to read the key again.
+var LatestExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// NewAPIKey is what creating a key needs, already validated by the caller.
+// NewAPIKey is what creating a key needs. CreateAPIKey checks the name and the expiry's
+// bounds itself, so every caller gets the same rules.
 type NewAPIKey struct {
 	Name        string
 	Scope       Scope
@@ -142,23 +150,30 @@ type NewAPIKey struct {
 }
 
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
-// return value: the caller shows it once and forgets it. On PostgreSQL the key's secret hash
-// is announced to every instance on ActivationChannel.
+// return value: the caller shows it once and forgets it. A name CleanAPIKeyName refuses, or an
+// expiry after LatestExpiry, is a FieldError; a name that folds like an existing key's is
+// ErrDuplicateName. On PostgreSQL the key's secret hash is announced to every instance on
+// ActivationChannel.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	name := strings.TrimSpace(nk.Name)
-	if name == "" || len([]rune(name)) > MaxAPIKeyNameLength {
-		return nil, "", fmt.Errorf("models: create api key: name must be 1 to %d characters", MaxAPIKeyNameLength)
+	name, err := CleanAPIKeyName(nk.Name)
+	if err != nil {
+		return nil, "", err
 	}
 	if _, ok := ParseScope(string(nk.Scope)); !ok {
 		return nil, "", fmt.Errorf("models: create api key: unknown scope %q", nk.Scope)
 	}
+	if nk.ExpiresAt != nil && nk.ExpiresAt.After(LatestExpiry) {
+		return nil, "", &FieldError{Field: "expires_at", Message: "must be no later than the end of " + LatestExpiry.AddDate(0, 0, -1).Format(time.DateOnly) + " (UTC)"}
+	}
 	secret := GenerateSecret()
+	fold := apiKeyNameFold(name)
 	key := &APIKey{
 		PublicID:    "ak_" + randomBase62(16),
 		Name:        name,
 		NameLower:   strings.ToLower(name),
+		NameFold:    &fold,
 		Scope:       nk.Scope,
 		SecretHash:  HashSecret(secret),
 		Hint:        SecretHint(secret),
@@ -171,7 +186,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 	}
 	if err := s.insertAPIKey(ctx, key); err != nil {
 		if isUniqueViolation(err) {
-			if taken, _ := s.APIKeyNameTaken(ctx, key.NameLower); taken {
+			if taken, _ := s.APIKeyNameTakenBy(ctx, name); taken != "" {
 				return nil, "", ErrDuplicateName
 			}
 		}
@@ -180,17 +195,23 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 	return key, secret, nil
 }
 
-// APIKeyNameTaken tells whether a key with this name exists, ignoring case and surrounding
-// space; the form checks it to put the message beside the name field.
-func (s *Store) APIKeyNameTaken(ctx context.Context, name string) (bool, error) {
+// APIKeyNameTakenBy returns the name of the existing key that name would duplicate, compared
+// as apiKeyNameFold compares them (ignoring case, width, NFC or NFD spelling and repeated
+// spaces), or "" when name is free. The form checks it to put the message, naming the key it
+// looks like, beside the name field.
+func (s *Store) APIKeyNameTakenBy(ctx context.Context, name string) (string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	var n int64
-	err := s.db.WithContext(ctx).Model(&APIKey{}).Where("name_lower = ?", strings.ToLower(strings.TrimSpace(name))).Count(&n).Error
+	var names []string
+	err := s.db.WithContext(ctx).Model(&APIKey{}).Where("name_fold = ?", apiKeyNameFold(name)).
+		Limit(1).Pluck("name", &names).Error
 	if err != nil {
-		return false, fmt.Errorf("models: api key name taken: %w", err)
+		return "", fmt.Errorf("models: api key name taken: %w", err)
 	}
-	return n > 0, nil
+	if len(names) == 0 {
+		return "", nil
+	}
+	return names[0], nil
 }
 
 // APIKeyByPublicID returns the key with that public id, or ErrAPIKeyNotFound.
@@ -250,6 +271,11 @@ func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, err
 		}
 		if res.RowsAffected != 1 {
 			return ErrAPIKeyNotFound
+		}
+		if key.NameFold != nil {
+			if err := passOnNameFold(tx, *key.NameFold); err != nil {
+				return fmt.Errorf("models: delete api key: %w", err)
+			}
 		}
 		if s.dialect == DialectPostgres {
 			if err := tx.Exec("SELECT pg_notify(?, ?)", RevocationChannel, key.SecretHash).Error; err != nil {
@@ -321,10 +347,13 @@ func (p APIKeyPage) Pages() int {
 }
 
 // ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively),
-// in q.Sort order.
+// in q.Sort order. A search that is not one line of valid text is a FieldError for "q".
 func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	if err := CheckText("q", q.Search, false); err != nil {
+		return APIKeyPage{}, err
+	}
 	if q.PerPage <= 0 {
 		q.PerPage = 25
 	}
@@ -336,7 +365,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, err
 		order = sortClauses[DefaultAPIKeySort]
 	}
 	page := APIKeyPage{Page: q.Page, PerPage: q.PerPage}
-	search := strings.ToLower(strings.TrimSpace(q.Search))
+	// Names are stored in NFC, so the search is spelled the same way.
+	search := strings.ToLower(norm.NFC.String(strings.TrimSpace(q.Search)))
 	list := func(db *gorm.DB) error {
 		query := db.Model(&APIKey{})
 		switch {

@@ -98,9 +98,9 @@ func TestCreateAPIKeyDuplicateNameIgnoresCase(t *testing.T) {
 		if !errors.Is(err, models.ErrDuplicateName) {
 			t.Fatalf("second create: got %v, want ErrDuplicateName", err)
 		}
-		taken, err := store.APIKeyNameTaken(ctx, " BI GATEWAY")
-		if err != nil || !taken {
-			t.Errorf("APIKeyNameTaken = %v, %v; want true", taken, err)
+		holder, err := store.APIKeyNameTakenBy(ctx, " BI GATEWAY")
+		if err != nil || holder != "BI Gateway" {
+			t.Errorf("APIKeyNameTakenBy: got %q, %v; want %q", holder, err, "BI Gateway")
 		}
 		page, err := store.ListAPIKeys(ctx, models.APIKeyQuery{})
 		if err != nil || page.Total != 1 {

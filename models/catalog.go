@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -231,7 +231,10 @@ func (m Metamodel) checkItem(in ItemInput, strict bool, prefix string) (ItemInpu
 	if err := checkText(prefix+"name", in.Name, 1, MaxItemNameLength); err != nil {
 		return in, err
 	}
-	if len([]rune(in.Description)) > MaxItemDescriptionLength {
+	if err := CheckText(prefix+"description", in.Description, true); err != nil {
+		return in, err
+	}
+	if utf8.RuneCountInString(in.Description) > MaxItemDescriptionLength {
 		return in, &FieldError{prefix + "description", fmt.Sprintf("must be at most %d characters", MaxItemDescriptionLength)}
 	}
 	defined := map[string]PropertyDef{}
@@ -278,7 +281,10 @@ func checkPropertyValue(field string, def PropertyDef, value any) error {
 		if !ok {
 			return &FieldError{field, "must be a string"}
 		}
-		if len([]rune(s)) > maxPropertyTextLength {
+		if err := CheckText(field, s, true); err != nil {
+			return err
+		}
+		if utf8.RuneCountInString(s) > maxPropertyTextLength {
 			return &FieldError{field, fmt.Sprintf("must be at most %d characters", maxPropertyTextLength)}
 		}
 	case PropertyNumber:
@@ -300,17 +306,17 @@ func checkIdentifier(field, value string) error {
 	return nil
 }
 
-// checkText requires value to be min to max characters long with no control characters.
+// checkText requires value to be one line of valid text, min to max characters long.
 func checkText(field, value string, min, max int) error {
-	n := len([]rune(value))
+	if err := CheckText(field, value, false); err != nil {
+		return err
+	}
+	n := utf8.RuneCountInString(value)
 	if n < min || n > max {
 		if min > 0 {
 			return &FieldError{field, fmt.Sprintf("must be %d to %d characters", min, max)}
 		}
 		return &FieldError{field, fmt.Sprintf("must be at most %d characters", max)}
-	}
-	if strings.IndexFunc(value, unicode.IsControl) >= 0 {
-		return &FieldError{field, "must not contain control characters"}
 	}
 	return nil
 }
@@ -538,6 +544,9 @@ func (s *Store) ListItems(ctx context.Context, q ItemQuery) (ItemPage, error) {
 	}
 	if q.Page < 1 {
 		q.Page = 1
+	}
+	if err := CheckText("q", q.Search, false); err != nil {
+		return ItemPage{}, err
 	}
 	db := s.db.WithContext(ctx).Model(&Item{})
 	if search := strings.ToLower(strings.TrimSpace(q.Search)); search != "" {

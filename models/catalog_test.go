@@ -88,6 +88,12 @@ func TestItemValidation(t *testing.T) {
 			{"empty name", models.ItemInput{Type: "dataset", Name: "   "}, "name"},
 			{"long name", models.ItemInput{Type: "dataset", Name: string(long)}, "name"},
 			{"control character", models.ItemInput{Type: "dataset", Name: "a\x00b"}, "name"},
+			{"invalid UTF-8 in the name", models.ItemInput{Type: "dataset", Name: "a\xffb"}, "name"},
+			{"NUL in the description", models.ItemInput{Type: "dataset", Name: "x", Description: "a\x00b"}, "description"},
+			{"invalid UTF-8 in the description", models.ItemInput{Type: "dataset", Name: "x", Description: "caf\xe9"}, "description"},
+			{"escape in the description", models.ItemInput{Type: "dataset", Name: "x", Description: "a\x1b[31mb"}, "description"},
+			{"NUL in a property", models.ItemInput{Type: "dataset", Name: "x", Properties: map[string]any{"owner": "a\x00b"}}, "properties.owner"},
+			{"invalid UTF-8 in a property", models.ItemInput{Type: "dataset", Name: "x", Properties: map[string]any{"owner": "\xc3"}}, "properties.owner"},
 			{"unknown property", models.ItemInput{Type: "dataset", Name: "x", Properties: map[string]any{"colour": "red"}}, "properties.colour"},
 			{"wrong property kind", models.ItemInput{Type: "dataset", Name: "x", Properties: map[string]any{"row_count": "many"}}, "properties.row_count"},
 			{"boolean property", models.ItemInput{Type: "field", Name: "x", Properties: map[string]any{"nullable": "yes"}}, "properties.nullable"},
@@ -267,8 +273,40 @@ func TestUpsertInventory(t *testing.T) {
 		if got := fieldOf(t, func() error { _, err := store.UpsertInventory(ctx, dup, scanner); return err }()); got != "items[1].external_key" {
 			t.Fatalf("duplicate key: field %q", got)
 		}
+		badBytes := []models.InventoryItem{
+			{ExternalKey: "k1", ItemInput: models.ItemInput{Type: "dataset", Name: "fine"}},
+			{ExternalKey: "k2", ItemInput: models.ItemInput{Type: "dataset", Name: "fine too", Description: "a\x00b"}},
+		}
+		if got := fieldOf(t, func() error { _, err := store.UpsertInventory(ctx, badBytes, scanner); return err }()); got != "items[1].description" {
+			t.Fatalf("NUL in an item: field %q, want %q", got, "items[1].description")
+		}
 		if page, _ := store.ListItems(ctx, models.ItemQuery{}); page.Total != 3 {
 			t.Fatalf("a refused upload wrote items: %d", page.Total)
+		}
+	})
+}
+
+// Paragraphs keep their line breaks; a search for bytes that are not text is refused, not
+// sent to the database.
+func TestItemTextOnBothDatabases(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		description := "First line.\r\n\tSecond line."
+		item, err := store.CreateItem(ctx, models.ItemInput{Type: "dataset", Name: "x", Description: description, Properties: map[string]any{"owner": "a\nb"}}, alice)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := store.ItemByID(ctx, item.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stored.Description != description {
+			t.Errorf("description: got %q, want %q", stored.Description, description)
+		}
+		for _, q := range []string{"a\x00", "\xff", "a\nb"} {
+			if got := fieldOf(t, func() error { _, err := store.ListItems(ctx, models.ItemQuery{Search: q}); return err }()); got != "q" {
+				t.Errorf("search %q: field %q, want %q", q, got, "q")
+			}
 		}
 	})
 }

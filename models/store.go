@@ -204,6 +204,9 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	for _, r := range results {
 		applied = append(applied, r.Source.Version)
 	}
+	if err := s.backfillNameFolds(ctx); err != nil {
+		return applied, fmt.Errorf("models: migrate: fold api key names: %w", err)
+	}
 	return applied, nil
 }
 

@@ -98,7 +98,8 @@ type APIKeyForm struct {
 	Errors                            map[string]string
 	// Choices are the expiries the lifetime policy allows.
 	Choices []ExpiryChoice
-	// MinDate and MaxDate bound the custom date (YYYY-MM-DD); MaxDate is empty without a cap.
+	// MinDate and MaxDate bound the custom date (YYYY-MM-DD): from tomorrow to the lifetime
+	// policy's cap, or to the last date Keysmith stores without one.
 	MinDate, MaxDate string
 	// MaxLifetimeDays is the policy's cap in days, 0 for none, to explain hidden choices.
 	MaxLifetimeDays int

@@ -44,6 +44,7 @@ var errorTexts = map[int]views.ErrorView{
 	http.StatusMethodNotAllowed:      {Title: "Not allowed", Message: "This address does not accept that kind of request."},
 	http.StatusRequestEntityTooLarge: {Title: "Too large", Message: "What was sent is larger than Keysmith accepts."},
 	http.StatusTooManyRequests:       {Title: "Too many requests", Message: "Wait a moment, then try again."},
+	http.StatusUnprocessableEntity:   {Title: "Invalid input", Message: "Something sent could not be accepted. Go back, correct it and try again."},
 	http.StatusInternalServerError:   {Title: "Something went wrong", Message: "Keysmith could not complete the request. Try again; if it keeps failing, give the reference below to your administrator."},
 	http.StatusServiceUnavailable:    {Title: "Keysmith cannot reach its database", Message: "Nothing was changed. Try again in a few seconds; if it keeps failing, give the reference below to your administrator."},
 }
@@ -54,6 +55,7 @@ var shuttingDownText = views.ErrorView{Title: "Keysmith is restarting", Message:
 // handleError is the only place that writes error responses: JSON for the API, a fragment for
 // HTMX requests and a full page otherwise, each with the request id that the log line has,
 // and none stored by a cache (Cache-Control: no-store).
+// A models.FieldError, the one kind of invalid input, is 422 naming its field.
 // 4xx messages written for people are shown as they are; anything else gets a fixed sentence,
 // and the details go to the log. A database that cannot be asked is 503 with Retry-After,
 // never 500; a client that hung up gets nothing, and is not logged as a failure.
@@ -64,11 +66,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	ctx := c.Request().Context()
 	status := http.StatusInternalServerError
 	var (
-		message string
-		fields  map[string]any
-		header  http.Header
-		apiErr  *APIError
-		httpErr *echo.HTTPError
+		message  string
+		fields   map[string]any
+		header   http.Header
+		apiErr   *APIError
+		fieldErr *models.FieldError
+		httpErr  *echo.HTTPError
 	)
 	view := views.ErrorView{}
 	switch {
@@ -81,6 +84,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	case errors.As(err, &apiErr):
 		status, message, fields, header = apiErr.Status, apiErr.Message, apiErr.Fields, apiErr.Header
+	case errors.As(err, &fieldErr):
+		status, message, fields = http.StatusUnprocessableEntity, fieldErr.Field+" "+fieldErr.Message+".", map[string]any{"field": fieldErr.Field}
 	case errors.As(err, &httpErr):
 		status = httpErr.Code
 		if m, ok := httpErr.Message.(string); ok && status < 500 {

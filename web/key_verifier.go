@@ -76,7 +76,9 @@ type cachedKey struct {
 	// is cached, but for its atomics.
 	id   int64
 	name string
-	// expiresAt is when the key stops working, in Unix nanoseconds; 0 for never.
+	// expiresAt is when the key stops working, in Unix microseconds (the databases' precision;
+	// nanoseconds overflow after 2262, and keys may expire as late as models.LatestExpiry);
+	// 0 for never.
 	expiresAt int64
 	// cachedAt is when the key was read from the store, in Unix nanoseconds.
 	cachedAt int64
@@ -99,7 +101,7 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64) (*cached
 	}
 	entry := &cachedKey{id: key.ID, name: key.Name, cachedAt: now.UnixNano(), generation: generation}
 	if key.ExpiresAt != nil {
-		entry.expiresAt = key.ExpiresAt.UnixNano()
+		entry.expiresAt = key.ExpiresAt.UnixMicro()
 	}
 	body, err := json.Marshal(struct {
 		ID    string       `json:"id"`
@@ -120,7 +122,7 @@ func (e *cachedKey) scope() models.Scope { return models.Scope(e.summary.scope[0
 func (e *cachedKey) apiKey() *models.APIKey {
 	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.name, Scope: e.scope()}
 	if e.expiresAt != 0 {
-		expiresAt := time.Unix(0, e.expiresAt).UTC()
+		expiresAt := time.UnixMicro(e.expiresAt).UTC()
 		key.ExpiresAt = &expiresAt
 	}
 	return key
@@ -128,7 +130,7 @@ func (e *cachedKey) apiKey() *models.APIKey {
 
 // expired tells whether the key no longer authenticates at now.
 func (e *cachedKey) expired(now time.Time) bool {
-	return e.expiresAt != 0 && e.expiresAt <= now.UnixNano()
+	return e.expiresAt != 0 && e.expiresAt <= now.UnixMicro()
 }
 
 // vouch records that the key was known valid at now; it writes at most once a second, so

@@ -79,6 +79,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
+	e.Use(cleanRequestID)
 	e.Use(middleware.RequestID())
 	e.Use(s.accessLog)
 	// Inside the access log, so that a request whose handler panics is logged and counted.
@@ -94,6 +95,8 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: formBodyLimit, Skipper: isAPI}))
 	e.Use(s.loadUser)
 	e.Use(s.csrf)
+	// After the CSRF check, so that its error page carries a token for the next form.
+	e.Use(s.checkInput)
 	e.GET("/static/*", echo.StaticDirectoryHandler(static.Files, true), cacheStatic)
 	return s
 }
