@@ -1,0 +1,106 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// ErrPasswordHashBusy means that as many passwords as the memory allows are being checked and
+// the short queue behind them is full, or did not move in time. Nothing was checked or
+// counted: the client may try again in a moment.
+var ErrPasswordHashBusy = errors.New("models: too many passwords being checked at once")
+
+// Default bounds of the password hashes a store runs at once.
+const (
+	// maxHashesAtOnce caps the hashes running at once, whatever GOMAXPROCS says: argon2id is
+	// CPU-bound, so more than the cores would only add memory.
+	maxHashesAtOnce = 4
+	// hashQueuePerSlot is how many checks may wait for each hash allowed at once.
+	hashQueuePerSlot = 8
+	// hashQueueWait bounds how long a check waits in the queue.
+	hashQueueWait = time.Second
+)
+
+// passwordHashes bounds the memory argon2id takes across every check a store makes: hashes
+// run at once while their memory fits in a budget of a few hashes with the current
+// parameters, a bounded number wait for a bounded time, and the others are refused at once.
+// A hash made with more memory (parameters of the past) takes a larger share of the budget.
+type passwordHashes struct {
+	slots      *semaphore.Weighted
+	budget     int64 // KiB
+	maxWaiting int64
+	maxWait    time.Duration
+
+	running atomic.Int64
+	waiting atomic.Int64
+	done    atomic.Int64
+}
+
+// newPasswordHashes allows slots hashes with the current parameters at once, and queued
+// checks to wait for at most wait.
+func newPasswordHashes(slots, queued int, wait time.Duration) *passwordHashes {
+	budget := int64(slots) * int64(currentPasswordParams().Memory)
+	return &passwordHashes{slots: semaphore.NewWeighted(budget), budget: budget, maxWaiting: int64(queued), maxWait: wait}
+}
+
+// defaultPasswordHashes allows one hash per core, up to maxHashesAtOnce.
+func defaultPasswordHashes() *passwordHashes {
+	slots := min(max(runtime.GOMAXPROCS(0), 1), maxHashesAtOnce)
+	return newPasswordHashes(slots, slots*hashQueuePerSlot, hashQueueWait)
+}
+
+// run calls hash, which takes memory KiB, once the memory is free: at once, or after waiting
+// in the queue. A full queue, or a wait past its bound, is ErrPasswordHashBusy; a caller that
+// gives up while waiting gets its context's error.
+func (h *passwordHashes) run(ctx context.Context, memory uint32, hash func()) error {
+	weight := min(int64(memory), h.budget)
+	if !h.slots.TryAcquire(weight) {
+		if h.waiting.Add(1) > h.maxWaiting {
+			h.waiting.Add(-1)
+			return ErrPasswordHashBusy
+		}
+		waitCtx, cancel := context.WithTimeout(ctx, h.maxWait)
+		err := h.slots.Acquire(waitCtx, weight)
+		cancel()
+		h.waiting.Add(-1)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return ErrPasswordHashBusy
+		}
+	}
+	defer h.slots.Release(weight)
+	h.running.Add(1)
+	defer h.running.Add(-1)
+	hash()
+	h.done.Add(1)
+	return nil
+}
+
+// PasswordHashStats says what a store's password checks are doing, for the metrics.
+type PasswordHashStats struct {
+	// Running and Waiting are the checks hashing now and those queued for memory.
+	Running, Waiting int64
+	// Done counts the checks run since the store was opened (a re-hash at sign-in is part of
+	// its check).
+	Done int64
+}
+
+// PasswordHashStats returns what the store's password checks are doing.
+func (s *Store) PasswordHashStats() PasswordHashStats {
+	h := s.hashes.Load()
+	return PasswordHashStats{Running: h.running.Load(), Waiting: h.waiting.Load(), Done: h.done.Load()}
+}
+
+// SetPasswordHashLimit replaces the bounds of the password checks the store runs: slots
+// hashes with the current parameters at once, queued checks waiting at most wait. Call it
+// before the store is used; tests use it to fill the limit with few requests.
+func (s *Store) SetPasswordHashLimit(slots, queued int, wait time.Duration) {
+	s.hashes.Store(newPasswordHashes(slots, queued, wait))
+}
