@@ -23,7 +23,7 @@ const (
 	// about 40 MB of resident memory under load (measured in bench/README.md: 4 at once pass
 	// 200 MB). Two check about 60 passwords a second, far more than people sign in.
 	maxHashesAtOnce = 2
-	// hashQueuePerSlot is how many checks may wait for each hash allowed at once.
+	// hashQueuePerSlot is how many checks may queue for each hash allowed at once.
 	hashQueuePerSlot = 8
 	// hashQueueWait bounds how long a check waits in the queue.
 	hashQueueWait = time.Second
@@ -32,16 +32,20 @@ const (
 	idleMemoryReturn = time.Second
 )
 
-// passwordHashes bounds the memory argon2id takes across every check a store makes: hashes
-// run at once while their memory fits in a budget of a few hashes with the current
-// parameters, a bounded number wait for a bounded time, and the others are refused at once.
-// A hash made with more memory (parameters of the past) takes a larger share of the budget.
+// passwordHashes bounds the memory argon2id takes across every check a store makes. A few
+// checks are admitted at once: as many as may hash at once, and a short queue. The others are
+// refused at once, before any database work. Admitted checks hash while their memory fits in a
+// budget of a few hashes with the current parameters, and wait for it a bounded time. A hash
+// made with more memory (parameters of the past) takes a larger share of the budget.
 type passwordHashes struct {
-	slots      *semaphore.Weighted
-	budget     int64 // KiB
-	maxWaiting int64
-	maxWait    time.Duration
+	memory    *semaphore.Weighted
+	budget    int64 // KiB
+	maxChecks int64
+	maxWait   time.Duration
 
+	// checks are the checks admitted and not yet done, from before their database work to
+	// after it.
+	checks  atomic.Int64
 	running atomic.Int64
 	waiting atomic.Int64
 	done    atomic.Int64
@@ -49,11 +53,11 @@ type passwordHashes struct {
 	returnPending atomic.Bool
 }
 
-// newPasswordHashes allows slots hashes with the current parameters at once, and queued
-// checks to wait for at most wait.
+// newPasswordHashes allows slots hashes with the current parameters at once, and queued more
+// checks to wait for them, for at most wait.
 func newPasswordHashes(slots, queued int, wait time.Duration) *passwordHashes {
 	budget := int64(slots) * int64(currentPasswordParams().Memory)
-	return &passwordHashes{slots: semaphore.NewWeighted(budget), budget: budget, maxWaiting: int64(queued), maxWait: wait}
+	return &passwordHashes{memory: semaphore.NewWeighted(budget), budget: budget, maxChecks: int64(slots + queued), maxWait: wait}
 }
 
 // defaultPasswordHashes allows one hash per core, up to maxHashesAtOnce: argon2id is
@@ -63,18 +67,26 @@ func defaultPasswordHashes() *passwordHashes {
 	return newPasswordHashes(slots, slots*hashQueuePerSlot, hashQueueWait)
 }
 
+// admit lets a check in, and returns the function that lets it out, unless as many as allowed
+// are under way: then it is ErrPasswordHashBusy, at once. SignIn asks first, so that a flood is
+// answered at once and costs the database nothing.
+func (h *passwordHashes) admit() (leave func(), err error) {
+	if h.checks.Add(1) > h.maxChecks {
+		h.checks.Add(-1)
+		return nil, ErrPasswordHashBusy
+	}
+	return func() { h.checks.Add(-1) }, nil
+}
+
 // run calls hash, which takes memory KiB, once the memory is free: at once, or after waiting
-// in the queue. A full queue, or a wait past its bound, is ErrPasswordHashBusy; a caller that
-// gives up while waiting gets its context's error.
+// for it. A wait past its bound is ErrPasswordHashBusy; a caller that gives up while waiting
+// gets its context's error.
 func (h *passwordHashes) run(ctx context.Context, memory uint32, hash func()) error {
 	weight := min(int64(memory), h.budget)
-	if !h.slots.TryAcquire(weight) {
-		if h.waiting.Add(1) > h.maxWaiting {
-			h.waiting.Add(-1)
-			return ErrPasswordHashBusy
-		}
+	if !h.memory.TryAcquire(weight) {
+		h.waiting.Add(1)
 		waitCtx, cancel := context.WithTimeout(ctx, h.maxWait)
-		err := h.slots.Acquire(waitCtx, weight)
+		err := h.memory.Acquire(waitCtx, weight)
 		cancel()
 		h.waiting.Add(-1)
 		if err != nil {
@@ -88,32 +100,36 @@ func (h *passwordHashes) run(ctx context.Context, memory uint32, hash func()) er
 	hash()
 	h.done.Add(1)
 	h.running.Add(-1)
-	h.slots.Release(weight)
+	h.memory.Release(weight)
 	h.returnMemoryWhenIdle()
 	return nil
 }
 
-// returnMemoryWhenIdle gives the memory of the hashes back to the system a moment after the
-// last one, unless others run by then. Go's collector frees a hash's 19 MiB, but the runtime
+// returnMemoryWhenIdle gives the memory of the hashes back to the system once no check has
+// been under way for idleMemoryReturn. Go's collector frees a hash's 19 MiB, but the runtime
 // keeps the pages for minutes (measured: 62 MB resident 20 s after two sign-ins, 43 MB after
 // 200 s, against 22 MB before), so an idle server would hold them. It costs one forced
-// collection at most every idleMemoryReturn, and none while a flood keeps hashes running.
+// collection after each burst of sign-ins, at most one every idleMemoryReturn, and none while
+// a flood goes on.
 func (h *passwordHashes) returnMemoryWhenIdle() {
-	idle := func() bool { return h.running.Load() == 0 && h.waiting.Load() == 0 }
-	if !idle() || !h.returnPending.CompareAndSwap(false, true) {
+	if !h.returnPending.CompareAndSwap(false, true) {
 		return
 	}
-	time.AfterFunc(idleMemoryReturn, func() {
-		h.returnPending.Store(false)
-		if idle() {
-			debug.FreeOSMemory()
+	var whenIdle func()
+	whenIdle = func() {
+		if h.checks.Load() > 0 {
+			time.AfterFunc(idleMemoryReturn, whenIdle)
+			return
 		}
-	})
+		h.returnPending.Store(false)
+		debug.FreeOSMemory()
+	}
+	time.AfterFunc(idleMemoryReturn, whenIdle)
 }
 
 // PasswordHashStats says what a store's password checks are doing, for the metrics.
 type PasswordHashStats struct {
-	// Running and Waiting are the checks hashing now and those queued for memory.
+	// Running and Waiting are the checks hashing now and those waiting for memory.
 	Running, Waiting int64
 	// Done counts the checks run since the store was opened (a re-hash at sign-in is part of
 	// its check).

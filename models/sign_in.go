@@ -42,13 +42,16 @@ type SignInAttempt struct {
 
 // SignIn checks an attempt to sign in and returns its enabled user. One store operation
 // throttles, checks and counts it, in this order:
+//   - while as many attempts are under way as may hash at once and queue behind them, a
+//     well-formed attempt is refused at once with ErrPasswordHashBusy, before any database
+//     work;
 //   - the user is looked up (a database error here counts nothing);
 //   - a token is taken from the attempt's three buckets (pair, address and account), or the
 //     attempt is refused with a *ThrottledError that counts nothing more;
 //   - malformed input (empty, invalid UTF-8, control characters, too long) is refused with a
 //     *ValidationError naming the field, without a hash;
-//   - the password is hashed once, against a dummy when no account has the email, within the
-//     limit of hashes at once (ErrPasswordHashBusy gives the tokens back);
+//   - the password is hashed once, against a dummy when no account has the email, once its
+//     memory is free (ErrPasswordHashBusy after a bounded wait gives the tokens back);
 //   - an unknown email, a wrong password or a disabled user is ErrUserNotFound;
 //   - on success, a hash made with other parameters is replaced by one made with the current
 //     ones, and the tokens are given back.
@@ -56,9 +59,14 @@ func (s *Store) SignIn(ctx context.Context, attempt SignInAttempt) (*User, error
 	email := strings.ToLower(strings.TrimSpace(attempt.Email))
 	buckets := signInBuckets(email, attempt.Address)
 	invalid := attempt.validate()
+	hashes := s.hashes.Load()
 	var user *User
 	if invalid == nil {
-		var err error
+		leave, err := hashes.admit()
+		if err != nil {
+			return nil, err
+		}
+		defer leave()
 		if user, err = s.userByEmail(ctx, email); err != nil {
 			return nil, err
 		}
@@ -81,7 +89,7 @@ func (s *Store) SignIn(ctx context.Context, attempt SignInAttempt) (*User, error
 	current := currentPasswordParams()
 	var matches bool
 	var rehashed string
-	err := s.hashes.Load().run(ctx, max(stored.params.Memory, current.Memory), func() {
+	err := hashes.run(ctx, max(stored.params.Memory, current.Memory), func() {
 		matches = stored.matches(attempt.Password)
 		if matches && user != nil && !user.Disabled && stored.params != current {
 			rehashed = current.Hash(attempt.Password)
