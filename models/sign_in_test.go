@@ -109,13 +109,15 @@ func TestSignInThrottleBuckets(t *testing.T) {
 		for range 10 {
 			s.try("owner@example.com", ownerPassword, home, "signed in")
 		}
-		// A refusal does not count again: a minute later, one token is back.
-		for range 10 {
+		// A refusal does not count again, in any bucket: a minute later the pair has one token
+		// back, and the address (5 of 20 taken) still has some.
+		for range 20 {
 			s.try("owner@example.com", "guess", attacker, "throttled")
 		}
 		s.now = s.now.Add(time.Minute)
 		s.try("owner@example.com", "guess", attacker, "failed")
 		s.try("owner@example.com", "guess", attacker, "throttled")
+		s.try("someone-else@example.com", "guess", attacker, "failed")
 
 		// Per address: 20 failures across accounts, then 429 for every account.
 		const sprayer = "198.51.100.2"
@@ -240,3 +242,41 @@ func TestSignInFloodStaysBounded(t *testing.T) {
 
 // addressCapacityLeft is what an address that made used attempts has left of its 20.
 func addressCapacityLeft(used int) int { return 20 - used }
+
+// TestSignInCountsNothingWhenTheDatabaseFails: attempts that the database could not answer
+// take no token, so people retrying through an outage are not locked out after it. The users
+// table is locked (PostgreSQL locks one table; SQLite would lock the buckets too), so the
+// attempts fail on their lookup while the buckets could still be written.
+func TestSignInCountsNothingWhenTheDatabaseFails(t *testing.T) {
+	target := modelstest.Postgres(t, "a sign-in whose user lookup fails")
+	ctx := context.Background()
+	store := modelstest.Open(t, target)
+	impatient, err := models.OpenWithTimeout(ctx, target.URL, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { impatient.Close() })
+	s := newSignInTester(t, impatient)
+	s.createUser("owner@example.com")
+
+	lock, err := store.Pool().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, "LOCK TABLE users IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		_, err := impatient.SignIn(ctx, models.SignInAttempt{Email: "owner@example.com", Password: "guess", Address: "192.0.2.1"})
+		if !models.Unavailable(err) {
+			t.Fatalf("sign-in with the users table locked: got %v, want the database unavailable", err)
+		}
+	}
+	if err := lock.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		s.try("owner@example.com", "guess", "192.0.2.1", "failed")
+	}
+	s.try("owner@example.com", "guess", "192.0.2.1", "throttled")
+}
