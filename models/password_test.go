@@ -67,6 +67,7 @@ func TestPasswordHashLimitRefusesAtOncePastTheQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		queued := models.SignInAttempt{Email: "queued@example.com", Password: "guess", Address: "192.0.2.2"}
 		var wg sync.WaitGroup
 		wg.Add(2)
 		var runningErr, waitingErr error
@@ -79,7 +80,7 @@ func TestPasswordHashLimitRefusesAtOncePastTheQueue(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			_, waitingErr = store.SignIn(ctx, models.SignInAttempt{Email: "queued@example.com", Password: "guess", Address: "192.0.2.2"})
+			_, waitingErr = store.SignIn(ctx, queued)
 			waited = time.Since(start)
 		}()
 		waitForHashes(t, store, 1, 1)
@@ -103,14 +104,15 @@ func TestPasswordHashLimitRefusesAtOncePastTheQueue(t *testing.T) {
 		if !errors.Is(waitingErr, models.ErrPasswordHashBusy) || waited < wait {
 			t.Errorf("the check queued behind a slower one: got %v after %v, want ErrPasswordHashBusy after %v", waitingErr, waited, wait)
 		}
-		// The refused attempts took no token: the pair still has its five.
+		// The attempt refused after its wait gave back the tokens it took: its pair still has
+		// its five.
 		for i := range 5 {
-			if _, err := store.SignIn(ctx, busy); !errors.Is(err, models.ErrUserNotFound) {
+			if _, err := store.SignIn(ctx, queued); !errors.Is(err, models.ErrUserNotFound) {
 				t.Fatalf("attempt %d after a busy refusal: got %v, want ErrUserNotFound", i+1, err)
 			}
 		}
 		var throttled *models.ThrottledError
-		if _, err := store.SignIn(ctx, busy); !errors.As(err, &throttled) {
+		if _, err := store.SignIn(ctx, queued); !errors.As(err, &throttled) {
 			t.Errorf("sixth attempt: got %v, want a ThrottledError", err)
 		}
 	})
