@@ -28,8 +28,10 @@ import (
 const envRunMain = "KEYSMITH_TEST_RUN_MAIN"
 
 // TestMain runs the tests, or, with KEYSMITH_TEST_RUN_MAIN=1, Keysmith itself: main exits 1
-// when run fails, and the process exits 0 when it returns.
+// when run fails, and the process exits 0 when it returns. Either way password hashes are
+// cheap, as in every test binary.
 func TestMain(m *testing.M) {
+	modelstest.UseFastPasswords()
 	if os.Getenv(envRunMain) == "1" {
 		main() // exits 1 itself when run fails
 		os.Exit(0)

@@ -38,7 +38,7 @@ func TestMigrateAndUsersCreate(t *testing.T) {
 				t.Fatalf("users create: %v", err)
 			}
 			store := modelstest.Open(t, target)
-			user, err := store.Authenticate(ctx, "ops@example.com", "a long enough password")
+			user, err := store.SignIn(ctx, models.SignInAttempt{Email: "ops@example.com", Password: "a long enough password", Address: "127.0.0.1"})
 			if err != nil || user.Permission != models.PermissionConnectivityAdmin {
 				t.Errorf("created user = %+v, %v", user, err)
 			}

@@ -675,11 +675,16 @@ func TestDeleteOverHTMXKeepsTheListAsShown(t *testing.T) {
 
 func TestParallelGuessesAreThrottledToo(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
-		attacker := app.Client(t)
-		attacker.Get("/login")
-		statuses := make(chan int, 12)
+		// One browser each (a client remembers the CSRF token of each answer, so it is not
+		// shared between goroutines), all from the same address.
+		attackers := make([]*handlerstest.Client, 12)
+		for i := range attackers {
+			attackers[i] = app.Client(t)
+			attackers[i].Get("/login")
+		}
+		statuses := make(chan int, len(attackers))
 		var wg sync.WaitGroup
-		for range cap(statuses) {
+		for _, attacker := range attackers {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -24,25 +24,41 @@ func (h *Handler) loginShow(c echo.Context) error {
 	return h.renderLogin(c, http.StatusOK, views.LoginForm{Next: next})
 }
 
+// busyRetryAfter is the Retry-After, in seconds, of a sign-in refused because too many
+// passwords are being checked: the queue moves within a second.
+const busyRetryAfter = "1"
+
+// loginSubmit signs in. The store throttles and counts the attempt; each refusal re-renders the
+// form with its own status: 422 for malformed input, 401 for any failed check, 429 while the
+// attempt's buckets are empty, 503 while too many passwords are being checked.
 func (h *Handler) loginSubmit(c echo.Context) error {
 	form := views.LoginForm{
 		Email: c.FormValue("email"),
 		Next:  web.LocalPath(c.FormValue("next"), "/admin/api-keys"),
 	}
-	password := c.FormValue("password")
 	address := c.RealIP()
-	wait, done := h.srv.Throttle.Attempt(form.Email, address)
-	if wait > 0 {
+	user, err := h.store.SignIn(c.Request().Context(), models.SignInAttempt{Email: form.Email, Password: c.FormValue("password"), Address: address})
+	var throttled *models.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
 		h.srv.Metrics.SignIn(web.SignInThrottled)
-		seconds := int((wait + time.Second - 1) / time.Second)
+		seconds := int((throttled.RetryAfter + time.Second - 1) / time.Second)
 		c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
 		form.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(seconds) + " seconds."
 		return h.renderLogin(c, http.StatusTooManyRequests, form)
-	}
-	user, err := h.store.Authenticate(c.Request().Context(), form.Email, password)
-	failed := errors.Is(err, models.ErrUserNotFound)
-	done(failed)
-	if failed {
+	case errors.Is(err, models.ErrPasswordHashBusy):
+		h.srv.Metrics.SignIn(web.SignInBusy)
+		c.Response().Header().Set("Retry-After", busyRetryAfter)
+		form.Error = "Keysmith is busy checking other sign-ins. Try again in a moment."
+		return h.renderLogin(c, http.StatusServiceUnavailable, form)
+	case models.IsValidation(err):
+		h.srv.Metrics.SignIn(web.SignInFailure)
+		h.log.Info("login refused: malformed input", "remote_ip", address)
+		// What was typed may not even be text: it is not shown back.
+		form.Email = ""
+		form.Error = err.Error()
+		return h.renderLogin(c, http.StatusUnprocessableEntity, form)
+	case errors.Is(err, models.ErrUserNotFound):
 		h.srv.Metrics.SignIn(web.SignInFailure)
 		h.log.Info("login failed", "remote_ip", address)
 		form.Error = loginFailed

@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -57,6 +58,8 @@ type Store struct {
 	url     string
 	timeout time.Duration
 	now     func() time.Time
+	// hashes bounds the memory of the password checks made at sign-in.
+	hashes atomic.Pointer[passwordHashes]
 }
 
 // DefaultTimeout bounds each database call of a store opened with Open.
@@ -131,7 +134,9 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 		sqlDB.Close()
 		return nil, fmt.Errorf("models: connect to %s database: %w", dialect, err)
 	}
-	return &Store{db: db, dialect: dialect, url: databaseURL, timeout: timeout, now: func() time.Time { return time.Now().UTC() }}, nil
+	s := &Store{db: db, dialect: dialect, url: databaseURL, timeout: timeout, now: func() time.Time { return time.Now().UTC() }}
+	s.hashes.Store(defaultPasswordHashes())
+	return s, nil
 }
 
 // bound gives ctx the store's deadline unless it has an earlier one. Every method that calls

@@ -3,60 +3,12 @@ package models_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
-
-func TestPasswordHashIsArgon2id(t *testing.T) {
-	hash := models.HashPassword("a long enough password")
-	if !strings.HasPrefix(hash, "$argon2id$v=19$m=65536,t=3,p=2$") {
-		t.Errorf("hash %q is not an argon2id PHC string", hash)
-	}
-	if !models.VerifyPassword(hash, "a long enough password") {
-		t.Error("the right password is refused")
-	}
-	if models.VerifyPassword(hash, "a long enough passwore") {
-		t.Error("a wrong password is accepted")
-	}
-	if models.HashPassword("same") == models.HashPassword("same") {
-		t.Error("two hashes of one password are equal: the salt is not random")
-	}
-}
-
-func TestAuthenticate(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		ctx := context.Background()
-		_, err := store.CreateUser(ctx, models.NewUser{Email: "Ada@Example.com", Name: "Ada", Password: "correct horse battery", Permission: models.PermissionSuperAdmin})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.CreateUser(ctx, models.NewUser{Email: "ada@example.com", Name: "Ada 2", Password: "correct horse battery", Permission: models.PermissionNone}); !errors.Is(err, models.ErrDuplicateEmail) {
-			t.Errorf("duplicate email: got %v, want ErrDuplicateEmail", err)
-		}
-		user, err := store.Authenticate(ctx, " ADA@example.com", "correct horse battery")
-		if err != nil || user.Name != "Ada" {
-			t.Fatalf("Authenticate = %v, %v; want Ada", user, err)
-		}
-		for _, tc := range []struct{ email, password string }{
-			{"ada@example.com", "wrong password here"},
-			{"nobody@example.com", "correct horse battery"},
-		} {
-			if _, err := store.Authenticate(ctx, tc.email, tc.password); !errors.Is(err, models.ErrUserNotFound) {
-				t.Errorf("Authenticate(%q, %q) = %v, want ErrUserNotFound", tc.email, tc.password, err)
-			}
-		}
-		if err := store.Exec(ctx, "UPDATE users SET disabled = ?", true); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := store.Authenticate(ctx, "ada@example.com", "correct horse battery"); !errors.Is(err, models.ErrUserNotFound) {
-			t.Errorf("disabled user: got %v, want ErrUserNotFound", err)
-		}
-	})
-}
 
 func TestNewUserValidate(t *testing.T) {
 	ok := models.NewUser{Email: "a@b.c", Name: "A", Password: "twelve chars", Permission: models.PermissionNone}

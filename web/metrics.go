@@ -44,6 +44,9 @@ const (
 	SignInFailure     = "failure"
 	SignInThrottled   = "throttled"
 	SignInUnavailable = "unavailable"
+	// SignInBusy: refused at once, unchecked and uncounted, because as many passwords as the
+	// memory allows were being checked and the queue behind them was full.
+	SignInBusy = "busy"
 )
 
 // Metrics holds Keysmith's Prometheus metrics in a registry of their own (no global state), so
@@ -112,15 +115,25 @@ func NewMetrics(store *models.Store) *Metrics {
 	})
 	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keysmith_sign_ins_total",
-		Help: "Console sign-in attempts, by result: success, failure, throttled or unavailable.",
+		Help: "Console sign-in attempts, by result: success, failure (a wrong password, an unknown or disabled account, malformed input), throttled (429), busy (503: too many passwords being checked) or unavailable (503: the database could not be asked).",
 	}, []string{"result"})
-	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInUnavailable} {
+	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInBusy, SignInUnavailable} {
 		m.signIns.WithLabelValues(result)
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
 		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
 		factory(c)
 	}
+	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {
+		return float64(store.PasswordHashStats().Running)
+	})
+	m.gauge("keysmith_password_hashes_waiting", "Sign-ins queued for the memory to hash their password; past the queue's bound they are refused (busy).", func() float64 {
+		return float64(store.PasswordHashStats().Waiting)
+	})
+	factory(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keysmith_password_hashes_total",
+		Help: "Passwords checked at sign-in (with a re-hash, for a password hashed with old parameters).",
+	}, func() float64 { return float64(store.PasswordHashStats().Done) }))
 	factory(collectors.NewGoCollector())
 	factory(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	factory(collectors.NewDBStatsCollector(store.Pool(), string(store.Dialect())))

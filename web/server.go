@@ -1,6 +1,6 @@
 // Package web is Keysmith's platform layer: the Echo server and its middleware (recover,
 // request id, access log, security headers, body limit, sessions, CSRF), the error handler,
-// rendering, the current user, login throttling and API-key authentication.
+// rendering, the current user and API-key authentication.
 package web
 
 import (
@@ -33,7 +33,6 @@ const (
 type Server struct {
 	Echo     *echo.Echo
 	Sessions *Sessions
-	Throttle *LoginThrottle
 	Keys     *KeyVerifier
 	Metrics  *Metrics
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
@@ -55,7 +54,6 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	s := &Server{
 		Echo:     e,
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
-		Throttle: NewLoginThrottle(),
 		Keys:     NewKeyVerifier(store, log, metrics, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
 		Metrics:  metrics,
 		cfg:      cfg,
@@ -144,6 +142,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		close(flusherDone)
 	}()
 	go s.sweepSessions(background)
+	go s.pruneSignInBuckets(background)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(listener) }()
 	select {
@@ -251,6 +250,24 @@ func (s *Server) sweepSessions(ctx context.Context) {
 		case <-ticker.C:
 			if _, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout); err != nil {
 				s.log.Error("sweep sessions", "error", err)
+			}
+		}
+	}
+}
+
+// pruneSignInBuckets deletes, every minute until ctx ends, the sign-in throttle's buckets that
+// are full again, so that the table holds only what recent attempts left, whatever a flood
+// made. A bucket refills one token a minute, so none waits longer than that past its time.
+func (s *Server) pruneSignInBuckets(ctx context.Context) {
+	ticker := time.NewTicker(time.Minute)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := s.store.PruneSignInBuckets(ctx); err != nil {
+				s.log.Error("prune sign-in buckets", "error", err)
 			}
 		}
 	}

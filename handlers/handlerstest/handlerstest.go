@@ -144,6 +144,24 @@ func (a *App) Client(t testing.TB) *Client {
 	}}
 }
 
+// ClientFrom returns a new client, with an empty cookie jar, whose connections come from ip: a
+// loopback address such as 127.0.0.2 (Linux routes all of 127.0.0.0/8 to the loopback
+// interface). The server sees each as a client of its own, as it would clients on other
+// machines, without being told to believe X-Forwarded-For.
+func (a *App) ClientFrom(t testing.TB, ip string) *Client {
+	t.Helper()
+	local := net.ParseIP(ip)
+	if local == nil || !local.IsLoopback() {
+		t.Fatalf("ClientFrom(%q): want a loopback address", ip)
+	}
+	c := a.Client(t)
+	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 5 * time.Second}
+	transport := &http.Transport{DialContext: dialer.DialContext}
+	t.Cleanup(transport.CloseIdleConnections)
+	c.HTTP.Transport = transport
+	return c
+}
+
 // Response is a finished response with its body read.
 type Response struct {
 	*http.Response

@@ -101,3 +101,11 @@ func freshSchema(t testing.TB, base string) string {
 	u.RawQuery = query.Encode()
 	return u.String()
 }
+
+// UseFastPasswords makes every password hash of the test binary cost a fraction of a
+// millisecond (64 KiB, one pass) instead of tens, so that the suite, and its run under the
+// race detector, stays fast. TestMain calls it in each package whose tests create users or
+// sign in; the tests of the hashing itself name their parameters.
+func UseFastPasswords() {
+	models.SetPasswordParams(models.PasswordParams{Memory: 64, Time: 1, Threads: 1})
+}

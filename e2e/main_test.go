@@ -1,0 +1,13 @@
+package e2e
+
+import (
+	"os"
+	"testing"
+
+	"keysmith/models/modelstest"
+)
+
+func TestMain(m *testing.M) {
+	modelstest.UseFastPasswords()
+	os.Exit(m.Run())
+}
