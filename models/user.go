@@ -88,17 +88,24 @@ func IsValidation(err error) bool {
 	return errors.As(err, &v)
 }
 
-// Validate returns a ValidationError a person can act on, or nil.
+// Validate returns a ValidationError a person can act on, or nil. It refuses what sign-in
+// would refuse (SignInAttempt), so that no user is made who could never sign in: text that
+// is not valid UTF-8 or holds control characters, an email longer than MaxEmailLength, a
+// password longer than MaxPasswordLength.
 func (u NewUser) Validate() error {
 	email := strings.TrimSpace(u.Email)
-	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") {
-		return &ValidationError{"Enter a valid email address."}
+	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") ||
+		!printable(email) || len(email) > MaxEmailLength {
+		return &ValidationError{fmt.Sprintf("Enter a valid email address of at most %d characters.", MaxEmailLength)}
 	}
-	if name := strings.TrimSpace(u.Name); name == "" || len([]rune(name)) > 100 {
-		return &ValidationError{"Enter a name of 1 to 100 characters."}
+	if name := strings.TrimSpace(u.Name); name == "" || len([]rune(name)) > 100 || !printable(name) {
+		return &ValidationError{"Enter a name of 1 to 100 characters, without control characters."}
 	}
 	if len([]rune(u.Password)) < MinPasswordLength {
 		return &ValidationError{fmt.Sprintf("Use a password of at least %d characters.", MinPasswordLength)}
+	}
+	if len(u.Password) > MaxPasswordLength || !printable(u.Password) {
+		return &ValidationError{fmt.Sprintf("Use a password of at most %d bytes, without control characters.", MaxPasswordLength)}
 	}
 	if _, err := ParsePermission(string(u.Permission)); err != nil {
 		return &ValidationError{err.Error()}

@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,6 +21,12 @@ func TestNewUserValidate(t *testing.T) {
 		"empty name":       func(u *models.NewUser) { u.Name = " " },
 		"short password":   func(u *models.NewUser) { u.Password = "eleven char" },
 		"bad permission":   func(u *models.NewUser) { u.Permission = "root" },
+		"NUL in email":     func(u *models.NewUser) { u.Email = "a\x00@b.c" },
+		"long email":       func(u *models.NewUser) { u.Email = strings.Repeat("a", models.MaxEmailLength) + "@b.c" },
+		"bad UTF-8 name":   func(u *models.NewUser) { u.Name = "A\xff" },
+		"control in name":  func(u *models.NewUser) { u.Name = "A\x1b[31m" },
+		"NUL in password":  func(u *models.NewUser) { u.Password = "twelve chars\x00" },
+		"long password":    func(u *models.NewUser) { u.Password = strings.Repeat("p", models.MaxPasswordLength+1) },
 	} {
 		u := ok
 		change(&u)
