@@ -20,10 +20,23 @@ const (
 	shutdownFlushRetry = 250 * time.Millisecond
 	// useWriteInterval is how far a recorded last use may lag behind the real one: a use by
 	// the same key, client and address within it of the one last written is not written again.
-	// A key in constant use then costs one write a minute, not one each flush, however many
-	// keys are in use.
+	// A key in constant use then costs one write every 30 to 60 s (see useWriteSpread), not one
+	// each flush, however many keys are in use.
 	useWriteInterval = time.Minute
+	// useWriteSpread is how much shorter than useWriteInterval a key's own interval may be
+	// (useWriteSeconds). Keys first used together, as after a restart, would otherwise be
+	// written again together, every interval: with 100,000 keys that is 100,000 uses gathered
+	// for one flush, about 30 MB held at once. Spread, each flush writes a share of them.
+	useWriteSpread = 30 * time.Second
 )
+
+// useWriteSeconds is the key's write interval in seconds: between useWriteInterval less
+// useWriteSpread and useWriteInterval, the same for a key every time, and different for keys
+// with neighbouring ids, so that their writes drift apart.
+func useWriteSeconds(keyID int64) int64 {
+	spread := uint64(useWriteSpread/time.Second) + 1
+	return int64(useWriteInterval/time.Second) - int64(uint64(keyID)%spread)
+}
 
 // usageGatherer holds the uses of keys between two writes.
 type usageGatherer struct {
@@ -79,9 +92,9 @@ func (g *usageGatherer) forget(keyID int64) {
 }
 
 // recordUse gathers one use in memory; FlushUsage writes what was gathered. Last use is kept
-// to the second, and written again only useWriteInterval after the last written: a use by the
-// same client and address as the key's last, within the same second or within the interval
-// of the last written, changes nothing, and returns without taking the lock every request
+// to the second, and written again only the key's write interval (useWriteSeconds) after the
+// last written: a use by the same client and address as the key's last, within the same second
+// or within the interval of the last written, changes nothing, and returns without taking the lock every request
 // would otherwise contend for.
 func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.Time) {
 	g := &v.usage
@@ -97,7 +110,7 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 	written := int64(0)
 	if last := entry.recent.Load(); last != nil && last.client == client && last.ip == ip {
 		written = last.written.Load()
-		if last.second == second || (written != 0 && second-written < int64(useWriteInterval/time.Second)) {
+		if last.second == second || (written != 0 && second-written < useWriteSeconds(entry.id)) {
 			return
 		}
 	}

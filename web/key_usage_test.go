@@ -36,3 +36,52 @@ func TestPendingUsesAreBoundedButKeepEveryKey(t *testing.T) {
 		t.Errorf("log %q, want %q", logs.String(), want)
 	}
 }
+
+// Keys first used together are not written again together: each key waits its own interval,
+// between useWriteInterval less useWriteSpread and useWriteInterval, so that a flush carries a
+// share of them rather than all at once.
+func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := newTestVerifier(store)
+	ctx := t.Context()
+	const keys = 62
+	entries := make([]*cachedKey, keys)
+	start := time.Unix(1_800_000_000, 0)
+	for i := range entries {
+		entries[i] = &cachedKey{id: int64(i + 1), summary: KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}}
+		v.recordUse(entries[i], "192.0.2.1", "nightly-export/1.0", start)
+	}
+	if got := v.usage.pending(); got != keys {
+		t.Fatalf("pending after the first uses: %d, want %d", got, keys)
+	}
+	// Written (to no row: the ids are made up), which each entry learns.
+	if err := v.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := int64(useWriteInterval/time.Second - useWriteSpread/time.Second)
+	last := int64(useWriteInterval / time.Second)
+	again := map[int64]bool{}
+	for second := int64(1); second <= last; second++ {
+		for _, entry := range entries {
+			v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", start.Add(time.Duration(second)*time.Second))
+		}
+		written := v.usage.pending()
+		switch {
+		case second < first && written != 0:
+			t.Fatalf("%d s after the write: %d uses gathered again, want none before %d s", second, written, first)
+		case written > 2*keys/int(last-first+1):
+			t.Fatalf("%d s after the write: %d uses gathered again in one second, want the %d keys spread over %d s", second, written, keys, last-first+1)
+		}
+		v.usage.mu.Lock()
+		for k := range v.usage.uses {
+			again[k.keyID] = true
+		}
+		v.usage.mu.Unlock()
+		if err := v.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(again) != keys {
+		t.Errorf("keys whose use was gathered again within %d s: %d, want every one, %d", last, len(again), keys)
+	}
+}
