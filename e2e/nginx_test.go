@@ -200,11 +200,9 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 			t.Fatalf("the service saw %+v, want %+v (key id and scope from Keysmith, no secret)", got, want)
 		}
 
-		deleted, err := store.DeleteAPIKey(ctx, readOnly.PublicID)
-		if err != nil {
+		if _, err := store.DeleteAPIKey(ctx, readOnly.PublicID); err != nil {
 			t.Fatal(err)
 		}
-		app.Server.KeyDeleted(deleted)
 		malformed := readOnlySecret[:len(readOnlySecret)-1]
 		for name, headers := range map[string]map[string]string{
 			"deleted key":   {"X-API-SECRET": readOnlySecret},

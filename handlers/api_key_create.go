@@ -70,7 +70,6 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.srv.KeyActivated(key)
 	h.log.Info("api key created", "key_id", key.PublicID, "scope", key.Scope, "user_id", web.CurrentUser(c).ID)
 	// The secret is in this response only: never stored by the browser or a proxy.
 	c.Response().Header().Set("Cache-Control", "no-store")

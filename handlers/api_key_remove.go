@@ -55,7 +55,6 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	h.srv.KeyDeleted(key)
 	h.log.Info("api key deleted", "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID)
 	message := "API key “" + key.Name + "” deleted. Services that used it can no longer connect."
 	if web.IsHTMX(c) {

@@ -183,7 +183,6 @@ func TestRefusedKeysGetOneIdentical401(t *testing.T) {
 			if _, err := app.Store.DeleteAPIKey(ctx, deletedKey.PublicID); err != nil {
 				t.Fatal(err)
 			}
-			app.Server.KeyDeleted(deletedKey)
 			_, valid, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "valid", Scope: models.ScopeAdmin})
 			last := valid[len(valid)-1]
 			wrongChecksum := valid[:len(valid)-1] + string("AB"[boolIndex(last == 'A')])

@@ -152,8 +152,8 @@ type NewAPIKey struct {
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
 // return value: the caller shows it once and forgets it. A name CleanAPIKeyName refuses, or an
 // expiry after LatestExpiry, is a FieldError; a name that folds like an existing key's is
-// ErrDuplicateName. On PostgreSQL the key's secret hash is announced to every instance on
-// ActivationChannel.
+// ErrDuplicateName. Every instance hears of the new key (a KeyNotice), so that none answers
+// its secret unknown from memory.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -184,7 +184,13 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 		expiresAt := nk.ExpiresAt.UTC()
 		key.ExpiresAt = &expiresAt
 	}
-	if err := s.insertAPIKey(ctx, key); err != nil {
+	err = s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+		if err := tx.Create(key).Error; err != nil {
+			return KeyNotice{}, err
+		}
+		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}}, nil
+	})
+	if err != nil {
 		if isUniqueViolation(err) {
 			if taken, _ := s.APIKeyNameTakenBy(ctx, name); taken != "" {
 				return nil, "", ErrDuplicateName
@@ -244,48 +250,41 @@ func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*API
 	return &key, nil
 }
 
-// RevocationChannel is the PostgreSQL channel on which a deleted key's secret hash (never the
-// secret) is announced to every instance, so that each evicts it from its cache.
-const RevocationChannel = "keysmith_key_revoked"
-
-// DeleteAPIKey removes exactly the key with that public id and returns it, so the caller can
-// evict it from this instance's cache; ErrAPIKeyNotFound when no such key exists. On
-// PostgreSQL the announcement to the other instances is part of the same transaction:
-// PostgreSQL delivers it when, and only when, the delete commits.
+// DeleteAPIKey removes exactly the key with that public id and returns it;
+// ErrAPIKeyNotFound when no such key exists. Every instance, this one included, hears of it
+// (a KeyNotice announced in the same transaction) and drops what it holds for the key.
 func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var deleted *APIKey
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
 		var key APIKey
 		err := tx.Where("public_id = ?", publicID).First(&key).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return ErrAPIKeyNotFound
+			return KeyNotice{}, ErrAPIKeyNotFound
 		}
 		if err != nil {
-			return fmt.Errorf("models: delete api key: %w", err)
+			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
 		}
 		res := tx.Where("id = ?", key.ID).Delete(&APIKey{})
 		if res.Error != nil {
-			return fmt.Errorf("models: delete api key: %w", res.Error)
+			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return ErrAPIKeyNotFound
+			return KeyNotice{}, ErrAPIKeyNotFound
 		}
 		if key.NameFold != nil {
 			if err := passOnNameFold(tx, *key.NameFold); err != nil {
-				return fmt.Errorf("models: delete api key: %w", err)
-			}
-		}
-		if s.dialect == DialectPostgres {
-			if err := tx.Exec("SELECT pg_notify(?, ?)", RevocationChannel, key.SecretHash).Error; err != nil {
-				return fmt.Errorf("models: delete api key: announce: %w", err)
+				return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
 			}
 		}
 		deleted = &key
-		return nil
+		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}, Revoked: true}, nil
 	})
-	return deleted, err
+	if err != nil {
+		return nil, err
+	}
+	return deleted, nil
 }
 
 // APIKeySort is a sort order of the list, named as the URL's sort parameter carries it.

@@ -60,6 +60,8 @@ type Store struct {
 	now     func() time.Time
 	// hashes bounds the memory of the password checks made at sign-in.
 	hashes atomic.Pointer[passwordHashes]
+	// notices are told of this store's changes to keys (OnKeyNotice).
+	notices keyNotices
 }
 
 // DefaultTimeout bounds each database call of a store opened with Open.

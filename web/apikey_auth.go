@@ -105,17 +105,3 @@ type keyContext struct {
 	entry *cachedKey
 	stale bool
 }
-
-// KeyDeleted forgets a deleted key on this instance at once; the other instances hear of it
-// through the announcement Store.DeleteAPIKey made (see StartRevocationListener).
-func (s *Server) KeyDeleted(key *models.APIKey) {
-	s.Keys.Evict(key.SecretHash)
-	s.Keys.usage.forget(key.ID)
-}
-
-// KeyActivated makes a secret that has just begun to authenticate (a key created) work at once
-// on this instance, however recently it was presented as unknown; the other instances hear of
-// it through the announcement Store.CreateAPIKey made (see StartRevocationListener).
-func (s *Server) KeyActivated(key *models.APIKey) {
-	s.Keys.ForgetUnknown(key.SecretHash)
-}

@@ -175,6 +175,7 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 	}
 	v.usage.init(metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
+	store.OnKeyNotice(v.apply)
 	metrics.gauge("keysmith_revocation_listener_up", "1 while the revocation listener vouches for the key cache (always on SQLite), 0 while every key is checked against the database.", func() float64 {
 		if v.trusted() {
 			return 1
@@ -368,13 +369,33 @@ func (v *KeyVerifier) Evict(secretHash string) {
 	}
 }
 
-// ForgetUnknown forgets that the secret hashing to secretHash was unknown, so that its next use
+// forgetUnknown forgets that the secret hashing to secretHash was unknown, so that its next use
 // asks the store: for a secret that has just begun to authenticate, which must never be
 // answered unknown from memory.
-func (v *KeyVerifier) ForgetUnknown(secretHash string) {
+func (v *KeyVerifier) forgetUnknown(secretHash string) {
 	var sum [sha256.Size]byte
 	if decodeHash(&sum, secretHash) {
 		v.unknown.forget(sum)
+	}
+}
+
+// apply makes this instance hold nothing wrong about the secret hashes a notice names. A
+// notice that revokes them drops their verified entries (stale ones with them) and what is
+// remembered of the key's uses; one that begins their validity forgets that they were unknown.
+// The next use asks the store. Neither needs the other's step: a key is cached only while it
+// authenticates, and a revoked secret answered unknown is answered rightly. The store calls
+// apply for this instance's own changes (models.Store.OnKeyNotice), and the revocation
+// listener for every instance's on PostgreSQL, this one's included.
+func (v *KeyVerifier) apply(notice models.KeyNotice) {
+	for _, hash := range notice.Hashes {
+		if notice.Revoked {
+			v.Evict(hash)
+		} else {
+			v.forgetUnknown(hash)
+		}
+	}
+	if notice.Revoked {
+		v.usage.forget(notice.KeyID)
 	}
 }
 

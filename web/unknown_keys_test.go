@@ -75,8 +75,8 @@ func TestUnknownKeyIsAnsweredFromMemoryWithinItsWindow(t *testing.T) {
 }
 
 // Creating a key with a secret remembered as unknown is invisible to the memory until the
-// verifier is told, which the create path does (Server.KeyActivated, and the announcement to
-// other instances).
+// verifier hears of it: at once from its own store (models.Store.OnKeyNotice), and from the
+// revocation listener for a key made by another instance.
 func TestUnknownKeyIsForgottenWhenItsKeyIsCreated(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		v := newTestVerifier(store)
@@ -86,18 +86,31 @@ func TestUnknownKeyIsForgottenWhenItsKeyIsCreated(t *testing.T) {
 		wantRefused(t, v, secret, "before the key exists")
 		wantRefused(t, v, secret, "again before the key exists")
 		cryptotest.SetGlobalRandom(t, 1)
-		key, created := createTestKey(t, store, "made after its secret was tried", nil)
+		key, created := createTestKey(t, openAgain(t, store), "made after its secret was tried", nil)
 		if created != secret {
 			t.Fatalf("created secret %q, want the predicted %q", created, secret)
 		}
 		wantRefused(t, v, secret, "created behind the verifier's back")
-		v.ForgetUnknown(key.SecretHash)
+		v.apply(models.KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}})
 		got, err := v.Verify(context.Background(), secret)
 		if err != nil {
 			t.Fatalf("once forgotten: got %v, want the key", err)
 		}
 		if got.PublicID != key.PublicID {
 			t.Errorf("once forgotten: got key %q, want %q", got.PublicID, key.PublicID)
+		}
+
+		// Made through the verifier's own store, a key works at once.
+		cryptotest.SetGlobalRandom(t, 2)
+		secret = models.GenerateSecret()
+		wantRefused(t, v, secret, "before the second key exists")
+		wantRefused(t, v, secret, "again before the second key exists")
+		cryptotest.SetGlobalRandom(t, 2)
+		if _, created := createTestKey(t, store, "made by this instance", nil); created != secret {
+			t.Fatalf("created secret %q, want the predicted %q", created, secret)
+		}
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Errorf("made through the verifier's store: got %v, want the key", err)
 		}
 	})
 }

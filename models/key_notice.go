@@ -1,0 +1,79 @@
+package models
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"gorm.io/gorm"
+)
+
+// KeyNoticeChannel is the PostgreSQL channel on which every change to what a key authenticates
+// is announced to every instance, as a JSON KeyNotice.
+const KeyNoticeChannel = "keysmith_key_changed"
+
+// KeyNotice says that what a key authenticates has changed: it was created or deleted (and,
+// as operations are added, disabled, enabled or rotated). It names the key and the SHA-256
+// hashes (never the secrets) of the secrets concerned. When the notice revokes them, every
+// instance drops their verified and stale entries; when it begins their validity, every
+// instance forgets that they were unknown. Either way the next use asks the database, which
+// knows the truth. A key is cached only while it authenticates. Expiry needs no notice: every
+// instance checks it on each use.
+type KeyNotice struct {
+	KeyID  int64    `json:"key"`
+	Hashes []string `json:"hashes"`
+	// Revoked tells whether the change ended the validity of the hashes (a key deleted), as
+	// opposed to beginning it (a key created).
+	Revoked bool `json:"revoked,omitempty"`
+}
+
+// keyNotices holds what this instance wants to hear of the changes it makes itself.
+type keyNotices struct {
+	mu          sync.RWMutex
+	subscribers []func(KeyNotice)
+}
+
+// OnKeyNotice calls fn with every change to a key that this store makes, once the change is
+// committed and before the call that made it returns, so that this instance applies its own
+// changes at once. Other instances hear of them through ListenKeyNotices.
+func (s *Store) OnKeyNotice(fn func(KeyNotice)) {
+	s.notices.mu.Lock()
+	defer s.notices.mu.Unlock()
+	s.notices.subscribers = append(s.notices.subscribers, fn)
+}
+
+// changeKey is the one operation that changes what a key authenticates: change runs in a
+// transaction and returns the notice to give; on PostgreSQL the notice is announced in the same
+// transaction, so that PostgreSQL delivers it to every instance when, and only when, the change
+// is committed. Once committed, this instance's subscribers hear of it. No caller has a second
+// step to remember.
+func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, error)) error {
+	var notice KeyNotice
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if notice, err = change(tx); err != nil {
+			return err
+		}
+		if s.dialect != DialectPostgres {
+			return nil
+		}
+		payload, err := json.Marshal(notice)
+		if err == nil {
+			err = tx.Exec("SELECT pg_notify(?, ?)", KeyNoticeChannel, string(payload)).Error
+		}
+		if err != nil {
+			return fmt.Errorf("models: announce key change: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.notices.mu.RLock()
+	defer s.notices.mu.RUnlock()
+	for _, fn := range s.notices.subscribers {
+		fn(notice)
+	}
+	return nil
+}
