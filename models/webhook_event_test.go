@@ -176,6 +176,12 @@ func TestExpiryEventsQueuedOnceEach(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The first scan looks back a week: this key's 7-day moment is in it, before the key.
+		fiveDays := clockStart.Add(5 * day)
+		fiveDaysKey, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "five days", Scope: models.ScopeScanner, ExpiresAt: &fiveDays})
+		if err != nil {
+			t.Fatal(err)
+		}
 		if _, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "never", Scope: models.ScopeAdmin}); err != nil {
 			t.Fatal(err)
 		}
@@ -187,6 +193,8 @@ func TestExpiryEventsQueuedOnceEach(t *testing.T) {
 			// The short key's 30-day notice would have come before it was made.
 			{3*day + time.Minute, []string{id(shortKey, "expiring_7d")}},
 			{3*day + 2*time.Minute, nil},
+			{4*day + time.Minute, []string{id(fiveDaysKey, "expiring_1d")}},
+			{5*day + time.Minute, []string{id(fiveDaysKey, "expired")}},
 			{9*day + time.Minute, []string{id(shortKey, "expiring_1d")}},
 			{10 * day, []string{id(shortKey, "expired")}},
 			{30*day + time.Minute, []string{id(longKey, "expiring_30d")}},
@@ -208,8 +216,10 @@ func TestExpiryEventsQueuedOnceEach(t *testing.T) {
 				got = append(got, event.ID)
 				body := decodeEvent(t, event)
 				key := longKey
-				if strings.HasPrefix(event.ID, shortKey.PublicID) {
-					key = shortKey
+				for _, k := range []*models.APIKey{shortKey, fiveDaysKey} {
+					if strings.HasPrefix(event.ID, k.PublicID) {
+						key = k
+					}
 				}
 				before := map[string]time.Duration{"expiring_30d": 30 * day, "expiring_7d": 7 * day, "expiring_1d": day, "expired": 0}[strings.TrimSuffix(strings.TrimPrefix(event.ID, key.PublicID+"_"), "_"+itoa(key.ExpiresAt.Unix()))]
 				wantType := "key.expiring"
@@ -231,7 +241,7 @@ func TestExpiryEventsQueuedOnceEach(t *testing.T) {
 // An instance's first scan looks back ExpiryNoticesCatchUp: it sends the latest notice due,
 // not the earlier ones it supersedes, and announces no key that expired before that.
 func TestExpiryEventsCatchUp(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
 		ctx := context.Background()
 		move := fixedClock(store, clockStart)
 		soon := clockStart.Add(20 * day)
@@ -265,6 +275,16 @@ func TestExpiryEventsCatchUp(t *testing.T) {
 		slices.Sort(want)
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("first scan: got %q, want %q", got, want)
+		}
+		// Another instance, or this one restarted, finds the same notices due, and queues
+		// nothing again.
+		other := modelstest.Open(t, target)
+		other.SetClock(store.Now)
+		if n, err := other.QueueExpiryEvents(ctx); err != nil || n != 0 {
+			t.Errorf("another instance's first scan: got %d queued (%v), want 0", n, err)
+		}
+		if pending, err := store.PendingWebhookEvents(ctx); err != nil || pending != 0 {
+			t.Errorf("pending events after the second scan: got %d (%v), want 0", pending, err)
 		}
 	})
 }
