@@ -549,6 +549,16 @@ func TestWebhookHangingReceiverSlowsNoRequest(t *testing.T) {
 			if want := "no answer within " + webhookTimeout.String(); !strings.Contains(app.Logs(), want) {
 				t.Errorf("the log does not say %q:\n%s", want, app.Logs())
 			}
+			// The sender counts what waits after each round: the three events.
+			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				pending, _ := scrapeMetrics(t, metrics).value("keysmith_webhook_events_pending", nil)
+				if pending == 3 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("keysmith_webhook_events_pending: got %v after 5 s, want 3", pending)
+				}
+			}
 		})
 	}
 }
