@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
@@ -266,11 +269,31 @@ func (s *Store) GiveUpWebhookEvent(ctx context.Context, event *WebhookEvent, rea
 	return s.endWebhookAttempt(ctx, event, map[string]any{"last_error": reason, "given_up_at": s.now()})
 }
 
+// maxWebhookErrorLength bounds the reason kept for a failed attempt, in characters.
+const maxWebhookErrorLength = 300
+
+// cleanWebhookError makes a failed attempt's reason storable on both databases: valid UTF-8,
+// no control characters (PostgreSQL refuses NUL), and short. It may quote what the receiver
+// answered.
+func cleanWebhookError(reason string) string {
+	reason = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(reason, "\uFFFD"))
+	if utf8.RuneCountInString(reason) > maxWebhookErrorLength {
+		reason = string([]rune(reason)[:maxWebhookErrorLength-1]) + "…"
+	}
+	return reason
+}
+
 // endWebhookAttempt records the outcome of the event's claimed attempt, unless another has
 // begun since or the event was delivered meanwhile.
 func (s *Store) endWebhookAttempt(ctx context.Context, event *WebhookEvent, outcome map[string]any) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	outcome["last_error"] = cleanWebhookError(outcome["last_error"].(string))
 	res := s.db.WithContext(ctx).Model(&WebhookEvent{}).
 		Where("id = ? AND attempts = ? AND delivered_at IS NULL AND given_up_at IS NULL", event.ID, event.Attempts).
 		Updates(outcome)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"keysmith/models"
 	"keysmith/models/modelstest"
@@ -435,3 +436,35 @@ func TestWebhookEventsClaimedOnceByParallelSenders(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// Whatever a receiver answers, the reason kept for a failed attempt is storable text on both
+// databases: no NUL, no invalid UTF-8, no control characters, and short.
+func TestWebhookAttemptReasonIsCleaned(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		store.EnableWebhookEvents()
+		key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "noisy receiver", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.DeleteAPIKey(ctx, key.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		event, err := store.ClaimWebhookEvent(ctx, time.Minute)
+		if err != nil || event == nil {
+			t.Fatalf("claim: got %v, %v; want the event", event, err)
+		}
+		reason := "answered \x00 \xff\xfe \x1b[31mred\x1b[0m \u200b" + strings.Repeat("é", 1_000)
+		if err := store.RetryWebhookEvent(ctx, event, reason, store.Now()); err != nil {
+			t.Fatalf("record a reason with NUL, invalid UTF-8 and escapes: got %v, want it stored", err)
+		}
+		event, err = store.ClaimWebhookEvent(ctx, time.Minute)
+		if err != nil || event == nil {
+			t.Fatalf("claim again: got %v, %v; want the event", event, err)
+		}
+		if got := event.LastError; !utf8.ValidString(got) || strings.ContainsAny(got, "\x00\x1b") || utf8.RuneCountInString(got) > 300 ||
+			!strings.HasPrefix(got, "answered  \uFFFD") {
+			t.Errorf("last error: got %q (%d characters), want valid UTF-8 without control characters, at most 300 characters", got, utf8.RuneCountInString(got))
+		}
+	})
+}
