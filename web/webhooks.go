@@ -78,7 +78,8 @@ func newWebhooks(cfg config.Config, store *models.Store, log *slog.Logger, metri
 	if cfg.WebhookURL == nil {
 		return nil
 	}
-	dialer := &net.Dialer{Timeout: cfg.WebhookTimeout, KeepAlive: 30 * time.Second}
+	// Each attempt's context bounds it whole, from connecting to reading the answer.
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
 	return &Webhooks{
 		store:   store,
 		log:     log,
@@ -89,12 +90,10 @@ func newWebhooks(cfg config.Config, store *models.Store, log *slog.Logger, metri
 		timeout: cfg.WebhookTimeout,
 		client: &http.Client{
 			Transport: &http.Transport{
-				Proxy:                 http.ProxyFromEnvironment,
-				DialContext:           dialer.DialContext,
-				TLSHandshakeTimeout:   cfg.WebhookTimeout,
-				ResponseHeaderTimeout: cfg.WebhookTimeout,
-				MaxIdleConns:          2,
-				IdleConnTimeout:       time.Minute,
+				Proxy:           http.ProxyFromEnvironment,
+				DialContext:     dialer.DialContext,
+				MaxIdleConns:    2,
+				IdleConnTimeout: time.Minute,
 			},
 			// A redirect is a failure: the URL is to be corrected, not followed.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
