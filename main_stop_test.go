@@ -3,11 +3,13 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -588,5 +590,65 @@ func testStopUnderLoad(t *testing.T, faultName string, fault func(*modelstest.Pr
 	}
 	if keys != 1 {
 		t.Errorf("keys in %q: got %v, want 1 (key %s)", "last uses not written", record["keys"], key.PublicID)
+	}
+}
+
+// TestSIGTERMWithWebhookReceiverHung stops Keysmith while it waits for a webhook receiver that
+// never answers, with an attempt deadline far past the shutdown timeout: the stop cuts the
+// attempt short and still ends within the shutdown timeout, and the event stays in the outbox,
+// to be sent again.
+func TestSIGTERMWithWebhookReceiverHung(t *testing.T) {
+	received := make(chan struct{}, 1)
+	release := make(chan struct{})
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case received <- struct{}{}:
+		default:
+		}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	defer receiver.Close()
+	defer close(release)
+
+	dbPath := filepath.Join(t.TempDir(), "keysmith.db")
+	store, err := models.Open(context.Background(), dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	if _, err := store.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	store.EnableWebhookEvents()
+	key, _, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "announced", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	p := startKeysmith(t, map[string]string{
+		"KEYSMITH_DATABASE_URL":     dbPath,
+		"KEYSMITH_SHUTDOWN_TIMEOUT": stopShutdownTimeout.String(),
+		"KEYSMITH_WEBHOOK_URL":      receiver.URL,
+		"KEYSMITH_WEBHOOK_SECRET":   "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 32)),
+		"KEYSMITH_WEBHOOK_TIMEOUT":  "1m",
+	})
+	select {
+	case <-received:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the receiver got no request within 5 s of the start")
+	}
+	sent := p.sigterm(t)
+	code, took := p.waitExit(t, sent, stopShutdownTimeout+stopMargin)
+	if code != 0 {
+		t.Errorf("exit code: got %d, want 0", code)
+	}
+	t.Logf("stopped %v after SIGTERM, an attempt under way", took.Round(time.Millisecond))
+	if pending, err := store.PendingWebhookEvents(context.Background()); err != nil || pending != 1 {
+		t.Errorf("events pending after the stop: got %d (%v), want 1, to be sent again", pending, err)
 	}
 }

@@ -65,7 +65,26 @@ type Config struct {
 	LogLevel slog.Level
 	// MetricsAddr is the host:port of the Prometheus /metrics listener; empty for none.
 	MetricsAddr string
+	// WebhookURL receives the key events (expiring, expired, rotated, disabled, deleted…) as
+	// Standard Webhooks; nil sends none. Set only together with WebhookSecret.
+	WebhookURL *url.URL
+	// WebhookSecret signs every event, so the receiver can tell it came from Keysmith: the
+	// bytes that KEYSMITH_WEBHOOK_SECRET carries in base64 after "whsec_".
+	WebhookSecret WebhookSecret
+	// WebhookTimeout bounds each attempt to deliver an event, from connecting to reading the
+	// answer, so a slow receiver holds no sender for long.
+	WebhookTimeout time.Duration
 }
+
+// WebhookSecret is the key that signs webhook events. It prints as "[hidden]", so that no
+// log line or test failure that prints the configuration shows it.
+type WebhookSecret []byte
+
+// String hides the secret.
+func (WebhookSecret) String() string { return "[hidden]" }
+
+// GoString hides the secret from %#v too.
+func (WebhookSecret) GoString() string { return "[hidden]" }
 
 // Secure reports whether the console is served over https, which makes cookies Secure and
 // gives the session cookie the __Host- prefix.
@@ -82,7 +101,24 @@ const (
 	DefaultShutdownTimeout    = 10 * time.Second
 	DefaultStaleKeysFor       = time.Minute
 	DefaultKeyCacheSize       = 100_000
+	DefaultWebhookTimeout     = 10 * time.Second
 )
+
+// Webhook secrets are "whsec_" and the base64 of 24 to 64 random bytes, as the Standard
+// Webhooks specification writes them.
+const (
+	webhookSecretPrefix   = "whsec_"
+	minWebhookSecretBytes = 24
+	maxWebhookSecretBytes = 64
+)
+
+// hiddenValues are the settings whose values an error message must not repeat: secrets, and
+// the webhook URL, which often carries a token of its own.
+var hiddenValues = map[string]bool{
+	"KEYSMITH_SESSION_KEYS":   true,
+	"KEYSMITH_WEBHOOK_URL":    true,
+	"KEYSMITH_WEBHOOK_SECRET": true,
+}
 
 // setting describes one configuration value: its flag, its environment variable and how it
 // is parsed into the Config.
@@ -202,6 +238,24 @@ var settings = []setting{
 		c.MetricsAddr = v
 		return nil
 	}},
+	{"webhook-url", "KEYSMITH_WEBHOOK_URL", "http:// or https:// URL that receives key events as Standard Webhooks; needs KEYSMITH_WEBHOOK_SECRET", func(c *Config, v string) error {
+		u, err := url.Parse(strings.TrimSpace(v))
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+			return errors.New("must be an absolute http:// or https:// URL without a #fragment")
+		}
+		c.WebhookURL = u
+		return nil
+	}},
+	{"webhook-secret", "KEYSMITH_WEBHOOK_SECRET", "whsec_ followed by the base64 of 24 to 64 random bytes, signing the key events (prefer the variable: a flag shows in the process list)", func(c *Config, v string) error {
+		secret, err := parseWebhookSecret(v)
+		c.WebhookSecret = secret
+		return err
+	}},
+	{"webhook-timeout", "KEYSMITH_WEBHOOK_TIMEOUT", "deadline of each attempt to deliver a key event", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		c.WebhookTimeout = d
+		return err
+	}},
 }
 
 // Load builds the Config from the environment (read through getenv) and the flags in args,
@@ -219,6 +273,7 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		ShutdownTimeout:    DefaultShutdownTimeout,
 		StaleKeysFor:       DefaultStaleKeysFor,
 		KeyCacheSize:       DefaultKeyCacheSize,
+		WebhookTimeout:     DefaultWebhookTimeout,
 		LogFormat:          "text",
 		LogLevel:           slog.LevelInfo,
 	}
@@ -229,6 +284,9 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 			continue
 		}
 		if err := s.parse(&cfg, v); err != nil {
+			if hiddenValues[s.env] {
+				return Config{}, nil, fmt.Errorf("config: %s: %w", s.env, err)
+			}
 			return Config{}, nil, fmt.Errorf("config: %s=%q: %w", s.env, v, err)
 		}
 		baseURLSet = baseURLSet || s.env == "KEYSMITH_BASE_URL"
@@ -250,6 +308,9 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 			}
 			if err := s.parse(&cfg, *flagValues[s.flag]); err != nil {
 				flagErr = fmt.Errorf("config: -%s=%q (env %s): %w", s.flag, f.Value, s.env, err)
+				if hiddenValues[s.env] {
+					flagErr = fmt.Errorf("config: -%s (env %s): %w", s.flag, s.env, err)
+				}
 			}
 			baseURLSet = baseURLSet || s.flag == "base-url"
 		}
@@ -267,7 +328,32 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 	if cfg.SessionIdleTimeout > cfg.SessionMaxAge {
 		return Config{}, nil, fmt.Errorf("config: KEYSMITH_SESSION_IDLE_TIMEOUT (%s) must not exceed KEYSMITH_SESSION_MAX_AGE (%s)", cfg.SessionIdleTimeout, cfg.SessionMaxAge)
 	}
+	// Events sent unsigned could be forged; a secret without a URL is a setting gone astray.
+	if cfg.WebhookURL != nil && cfg.WebhookSecret == nil {
+		return Config{}, nil, errors.New("config: KEYSMITH_WEBHOOK_URL is set without KEYSMITH_WEBHOOK_SECRET: events are sent signed, or not at all")
+	}
+	if cfg.WebhookURL == nil && cfg.WebhookSecret != nil {
+		return Config{}, nil, errors.New("config: KEYSMITH_WEBHOOK_SECRET is set without KEYSMITH_WEBHOOK_URL: there is nowhere to send events")
+	}
 	return cfg, fs.Args(), nil
+}
+
+// parseWebhookSecret reads a secret in the specification's form: "whsec_" and the standard
+// base64 of the key. The messages never repeat the value.
+func parseWebhookSecret(v string) (WebhookSecret, error) {
+	encoded, ok := strings.CutPrefix(strings.TrimSpace(v), webhookSecretPrefix)
+	if !ok {
+		return nil, errors.New("must start with whsec_, as Standard Webhooks secrets do")
+	}
+	key, err := base64.StdEncoding.DecodeString(encoded)
+	if err != nil {
+		return nil, errors.New("must be whsec_ followed by standard base64 (A-Z, a-z, 0-9, + and /, padded with =)")
+	}
+	if len(key) < minWebhookSecretBytes || len(key) > maxWebhookSecretBytes {
+		return nil, fmt.Errorf("must carry %d to %d bytes after whsec_, not %d (make one with: echo whsec_$(head -c 32 /dev/urandom | base64))",
+			minWebhookSecretBytes, maxWebhookSecretBytes, len(key))
+	}
+	return key, nil
 }
 
 // ParseDays reads a duration written either as whole days ("365d") or as a Go duration

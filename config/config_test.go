@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -128,5 +130,87 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 	_, _, err = config.Load("test", nil, env(map[string]string{"KEYSMITH_SESSION_IDLE_TIMEOUT": "9h"}), io.Discard)
 	if err == nil {
 		t.Error("an idle timeout longer than the session is accepted")
+	}
+}
+
+// testWebhookSecret is a valid secret of 32 bytes, 0x00 to 0x1f.
+const testWebhookSecret = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+func TestWebhookSettings(t *testing.T) {
+	cfg, _, err := config.Load("test", nil, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.WebhookURL != nil || cfg.WebhookSecret != nil || cfg.WebhookTimeout != 10*time.Second {
+		t.Errorf("webhook defaults: got URL %v, secret set %t, timeout %v; want none, none, 10s", cfg.WebhookURL, cfg.WebhookSecret != nil, cfg.WebhookTimeout)
+	}
+	cfg, _, err = config.Load("test", []string{"-webhook-timeout", "3s"}, env(map[string]string{
+		"KEYSMITH_WEBHOOK_URL":    "https://hooks.example.com/keysmith?token=abc",
+		"KEYSMITH_WEBHOOK_SECRET": testWebhookSecret,
+	}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.WebhookURL.String(), "https://hooks.example.com/keysmith?token=abc"; got != want {
+		t.Errorf("webhook URL: got %q, want %q", got, want)
+	}
+	if len(cfg.WebhookSecret) != 32 || cfg.WebhookSecret[0] != 0 || cfg.WebhookSecret[31] != 31 {
+		t.Errorf("webhook secret: got %d bytes, want the 32 bytes 0x00 to 0x1f", len(cfg.WebhookSecret))
+	}
+	if cfg.WebhookTimeout != 3*time.Second {
+		t.Errorf("webhook timeout: got %v, want 3s", cfg.WebhookTimeout)
+	}
+	// Printed whole, as a failing test or a debug line might print it, the configuration hides
+	// the secret.
+	for _, format := range []string{"%v", "%+v", "%#v", "%s"} {
+		printed := fmt.Sprintf(format, cfg)
+		for _, form := range []string{string(cfg.WebhookSecret), "AAECAwQF", "[0 1 2 3", "0x0, 0x1"} {
+			if strings.Contains(printed, form) {
+				t.Errorf("Sprintf(%q, cfg): got the secret (as %q) in %q", format, form, printed)
+			}
+		}
+		if !strings.Contains(printed, "[hidden]") {
+			t.Errorf("Sprintf(%q, cfg): got %q, want the secret shown as [hidden]", format, printed)
+		}
+	}
+}
+
+func TestWebhookSettingsRefused(t *testing.T) {
+	const url = "https://hooks.example.com/keysmith"
+	short := "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 23))
+	long := "whsec_" + base64.StdEncoding.EncodeToString(make([]byte, 65))
+	tests := []struct {
+		name     string
+		vars     map[string]string
+		args     []string
+		wantIn   string
+		mustHide string
+	}{
+		{"a URL without a secret", map[string]string{"KEYSMITH_WEBHOOK_URL": url}, nil, "KEYSMITH_WEBHOOK_SECRET", ""},
+		{"a secret without a URL", map[string]string{"KEYSMITH_WEBHOOK_SECRET": testWebhookSecret}, nil, "KEYSMITH_WEBHOOK_URL", testWebhookSecret},
+		{"no whsec_ prefix", map[string]string{"KEYSMITH_WEBHOOK_URL": url, "KEYSMITH_WEBHOOK_SECRET": "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}, nil, "KEYSMITH_WEBHOOK_SECRET", "AAECAwQF"},
+		{"not base64", map[string]string{"KEYSMITH_WEBHOOK_URL": url, "KEYSMITH_WEBHOOK_SECRET": "whsec_not*base64!secret-value"}, nil, "KEYSMITH_WEBHOOK_SECRET", "secret-value"},
+		{"too short", map[string]string{"KEYSMITH_WEBHOOK_URL": url, "KEYSMITH_WEBHOOK_SECRET": short}, nil, "KEYSMITH_WEBHOOK_SECRET", short},
+		{"too long", map[string]string{"KEYSMITH_WEBHOOK_URL": url, "KEYSMITH_WEBHOOK_SECRET": long}, nil, "KEYSMITH_WEBHOOK_SECRET", long},
+		{"bad secret flag", map[string]string{"KEYSMITH_WEBHOOK_URL": url}, []string{"-webhook-secret", "whsec_flag*secret"}, "KEYSMITH_WEBHOOK_SECRET", "flag*secret"},
+		{"not a URL", map[string]string{"KEYSMITH_WEBHOOK_URL": "hooks.example.com/x?token=s3cr3t", "KEYSMITH_WEBHOOK_SECRET": testWebhookSecret}, nil, "KEYSMITH_WEBHOOK_URL", "s3cr3t"},
+		{"not http", map[string]string{"KEYSMITH_WEBHOOK_URL": "ftp://hooks.example.com/", "KEYSMITH_WEBHOOK_SECRET": testWebhookSecret}, nil, "KEYSMITH_WEBHOOK_URL", ""},
+		{"a control character", map[string]string{"KEYSMITH_WEBHOOK_URL": "https://hooks.example.com/\x00", "KEYSMITH_WEBHOOK_SECRET": testWebhookSecret}, nil, "KEYSMITH_WEBHOOK_URL", ""},
+		{"a fragment", map[string]string{"KEYSMITH_WEBHOOK_URL": url + "#top", "KEYSMITH_WEBHOOK_SECRET": testWebhookSecret}, nil, "KEYSMITH_WEBHOOK_URL", ""},
+		{"a zero timeout", map[string]string{"KEYSMITH_WEBHOOK_TIMEOUT": "0"}, nil, "KEYSMITH_WEBHOOK_TIMEOUT", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := config.Load("test", tt.args, env(tt.vars), io.Discard)
+			if err == nil {
+				t.Fatalf("got no error, want one naming %s", tt.wantIn)
+			}
+			if !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("got error %q, want one naming %s", err, tt.wantIn)
+			}
+			if tt.mustHide != "" && strings.Contains(err.Error(), tt.mustHide) {
+				t.Errorf("got error %q, which repeats the value %q", err, tt.mustHide)
+			}
+		})
 	}
 }

@@ -252,7 +252,8 @@ func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*API
 
 // DeleteAPIKey removes exactly the key with that public id and returns it;
 // ErrAPIKeyNotFound when no such key exists. Every instance, this one included, hears of it
-// (a KeyNotice announced in the same transaction) and drops what it holds for the key.
+// (a KeyNotice announced in the same transaction) and drops what it holds for the key; the
+// key.deleted webhook event is queued in the same transaction.
 func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -277,6 +278,9 @@ func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, err
 			if err := passOnNameFold(tx, *key.NameFold); err != nil {
 				return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
 			}
+		}
+		if err := s.queueKeyEvent(tx, KeyEventDeleted, &key); err != nil {
+			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
 		}
 		deleted = &key
 		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}, Revoked: true}, nil

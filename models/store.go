@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,13 @@ type Store struct {
 	hashes atomic.Pointer[passwordHashes]
 	// notices are told of this store's changes to keys (OnKeyNotice).
 	notices keyNotices
+	// webhooks tells whether changes to keys queue webhook events (EnableWebhookEvents).
+	webhooks atomic.Bool
+	// expiryScan is how far QueueExpiryEvents has looked; one scan runs at a time.
+	expiryScan struct {
+		sync.Mutex
+		until time.Time
+	}
 }
 
 // DefaultTimeout bounds each database call of a store opened with Open.

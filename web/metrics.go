@@ -66,6 +66,9 @@ type Metrics struct {
 	usesWritten       prometheus.Counter
 	usesDropped       prometheus.Counter
 	signIns           *prometheus.CounterVec
+	// webhookDeliveries counts attempts to deliver webhook events by result.
+	webhookDeliveries *prometheus.CounterVec
+	webhookPending    prometheus.Gauge
 }
 
 // NewMetrics registers Keysmith's metrics, with the Go runtime's, the process's and the
@@ -120,8 +123,19 @@ func NewMetrics(store *models.Store) *Metrics {
 	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInBusy, SignInUnavailable} {
 		m.signIns.WithLabelValues(result)
 	}
+	m.webhookDeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keysmith_webhook_deliveries_total",
+		Help: "Attempts to deliver webhook events by this instance, by result: delivered (a 2xx answer), failed (to be retried later) or given_up (failed for the last time: too many attempts, or too old).",
+	}, []string{"result"})
+	for _, result := range []string{webhookDelivered, webhookFailed, webhookGivenUp} {
+		m.webhookDeliveries.WithLabelValues(result)
+	}
+	m.webhookPending = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "keysmith_webhook_events_pending",
+		Help: "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).",
+	})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.signIns} {
+		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.signIns, m.webhookDeliveries, m.webhookPending} {
 		factory(c)
 	}
 	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {

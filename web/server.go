@@ -35,6 +35,8 @@ type Server struct {
 	Sessions *Sessions
 	Keys     *KeyVerifier
 	Metrics  *Metrics
+	// Webhooks sends key events to the configured webhook URL; nil when none is set.
+	Webhooks *Webhooks
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
 	cfg      config.Config
@@ -66,6 +68,12 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 			AppJS:   static.Path("app.js"),
 		},
 		csrfKey: derive(sessionKeys[0], "keysmith csrf"),
+	}
+	if s.Webhooks = newWebhooks(cfg, store, log, metrics); s.Webhooks != nil {
+		store.EnableWebhookEvents()
+		// A change this instance makes may have queued an event: send it now, not at the
+		// next poll.
+		store.OnKeyNotice(func(models.KeyNotice) { s.Webhooks.wakeUp() })
 	}
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
@@ -141,6 +149,13 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		s.Keys.RunUsageFlusher(background)
 		close(flusherDone)
 	}()
+	webhooksDone := make(chan struct{})
+	go func() {
+		if s.Webhooks != nil {
+			s.Webhooks.Run(background)
+		}
+		close(webhooksDone)
+	}()
 	go s.sweepSessions(background)
 	go s.pruneSignInBuckets(background)
 	errs := make(chan error, 1)
@@ -149,6 +164,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	case err := <-errs:
 		stopBackground()
 		<-flusherDone
+		<-webhooksDone
 		return err
 	case <-ctx.Done():
 	}
@@ -183,8 +199,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		s.log.Warn("stopping: closing connections still open", "error", err)
 		srv.Close()
 	}
+	// An attempt to deliver a webhook event is cut short here; its claim runs out and the
+	// event is sent again.
 	stopBackground()
 	<-flusherDone
+	<-webhooksDone
 	flush, cancelFlush := context.WithDeadline(context.Background(), deadline)
 	defer cancelFlush()
 	s.Keys.FlushUsageAtShutdown(flush)

@@ -1,0 +1,265 @@
+package web
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"keysmith/config"
+	"keysmith/models"
+)
+
+const (
+	// webhookPollInterval is how often each instance looks for events due: retries, and events
+	// queued by other instances. Events this instance queues wake it at once.
+	webhookPollInterval = time.Second
+	// expiryScanInterval is how often each instance looks for expiry notices that fell due.
+	// Notices count in days; a minute late is on time.
+	expiryScanInterval = time.Minute
+	// webhookPruneInterval is how often delivered and given-up events past their retention
+	// are deleted.
+	webhookPruneInterval = time.Hour
+	// The first retry waits webhookRetryBase, each next one four times longer, up to
+	// webhookRetryCap, plus up to a tenth more at random so that retries spread out: 5 s,
+	// 20 s, 80 s, 5 min, 21 min, 85 min, then every 2 h.
+	webhookRetryBase = 5 * time.Second
+	webhookRetryCap  = 2 * time.Hour
+	// An event is given up after webhookMaxAttempts attempts (about a day and a half of
+	// retries), or at its first failed attempt webhookMaxAge after it was queued.
+	webhookMaxAttempts = 20
+	webhookMaxAge      = 3 * 24 * time.Hour
+	// webhookClaimMargin is how much longer than the attempt's deadline its claim lasts, so
+	// no other instance sends the event while this one may still be sending it.
+	webhookClaimMargin = time.Minute
+	// webhookAnswerLimit bounds how much of the receiver's answer is read: enough to reuse
+	// the connection for a short one, nothing to hold for a long one.
+	webhookAnswerLimit = 64 << 10
+)
+
+// Results of webhook attempts, as keysmith_webhook_deliveries_total counts them.
+const (
+	webhookDelivered = "delivered"
+	webhookFailed    = "failed"
+	webhookGivenUp   = "given_up"
+)
+
+// Webhooks sends the key events of the outbox (models.WebhookEvent) to the configured URL,
+// signed as the Standard Webhooks specification says, and queues the expiry notices as they
+// fall due. It runs in the background, apart from requests: a receiver that fails or hangs
+// slows no request, and its events wait in the outbox, retried with growing delays.
+type Webhooks struct {
+	store   *models.Store
+	log     *slog.Logger
+	metrics *Metrics
+	url     string
+	// host names the receiver in the log; the URL itself may carry a token.
+	host    string
+	secret  []byte
+	timeout time.Duration
+	client  *http.Client
+	// wake tells the sender that this instance has just queued an event.
+	wake chan struct{}
+}
+
+// newWebhooks returns the sender for cfg's webhook URL, or nil when none is set.
+func newWebhooks(cfg config.Config, store *models.Store, log *slog.Logger, metrics *Metrics) *Webhooks {
+	if cfg.WebhookURL == nil {
+		return nil
+	}
+	// Each attempt's context bounds it whole, from connecting to reading the answer.
+	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
+	return &Webhooks{
+		store:   store,
+		log:     log,
+		metrics: metrics,
+		url:     cfg.WebhookURL.String(),
+		host:    cfg.WebhookURL.Host,
+		secret:  cfg.WebhookSecret,
+		timeout: cfg.WebhookTimeout,
+		client: &http.Client{
+			Transport: &http.Transport{
+				Proxy:           http.ProxyFromEnvironment,
+				DialContext:     dialer.DialContext,
+				MaxIdleConns:    2,
+				IdleConnTimeout: time.Minute,
+			},
+			// A redirect is a failure: the URL is to be corrected, not followed.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		wake: make(chan struct{}, 1),
+	}
+}
+
+// wakeUp makes the sender look for events due now, rather than at its next poll.
+func (w *Webhooks) wakeUp() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run sends events and queues expiry notices until ctx ends. An attempt under way then is
+// cut short; its claim runs out and the event is sent again, by this or another instance.
+func (w *Webhooks) Run(ctx context.Context) {
+	w.log.Info("webhooks on: key events are sent to the configured URL", "webhook_host", w.host)
+	poll := time.NewTicker(webhookPollInterval)
+	defer poll.Stop()
+	scan := time.NewTicker(expiryScanInterval)
+	defer scan.Stop()
+	prune := time.NewTicker(webhookPruneInterval)
+	defer prune.Stop()
+	w.ScanExpiry(ctx)
+	for {
+		w.DeliverDue(ctx)
+		if pending, err := w.store.PendingWebhookEvents(ctx); err == nil {
+			w.metrics.webhookPending.Set(float64(pending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-poll.C:
+		case <-w.wake:
+		case <-scan.C:
+			w.ScanExpiry(ctx)
+		case <-prune.C:
+			if _, err := w.store.PruneWebhookEvents(ctx); err != nil && ctx.Err() == nil {
+				w.log.Error("prune webhook events", "error", err)
+			}
+		}
+	}
+}
+
+// ScanExpiry queues the expiry notices that fell due since the last scan
+// (models.Store.QueueExpiryEvents). Run calls it every minute; several instances may scan
+// together, and each notice is still queued once.
+func (w *Webhooks) ScanExpiry(ctx context.Context) {
+	queued, err := w.store.QueueExpiryEvents(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			w.log.Error("queue key expiry events", "error", err)
+		}
+		return
+	}
+	if queued > 0 {
+		w.log.Info("key expiry events queued", "events", queued)
+	}
+}
+
+// DeliverDue sends every event due, one at a time, until none is left or ctx ends. Run calls
+// it every second; instances sending together each claim their own events.
+func (w *Webhooks) DeliverDue(ctx context.Context) {
+	for ctx.Err() == nil {
+		event, err := w.store.ClaimWebhookEvent(ctx, w.timeout+webhookClaimMargin)
+		if err != nil {
+			if ctx.Err() == nil {
+				w.log.Error("claim webhook event", "error", err)
+			}
+			return
+		}
+		if event == nil {
+			return
+		}
+		w.deliver(ctx, event)
+	}
+}
+
+// deliver makes one attempt at event and records how it went: delivered, to be retried, or
+// given up, which is logged once and counted.
+func (w *Webhooks) deliver(ctx context.Context, event *models.WebhookEvent) {
+	sendErr := w.send(ctx, event)
+	if ctx.Err() != nil {
+		// Stopping: the claim runs out and the event is sent again.
+		return
+	}
+	now := w.store.Now()
+	var err error
+	switch {
+	case sendErr == nil:
+		if err = w.store.WebhookEventDelivered(ctx, event); err == nil {
+			w.metrics.webhookDeliveries.WithLabelValues(webhookDelivered).Inc()
+		}
+	case event.Attempts >= webhookMaxAttempts || now.Sub(event.CreatedAt) >= webhookMaxAge:
+		if err = w.store.GiveUpWebhookEvent(ctx, event, sendErr.Error()); err == nil {
+			w.metrics.webhookDeliveries.WithLabelValues(webhookGivenUp).Inc()
+			w.log.Error("webhook event given up", "event_id", event.ID, "type", string(event.Type), "attempts", event.Attempts,
+				"queued_at", event.CreatedAt, "webhook_host", w.host, "error", sendErr.Error())
+		}
+	default:
+		retryAt := now.Add(webhookRetryDelay(event.Attempts))
+		if err = w.store.RetryWebhookEvent(ctx, event, sendErr.Error(), retryAt); err == nil {
+			w.metrics.webhookDeliveries.WithLabelValues(webhookFailed).Inc()
+			w.log.Warn("webhook attempt failed", "event_id", event.ID, "type", string(event.Type), "attempt", event.Attempts,
+				"retry_at", retryAt, "webhook_host", w.host, "error", sendErr.Error())
+		}
+	}
+	if err != nil && !errors.Is(err, models.ErrWebhookClaimLost) && ctx.Err() == nil {
+		w.log.Error("record webhook attempt", "event_id", event.ID, "error", err)
+	}
+}
+
+// webhookRetryDelay is how long to wait after the attempts-th failed attempt.
+func webhookRetryDelay(attempts int) time.Duration {
+	delay := webhookRetryBase
+	for i := 1; i < attempts && delay < webhookRetryCap; i++ {
+		delay *= 4
+	}
+	delay = min(delay, webhookRetryCap)
+	return delay + rand.N(delay/10+1)
+}
+
+// send posts event to the receiver, signed, within the attempt's deadline. Any answer but a
+// 2xx is a failure, a redirect included. The error says why in words safe to log: never the
+// URL, which may carry a token.
+func (w *Webhooks) send(ctx context.Context, event *models.WebhookEvent) error {
+	ctx, cancel := context.WithTimeout(ctx, w.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, strings.NewReader(event.Body))
+	if err != nil {
+		return errors.New("cannot make the request")
+	}
+	timestamp := strconv.FormatInt(w.store.Now().Unix(), 10)
+	// Written as the specification names them (HTTP/1.1 headers compare without case).
+	req.Header["webhook-id"] = []string{event.ID}
+	req.Header["webhook-timestamp"] = []string{timestamp}
+	req.Header["webhook-signature"] = []string{signWebhook(w.secret, event.ID, timestamp, event.Body)}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "Keysmith-Webhooks/1")
+	res, err := w.client.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer within %s", w.timeout)
+		}
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return err
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, webhookAnswerLimit))
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return fmt.Errorf("answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
+	}
+	return nil
+}
+
+// signWebhook is the webhook-signature of a message, as Standard Webhooks defines it: "v1,"
+// and the base64 of the HMAC-SHA256, keyed with the secret, of the id, the timestamp and the
+// body joined by full stops.
+func signWebhook(secret []byte, id, timestamp, body string) string {
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte(id + "." + timestamp + "." + body))
+	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
