@@ -65,6 +65,9 @@ type Config struct {
 	LogLevel slog.Level
 	// MetricsAddr is the host:port of the Prometheus /metrics listener; empty for none.
 	MetricsAddr string
+	// HeartbeatInterval is how often each instance tells the database it is running, with its
+	// revocation listener's state and cache size; it counts as live for three intervals.
+	HeartbeatInterval time.Duration
 }
 
 // Secure reports whether the console is served over https, which makes cookies Secure and
@@ -82,6 +85,7 @@ const (
 	DefaultShutdownTimeout    = 10 * time.Second
 	DefaultStaleKeysFor       = time.Minute
 	DefaultKeyCacheSize       = 100_000
+	DefaultHeartbeatInterval  = 5 * time.Second
 )
 
 // setting describes one configuration value: its flag, its environment variable and how it
@@ -181,6 +185,14 @@ var settings = []setting{
 		c.KeyCacheSize = n
 		return nil
 	}},
+	{"heartbeat-interval", "KEYSMITH_HEARTBEAT_INTERVAL", "how often each instance writes its heartbeat; it counts as live for three", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		if err == nil && d < 10*time.Millisecond {
+			return errors.New("must be at least 10ms")
+		}
+		c.HeartbeatInterval = d
+		return err
+	}},
 	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
 		v = strings.ToLower(strings.TrimSpace(v))
 		if v != "text" && v != "json" {
@@ -219,6 +231,7 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		ShutdownTimeout:    DefaultShutdownTimeout,
 		StaleKeysFor:       DefaultStaleKeysFor,
 		KeyCacheSize:       DefaultKeyCacheSize,
+		HeartbeatInterval:  DefaultHeartbeatInterval,
 		LogFormat:          "text",
 		LogLevel:           slog.LevelInfo,
 	}

@@ -132,19 +132,24 @@ func (s *Store) RevocationProof(ctx context.Context, id int64) (*RevocationProof
 	if err := db.Where("revocation_id = ?", id).Order("acknowledged_at, instance_id").Find(&acks).Error; err != nil {
 		return nil, fmt.Errorf("models: revocation proof: %w", err)
 	}
-	var pending []instanceRow
+	// Read after the acknowledgements: one written in between makes its instance look
+	// unacknowledged for one more look, never counted twice or not at all.
+	var live []instanceRow
 	err = db.Where("started_at <= ? AND live_until >= ?", revocation.RevokedAt, revocation.RevokedAt).
-		Where("id NOT IN (?)", db.Model(&revocationAckRow{}).Select("instance_id").Where("revocation_id = ?", id)).
-		Order("started_at, id").Find(&pending).Error
+		Order("started_at, id").Find(&live).Error
 	if err != nil {
 		return nil, fmt.Errorf("models: revocation proof: %w", err)
 	}
 	proof := &RevocationProof{ID: revocation.ID, APIKeyID: revocation.APIKeyID, RevokedAt: time.UnixMicro(revocation.RevokedAt).UTC()}
+	acked := make(map[string]bool, len(acks))
 	for _, ack := range acks {
+		acked[ack.InstanceID] = true
 		proof.Acks = append(proof.Acks, RevocationAck{RevocationID: id, InstanceID: ack.InstanceID, AcknowledgedAt: time.UnixMicro(ack.AcknowledgedAt).UTC()})
 	}
-	for _, row := range pending {
-		proof.Unacknowledged = append(proof.Unacknowledged, row.instance())
+	for _, row := range live {
+		if !acked[row.ID] {
+			proof.Unacknowledged = append(proof.Unacknowledged, row.instance())
+		}
 	}
 	return proof, nil
 }
