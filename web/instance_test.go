@@ -102,8 +102,9 @@ func TestServeRegistersReportsAndDeregisters(t *testing.T) {
 	})
 }
 
-// While the database hangs, the heartbeat fails and is tried again until it is written, and
-// acknowledgements are queued without ever waiting for it, then written.
+// While the database hangs, the heartbeat fails and is tried again until it is written;
+// acknowledgements are queued without ever waiting for it, then written; and the listener's
+// state goes from listening to stalled to reconnecting, and back.
 func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 	target := modelstest.Postgres(t, "the heartbeat's fault tests")
 	direct := modelstest.Open(t, target)
@@ -119,10 +120,24 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	srv := keyServer(t, store, "")
 	srv.cfg.HeartbeatInterval = 50 * time.Millisecond
+	listening, stopListening := context.WithCancel(context.Background())
+	defer stopListening()
+	if err := srv.StartRevocationListener(listening); err != nil {
+		t.Fatal(err)
+	}
 	serve(t, srv)
 	if instanceOf(t, direct, srv.InstanceID(), time.Second, anyReport) == nil {
 		t.Fatal("the instance did not register")
 	}
+	waitForListener := func(want models.ListenerState, within time.Duration) {
+		t.Helper()
+		for deadline := time.Now().Add(within); srv.listenerState() != want; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("listener state after %v: got %q, want %q", within, srv.listenerState(), want)
+			}
+		}
+	}
+	waitForListener(models.ListenerListening, 0)
 	key, _ := createTestKey(t, direct, "revoked", nil)
 	if _, err := direct.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
 		t.Fatal(err)
@@ -152,9 +167,13 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 
+	// The lease runs out within a second of the last ping answered; the ping gives up after 2 s.
+	waitForListener(models.ListenerStalled, 1500*time.Millisecond)
+	waitForListener(models.ListenerReconnecting, 2500*time.Millisecond)
+
 	proxy.Forward()
-	if instanceOf(t, direct, srv.InstanceID(), 3*time.Second, anyReport) == nil {
-		t.Error("the heartbeat was not written again once the database answered")
+	if instanceOf(t, direct, srv.InstanceID(), 3*time.Second, func(i models.Instance) bool { return i.ListenerState == models.ListenerListening }) == nil {
+		t.Error("the heartbeat was not written again, listening, once the database answered")
 	}
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		proof, err := direct.RevocationProof(context.Background(), revocation)
