@@ -25,8 +25,10 @@ const (
 // acknowledged it within views.RevocationWait. Handlers call it once the store operation that
 // ended a validity (delete, disable, a rotation that ends a grace) has returned. An htmx
 // answer then carries the proof out of band (Render adds it), which updates itself until it
-// is settled; without JavaScript, the next page shows it settled, having waited for it. The
-// change is made whatever happens here: a proof that cannot be shown is logged, not an error.
+// is settled; without JavaScript, the next page shows it settled, having waited for it. A
+// change that revoked nothing (a rotation with a grace, an enable) shows nothing: the key's
+// latest revocation is older than views.RevocationWait. The change is made whatever happens
+// here: a proof that cannot be shown is logged, not an error.
 func (s *Server) NoteRevocation(c echo.Context, keyID int64) {
 	if err := s.noteRevocation(c, keyID); err != nil {
 		s.log.Warn("cannot show the proof of revocation", "request_id", requestID(c), "key", keyID, "error", err)
@@ -36,15 +38,22 @@ func (s *Server) NoteRevocation(c echo.Context, keyID int64) {
 func (s *Server) noteRevocation(c echo.Context, keyID int64) error {
 	ctx := c.Request().Context()
 	id, err := s.store.LatestKeyRevocation(ctx, keyID)
+	if errors.Is(err, models.ErrRevocationNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
+	proof, err := s.store.RevocationProof(ctx, id)
+	if err != nil {
+		return err
+	}
+	revocation := views.Revocation{Proof: *proof, Now: s.store.Now()}
+	if revocation.Now.Sub(proof.RevokedAt) > views.RevocationWait {
+		return nil
+	}
 	if IsHTMX(c) {
-		proof, err := s.store.RevocationProof(ctx, id)
-		if err != nil {
-			return err
-		}
-		c.Set(revocationContextKey, views.Revocation{Proof: *proof, Now: s.store.Now()})
+		c.Set(revocationContextKey, revocation)
 		return nil
 	}
 	session := currentSession(c)
