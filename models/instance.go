@@ -70,9 +70,6 @@ type Instance struct {
 	CacheEntries int64
 }
 
-// Live tells whether the instance was heard from recently enough at now.
-func (i Instance) Live(now time.Time) bool { return i.LiveUntil.After(now) }
-
 // instanceRow is Instance as stored: times in Unix microseconds.
 type instanceRow struct {
 	ID            string `gorm:"primaryKey"`

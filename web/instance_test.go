@@ -76,7 +76,7 @@ func TestServeRegistersReportsAndDeregisters(t *testing.T) {
 		hostname, _ := os.Hostname()
 		registered := instanceOf(t, store, srv.InstanceID(), time.Second, anyReport)
 		if registered == nil || registered.Address != addr || registered.Hostname != hostname || registered.Version == "" ||
-			!registered.StartedAt.Equal(srv.instance.startedAt.Truncate(time.Microsecond)) || !registered.Live(store.Now()) {
+			!registered.StartedAt.Equal(srv.instance.startedAt.Truncate(time.Microsecond)) || !registered.LiveUntil.After(store.Now()) {
 			t.Fatalf("registered: got %+v, want live at %s on %s", registered, addr, hostname)
 		}
 
