@@ -22,9 +22,9 @@ func TestRevocationSummary(t *testing.T) {
 		at             time.Time
 		state, want    string
 	}{
-		{"one instance", []models.RevocationAck{ack("in_a", 42 * time.Microsecond)}, nil, now, "complete", "Revoked on 1 of 1 instances in 0.042 ms."},
-		{"two instances", []models.RevocationAck{ack("in_a", 300 * time.Microsecond), ack("in_b", 3200 * time.Microsecond)}, nil, now, "complete", "Revoked on 2 of 2 instances in 3 ms."},
-		{"a late acknowledgement", []models.RevocationAck{ack("in_a", 2500 * time.Millisecond)}, nil, now.Add(2 * time.Second), "complete", "Revoked on 1 of 1 instances in 2500 ms."},
+		{"one instance", []models.RevocationAck{ack("in_a", 42*time.Microsecond)}, nil, now, "complete", "Revoked on 1 of 1 instances in 0.042 ms."},
+		{"two instances", []models.RevocationAck{ack("in_a", 300*time.Microsecond), ack("in_b", 3200*time.Microsecond)}, nil, now, "complete", "Revoked on 2 of 2 instances in 3 ms."},
+		{"a late acknowledgement", []models.RevocationAck{ack("in_a", 2500*time.Millisecond)}, nil, now.Add(2 * time.Second), "complete", "Revoked on 1 of 1 instances in 2500 ms."},
 		{"waiting", []models.RevocationAck{ack("in_a", time.Millisecond)}, []models.Instance{peer}, revokedAt.Add(views.RevocationWait - time.Microsecond), "waiting", "Revoking on every instance: 1 of 2 acknowledged so far…"},
 		{"one did not acknowledge", []models.RevocationAck{ack("in_a", time.Millisecond)}, []models.Instance{peer}, revokedAt.Add(views.RevocationWait), "incomplete", "Revoked on 1 of 2 instances in 1 ms."},
 		{"none acknowledged", nil, []models.Instance{peer}, now.Add(time.Second), "incomplete", "Revoked on 0 of 1 instances."},
