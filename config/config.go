@@ -74,6 +74,9 @@ type Config struct {
 	// WebhookTimeout bounds each attempt to deliver an event, from connecting to reading the
 	// answer, so a slow receiver holds no sender for long.
 	WebhookTimeout time.Duration
+	// HeartbeatInterval is how often each instance tells the database it is running, with its
+	// revocation listener's state and cache size; it counts as live for three intervals.
+	HeartbeatInterval time.Duration
 }
 
 // WebhookSecret is the key that signs webhook events. It prints as "[hidden]", so that no
@@ -102,6 +105,7 @@ const (
 	DefaultStaleKeysFor       = time.Minute
 	DefaultKeyCacheSize       = 100_000
 	DefaultWebhookTimeout     = 10 * time.Second
+	DefaultHeartbeatInterval  = 5 * time.Second
 )
 
 // Webhook secrets are "whsec_" and the base64 of 24 to 64 random bytes, as the Standard
@@ -217,6 +221,14 @@ var settings = []setting{
 		c.KeyCacheSize = n
 		return nil
 	}},
+	{"heartbeat-interval", "KEYSMITH_HEARTBEAT_INTERVAL", "how often each instance writes its heartbeat; it counts as live for three", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		if err == nil && d < 10*time.Millisecond {
+			return errors.New("must be at least 10ms")
+		}
+		c.HeartbeatInterval = d
+		return err
+	}},
 	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
 		v = strings.ToLower(strings.TrimSpace(v))
 		if v != "text" && v != "json" {
@@ -274,6 +286,7 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		StaleKeysFor:       DefaultStaleKeysFor,
 		KeyCacheSize:       DefaultKeyCacheSize,
 		WebhookTimeout:     DefaultWebhookTimeout,
+		HeartbeatInterval:  DefaultHeartbeatInterval,
 		LogFormat:          "text",
 		LogLevel:           slog.LevelInfo,
 	}

@@ -67,26 +67,27 @@ func TestOperationsSettings(t *testing.T) {
 	}
 	if cfg.VerifyDBTimeout != 500*time.Millisecond || cfg.DBTimeout != 5*time.Second || cfg.ShutdownTimeout != 10*time.Second ||
 		cfg.DrainDelay != 0 || cfg.StaleKeysFor != time.Minute || cfg.KeyCacheSize != 100_000 || cfg.LogFormat != "text" ||
-		cfg.LogLevel != slog.LevelInfo || cfg.MetricsAddr != "" {
+		cfg.LogLevel != slog.LevelInfo || cfg.MetricsAddr != "" || cfg.HeartbeatInterval != 5*time.Second {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	cfg, _, err = config.Load("test", nil, env(map[string]string{
-		"KEYSMITH_VERIFY_DB_TIMEOUT": "200ms",
-		"KEYSMITH_DB_TIMEOUT":        "2s",
-		"KEYSMITH_SHUTDOWN_TIMEOUT":  "30s",
-		"KEYSMITH_DRAIN_DELAY":       "5s",
-		"KEYSMITH_STALE_KEYS_FOR":    "0",
-		"KEYSMITH_KEY_CACHE_SIZE":    "250000",
-		"KEYSMITH_LOG_FORMAT":        "JSON",
-		"KEYSMITH_LOG_LEVEL":         "warn",
-		"KEYSMITH_METRICS_ADDR":      "127.0.0.1:9464",
+		"KEYSMITH_VERIFY_DB_TIMEOUT":  "200ms",
+		"KEYSMITH_DB_TIMEOUT":         "2s",
+		"KEYSMITH_SHUTDOWN_TIMEOUT":   "30s",
+		"KEYSMITH_DRAIN_DELAY":        "5s",
+		"KEYSMITH_STALE_KEYS_FOR":     "0",
+		"KEYSMITH_KEY_CACHE_SIZE":     "250000",
+		"KEYSMITH_LOG_FORMAT":         "JSON",
+		"KEYSMITH_LOG_LEVEL":          "warn",
+		"KEYSMITH_METRICS_ADDR":       "127.0.0.1:9464",
+		"KEYSMITH_HEARTBEAT_INTERVAL": "250ms",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.VerifyDBTimeout != 200*time.Millisecond || cfg.DBTimeout != 2*time.Second || cfg.ShutdownTimeout != 30*time.Second ||
 		cfg.DrainDelay != 5*time.Second || cfg.StaleKeysFor != 0 || cfg.KeyCacheSize != 250_000 || cfg.LogFormat != "json" ||
-		cfg.LogLevel != slog.LevelWarn || cfg.MetricsAddr != "127.0.0.1:9464" {
+		cfg.LogLevel != slog.LevelWarn || cfg.MetricsAddr != "127.0.0.1:9464" || cfg.HeartbeatInterval != 250*time.Millisecond {
 		t.Errorf("settings = %+v", cfg)
 	}
 }
@@ -109,6 +110,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSMITH_LOG_FORMAT":           "xml",
 		"KEYSMITH_LOG_LEVEL":            "loud",
 		"KEYSMITH_METRICS_ADDR":         "9464",
+		"KEYSMITH_HEARTBEAT_INTERVAL":   "1ms",
 	} {
 		_, _, err := config.Load("test", nil, env(map[string]string{variable: value}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), variable) {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -209,6 +210,13 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 					t.Errorf("delete dialog says %q, want it to mention %q", dialog, want)
 				}
 			}
+			// Another live instance, which the proof of revocation waits for: the proof shows at
+			// once, waiting, and updates in place once that instance acknowledges.
+			peer := models.Instance{ID: "in_browserpeer", Address: "10.0.0.9:8080", Hostname: "peer",
+				StartedAt: app.Store.Now().Add(-time.Minute), ListenerState: models.ListenerListening}
+			if err := app.Store.Heartbeat(context.Background(), peer, time.Minute); err != nil {
+				t.Fatal(err)
+			}
 			tb.do("confirm the delete",
 				chromedp.Click(chromedp.CSS(`[data-testid="confirm-delete"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"]`)),
@@ -224,6 +232,20 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 			if _, err := app.Store.APIKeyByPublicID(context.Background(), lineage.publicID); !errors.Is(err, models.ErrAPIKeyNotFound) {
 				t.Errorf("the deleted key is still stored: got %v, want ErrAPIKeyNotFound", err)
 			}
+			tb.waitFor("the proof of revocation waits for the other instance", `document.querySelector("[data-testid=revocation-proof]")?.dataset.state === "waiting"`)
+			poll := eval[string](tb, "read the proof's address", `document.querySelector("[data-testid=revocation-proof]").getAttribute("hx-get")`)
+			revocation, err := strconv.ParseInt(strings.TrimPrefix(poll, "/admin/revocations/"), 10, 64)
+			if err != nil {
+				t.Fatalf("address the proof polls: got %q, want /admin/revocations/{id}", poll)
+			}
+			if err := app.Store.AcknowledgeRevocations(context.Background(), []models.RevocationAck{{RevocationID: revocation, InstanceID: peer.ID, AcknowledgedAt: app.Store.Now()}}); err != nil {
+				t.Fatal(err)
+			}
+			tb.waitFor("the proof of revocation updates in place", `document.querySelector("[data-testid=revocation-proof]")?.dataset.state === "complete"`)
+			if got, want := tb.text(`[data-testid="revocation-summary"]`), "Revoked on 2 of 2 instances in "; !strings.HasPrefix(got, want) {
+				t.Errorf("proof of revocation: got %q, want %q…", got, want)
+			}
+			tb.checkMarker("after the proof of revocation updated")
 			tb.checkSecretGone(lineage.secret)
 			tb.checkSecretGone(gateway.secret)
 		})
@@ -310,6 +332,9 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			}
 			if got := tb.text(`[data-testid="flash"]`); !strings.Contains(got, "Snowflake scanner") || !strings.Contains(got, "deleted") {
 				t.Errorf("flash after deleting: got %q, want it to say the key was deleted", got)
+			}
+			if got, want := tb.text(`[data-testid="revocation-proof"][data-state="complete"] [data-testid="revocation-summary"]`), "Revoked on 1 of 1 instances in "; !strings.HasPrefix(got, want) {
+				t.Errorf("proof of revocation after deleting: got %q, want %q…", got, want)
 			}
 			if n := tb.count(`[data-testid="api-key-row"]`); n != 0 {
 				t.Errorf("rows after deleting the only key: got %d, want 0", n)

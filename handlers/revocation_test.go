@@ -2,13 +2,8 @@ package handlers_test
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -181,56 +176,15 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 }
 
 // stopListenerBackends freezes the PostgreSQL backends of every revocation listener in the
-// database with SIGSTOP, and thaws them when the test ends: the listening connections stay
-// open but nothing comes through them, as in a network partition or a hung server. The thaw
-// it returns lets them go on earlier. It skips unless PostgreSQL runs on this machine and the
-// test may signal its processes.
+// database (freezeBackends), and thaws them when the test ends. The thaw it returns lets them
+// go on earlier.
 func stopListenerBackends(t *testing.T, target modelstest.Target) (thaw func()) {
 	t.Helper()
-	ctx := context.Background()
-	config, err := pgx.ParseConfig(target.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ip := net.ParseIP(config.Host); config.Host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		t.Skipf("PostgreSQL at %s is not on this machine: cannot freeze its backends", config.Host)
-	}
-	conn, err := pgx.Connect(ctx, target.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT pid FROM pg_stat_activity
-		WHERE application_name = 'keysmith revocation listener' AND datname = current_database()`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-	if err != nil {
-		t.Fatal(err)
-	}
+	pids := listenerBackends(t, target)
 	if len(pids) < 2 {
 		t.Fatalf("found %d listener backends, want at least 2", len(pids))
 	}
-	var stopped []int
-	thaw = func() {
-		for _, pid := range stopped {
-			syscall.Kill(pid, syscall.SIGCONT)
-		}
-		stopped = nil
-	}
-	t.Cleanup(thaw)
-	for _, pid := range pids {
-		comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
-			t.Skipf("backend %d is not a local postgres process (%q, %v): cannot freeze it", pid, comm, err)
-		}
-		if err := syscall.Kill(int(pid), syscall.SIGSTOP); err != nil {
-			t.Skipf("cannot stop PostgreSQL backend %d (%v): run as root or as the postgres user", pid, err)
-		}
-		stopped = append(stopped, int(pid))
-	}
-	return thaw
+	return freezeBackends(t, target, pids)
 }
 
 // The listener's connection can hang without failing: then no announcement arrives, and the

@@ -28,6 +28,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
 	admin.GET("/scanners", h.scannerList)
+	admin.GET("/instances", h.instanceList)
+	admin.GET("/revocations/:id", h.revocationShow)
 
 	// The catalog API, authenticated by API key; each route names the scopes it admits.
 	anyScope := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin, models.ScopeScanner)

@@ -26,6 +26,10 @@ type KeyNotice struct {
 	// Revoked tells whether the change ended the validity of the hashes (a key deleted), as
 	// opposed to beginning it (a key created).
 	Revoked bool `json:"revoked,omitempty"`
+	// RevocationID names a revocation, recorded with the change, so that every instance
+	// acknowledges applying it and the console can show how far it reached; 0 when the notice
+	// revokes nothing.
+	RevocationID int64 `json:"revocation,omitempty"`
 }
 
 // keyNotices holds what this instance wants to hear of the changes it makes itself.
@@ -46,14 +50,20 @@ func (s *Store) OnKeyNotice(fn func(KeyNotice)) {
 // changeKey is the one operation that changes what a key authenticates: change runs in a
 // transaction and returns the notice to give; on PostgreSQL the notice is announced in the same
 // transaction, so that PostgreSQL delivers it to every instance when, and only when, the change
-// is committed. Once committed, this instance's subscribers hear of it. No caller has a second
-// step to remember.
+// is committed. A notice that revokes is recorded in the same transaction, and names its record
+// (RevocationID), for the proof of revocation. Once committed, this instance's subscribers hear
+// of it. No caller has a second step to remember.
 func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, error)) error {
 	var notice KeyNotice
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var err error
 		if notice, err = change(tx); err != nil {
 			return err
+		}
+		if notice.Revoked {
+			if notice.RevocationID, err = s.recordRevocation(tx, notice); err != nil {
+				return err
+			}
 		}
 		if s.dialect != DialectPostgres {
 			return nil

@@ -28,6 +28,8 @@ type Page struct {
 	Flash []string
 	// Section marks the navigation entry of the current page.
 	Section string
+	// Revocation is the proof of a revocation made by the request before this page, or nil.
+	Revocation *Revocation
 }
 
 // HTMXConfig is the htmx configuration of every page: no inline styles or eval (so the CSP

@@ -143,7 +143,9 @@ func (s *Server) AddFlash(c echo.Context, message string) error {
 	return session.Save(c.Request(), c.Response())
 }
 
-// Page returns the layout's view model for the current request, taking pending notices.
+// Page returns the layout's view model for the current request, taking pending notices. A
+// revocation noted by the request before (NoteRevocation) is shown settled: the page waits
+// for every instance's acknowledgement, views.RevocationWait at most.
 func (s *Server) Page(c echo.Context, title, section string) (views.Page, error) {
 	page := views.Page{
 		Title:     title,
@@ -153,16 +155,26 @@ func (s *Server) Page(c echo.Context, title, section string) (views.Page, error)
 		Assets:    s.assets,
 		Section:   section,
 	}
-	if session := currentSession(c); session != nil && !session.IsNew {
-		if flashes := session.Flashes(); len(flashes) > 0 {
-			for _, flash := range flashes {
-				if message, ok := flash.(string); ok {
-					page.Flash = append(page.Flash, message)
-				}
-			}
-			if err := session.Save(c.Request(), c.Response()); err != nil {
-				return page, err
-			}
+	session := currentSession(c)
+	if session == nil || session.IsNew {
+		return page, nil
+	}
+	flashes, revocations := session.Flashes(), session.Flashes(revocationFlashKey)
+	if len(flashes) == 0 && len(revocations) == 0 {
+		return page, nil
+	}
+	for _, flash := range flashes {
+		if message, ok := flash.(string); ok {
+			page.Flash = append(page.Flash, message)
+		}
+	}
+	if err := session.Save(c.Request(), c.Response()); err != nil {
+		return page, err
+	}
+	if len(revocations) > 0 {
+		var err error
+		if page.Revocation, err = s.settledRevocation(c.Request().Context(), revocations[len(revocations)-1]); err != nil {
+			return page, err
 		}
 	}
 	return page, nil

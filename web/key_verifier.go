@@ -183,9 +183,7 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 		return 0
 	})
 	metrics.gauge("keysmith_key_cache_entries", "Verified keys held in this instance's cache.", func() float64 {
-		v.mu.RLock()
-		defer v.mu.RUnlock()
-		return float64(len(v.cache))
+		return float64(v.CacheSize())
 	})
 	metrics.gauge("keysmith_key_negative_cache_entries", "Unknown keys this instance remembers, so that their repeats cost no database lookup.", func() float64 {
 		return float64(v.unknown.len())
@@ -194,6 +192,13 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 		return float64(v.usage.pending())
 	})
 	return v
+}
+
+// CacheSize is how many verified keys the cache holds, for the metrics and the instances page.
+func (v *KeyVerifier) CacheSize() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	return len(v.cache)
 }
 
 // storeRetryInterval is how often, while the store is taken to be unreachable, a request

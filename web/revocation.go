@@ -23,7 +23,15 @@ const cacheLease = time.Second
 // until the listener has reconnected, which it does by itself. It returns once listening. On
 // SQLite, which serves a single instance, it does nothing: the store tells this instance of
 // its own changes (New subscribes the verifier with models.Store.OnKeyNotice).
+//
+// Every instance acknowledges each revocation it applies, for the console's proof of
+// revocation: on PostgreSQL as its listener hears it, so that the acknowledgement proves the
+// listener works; on SQLite as the store tells it of its own changes.
 func (s *Server) StartRevocationListener(ctx context.Context) error {
+	if s.store.Dialect() != models.DialectPostgres {
+		s.setListenerState(models.ListenerLocal)
+		s.store.OnKeyNotice(s.acknowledge)
+	}
 	return s.store.ListenKeyNotices(ctx, &revocationListener{s: s})
 }
 
@@ -39,11 +47,13 @@ func (l *revocationListener) KeyChanged(notice models.KeyNotice) {
 	l.s.Keys.apply(notice)
 	if notice.Revoked {
 		l.s.Metrics.revocations.Inc()
+		l.s.acknowledge(notice)
 	}
 }
 
 func (l *revocationListener) Listening(since time.Time) {
 	l.s.Keys.restoreTrust(since.Add(cacheLease))
+	l.s.setListenerState(models.ListenerListening)
 	if l.lost {
 		l.lost = false
 		l.s.log.Info("revocation listener reconnected; key cache in use again")
@@ -57,8 +67,10 @@ func (l *revocationListener) CaughtUp(asOf time.Time) {
 func (l *revocationListener) Lost(err error) {
 	l.s.Keys.distrust()
 	if errors.Is(err, context.Canceled) {
+		l.s.setListenerState(models.ListenerStopped)
 		return
 	}
+	l.s.setListenerState(models.ListenerReconnecting)
 	if !l.lost {
 		l.lost = true
 		l.s.log.Warn("revocation listener lost its connection; every key is checked against the database until it is back", "error", err)

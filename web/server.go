@@ -39,6 +39,10 @@ type Server struct {
 	Webhooks *Webhooks
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
+	// instance is this process in the instance registry; acks are its acknowledgements of
+	// the revocations it applied, waiting to be written.
+	instance *instance
+	acks     *revocationAcks
 	cfg      config.Config
 	store    *models.Store
 	log      *slog.Logger
@@ -58,6 +62,8 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
 		Keys:     NewKeyVerifier(store, log, metrics, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
 		Metrics:  metrics,
+		instance: newInstance(store.Now()),
+		acks:     newRevocationAcks(),
 		cfg:      cfg,
 		store:    store,
 		log:      log,
@@ -116,11 +122,13 @@ func (s *Server) Start(ctx context.Context) error {
 	return s.Serve(ctx, listener)
 }
 
-// Serve serves on listener, and on the metrics address when one is set, until ctx ends. Then
-// it stops within the shutdown timeout, in the order a load balancer needs: /readyz fails at
-// once while requests are still served for the drain delay; then the listener closes and
-// requests in flight finish, those still running near the end being answered 503; last, the
-// gathered key uses are written, with tries until the deadline.
+// Serve serves on listener, and on the metrics address when one is set, until ctx ends. It
+// registers this instance first, and writes its heartbeat and its acknowledgements of
+// revocations while it serves. Then it stops within the shutdown timeout, in the order a load
+// balancer needs: /readyz fails at once while requests are still served for the drain delay;
+// then the listener closes and requests in flight finish, those still running near the end
+// being answered 503; last, the gathered key uses are written, with tries until the deadline,
+// and the instance deregisters.
 func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	background, stopBackground := context.WithCancel(context.Background())
 	defer stopBackground()
@@ -158,6 +166,18 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	}()
 	go s.sweepSessions(background)
 	go s.pruneSignInBuckets(background)
+	go s.runAcks(background)
+	// Registered before the first request, so the instance counts from then on; a failure
+	// is tried again by the heartbeat.
+	address := listener.Addr().String()
+	if err := s.heartbeat(background, address); err != nil {
+		s.log.Warn("could not register this instance; trying again", "instance", s.instance.id, "error", err)
+	}
+	heartbeatDone := make(chan struct{})
+	go func() {
+		s.runHeartbeat(background, address)
+		close(heartbeatDone)
+	}()
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(listener) }()
 	select {
@@ -165,6 +185,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		stopBackground()
 		<-flusherDone
 		<-webhooksDone
+		<-heartbeatDone
+		deregister, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		s.deregister(deregister)
 		return err
 	case <-ctx.Done():
 	}
@@ -204,9 +228,17 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	stopBackground()
 	<-flusherDone
 	<-webhooksDone
+	// No heartbeat may register the instance again once it has deregistered.
+	<-heartbeatDone
 	flush, cancelFlush := context.WithDeadline(context.Background(), deadline)
 	defer cancelFlush()
+	deregistered := make(chan struct{})
+	go func() {
+		s.deregister(flush)
+		close(deregistered)
+	}()
 	s.Keys.FlushUsageAtShutdown(flush)
+	<-deregistered
 	return nil
 }
 
