@@ -86,11 +86,15 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != key.PublicID {
 				t.Errorf("rows with the Disabled filter: got %q, want [%q]", got, key.PublicID)
 			}
+			tb.do("sort by expiration date", chromedp.Click(chromedp.CSS(`[data-testid="sort-expires"]`)))
+			tb.waitFor("the list is sorted by expiry", `document.querySelector('[data-testid="sort-expires"]').closest("th").getAttribute("aria-sort") === "ascending"`)
 			tb.do("type in the search box", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "nightly"))
 			tb.settle()
 			location := get(tb, "read the location", chromedp.Location())
-			if !strings.Contains(location, "status=disabled") || !strings.Contains(location, "q=nightly") {
-				t.Errorf("location after searching with the filter: got %q, want both q and status", location)
+			for _, want := range []string{"status=disabled", "q=nightly", "sort=expires"} {
+				if !strings.Contains(location, want) {
+					t.Errorf("location after sorting and searching with the filter: got %q, want it to keep %s", location, want)
+				}
 			}
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != key.PublicID {
 				t.Errorf("rows after searching with the filter: got %q, want [%q]", got, key.PublicID)
