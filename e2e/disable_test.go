@@ -65,6 +65,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 				t.Errorf("flags on the Admin key that never expires: got %d, want 1", n)
 			}
 
+			tb.settle()
 			tb.do("press Disable", chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)))
 			tb.waitFor("the row says Disabled", badgeIs(key.PublicID, "disabled"))
 			tb.waitFor("the banner is gone", `document.querySelector('[data-testid="expiry-banner"]') === null`)
@@ -86,6 +87,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != key.PublicID {
 				t.Errorf("rows with the Disabled filter: got %q, want [%q]", got, key.PublicID)
 			}
+			tb.settle()
 			tb.do("sort by expiration date", chromedp.Click(chromedp.CSS(`[data-testid="sort-expires"]`)))
 			tb.waitFor("the list is sorted by expiry", `document.querySelector('[data-testid="sort-expires"]').closest("th").getAttribute("aria-sort") === "ascending"`)
 			tb.do("type in the search box", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "nightly"))
