@@ -1,6 +1,7 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
-// `keysmith users create` adds a console user from a script.
+// `keysmith users create` adds a console user from a script; `keysmith keys list|disable|enable`
+// lists and pauses API keys.
 package main
 
 import (
@@ -36,6 +37,8 @@ const usage = `usage:
   keysmith [serve] [flags]          serve the console and the API
   keysmith migrate [flags]          apply database migrations and exit
   keysmith users create --email E --name N --permission connectivity-admin|super-admin|none --password-stdin [flags]
+  keysmith keys list [--status S] [--scope S] [--json] [flags]
+  keysmith keys disable|enable ak_… [flags]
 flags (each also read from its environment variable): run "keysmith serve -h"`
 
 // run is the whole program with its dependencies passed in, so tests can drive it.
@@ -54,6 +57,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("unknown users command; %s", usage)
 		}
 		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "keys":
+		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

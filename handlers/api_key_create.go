@@ -75,7 +75,7 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	created := views.CreatedKey{Key: *key, Secret: secret}
 	if web.IsHTMX(c) {
-		list, err := h.loadList(c, "", "", "")
+		list, err := h.loadList(c, nil)
 		if err != nil {
 			return err
 		}

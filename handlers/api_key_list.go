@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -16,9 +17,9 @@ import (
 const apiKeysPerPage = 25
 
 // apiKeyList shows Administration › API Keys; an HTMX request for the list region (search,
-// sort, paging) gets only that region.
+// filters, sort, paging) gets only that region.
 func (h *Handler) apiKeyList(c echo.Context) error {
-	list, err := h.loadList(c, c.QueryParam("q"), c.QueryParam("sort"), c.QueryParam("page"))
+	list, err := h.loadList(c, c.QueryParams())
 	if err != nil {
 		return err
 	}
@@ -32,32 +33,70 @@ func (h *Handler) apiKeyList(c echo.Context) error {
 	return web.Render(c, http.StatusOK, views.APIKeysPage(page, list))
 }
 
-// loadList reads one page of the list as the query parameters describe it; unknown sorts, bad
-// page numbers and searches that are not text (a delete reloads the list from the address
-// in its form or its HX-Current-URL header, which any client may fill) fall back to the
-// defaults rather than failing.
-func (h *Handler) loadList(c echo.Context, search, sort, pageParam string) (views.APIKeyList, error) {
-	search = strings.TrimSpace(search)
+// loadList reads one page of the list as the query parameters describe it (q, status, scope,
+// sort, page), with the count of keys about to expire for the banner.
+func (h *Handler) loadList(c echo.Context, params url.Values) (views.APIKeyList, error) {
+	list, query := h.listView(c, params)
+	ctx := c.Request().Context()
+	page, err := h.store.ListAPIKeys(ctx, query)
+	if err != nil {
+		return views.APIKeyList{}, err
+	}
+	if page.Page > page.Pages() {
+		query.Page = page.Pages()
+		if page, err = h.store.ListAPIKeys(ctx, query); err != nil {
+			return views.APIKeyList{}, err
+		}
+	}
+	list.Page = page
+	if list.ExpiringSoon, err = h.store.CountAPIKeysWithStatus(ctx, models.StatusExpiresSoon); err != nil {
+		return views.APIKeyList{}, err
+	}
+	return list, nil
+}
+
+// listView reads the list's query parameters into its view, without the keys, and the query
+// that selects them. Unknown sorts and bad page numbers fall back to the defaults, and so do
+// searches that are not text (a delete reloads the list from the address in its form or its
+// HX-Current-URL header, which any client may fill). A status or scope that is not one of the
+// list's is ignored, and the view says so: a mistyped address still shows the keys, and shows
+// that they are not filtered.
+func (h *Handler) listView(c echo.Context, params url.Values) (views.APIKeyList, models.APIKeyQuery) {
+	search := strings.TrimSpace(params.Get("q"))
 	if models.CheckText("q", search, false) != nil {
 		search = ""
 	}
 	if len([]rune(search)) > models.MaxAPIKeyNameLength {
 		search = string([]rune(search)[:models.MaxAPIKeyNameLength])
 	}
-	pageNumber, err := strconv.Atoi(pageParam)
+	pageNumber, err := strconv.Atoi(params.Get("page"))
 	if err != nil || pageNumber < 1 {
 		pageNumber = 1
 	}
-	query := models.APIKeyQuery{Search: search, Sort: models.ParseAPIKeySort(sort), Page: pageNumber, PerPage: apiKeysPerPage}
-	page, err := h.store.ListAPIKeys(c.Request().Context(), query)
-	if err != nil {
-		return views.APIKeyList{}, err
-	}
-	if page.Page > page.Pages() {
-		query.Page = page.Pages()
-		if page, err = h.store.ListAPIKeys(c.Request().Context(), query); err != nil {
-			return views.APIKeyList{}, err
+	list := views.APIKeyList{Search: search, Sort: models.ParseAPIKeySort(params.Get("sort")), CSRFToken: web.CSRFToken(c), Now: h.store.Now()}
+	if value := params.Get("status"); value != "" {
+		if status, ok := models.ParseKeyStatus(value); ok {
+			list.Status = status
+		} else {
+			list.Ignored = append(list.Ignored, "The status filter was not understood, so keys of every status are shown. Choose one of: "+joinNames(models.KeyStatuses)+".")
 		}
 	}
-	return views.APIKeyList{Page: page, Search: search, Sort: query.Sort, Now: h.store.Now()}, nil
+	if value := params.Get("scope"); value != "" {
+		if scope, ok := models.ParseScope(value); ok {
+			list.Scope = scope
+		} else {
+			list.Ignored = append(list.Ignored, "The scope filter was not understood, so keys of every scope are shown. Choose one of: "+joinNames(models.Scopes)+".")
+		}
+	}
+	query := models.APIKeyQuery{Search: search, Status: list.Status, Scope: list.Scope, Sort: list.Sort, Page: pageNumber, PerPage: apiKeysPerPage}
+	return list, query
+}
+
+// joinNames lists the values a filter takes, as its parameter carries them.
+func joinNames[T ~string](values []T) string {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
+	}
+	return strings.Join(names, ", ")
 }

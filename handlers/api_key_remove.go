@@ -74,12 +74,19 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 // listFor reloads the list the way the page behind the dialog shows it: the htmx request
 // names that page in HX-Current-URL; the no-JavaScript form carries it in "return".
 func (h *Handler) listFor(c echo.Context, returnTo string) (views.APIKeyList, error) {
+	return h.loadList(c, listParamsFor(c, returnTo))
+}
+
+// listParamsFor is the query of the list page behind a dialog or a row: the htmx request
+// names that page in HX-Current-URL; otherwise returnTo, a local path, does.
+func listParamsFor(c echo.Context, returnTo string) url.Values {
 	current, err := url.Parse(c.Request().Header.Get("HX-Current-URL"))
 	if err != nil || current.Path != "/admin/api-keys" {
-		current, _ = url.Parse(returnTo)
+		if current, err = url.Parse(returnTo); err != nil {
+			return nil
+		}
 	}
-	query := current.Query()
-	return h.loadList(c, query.Get("q"), query.Get("sort"), query.Get("page"))
+	return current.Query()
 }
 
 func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKey, error) {

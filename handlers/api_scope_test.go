@@ -183,6 +183,16 @@ func TestRefusedKeysGetOneIdentical401(t *testing.T) {
 			if _, err := app.Store.DeleteAPIKey(ctx, deletedKey.PublicID); err != nil {
 				t.Fatal(err)
 			}
+			disabledKey, disabled, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "disabled", Scope: models.ScopeAdmin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := app.Client(t).Do(http.MethodGet, "/api/v1/users", nil, map[string]string{"X-API-SECRET": disabled}); res.StatusCode != http.StatusOK {
+				t.Fatalf("key before it is disabled: status %d", res.StatusCode)
+			}
+			if _, _, err := app.Store.DisableAPIKey(ctx, disabledKey.PublicID); err != nil {
+				t.Fatal(err)
+			}
 			_, valid, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "valid", Scope: models.ScopeAdmin})
 			last := valid[len(valid)-1]
 			wrongChecksum := valid[:len(valid)-1] + string("AB"[boolIndex(last == 'A')])
@@ -204,6 +214,8 @@ func TestRefusedKeysGetOneIdentical401(t *testing.T) {
 				{"expired bearer", map[string]string{"Authorization": "Bearer " + expired}},
 				{"deleted", map[string]string{"X-API-SECRET": deleted}},
 				{"deleted bearer", map[string]string{"Authorization": "Bearer " + deleted}},
+				{"disabled", map[string]string{"X-API-SECRET": disabled}},
+				{"disabled bearer", map[string]string{"Authorization": "Bearer " + disabled}},
 			}
 			var firstBody string
 			for _, route := range catalogRoutes {

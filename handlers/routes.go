@@ -27,6 +27,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)
 	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
+	admin.POST("/api-keys/:id/disable", h.apiKeyDisable)
+	admin.POST("/api-keys/:id/enable", h.apiKeyEnable)
 	admin.GET("/scanners", h.scannerList)
 	admin.GET("/instances", h.instanceList)
 	admin.GET("/revocations/:id", h.revocationShow)

@@ -102,32 +102,15 @@ type APIKey struct {
 	// It is nil only for a key made before names were compared so, whose name another,
 	// older key already folds to: both keep working, and the name stays taken.
 	NameFold *string
+	// DisabledAt is when the key was disabled, nil while it is enabled. A disabled key is
+	// refused like a deleted one, and works again once enabled.
+	DisabledAt *time.Time
 }
 
-// KeyStatus is the state the list shows as a badge.
-type KeyStatus string
-
-// Key statuses.
-const (
-	StatusActive      KeyStatus = "active"
-	StatusExpiresSoon KeyStatus = "expires-soon"
-	StatusExpired     KeyStatus = "expired"
-)
-
-// ExpiresSoonWindow is how close to its expiry a key is flagged as expiring soon.
-const ExpiresSoonWindow = 7 * 24 * time.Hour
-
-// Status tells whether the key is active, expires within 7 days, or has expired at now.
-func (k *APIKey) Status(now time.Time) KeyStatus {
-	switch {
-	case k.ExpiresAt == nil:
-		return StatusActive
-	case !k.ExpiresAt.After(now):
-		return StatusExpired
-	case k.ExpiresAt.Sub(now) <= ExpiresSoonWindow:
-		return StatusExpiresSoon
-	}
-	return StatusActive
+// SecretHashes are the hashes of every secret of the key, which a change to its validity
+// names in its KeyNotice so that every instance drops what it holds for each of them.
+func (k *APIKey) SecretHashes() []string {
+	return []string{k.SecretHash}
 }
 
 // Expired tells whether the key no longer authenticates at now.
@@ -327,7 +310,11 @@ func ParseAPIKeySort(s string) APIKeySort {
 
 // APIKeyQuery selects a page of the API key list.
 type APIKeyQuery struct {
-	Search  string
+	Search string
+	// Status, when set, keeps only the keys with that status now; Scope only those of that
+	// scope.
+	Status  KeyStatus
+	Scope   Scope
 	Sort    APIKeySort
 	Page    int
 	PerPage int
@@ -349,13 +336,20 @@ func (p APIKeyPage) Pages() int {
 	return int((p.Total + int64(p.PerPage) - 1) / int64(p.PerPage))
 }
 
-// ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively),
-// in q.Sort order. A search that is not one line of valid text is a FieldError for "q".
+// ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively), with
+// q.Status and q.Scope when set, in q.Sort order. A search that is not one line of valid text,
+// or an unknown status or scope, is a FieldError.
 func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := CheckText("q", q.Search, false); err != nil {
 		return APIKeyPage{}, err
+	}
+	if _, ok := ParseKeyStatus(string(q.Status)); q.Status != "" && !ok {
+		return APIKeyPage{}, &FieldError{Field: "status", Message: "is not a key status"}
+	}
+	if _, ok := ParseScope(string(q.Scope)); q.Scope != "" && !ok {
+		return APIKeyPage{}, &FieldError{Field: "scope", Message: "is not a key scope"}
 	}
 	if q.PerPage <= 0 {
 		q.PerPage = 25
@@ -380,6 +374,13 @@ func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, err
 			// A plain substring search: SQLite has no index for it either way, and instr scans
 			// faster than LIKE.
 			query = query.Where("instr(name_lower, ?) > 0", search)
+		}
+		if q.Status != "" {
+			condition, args := statusCondition(q.Status, s.now())
+			query = query.Where(condition, args...)
+		}
+		if q.Scope != "" {
+			query = query.Where("scope = ?", q.Scope)
 		}
 		if err := query.Count(&page.Total).Error; err != nil {
 			return err

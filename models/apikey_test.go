@@ -183,27 +183,6 @@ func TestListAPIKeysSearchSortPage(t *testing.T) {
 	})
 }
 
-func TestKeyStatus(t *testing.T) {
-	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
-	for _, tc := range []struct {
-		expires *time.Time
-		want    models.KeyStatus
-	}{
-		{nil, models.StatusActive},
-		{at(30 * 24 * time.Hour), models.StatusActive},
-		{at(7 * 24 * time.Hour), models.StatusExpiresSoon},
-		{at(time.Second), models.StatusExpiresSoon},
-		{at(0), models.StatusExpired},
-		{at(-time.Hour), models.StatusExpired},
-	} {
-		key := models.APIKey{ExpiresAt: tc.expires}
-		if got := key.Status(now); got != tc.want {
-			t.Errorf("expires %v: got %q, want %q", tc.expires, got, tc.want)
-		}
-	}
-}
-
 func TestCopyFormat(t *testing.T) {
 	secret := "ksk_example"
 	for scope, want := range map[models.Scope]string{

@@ -54,16 +54,35 @@ type Scanner struct {
 	LastCheckInAt  time.Time
 }
 
-// Status tells whether the scanner is up, down or inactive at now.
+// Status tells whether the scanner is up, down or inactive at now. A scanner whose key no
+// longer authenticates (KeyProblem) is down from that moment, however recent its last
+// check-in: it cannot check in again.
 func (sc *Scanner) Status(now time.Time) ScannerStatus {
 	silent := now.Sub(sc.LastCheckInAt)
 	switch {
-	case silent < ScannerUpWindow:
-		return ScannerUp
 	case silent >= ScannerInactiveAfter:
 		return ScannerInactive
+	case silent < ScannerUpWindow && sc.KeyProblem(now) == "":
+		return ScannerUp
 	}
 	return ScannerDown
+}
+
+// KeyProblem says why the scanner's key no longer lets it check in at now ("key deleted", "key
+// disabled" or "key expired"), or "" while it does, so the Scanners page can give the reason a
+// scanner is down. It reads the key that ListScanners loads.
+func (sc *Scanner) KeyProblem(now time.Time) string {
+	switch {
+	case sc.APIKeyID == nil:
+		return "key deleted"
+	case sc.Key == nil:
+		return ""
+	case sc.Key.DisabledAt != nil:
+		return "key disabled"
+	case sc.Key.Expired(now):
+		return "key expired"
+	}
+	return ""
 }
 
 // ScannerCheckIn is what a scanner reports when it checks in, with the key it used.

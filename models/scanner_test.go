@@ -167,3 +167,51 @@ func TestScannerStatusAndInactiveFilter(t *testing.T) {
 		}
 	})
 }
+
+// A scanner whose key is disabled, expired or deleted cannot check in again: it is down at
+// once, with the reason, however recent its last check-in; once its key works again it is up.
+func TestScannerIsDownWhileItsKeyIsRefused(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+		store.SetClock(func() time.Time { return now })
+		expires := now.Add(time.Hour)
+		key, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "k", Scope: models.ScopeScanner, ExpiresAt: &expires})
+		if _, err := store.CheckInScanner(ctx, models.ScannerCheckIn{Name: "s", Host: "h", Version: "1", APIKeyID: key.ID}); err != nil {
+			t.Fatal(err)
+		}
+		check := func(when string, at time.Time, status models.ScannerStatus, problem string) {
+			t.Helper()
+			list, err := store.ListScanners(ctx, true)
+			if err != nil || len(list.Scanners) != 1 {
+				t.Fatalf("%s: got %+v, %v; want one scanner", when, list, err)
+			}
+			sc := list.Scanners[0]
+			if got := sc.Status(at); got != status {
+				t.Errorf("%s: status got %q, want %q", when, got, status)
+			}
+			if got := sc.KeyProblem(at); got != problem {
+				t.Errorf("%s: key problem got %q, want %q", when, got, problem)
+			}
+		}
+		check("key working", now.Add(10*time.Second), models.ScannerUp, "")
+		if _, _, err := store.DisableAPIKey(ctx, key.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		check("key disabled", now.Add(10*time.Second), models.ScannerDown, "key disabled")
+		check("key disabled, silent for days", now.Add(4*24*time.Hour), models.ScannerInactive, "key disabled")
+		if _, _, err := store.EnableAPIKey(ctx, key.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		check("key enabled again", now.Add(10*time.Second), models.ScannerUp, "")
+		store.SetClock(func() time.Time { return now.Add(59 * time.Minute) })
+		if _, err := store.CheckInScanner(ctx, models.ScannerCheckIn{Name: "s", Host: "h", Version: "1", APIKeyID: key.ID}); err != nil {
+			t.Fatal(err)
+		}
+		check("key expired", now.Add(time.Hour), models.ScannerDown, "key expired")
+		if _, err := store.DeleteAPIKey(ctx, key.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		check("key deleted", now.Add(59*time.Minute+time.Second), models.ScannerDown, "key deleted")
+	})
+}

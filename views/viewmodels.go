@@ -40,19 +40,36 @@ const HTMXConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScri
 	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},` +
 	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
 
-// APIKeyList is the list region: one page of keys with the search and sort that chose them.
+// APIKeyList is the list region: one page of keys with the search, filters and sort that chose
+// them.
 type APIKeyList struct {
 	Page   models.APIKeyPage
 	Search string
-	Sort   models.APIKeySort
-	Now    time.Time
+	// Status and Scope are the filters applied; "" for every status or scope.
+	Status models.KeyStatus
+	Scope  models.Scope
+	// Ignored says which filters were not understood, and so not applied.
+	Ignored []string
+	Sort    models.APIKeySort
+	// ExpiringSoon counts every key that expires within 7 days, whatever the filters, for
+	// the banner.
+	ExpiringSoon int64
+	// CSRFToken goes in the rows' forms, for browsers without JavaScript.
+	CSRFToken string
+	Now       time.Time
 }
 
-// URL is the list's address with the given sort and page, keeping the search.
+// URL is the list's address with the given sort and page, keeping the search and filters.
 func (l APIKeyList) URL(sort models.APIKeySort, page int) string {
 	v := url.Values{}
 	if l.Search != "" {
 		v.Set("q", l.Search)
+	}
+	if l.Status != "" {
+		v.Set("status", string(l.Status))
+	}
+	if l.Scope != "" {
+		v.Set("scope", string(l.Scope))
 	}
 	if sort != models.DefaultAPIKeySort {
 		v.Set("sort", string(sort))
@@ -66,12 +83,35 @@ func (l APIKeyList) URL(sort models.APIKeySort, page int) string {
 	return "/admin/api-keys?" + v.Encode()
 }
 
-// SortURL is the link of a sortable column: ascending first for names, newest first for
-// dates, and the other way round when the column is already sorted that way.
+// Filtered tells whether a search or a filter narrows the list.
+func (l APIKeyList) Filtered() bool {
+	return l.Search != "" || l.Status != "" || l.Scope != ""
+}
+
+// NoMatch says what found no key: the search and the filters.
+func (l APIKeyList) NoMatch() string {
+	message := "No API key"
+	if l.Search != "" {
+		message += " matches “" + l.Search + "”"
+	}
+	switch {
+	case l.Status != "" && l.Scope != "":
+		message += " with status " + l.Status.Label() + " and scope " + l.Scope.Label()
+	case l.Status != "":
+		message += " with status " + l.Status.Label()
+	case l.Scope != "":
+		message += " with scope " + l.Scope.Label()
+	}
+	return message + "."
+}
+
+// SortURL is the link of a sortable column: ascending first for names and for expiry (the
+// soonest first), newest first for creation, and the other way round when the column is
+// already sorted that way.
 func (l APIKeyList) SortURL(column string) string {
 	asc, desc := models.APIKeySort(column), models.APIKeySort("-"+column)
 	first, second := desc, asc
-	if column == "name" {
+	if column == "name" || column == "expires" {
 		first, second = asc, desc
 	}
 	if l.Sort == first {

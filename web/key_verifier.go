@@ -20,8 +20,12 @@ import (
 const keyCacheTTL = 5 * time.Minute
 
 // ErrKeyRefused covers every reason a presented key does not authenticate: missing, malformed,
-// unknown, expired or deleted. Callers answer all of them alike.
+// unknown, expired, deleted or disabled. Callers answer all of them alike.
 var ErrKeyRefused = errors.New("web: api key refused")
+
+// errKeyDisabled is the lookup's answer for a disabled key's secret: refused, and never cached
+// as verified, so that neither the cache nor stale-if-error can answer for it.
+var errKeyDisabled = errors.New("web: api key disabled")
 
 // KeyVerifier turns a presented secret into its key: format and checksum first (no database
 // work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then a
@@ -261,15 +265,17 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		}
 		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
 	}
-	if v.trusted() && v.unknown.known(sum, now, generation) {
-		v.metrics.negativeCacheHits.Inc()
-		return nil, ResultUnknown, ErrKeyRefused
+	if v.trusted() {
+		if result, known := v.unknown.known(sum, now, generation); known {
+			v.metrics.negativeCacheHits.Inc()
+			return nil, result, ErrKeyRefused
+		}
 	}
 	ticket := v.unknown.ticket()
 	v.metrics.cacheMisses.Inc()
 	fresh, err := v.lookup(ctx, sum, now, generation)
 	switch {
-	case err == nil || errors.Is(err, models.ErrAPIKeyNotFound):
+	case err == nil || errors.Is(err, models.ErrAPIKeyNotFound) || errors.Is(err, errKeyDisabled):
 		if v.storeDownUntil.Load() != 0 {
 			v.storeDownUntil.Store(0)
 		}
@@ -284,11 +290,17 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		return nil, ResultError, err
 	}
 	if err != nil {
+		// What this instance held for the secret goes, stale entry included: the store has
+		// answered that it no longer authenticates.
 		if entry != nil {
 			v.Evict(hex.EncodeToString(sum[:]))
 		}
-		v.unknown.remember(sum, ticket, now, generation)
-		return nil, ResultUnknown, ErrKeyRefused
+		result := ResultUnknown
+		if errors.Is(err, errKeyDisabled) {
+			result = ResultDisabled
+		}
+		v.unknown.remember(sum, ticket, now, generation, result)
+		return nil, result, ErrKeyRefused
 	}
 	v.mu.Lock()
 	if v.epoch.Load() == epoch {
@@ -305,13 +317,16 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 }
 
 // lookup reads the key whose secret hashes to sum from the store, within the verifier's
-// deadline, and makes its cache entry.
+// deadline, and makes its cache entry; errKeyDisabled for a disabled key.
 func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
 	defer cancel()
 	key, err := v.store.APIKeyBySecretHash(ctx, hex.EncodeToString(sum[:]))
 	if err != nil {
 		return nil, err
+	}
+	if key.DisabledAt != nil {
+		return nil, errKeyDisabled
 	}
 	if key.Scope == models.ScopeScanner {
 		// Another instance, or this one before a restart, may have seen the check-in.

@@ -19,8 +19,8 @@ import (
 // VerifyResult is how the verification of a presented key ended, as the metrics count it.
 type VerifyResult int
 
-// The results of a verification. Malformed, unknown and expired keys get the same 401; the
-// metrics tell them apart for the operator.
+// The results of a verification. Malformed, unknown, expired and disabled keys get the same
+// 401; the metrics tell them apart for the operator.
 const (
 	ResultOK VerifyResult = iota
 	// ResultStale: the database could not be asked, and the key was vouched for recently.
@@ -28,6 +28,8 @@ const (
 	ResultMalformed
 	ResultUnknown
 	ResultExpired
+	// ResultDisabled: the key exists but is disabled.
+	ResultDisabled
 	ResultWrongScope
 	// ResultUnavailable: the database could not be asked, and the key could not be vouched for.
 	ResultUnavailable
@@ -36,7 +38,7 @@ const (
 	verifyResults
 )
 
-var verifyResultNames = [verifyResults]string{"ok", "stale", "malformed", "unknown", "expired", "wrong_scope", "unavailable", "error"}
+var verifyResultNames = [verifyResults]string{"ok", "stale", "malformed", "unknown", "expired", "disabled", "wrong_scope", "unavailable", "error"}
 
 // Sign-in results, as keysmith_sign_ins_total counts them.
 const (
@@ -87,7 +89,7 @@ func NewMetrics(store *models.Store) *Metrics {
 	}, []string{"route", "method"})
 	verifications := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keysmith_key_verifications_total",
-		Help: "API key verifications, by result: ok, stale (accepted from memory while the database was unreachable), malformed, unknown, expired, wrong_scope, unavailable (refused with 503: the database could not be asked) or error.",
+		Help: "API key verifications, by result: ok, stale (accepted from memory while the database was unreachable), malformed, unknown, expired, disabled, wrong_scope, unavailable (refused with 503: the database could not be asked) or error.",
 	}, []string{"result"})
 	for result, name := range verifyResultNames {
 		m.verifications[result] = verifications.WithLabelValues(name)
@@ -106,7 +108,7 @@ func NewMetrics(store *models.Store) *Metrics {
 	})
 	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_revocations_received_total",
-		Help: "Revocation announcements heard by this instance's listener: keys deleted on any instance, evicted here if cached.",
+		Help: "Revocation announcements heard by this instance's listener: keys deleted or disabled on any instance, evicted here if cached.",
 	})
 	m.usesWritten = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_key_uses_written_total",

@@ -20,11 +20,12 @@ const (
 	unknownKeysSize = 10_000
 )
 
-// unknownKeys remembers, by SHA-256, the well-formed secrets that the store did not know, so
-// that a client repeating one costs no database lookup within unknownKeyWindow. This is safe
-// because a secret carries 256 random bits: a key created later never has a remembered hash,
-// except by being made with that very secret, and making a key forgets its hash (forget), on
-// every instance through the store's announcement. It is a 2Q cache: a flood of distinct
+// unknownKeys remembers, by SHA-256, the well-formed secrets that the store did not know, or
+// knew as a disabled key's, so that a client repeating one costs no database lookup within
+// unknownKeyWindow. This is safe because a secret carries 256 random bits: a key created later
+// never has a remembered hash, except by being made with that very secret; and making a key,
+// or enabling one, forgets its hashes (forget), on every instance through the store's
+// announcement. It is a 2Q cache: a flood of distinct
 // secrets, each seen once, passes through its queue of recent entries without evicting the
 // secrets seen again, and it is apart from the cache of verified keys, which it cannot touch.
 type unknownKeys struct {
@@ -43,6 +44,9 @@ type unknownKeys struct {
 type unknownKey struct {
 	// seenAt is when the store did not know the secret, in Unix nanoseconds.
 	seenAt int64
+	// result is why the secret was refused: ResultUnknown, or ResultDisabled for a disabled
+	// key's, so that the metrics count its repeats as what they are.
+	result VerifyResult
 	// generation is the verifier's generation at the lookup: the entry answers only in it, so
 	// nothing remembered before or while announcements could be missed answers after.
 	generation uint64
@@ -57,19 +61,23 @@ func newUnknownKeys(size int) *unknownKeys {
 	return &unknownKeys{cache: cache}
 }
 
-// known tells whether the store did not know sum within the window before now, in the given
-// generation.
-func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) bool {
+// known tells whether the store refused sum within the window before now, in the given
+// generation, and why (the result remember was given).
+func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) (VerifyResult, bool) {
 	entry, ok := u.cache.Get(sum)
-	return ok && entry.generation == generation && now.UnixNano()-entry.seenAt < int64(unknownKeyWindow)
+	if !ok || entry.generation != generation || now.UnixNano()-entry.seenAt >= int64(unknownKeyWindow) {
+		return 0, false
+	}
+	return entry.result, true
 }
 
 // ticket is taken before a lookup, for remember.
 func (u *unknownKeys) ticket() uint64 { return u.forgets.Load() }
 
-// remember records that a lookup, begun with ticket, found no key for sum at now; unless sum
-// was forgotten since the lookup began, or too many hashes were to tell.
-func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64) {
+// remember records that a lookup, begun with ticket, refused sum at now for result
+// (ResultUnknown or ResultDisabled); unless sum was forgotten since the lookup began, or too
+// many hashes were to tell.
+func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64, result VerifyResult) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	forgets := u.forgets.Load()
@@ -81,7 +89,7 @@ func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Ti
 			return
 		}
 	}
-	u.cache.Add(sum, unknownKey{seenAt: now.UnixNano(), generation: generation})
+	u.cache.Add(sum, unknownKey{seenAt: now.UnixNano(), result: result, generation: generation})
 }
 
 // forget drops sum, and keeps lookups that were running from remembering it.

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"keysmith/models"
+)
+
+// keysCommand runs `keysmith keys list|disable|enable`: the console's key actions for scripts,
+// through the same store operations, so the same rules hold and every instance hears of a
+// change as it does from the console.
+func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("keys: name a command: list, disable or enable\n%s", usage)
+	}
+	switch args[0] {
+	case "list":
+		return listKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "disable", "enable":
+		return setKeyDisabled(ctx, args[0], args[1:], getenv, stdout, stderr)
+	}
+	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
+}
+
+// splitKeyArgs sorts a keys command's arguments into its own flags (named in own, true for
+// those that take a value), configuration flags (which all take a value) and the rest, so
+// that both kinds of flag may come before or after a key id.
+func splitKeyArgs(args []string, own map[string]bool) (ownArgs, configArgs, rest []string) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			rest = append(rest, arg)
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		takesValue, isOwn := own[name]
+		if !isOwn {
+			takesValue = true
+		}
+		group := &configArgs
+		if isOwn {
+			group = &ownArgs
+		}
+		*group = append(*group, arg)
+		if takesValue && !hasValue && i+1 < len(args) {
+			i++
+			*group = append(*group, args[i])
+		}
+	}
+	return ownArgs, configArgs, rest
+}
+
+// keyListBatch is how many keys `keys list` reads at a time.
+const keyListBatch = 500
+
+// keyLine is one key as `keys list --json` writes it.
+type keyLine struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	Scope      string     `json:"scope"`
+	Status     string     `json:"status"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	DisabledAt *time.Time `json:"disabled_at"`
+}
+
+// listKeys writes every key, the soonest to expire first and those that never expire last: a
+// table whose free-text column, the name, comes last, or with --json one JSON object per line.
+// --status and --scope keep only the keys with that status or scope, as the console's filters.
+func listKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	own, configArgs, rest := splitKeyArgs(args, map[string]bool{"status": true, "scope": true, "json": false})
+	fs := flag.NewFlagSet("keysmith keys list", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	status := fs.String("status", "", "keep only keys with this status: "+joinValues(models.KeyStatuses))
+	scope := fs.String("scope", "", "keep only keys with this scope: "+joinValues(models.Scopes))
+	asJSON := fs.Bool("json", false, "write one JSON object per key and line, for scripts")
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("keys list: unexpected arguments %q", rest)
+	}
+	query := models.APIKeyQuery{Sort: models.SortExpiresAsc, PerPage: keyListBatch}
+	if *status != "" {
+		parsed, ok := models.ParseKeyStatus(*status)
+		if !ok {
+			return fmt.Errorf("keys list: --status %q is not a key status; use one of %s", *status, joinValues(models.KeyStatuses))
+		}
+		query.Status = parsed
+	}
+	if *scope != "" {
+		parsed, ok := models.ParseScope(*scope)
+		if !ok {
+			return fmt.Errorf("keys list: --scope %q is not a key scope; use one of %s", *scope, joinValues(models.Scopes))
+		}
+		query.Scope = parsed
+	}
+	_, store, _, err := openStore(ctx, "keysmith keys list", configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	now := store.Now()
+	table := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	encoder := json.NewEncoder(stdout)
+	if !*asJSON {
+		fmt.Fprintln(table, "ID\tSTATUS\tSCOPE\tEXPIRES\tLAST USED\tNAME")
+	}
+	for query.Page = 1; ; query.Page++ {
+		page, err := store.ListAPIKeys(ctx, query)
+		if err != nil {
+			return fmt.Errorf("keys list: %w", err)
+		}
+		for _, key := range page.Keys {
+			if *asJSON {
+				line := keyLine{ID: key.PublicID, Name: key.Name, Scope: string(key.Scope), Status: string(key.Status(now)),
+					CreatedAt: key.CreatedAt.UTC(), ExpiresAt: utc(key.ExpiresAt), LastUsedAt: utc(key.LastUsedAt), DisabledAt: utc(key.DisabledAt)}
+				if err := encoder.Encode(line); err != nil {
+					return err
+				}
+				continue
+			}
+			fmt.Fprintf(table, "%s\t%s\t%s\t%s\t%s\t%s\n", key.PublicID, key.Status(now), key.Scope,
+				timeOr(key.ExpiresAt, "never"), timeOr(key.LastUsedAt, "never"), key.Name)
+		}
+		if len(page.Keys) < query.PerPage {
+			break
+		}
+	}
+	return table.Flush()
+}
+
+// setKeyDisabled runs `keys disable ID` or `keys enable ID`. Doing it again is harmless: it
+// says so and succeeds.
+func setKeyDisabled(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	_, configArgs, rest := splitKeyArgs(args, nil)
+	if len(rest) != 1 {
+		return fmt.Errorf("keys %s: name one key by its id (ak_…), as `keysmith keys list` shows it", command)
+	}
+	publicID := rest[0]
+	if !strings.HasPrefix(publicID, "ak_") {
+		return fmt.Errorf("keys %s: %q is not a key id: key ids begin with ak_", command, publicID)
+	}
+	_, store, _, err := openStore(ctx, "keysmith keys "+command, configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	change := store.EnableAPIKey
+	if command == "disable" {
+		change = store.DisableAPIKey
+	}
+	key, changed, err := change(ctx, publicID)
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return fmt.Errorf("keys %s: no API key has the id %q", command, publicID)
+	}
+	if err != nil {
+		return fmt.Errorf("keys %s: %w", command, err)
+	}
+	switch {
+	case !changed:
+		fmt.Fprintf(stdout, "%s (%s) was already %sd: nothing changed\n", key.PublicID, key.Name, command)
+	case command == "disable":
+		fmt.Fprintf(stdout, "disabled %s (%s): services that use it can no longer connect\n", key.PublicID, key.Name)
+	case key.Expired(store.Now()):
+		fmt.Fprintf(stdout, "enabled %s (%s), but it has expired: services that use it still cannot connect\n", key.PublicID, key.Name)
+	default:
+		fmt.Fprintf(stdout, "enabled %s (%s): services that use it can connect again\n", key.PublicID, key.Name)
+	}
+	if changed && store.Dialect() == models.DialectSQLite {
+		// SQLite has no announcements between processes: a server on the same file hears of
+		// this change only when its cache entry for the key runs out (web's keyCacheTTL), or
+		// its memory of refused secrets (web's unknownKeyWindow).
+		fmt.Fprintln(stderr, "note: a Keysmith server running on this SQLite database applies this within 5 minutes (a disable) or 10 seconds (an enable); the console applies it at once.")
+	}
+	return nil
+}
+
+// joinValues lists the values a flag takes.
+func joinValues[T ~string](values []T) string {
+	names := make([]string, len(values))
+	for i, v := range values {
+		names[i] = string(v)
+	}
+	return strings.Join(names, ", ")
+}
+
+// utc is t in UTC, or nil.
+func utc(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+// timeOr writes t in UTC to the second, or none when t is nil.
+func timeOr(t *time.Time, none string) string {
+	if t == nil {
+		return none
+	}
+	return t.UTC().Format(time.RFC3339)
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"keysmith/handlers/handlerstest"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+// runKeys runs `keysmith keys args…` on target's database in-process and returns its output.
+func runKeys(t *testing.T, target modelstest.Target, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	err = run(context.Background(), append([]string{"keys"}, args...), getenv(map[string]string{"KEYSMITH_DATABASE_URL": target.URL}), nil, &out, &errs)
+	return out.String(), errs.String(), err
+}
+
+// `keys list` shows every key, soonest to expire first, as a table or JSON lines, filtered
+// like the console's list; `keys disable` and `keys enable` change a key through the console's
+// store operations, harmlessly when repeated.
+func TestKeysListDisableEnable(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := modelstest.Open(t, target)
+			soon := time.Now().Add(48 * time.Hour).Truncate(time.Second)
+			expiring, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "nightly export", Scope: models.ScopeReadOnly, ExpiresAt: &soon})
+			if err != nil {
+				t.Fatal(err)
+			}
+			forever, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "warehouse scanner", Scope: models.ScopeScanner})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			out, _, err := runKeys(t, target, "list")
+			if err != nil {
+				t.Fatalf("keys list: %v", err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 3 || strings.Join(strings.Fields(lines[0]), " ") != "ID STATUS SCOPE EXPIRES LAST USED NAME" {
+				t.Fatalf("keys list: got %q, want a header and 2 keys", out)
+			}
+			for i, want := range []string{
+				expiring.PublicID + " expires-soon read-only " + soon.UTC().Format(time.RFC3339) + " never nightly export",
+				forever.PublicID + " active scanner never never warehouse scanner",
+			} {
+				if got := strings.Join(strings.Fields(lines[i+1]), " "); got != want {
+					t.Errorf("keys list line %d: got %q, want %q", i+1, got, want)
+				}
+			}
+
+			out, stderr, err := runKeys(t, target, "disable", forever.PublicID)
+			if err != nil || !strings.HasPrefix(out, "disabled "+forever.PublicID+" (warehouse scanner)") {
+				t.Fatalf("keys disable: got %q, %v; want it to say it disabled the key", out, err)
+			}
+			if wantNote := target.Name == "sqlite"; strings.Contains(stderr, "SQLite") != wantNote {
+				t.Errorf("keys disable on %s: note %q, want one only on SQLite", target.Name, stderr)
+			}
+			if key, _ := store.APIKeyByPublicID(ctx, forever.PublicID); key.DisabledAt == nil {
+				t.Errorf("after keys disable: the stored key is not disabled")
+			}
+			if out, _, err := runKeys(t, target, "disable", forever.PublicID); err != nil || !strings.Contains(out, "was already disabled") {
+				t.Errorf("keys disable again: got %q, %v; want it to say nothing changed", out, err)
+			}
+
+			out, _, err = runKeys(t, target, "list", "--status", "disabled", "--json")
+			if err != nil {
+				t.Fatalf("keys list --status disabled --json: %v", err)
+			}
+			var line struct {
+				ID, Name, Scope, Status string
+				DisabledAt              *time.Time `json:"disabled_at"`
+			}
+			if err := json.Unmarshal([]byte(out), &line); err != nil || strings.Count(out, "\n") != 1 {
+				t.Fatalf("keys list --json: got %q (%v), want one JSON line", out, err)
+			}
+			if line.ID != forever.PublicID || line.Name != "warehouse scanner" || line.Scope != "scanner" || line.Status != "disabled" || line.DisabledAt == nil {
+				t.Errorf("keys list --json: got %+v, want the disabled scanner key", line)
+			}
+			if out, _, err := runKeys(t, target, "list", "--scope=read-only", "--json"); err != nil || !strings.Contains(out, expiring.PublicID) || strings.Contains(out, forever.PublicID) {
+				t.Errorf("keys list --scope=read-only: got %q, %v; want only the read-only key", out, err)
+			}
+
+			if out, _, err := runKeys(t, target, "enable", forever.PublicID); err != nil || !strings.HasPrefix(out, "enabled "+forever.PublicID) {
+				t.Errorf("keys enable: got %q, %v; want it to say it enabled the key", out, err)
+			}
+			if key, _ := store.APIKeyByPublicID(ctx, forever.PublicID); key.DisabledAt != nil {
+				t.Errorf("after keys enable: the stored key is still disabled")
+			}
+			if out, _, err := runKeys(t, target, "enable", forever.PublicID); err != nil || !strings.Contains(out, "was already enabled") {
+				t.Errorf("keys enable again: got %q, %v; want it to say nothing changed", out, err)
+			}
+		})
+	}
+}
+
+// Every mistake is an error naming what is wrong, and changes nothing.
+func TestKeysCommandMistakes(t *testing.T) {
+	target := modelstest.Targets(t)[0]
+	store := modelstest.Open(t, target)
+	key, _, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "untouched", Scope: models.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "name a command"},
+		{[]string{"rotate-all"}, `unknown keys command "rotate-all"`},
+		{[]string{"disable"}, "name one key by its id"},
+		{[]string{"disable", key.PublicID, "ak_other"}, "name one key by its id"},
+		{[]string{"enable", "untouched"}, `"untouched" is not a key id`},
+		{[]string{"disable", "ak_doesnotexist0000"}, `no API key has the id "ak_doesnotexist0000"`},
+		{[]string{"disable", "ak_\x00\xff"}, "no API key has the id"},
+		{[]string{"list", "--status", "paused"}, `--status "paused" is not a key status`},
+		{[]string{"list", "--scope", "root"}, `--scope "root" is not a key scope`},
+		{[]string{"list", "extra"}, "unexpected arguments"},
+	} {
+		_, _, err := runKeys(t, target, tc.args...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("keys %q: got error %v, want one saying %q", tc.args, err, tc.want)
+		}
+	}
+	if stored, _ := store.APIKeyByPublicID(context.Background(), key.PublicID); stored.DisabledAt != nil {
+		t.Error("a mistaken command disabled the key")
+	}
+}
+
+// The process exits 1, with the message on standard error, for an unknown key id.
+func TestKeysDisableUnknownIDExitsNonZero(t *testing.T) {
+	target := modelstest.Targets(t)[0]
+	modelstest.Open(t, target)
+	cmd := exec.Command(os.Args[0], "keys", "disable", "ak_doesnotexist0000")
+	cmd.Env = append(os.Environ(), envRunMain+"=1", "KEYSMITH_DATABASE_URL="+target.URL)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: got %v, want exit status 1", err)
+	}
+	if got := stderr.String(); !strings.Contains(got, `keys disable: no API key has the id "ak_doesnotexist0000"`) {
+		t.Errorf("standard error: got %q, want it to name the unknown id", got)
+	}
+}
+
+// On PostgreSQL the command line's disable reaches running servers as the console's does:
+// within a second.
+func TestKeysDisableReachesARunningServer(t *testing.T) {
+	target := modelstest.Postgres(t, "the command line's announcement to a running server")
+	app := handlerstest.New(t, target)
+	key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "served", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verify := func() int {
+		req, _ := http.NewRequest(http.MethodGet, app.URL+"/api/v1/auth/verify", nil)
+		req.Header.Set("X-API-SECRET", secret)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if got := verify(); got != http.StatusOK {
+		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
+	}
+	if _, _, err := runKeys(t, target, "disable", key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for verify() != http.StatusUnauthorized {
+		if time.Since(start) > time.Second {
+			t.Fatalf("the server still accepts the key %v after keys disable", time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, _, err := runKeys(t, target, "enable", key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	for verify() != http.StatusOK {
+		if time.Since(start) > time.Second {
+			t.Fatalf("the server still refuses the key %v after keys enable", time.Since(start))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
