@@ -67,7 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // openStore loads the configuration from args (configuration flags only) and the environment,
-// opens the database and applies pending migrations, returning the versions it applied.
+// opens the database (queueing webhook events when a webhook is configured) and applies
+// pending migrations, returning the versions it applied.
 func openStore(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *models.Store, []int64, error) {
 	cfg, rest, err := config.Load(name, args, getenv, stderr)
 	if err == nil && len(rest) > 0 {
@@ -79,6 +80,11 @@ func openStore(ctx context.Context, name string, args []string, getenv func(stri
 	store, err := models.OpenWithTimeout(ctx, cfg.DatabaseURL, cfg.DBTimeout)
 	if err != nil {
 		return cfg, nil, nil, err
+	}
+	if cfg.WebhookURL != nil {
+		// Changes made from the command line queue their events too; a serving instance
+		// sends them.
+		store.EnableWebhookEvents()
 	}
 	applied, err := store.Migrate(ctx)
 	if err != nil {

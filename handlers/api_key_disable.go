@@ -41,6 +41,10 @@ func (h *Handler) setKeyDisabled(c echo.Context, disable bool) error {
 		return err
 	}
 	h.log.Info("api key "+done, "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID, "changed", changed)
+	if disable {
+		// Enabling revokes nothing: the proof shown would be the last disable's.
+		h.srv.NoteRevocation(c, key.ID)
+	}
 	message := disableMessage(key, changed, h.store.Now())
 	returnTo := web.LocalPath(c.FormValue("return"), "/admin/api-keys")
 	if !strings.HasPrefix(returnTo, "/admin/api-keys") {

@@ -297,3 +297,22 @@ func TestFrozenListenerIsNamedAsNotAcknowledging(t *testing.T) {
 		}
 	}
 }
+
+// A disable is a revocation too: the console proves it as it does a delete's. An enable
+// revokes nothing and shows no proof.
+func TestDisableShowsWhereTheKeyWasRevoked(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, _ := createKey(t, app.Store, "Paused")
+		res := admin.Post("/admin/api-keys/"+key.PublicID+"/disable", url.Values{})
+		wantStatus(t, res, http.StatusSeeOther)
+		got, ok := readProof(t, admin.Get(res.Header.Get("Location")).Body)
+		if !ok || got.state != "complete" || !strings.HasPrefix(got.summary, revokedOnOne) {
+			t.Errorf("list after a disable: got %+v (shown %v), want complete, %q…", got, ok, revokedOnOne)
+		}
+		res = admin.Post("/admin/api-keys/"+key.PublicID+"/enable", url.Values{})
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, ok := readProof(t, admin.Get(res.Header.Get("Location")).Body); ok {
+			t.Errorf("list after an enable: got a proof %+v, want none", got)
+		}
+	})
+}

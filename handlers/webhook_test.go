@@ -683,3 +683,39 @@ func TestWebhookEventsOnceWithTwoInstances(t *testing.T) {
 	}
 	t.Logf("events delivered by each instance: %v", sentBy)
 }
+
+// Disabling and enabling a key each send one event; disabling a key disabled already sends
+// none.
+func TestWebhookKeyDisabledAndEnabled(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			receiver := newWebhookReceiver(t)
+			app := handlerstest.New(t, target, receiver.configure)
+			ctx := context.Background()
+			key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Paused export", Scope: models.ScopeReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, _, err := app.Store.DisableAPIKey(ctx, key.PublicID); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, _, err := app.Store.EnableAPIKey(ctx, key.PublicID); err != nil {
+				t.Fatal(err)
+			}
+			waitForDeliveries(t, metricsServer(t, app), 2, 0, 0)
+			events, _ := receiver.received()
+			var got []string
+			for _, event := range events {
+				if event.body.Data.KeyID != key.PublicID {
+					t.Errorf("event %s: key %q, want %q", event.body.Type, event.body.Data.KeyID, key.PublicID)
+				}
+				got = append(got, event.body.Type)
+			}
+			if want := []string{"key.disabled", "key.enabled"}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("events: got %v, want %v", got, want)
+			}
+		})
+	}
+}

@@ -64,6 +64,15 @@ func (s *Store) setAPIKeyDisabled(ctx context.Context, publicID string, disable 
 		if err != nil {
 			return KeyNotice{}, fmt.Errorf("models: %s api key: %w", operation, err)
 		}
+		if changed {
+			event := KeyEventEnabled
+			if disable {
+				event = KeyEventDisabled
+			}
+			if err := s.queueKeyEvent(tx, event, &key); err != nil {
+				return KeyNotice{}, err
+			}
+		}
 		return KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: disable}, nil
 	})
 	if err != nil {
