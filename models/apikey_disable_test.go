@@ -74,6 +74,13 @@ func TestDisableAndEnableAPIKey(t *testing.T) {
 			}
 		}
 
+		// Each revocation is recorded, for its proof, under an id of its own.
+		for i, notice := range heard {
+			if notice.Revoked != (notice.RevocationID != 0) {
+				t.Errorf("notice %d: revoked %v with revocation id %d, want an id exactly when revoked", i, notice.Revoked, notice.RevocationID)
+			}
+			heard[i].RevocationID = 0
+		}
 		revoke := models.KeyNotice{KeyID: created.ID, Hashes: []string{created.SecretHash}, Revoked: true}
 		begin := models.KeyNotice{KeyID: created.ID, Hashes: []string{created.SecretHash}}
 		want := []models.KeyNotice{begin, revoke, revoke, begin, begin}
