@@ -102,6 +102,13 @@ type APIKey struct {
 	// It is nil only for a key made before names were compared so, whose name another,
 	// older key already folds to: both keep working, and the name stays taken.
 	NameFold *string
+	// RotatedAt is when the key last took a new secret, to the second; nil if never.
+	RotatedAt *time.Time
+	// SecretLastUsedAt is the last recorded use of the current secret; LastUsedAt is the key's
+	// latest by either secret.
+	SecretLastUsedAt *time.Time
+	// Previous is the secret the key had before its last rotation, while its grace runs.
+	Previous PreviousSecret `gorm:"embedded;embeddedPrefix:previous_"`
 }
 
 // KeyStatus is the state the list shows as a badge.
@@ -235,12 +242,14 @@ func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey,
 	return &key, nil
 }
 
-// APIKeyBySecretHash returns the key whose secret hashes to secretHash, or ErrAPIKeyNotFound.
+// APIKeyBySecretHash returns the key whose current secret, or previous secret in its grace
+// (Previous), hashes to secretHash, or ErrAPIKeyNotFound. The caller tells which by comparing
+// SecretHash, and checks the previous secret's end (PreviousEndsAt) as it checks expiry.
 func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*APIKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var key APIKey
-	err := s.db.WithContext(ctx).Where("secret_hash = ?", secretHash).First(&key).Error
+	err := s.db.WithContext(ctx).Where("secret_hash = ? OR previous_secret_hash = ?", secretHash, secretHash).First(&key).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrAPIKeyNotFound
 	}
