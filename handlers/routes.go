@@ -27,6 +27,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)
 	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
+	admin.GET("/api-keys/:id/rotate", h.apiKeyRotateForm)
+	admin.POST("/api-keys/:id/rotate", h.apiKeyRotate)
 	admin.GET("/scanners", h.scannerList)
 
 	// The catalog API, authenticated by API key; each route names the scopes it admits.
