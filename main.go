@@ -1,6 +1,7 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
-// `keysmith users create` adds a console user from a script.
+// `keysmith users create` adds a console user from a script; `keysmith keys rotate` gives a key
+// a new secret.
 package main
 
 import (
@@ -36,6 +37,7 @@ const usage = `usage:
   keysmith [serve] [flags]          serve the console and the API
   keysmith migrate [flags]          apply database migrations and exit
   keysmith users create --email E --name N --permission connectivity-admin|super-admin|none --password-stdin [flags]
+  keysmith keys rotate ak_… --grace=0|1h|24h|7d|until-unused [--expires=30d|never|YYYY-MM-DD] [flags]
 flags (each also read from its environment variable): run "keysmith serve -h"`
 
 // run is the whole program with its dependencies passed in, so tests can drive it.
@@ -54,6 +56,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return fmt.Errorf("unknown users command; %s", usage)
 		}
 		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+	case "keys":
+		if len(args) == 0 || args[0] != "rotate" {
+			return fmt.Errorf("unknown keys command; %s", usage)
+		}
+		return rotateKey(ctx, args[1:], getenv, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil
