@@ -52,7 +52,7 @@ func ParseGrace(s string) (Grace, bool) {
 func (g Grace) Label() string {
 	switch g {
 	case GraceNone:
-		return "None: the previous secret stops working now"
+		return "None: it stops working at once"
 	case GraceHour:
 		return "1 hour"
 	case GraceDay:
