@@ -15,8 +15,12 @@ import (
 	"keysmith/config"
 	"keysmith/handlers/handlerstest"
 	"keysmith/models"
+	"keysmith/models/modelstest"
 	"keysmith/views"
 )
+
+// graceSweepInterval is how often each instance ends the graces that are over (web).
+const graceSweepInterval = 5 * time.Second
 
 // testClock is a store clock that a test moves by hand; the server's goroutines may read it.
 type testClock struct{ unixNano atomic.Int64 }
@@ -199,6 +203,10 @@ func TestRotateEachGrace(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// In this instance's cache, as the current secret, when the rotation comes.
+				if got := verifyStatus(t, app, oldSecret); got != http.StatusOK {
+					t.Fatalf("before the rotation: status %d, want %d", got, http.StatusOK)
+				}
 				wantStatus(t, admin.Get("/admin/api-keys/"+key.PublicID+"/rotate"), http.StatusOK)
 				res := admin.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(tc.grace, "never"))
 				wantStatus(t, res, http.StatusOK)
@@ -288,6 +296,12 @@ func TestRotateTwice(t *testing.T) {
 		res := admin.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(models.GraceWeek, "30d"))
 		wantStatus(t, res, http.StatusOK)
 		second := rotatedSecret(t, res)
+		// Both in this instance's cache when the second rotation comes.
+		for _, secret := range []string{first, second} {
+			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+				t.Fatalf("after one rotation: status %d, want %d", got, http.StatusOK)
+			}
+		}
 		form := admin.Get("/admin/api-keys/" + key.PublicID + "/rotate")
 		if got := doc(t, form.Body).Find(`[data-testid="rotate-ends-grace"]`).Text(); !strings.Contains(got, "stops working at once") {
 			t.Errorf("rotate form during a grace: got %q, want a warning that the previous secret stops working at once", got)
@@ -409,4 +423,35 @@ func TestRotateWithinTheLifetimePolicy(t *testing.T) {
 		res = admin.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(models.GraceDay, "30d"))
 		wantStatus(t, res, http.StatusOK)
 	}, func(cfg *config.Config) { cfg.MaxKeyLifetime = 60 * 24 * time.Hour })
+}
+
+// Each instance ends, every few seconds, the graces that are over though nobody presents the
+// previous secret any more, so that the store, and every instance through it, hear of the end.
+func TestGracesNobodyPresentsAreEnded(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			t.Parallel()
+			app := handlerstest.New(t, target)
+			clock := setClock(nextHour(), app.Store)
+			key, _ := createKey(t, app.Store, "forgotten")
+			if _, _, err := app.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceHour}); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(time.Hour)
+			deadline := time.Now().Add(2 * graceSweepInterval)
+			for {
+				stored, err := app.Store.APIKeyByPublicID(context.Background(), key.PublicID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if stored.Previous.SecretHash == nil {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("grace over for %v and still in the store, want it ended by the sweep", 2*graceSweepInterval)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
 }

@@ -436,11 +436,14 @@ func TestParallelRotations(t *testing.T) {
 		}
 		wg.Wait()
 		count := map[string]int{}
-		for _, secret := range append(secrets, first) {
+		for _, secret := range secrets {
 			count[holder(t, store, models.HashSecret(secret))]++
 		}
-		if count["current"] != 1 || count["previous"] != 1 || count["none"] != rotations-1 {
-			t.Errorf("secrets after %d rotations at once: got %v, want 1 current, 1 previous, %d none", rotations, count, rotations-1)
+		if count["current"] != 1 || count["previous"] != 1 || count["none"] != rotations-2 {
+			t.Errorf("secrets made by %d rotations at once: got %v, want 1 current, 1 previous (made by the rotation before the last), %d none", rotations, count, rotations-2)
+		}
+		if got := holder(t, store, models.HashSecret(first)); got != "none" {
+			t.Errorf("the secret before every rotation: got %s, want none", got)
 		}
 	})
 }
