@@ -37,8 +37,9 @@ func setClock(start time.Time, stores ...*models.Store) *testClock {
 	return c
 }
 
-// nextHour is the start of the next hour: a time ahead of the real one, on a second.
-func nextHour() time.Time { return time.Now().UTC().Truncate(time.Hour).Add(time.Hour) }
+// nextSecond is the start of the next second: a time just ahead of the real one, at which
+// sessions begun a moment ago still hold.
+func nextSecond() time.Time { return time.Now().UTC().Truncate(time.Second).Add(time.Second) }
 
 func (c *testClock) now() time.Time          { return time.Unix(0, c.unixNano.Load()).UTC() }
 func (c *testClock) advance(d time.Duration) { c.unixNano.Add(int64(d)) }
@@ -72,7 +73,7 @@ func rotatingNote(t *testing.T, admin *handlerstest.Client, publicID string) str
 func TestRotateWithoutJavaScript(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		ctx := context.Background()
-		clock := setClock(nextHour(), app.Store)
+		clock := setClock(nextSecond(), app.Store)
 		expires := clock.now().AddDate(0, 0, 90)
 		key, oldSecret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "lineage scanner", Scope: models.ScopeScanner, ExpiresAt: &expires})
 		if err != nil {
@@ -170,7 +171,7 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 func TestRotateEachGrace(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		ctx := context.Background()
-		clock := setClock(nextHour(), app.Store)
+		clock := setClock(nextSecond(), app.Store)
 		for _, tc := range []struct {
 			grace   models.Grace
 			expires time.Duration // of the key before the rotation; 0 for never
@@ -248,7 +249,7 @@ func TestRotateEachGrace(t *testing.T) {
 func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		ctx := context.Background()
-		clock := setClock(nextHour(), app.Store)
+		clock := setClock(nextSecond(), app.Store)
 		key, oldSecret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "nightly", Scope: models.ScopeReadOnly})
 		if err != nil {
 			t.Fatal(err)
@@ -432,7 +433,7 @@ func TestGracesNobodyPresentsAreEnded(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			t.Parallel()
 			app := handlerstest.New(t, target)
-			clock := setClock(nextHour(), app.Store)
+			clock := setClock(nextSecond(), app.Store)
 			key, _ := createKey(t, app.Store, "forgotten")
 			if _, _, err := app.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceHour}); err != nil {
 				t.Fatal(err)

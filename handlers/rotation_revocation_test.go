@@ -15,7 +15,7 @@ import (
 // and the notice reaches the second, which would still accept the secret by its own clock.
 func TestGraceEndIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	first, second, _ := twoInstances(t)
-	start := nextHour()
+	start := nextSecond()
 	firstClock, secondClock := setClock(start, first.Store), setClock(start, second.Store)
 	first.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	key, oldSecret := createKey(t, first.Store, "nightly export")
@@ -80,7 +80,7 @@ func TestRotationWithoutGraceIsRefusedByEveryInstanceWithinOneSecond(t *testing.
 func TestUntilUnusedCountsUsesOnEveryInstance(t *testing.T) {
 	first, second, _ := twoInstances(t)
 	ctx := context.Background()
-	clock := setClock(nextHour(), first.Store, second.Store)
+	clock := setClock(nextSecond(), first.Store, second.Store)
 	key, oldSecret := createKey(t, first.Store, "shared")
 	if _, _, err := first.Store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: models.GraceUntilUnused}); err != nil {
 		t.Fatal(err)
