@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -415,13 +417,30 @@ func TestRotateAPIKeyRefuses(t *testing.T) {
 }
 
 // Rotations of one key at once take turns: every one succeeds, and in the end one secret is
-// current, the one before it previous, and every other refused.
+// current, the one before it previous, and every other refused. On PostgreSQL the key's row is
+// held locked while they start, so that they all read it before any writes.
 func TestParallelRotations(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
 		ctx := context.Background()
 		key, first, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "contended", Scope: models.ScopeReadOnly})
 		if err != nil {
 			t.Fatal(err)
+		}
+		release := func() {}
+		if target.Name == "postgres" {
+			conn, err := pgx.Connect(ctx, target.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close(ctx)
+			tx, err := conn.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.Exec(ctx, "SELECT 1 FROM api_keys WHERE id = $1 FOR UPDATE", key.ID); err != nil {
+				t.Fatal(err)
+			}
+			release = func() { tx.Rollback(ctx) }
 		}
 		const rotations = 8
 		secrets := make([]string, rotations)
@@ -435,6 +454,9 @@ func TestParallelRotations(t *testing.T) {
 				secrets[i] = secret
 			})
 		}
+		// Time for every rotation to reach the lock.
+		time.Sleep(200 * time.Millisecond)
+		release()
 		wg.Wait()
 		count := map[string]int{}
 		for _, secret := range secrets {
