@@ -249,7 +249,13 @@ func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*API
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var key APIKey
-	err := s.db.WithContext(ctx).Where("secret_hash = ? OR previous_secret_hash = ?", secretHash, secretHash).First(&key).Error
+	// Two indexed lookups, the current secret's first: one OR would cost every lookup the
+	// union of both indexes (twice the time on SQLite), for the few previous secrets.
+	db := s.db.WithContext(ctx)
+	err := db.Where("secret_hash = ?", secretHash).Take(&key).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		err = db.Where("previous_secret_hash = ?", secretHash).Take(&key).Error
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrAPIKeyNotFound
 	}
