@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -455,4 +456,39 @@ func TestGracesNobodyPresentsAreEnded(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Administrators rotating one key at once each get a secret, none a 5xx; in the end the last
+// rotation's secret is current and the one before it previous.
+func TestParallelRotationsThroughTheConsole(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, _ := createKey(t, app.Store, "contended")
+		const rotations = 6
+		secrets := make([]string, rotations)
+		var wg sync.WaitGroup
+		for i := range rotations {
+			// One browser each: a client's CSRF token is not for sharing between goroutines.
+			browser := app.Client(t)
+			browser.Login(adminEmail)
+			browser.Get("/admin/api-keys")
+			wg.Go(func() {
+				res := browser.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(models.GraceDay, "30d"))
+				if res.StatusCode != http.StatusOK {
+					t.Errorf("rotation %d: status %d, want %d", i, res.StatusCode, http.StatusOK)
+					return
+				}
+				secrets[i] = secretInPage.FindString(res.Body)
+			})
+		}
+		wg.Wait()
+		working := 0
+		for _, secret := range secrets {
+			if secret != "" && verifyStatus(t, app, secret) == http.StatusOK {
+				working++
+			}
+		}
+		if working != 2 {
+			t.Errorf("secrets working after %d rotations at once: got %d, want 2 (the last and the one before)", rotations, working)
+		}
+	})
 }
