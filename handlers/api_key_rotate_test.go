@@ -492,3 +492,28 @@ func TestParallelRotationsThroughTheConsole(t *testing.T) {
 		}
 	})
 }
+
+// Deleting a key during a grace ends both its secrets at once, the previous one too.
+func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, oldSecret := createKey(t, app.Store, "rotating, then deleted")
+		_, newSecret, err := app.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceWeek})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Both in this instance's cache when the delete comes.
+		for _, secret := range []string{oldSecret, newSecret} {
+			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+				t.Fatalf("in the grace: status %d, want %d", got, http.StatusOK)
+			}
+		}
+		admin.Get("/admin/api-keys/" + key.PublicID + "/delete")
+		res := admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {key.Name}})
+		wantStatus(t, res, http.StatusSeeOther)
+		for name, secret := range map[string]string{"previous": oldSecret, "current": newSecret} {
+			if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+				t.Errorf("%s secret after the delete: status %d, want %d", name, got, http.StatusUnauthorized)
+			}
+		}
+	})
+}

@@ -121,6 +121,16 @@ func (k *APIKey) Rotating(now time.Time) bool {
 	return k.Previous.SecretHash != nil && now.Before(k.PreviousEndsAt())
 }
 
+// secretHashes are the hashes of every secret the key authenticates: the current one, and the
+// previous one while the row holds it. A notice that ends or changes what the key authenticates
+// names them all, or an instance would keep accepting the one left out from its cache.
+func (k *APIKey) secretHashes() []string {
+	if k.Previous.SecretHash == nil {
+		return []string{k.SecretHash}
+	}
+	return []string{k.SecretHash, *k.Previous.SecretHash}
+}
+
 // Rotation is what rotating a key needs: the grace of the secret it replaces, and the new
 // secret's expiry (nil for never), chosen under the lifetime policy as at creation.
 type Rotation struct {
@@ -160,10 +170,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 		// Every hash is named as revoked: the replaced secrets end or take a grace end, which
 		// no instance's cached entry of them knows. The new secret needs no forgetting as
 		// unknown: made of 256 random bits just now, no instance can have seen it.
-		notice := KeyNotice{KeyID: rotated.ID, Hashes: []string{HashSecret(secret), rotated.SecretHash}, Revoked: true}
-		if rotated.Previous.SecretHash != nil {
-			notice.Hashes = append(notice.Hashes, *rotated.Previous.SecretHash)
-		}
+		notice := KeyNotice{KeyID: rotated.ID, Hashes: append([]string{HashSecret(secret)}, rotated.secretHashes()...), Revoked: true}
 		now := s.now()
 		rotatedAt := now.Truncate(time.Second)
 		previous := PreviousSecret{}
