@@ -294,7 +294,7 @@ func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, err
 			}
 		}
 		deleted = &key
-		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}, Revoked: true}, nil
+		return KeyNotice{KeyID: key.ID, Hashes: key.secretHashes(), Revoked: true}, nil
 	})
 	if err != nil {
 		return nil, err
