@@ -1,7 +1,7 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
-// `keysmith users create` adds a console user from a script; `keysmith keys list|disable|enable`
-// lists and pauses API keys.
+// `keysmith users create` adds a console user from a script; `keysmith keys list|disable|enable|rotate`
+// lists, pauses and rotates API keys.
 package main
 
 import (
@@ -39,6 +39,7 @@ const usage = `usage:
   keysmith users create --email E --name N --permission connectivity-admin|super-admin|none --password-stdin [flags]
   keysmith keys list [--status S] [--scope S] [--json] [flags]
   keysmith keys disable|enable ak_… [flags]
+  keysmith keys rotate ak_… --grace=0|1h|24h|7d|until-unused [--expires=30d|never|YYYY-MM-DD] [flags]
 flags (each also read from its environment variable): run "keysmith serve -h"`
 
 // run is the whole program with its dependencies passed in, so tests can drive it.

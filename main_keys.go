@@ -14,18 +14,20 @@ import (
 	"keysmith/models"
 )
 
-// keysCommand runs `keysmith keys list|disable|enable`: the console's key actions for scripts,
+// keysCommand runs `keysmith keys list|disable|enable|rotate`: the console's key actions for scripts,
 // through the same store operations, so the same rules hold and every instance hears of a
 // change as it does from the console.
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("keys: name a command: list, disable or enable\n%s", usage)
+		return fmt.Errorf("keys: name a command: list, disable, enable or rotate\n%s", usage)
 	}
 	switch args[0] {
 	case "list":
 		return listKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "disable", "enable":
 		return setKeyDisabled(ctx, args[0], args[1:], getenv, stdout, stderr)
+	case "rotate":
+		return rotateKey(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
 }

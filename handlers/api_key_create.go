@@ -15,15 +15,6 @@ import (
 	"keysmith/web"
 )
 
-// expiryPresets are the "Expires after" durations the form offers, in days.
-var expiryPresets = []int{7, 30, 90, 180, 365}
-
-// defaultExpiryDays preselects 180 days, or the longest preset the policy allows.
-const defaultExpiryDays = 180
-
-// lastExpiryDate is the latest custom date: a key works through it, up to models.LatestExpiry.
-var lastExpiryDate = models.LatestExpiry.AddDate(0, 0, -1).Format(time.DateOnly)
-
 // apiKeyForm is the New API Key form as sent, before validation.
 type apiKeyForm struct {
 	Name      string `form:"name"`
@@ -96,47 +87,52 @@ func duplicateNameMessage(existing string) string {
 
 // newForm fills the form's choices from the lifetime policy and its defaults.
 func (h *Handler) newForm(input apiKeyForm) views.APIKeyForm {
-	maxDays := int(h.cfg.MaxKeyLifetime / (24 * time.Hour))
-	form := views.APIKeyForm{
-		Name:      input.Name,
-		Scope:     input.Scope,
-		ExpiresIn: input.ExpiresIn,
-		ExpiresAt: input.ExpiresAt,
-		Errors:    map[string]string{},
-		MinDate:   h.store.Now().AddDate(0, 0, 1).Format(time.DateOnly),
-		MaxDate:   lastExpiryDate,
+	form := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: map[string]string{}}
+	h.fillExpiry(&form, input.ExpiresIn, input.ExpiresAt)
+	return form
+}
+
+// expiryPolicy is the lifetime policy every new secret is given its expiry under.
+func (h *Handler) expiryPolicy() models.ExpiryPolicy {
+	return models.ExpiryPolicy{MaxLifetime: h.cfg.MaxKeyLifetime}
+}
+
+// fillExpiry sets the form's expiry fields: what was chosen (the policy's default when
+// nothing was) and the choices the policy allows.
+func (h *Handler) fillExpiry(form *views.APIKeyForm, expiresIn, expiresAt string) {
+	policy := h.expiryPolicy()
+	now := h.store.Now()
+	form.ExpiresIn, form.ExpiresAt = expiresIn, expiresAt
+	form.MinDate = now.AddDate(0, 0, 1).Format(time.DateOnly)
+	form.MaxDate = policy.LastDate(now)
+	form.MaxLifetimeDays = policy.MaxLifetimeDays()
+	for _, days := range policy.PresetDays() {
+		form.Choices = append(form.Choices, views.ExpiryChoice{Value: fmt.Sprintf("%dd", days), Label: fmt.Sprintf("%d days", days)})
 	}
-	defaultChoice := ""
-	for _, days := range expiryPresets {
-		if h.cfg.MaxKeyLifetime > 0 && time.Duration(days)*24*time.Hour > h.cfg.MaxKeyLifetime {
-			continue
-		}
-		value := fmt.Sprintf("%dd", days)
-		form.Choices = append(form.Choices, views.ExpiryChoice{Value: value, Label: fmt.Sprintf("%d days", days)})
-		if days <= defaultExpiryDays {
-			defaultChoice = value
-		}
-	}
-	form.Choices = append(form.Choices, views.ExpiryChoice{Value: "custom", Label: "Custom date"})
-	if h.cfg.MaxKeyLifetime == 0 {
-		form.Choices = append(form.Choices, views.ExpiryChoice{Value: "never", Label: "Never"})
-	} else {
-		form.MaxLifetimeDays = maxDays
-		form.MaxDate = h.store.Now().Add(h.cfg.MaxKeyLifetime).Format(time.DateOnly)
-	}
-	if defaultChoice == "" {
-		defaultChoice = "custom"
+	form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryCustom, Label: "Custom date"})
+	if policy.MaxLifetime == 0 {
+		form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryNever, Label: "Never"})
 	}
 	if form.ExpiresIn == "" {
-		form.ExpiresIn = defaultChoice
+		form.ExpiresIn = policy.DefaultChoice()
 	}
-	return form
+}
+
+// validateExpiry resolves the form's expiry under the lifetime policy, putting the message
+// beside the wrong field when it refuses.
+func (h *Handler) validateExpiry(form *views.APIKeyForm) (*time.Time, error) {
+	expiresAt, err := h.expiryPolicy().Resolve(form.ExpiresIn, form.ExpiresAt, h.store.Now())
+	var fieldErr *models.FieldError
+	if errors.As(err, &fieldErr) {
+		form.Errors[fieldErr.Field] = fieldErr.Message
+		return nil, nil
+	}
+	return expiresAt, err
 }
 
 // validate checks every field, putting a message beside each wrong one, and returns the key
 // to create when all are right.
 func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAPIKey, bool, error) {
-	now := h.store.Now()
 	name, err := models.CleanAPIKeyName(form.Name)
 	var fieldErr *models.FieldError
 	switch {
@@ -157,48 +153,9 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 	if !ok {
 		form.Errors["scope"] = "Choose a permission scope."
 	}
-	var expiresAt *time.Time
-	switch form.ExpiresIn {
-	case "never":
-		if h.cfg.MaxKeyLifetime > 0 {
-			form.Errors["expires_in"] = fmt.Sprintf("Your organisation’s policy requires every key to expire within %d days.", form.MaxLifetimeDays)
-		}
-	case "custom":
-		date, err := time.Parse(time.DateOnly, strings.TrimSpace(form.ExpiresAt))
-		switch {
-		case strings.TrimSpace(form.ExpiresAt) == "":
-			form.Errors["expires_at"] = "Enter the date the key expires."
-		case err != nil:
-			form.Errors["expires_at"] = "Enter the date as YYYY-MM-DD."
-		case !date.After(now):
-			form.Errors["expires_at"] = "Choose a date in the future."
-		case h.cfg.MaxKeyLifetime > 0 && date.Format(time.DateOnly) > form.MaxDate:
-			form.Errors["expires_at"] = fmt.Sprintf("Choose a date no later than %s: your organisation’s policy limits keys to %d days.", form.MaxDate, form.MaxLifetimeDays)
-		case date.Format(time.DateOnly) > form.MaxDate:
-			form.Errors["expires_at"] = fmt.Sprintf("Choose a date no later than %s.", form.MaxDate)
-		default:
-			// The key works through the whole chosen day (UTC), within the policy's limit.
-			endOfDay := date.AddDate(0, 0, 1)
-			if h.cfg.MaxKeyLifetime > 0 && endOfDay.Sub(now) > h.cfg.MaxKeyLifetime {
-				endOfDay = now.Add(h.cfg.MaxKeyLifetime)
-			}
-			expiresAt = &endOfDay
-		}
-	default:
-		valid := false
-		for _, choice := range form.Choices {
-			if choice.Value == form.ExpiresIn && choice.Value != "custom" && choice.Value != "never" {
-				valid = true
-			}
-		}
-		if !valid {
-			form.Errors["expires_in"] = "Choose when the key expires."
-			break
-		}
-		var days int
-		fmt.Sscanf(form.ExpiresIn, "%dd", &days)
-		at := now.AddDate(0, 0, days)
-		expiresAt = &at
+	expiresAt, err := h.validateExpiry(form)
+	if err != nil {
+		return models.NewAPIKey{}, false, err
 	}
 	if len(form.Errors) > 0 {
 		return models.NewAPIKey{}, false, nil

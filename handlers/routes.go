@@ -29,6 +29,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
 	admin.POST("/api-keys/:id/disable", h.apiKeyDisable)
 	admin.POST("/api-keys/:id/enable", h.apiKeyEnable)
+	admin.GET("/api-keys/:id/rotate", h.apiKeyRotateForm)
+	admin.POST("/api-keys/:id/rotate", h.apiKeyRotate)
 	admin.GET("/scanners", h.scannerList)
 	admin.GET("/instances", h.instanceList)
 	admin.GET("/revocations/:id", h.revocationShow)

@@ -176,30 +176,31 @@ func (r *webhookReceiver) waitForRequests(n int) []receivedEvent {
 	}
 }
 
-// testClock is a clock the test moves, shared by the stores of several instances.
-type testClock struct {
+// webhookClock is a clock the test sets, as a time after its start, shared by the stores of
+// several instances.
+type webhookClock struct {
 	mu    sync.Mutex
 	start time.Time
 	now   time.Time
 }
 
-func newTestClock(stores ...*models.Store) *testClock {
+func newWebhookClock(stores ...*models.Store) *webhookClock {
 	start := time.Now().UTC().Truncate(time.Second)
-	c := &testClock{start: start, now: start}
+	c := &webhookClock{start: start, now: start}
 	for _, store := range stores {
 		store.SetClock(c.read)
 	}
 	return c
 }
 
-func (c *testClock) read() time.Time {
+func (c *webhookClock) read() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.now
 }
 
 // move sets the clock to d after its start.
-func (c *testClock) move(d time.Duration) {
+func (c *webhookClock) move(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.start.Add(d)
@@ -333,7 +334,7 @@ func TestWebhookExpiryNotices(t *testing.T) {
 			// The clock is the test's, and the keys are there, before the server starts: its
 			// first scan looks back a week, and finds the short key's 7-day moment there.
 			store := modelstest.Open(t, target)
-			clock := newTestClock(store)
+			clock := newWebhookClock(store)
 			day := 24 * time.Hour
 			longExpiry, shortExpiry := clock.start.Add(40*day), clock.start.Add(5*day)
 			long, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "quarterly report", Scope: models.ScopeReadOnly, ExpiresAt: &longExpiry})
@@ -409,7 +410,7 @@ func TestWebhookRetriesAfterFailures(t *testing.T) {
 			receiver.checkTime = false
 			receiver.set(2, false)
 			store := modelstest.Open(t, target)
-			clock := newTestClock(store)
+			clock := newWebhookClock(store)
 			app := handlerstest.NewOnStore(t, store, receiver.configure)
 			metrics := metricsServer(t, app)
 			key, _ := createKey(t, app.Store, "retried")
@@ -468,7 +469,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			receiver.checkTime = false
 			receiver.set(1_000, false)
 			store := modelstest.Open(t, target)
-			clock := newTestClock(store)
+			clock := newWebhookClock(store)
 			app := handlerstest.NewOnStore(t, store, receiver.configure)
 			metrics := metricsServer(t, app)
 
@@ -601,7 +602,7 @@ func TestWebhookEventsOnceWithTwoInstances(t *testing.T) {
 	receiver.checkTime = false
 	receiver.delay = 10 * time.Millisecond // attempts overlap more
 	stores := []*models.Store{modelstest.Open(t, target), modelstest.Open(t, target)}
-	clock := newTestClock(stores...)
+	clock := newWebhookClock(stores...)
 	first := handlerstest.NewOnStore(t, stores[0], receiver.configure)
 	second := handlerstest.NewOnStore(t, stores[1], receiver.configure)
 	instances := []*handlerstest.App{first, second}
@@ -714,6 +715,36 @@ func TestWebhookKeyDisabledAndEnabled(t *testing.T) {
 				got = append(got, event.body.Type)
 			}
 			if want := []string{"key.disabled", "key.enabled"}; fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("events: got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// Rotating sends key.rotated; rotating again during the grace ends it, which sends
+// key.grace_ended first. (A grace that ends when it is over is in the models' tests.)
+func TestWebhookKeyRotatedAndGraceEnded(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			receiver := newWebhookReceiver(t)
+			app := handlerstest.New(t, target, receiver.configure)
+			ctx := context.Background()
+			key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Rotated export", Scope: models.ScopeReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 2 {
+				if _, _, err := app.Store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: models.GraceHour}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitForDeliveries(t, metricsServer(t, app), 3, 0, 0)
+			events, _ := receiver.received()
+			var got []string
+			for _, event := range events {
+				got = append(got, event.body.Type)
+			}
+			if want := []string{"key.rotated", "key.grace_ended", "key.rotated"}; fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("events: got %v, want %v", got, want)
 			}
 		})

@@ -105,12 +105,13 @@ type APIKey struct {
 	// DisabledAt is when the key was disabled, nil while it is enabled. A disabled key is
 	// refused like a deleted one, and works again once enabled.
 	DisabledAt *time.Time
-}
-
-// SecretHashes are the hashes of every secret of the key, which a change to its validity
-// names in its KeyNotice so that every instance drops what it holds for each of them.
-func (k *APIKey) SecretHashes() []string {
-	return []string{k.SecretHash}
+	// RotatedAt is when the key last took a new secret, to the second; nil if never.
+	RotatedAt *time.Time
+	// SecretLastUsedAt is the last recorded use of the current secret; LastUsedAt is the key's
+	// latest by either secret.
+	SecretLastUsedAt *time.Time
+	// Previous is the secret the key had before its last rotation, while its grace runs.
+	Previous PreviousSecret `gorm:"embedded;embeddedPrefix:previous_"`
 }
 
 // Expired tells whether the key no longer authenticates at now.
@@ -218,12 +219,20 @@ func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey,
 	return &key, nil
 }
 
-// APIKeyBySecretHash returns the key whose secret hashes to secretHash, or ErrAPIKeyNotFound.
+// APIKeyBySecretHash returns the key whose current secret, or previous secret in its grace
+// (Previous), hashes to secretHash, or ErrAPIKeyNotFound. The caller tells which by comparing
+// SecretHash, and checks the previous secret's end (PreviousEndsAt) as it checks expiry.
 func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*APIKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var key APIKey
-	err := s.db.WithContext(ctx).Where("secret_hash = ?", secretHash).First(&key).Error
+	// Two indexed lookups, the current secret's first: one OR would cost every lookup the
+	// union of both indexes (twice the time on SQLite), for the few previous secrets.
+	db := s.db.WithContext(ctx)
+	err := db.Where("secret_hash = ?", secretHash).Take(&key).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		err = db.Where("previous_secret_hash = ?", secretHash).Take(&key).Error
+	}
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrAPIKeyNotFound
 	}
@@ -266,7 +275,7 @@ func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, err
 			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
 		}
 		deleted = &key
-		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}, Revoked: true}, nil
+		return KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: true}, nil
 	})
 	if err != nil {
 		return nil, err

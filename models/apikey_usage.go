@@ -22,6 +22,8 @@ type APIKeyUse struct {
 	// Client is the scanner's name from its check-in, or the request's User-Agent.
 	Client  string
 	Scanner bool
+	// Previous tells that the key's previous secret was used, in its grace after a rotation.
+	Previous bool
 }
 
 // MaxClientLength bounds a recorded client name, in characters.
@@ -71,16 +73,17 @@ type APIKeyClient struct {
 }
 
 // RecordAPIKeyUses writes a batch of uses in one transaction: each key's last-use fields
-// take its latest use, and each client's last-seen time moves forward. The batch is what
-// the verifier gathered since its last flush, so a busy key costs one write per flush, not
-// one per request.
+// take its latest use by either secret, each secret's own last use moves forward (uses made
+// before the key's last rotation count for neither of its secrets now), and each client's
+// last-seen time moves forward. The batch is what the verifier gathered since its last
+// flush, so a busy key costs one write per flush, not one per request.
 func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if len(uses) == 0 {
 		return nil
 	}
-	latestPerKey := map[int64]APIKeyUse{}
+	latestPerKey := map[int64]keyUses{}
 	type clientKey struct {
 		keyID      int64
 		client, ip string
@@ -88,9 +91,7 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	latestPerClient := map[clientKey]APIKeyClient{}
 	for _, use := range uses {
 		use.Client = CleanClientName(use.Client)
-		if prev, ok := latestPerKey[use.APIKeyID]; !ok || use.At.After(prev.At) {
-			latestPerKey[use.APIKeyID] = use
-		}
+		latestPerKey[use.APIKeyID] = latestPerKey[use.APIKeyID].add(use)
 		k := clientKey{use.APIKeyID, use.Client, use.IP}
 		if prev, ok := latestPerClient[k]; !ok || use.At.After(prev.LastSeenAt) {
 			latestPerClient[k] = APIKeyClient{APIKeyID: use.APIKeyID, Client: use.Client, IP: use.IP, Scanner: use.Scanner, LastSeenAt: use.At.UTC()}
@@ -182,27 +183,64 @@ func (s *Store) usesPerStatement() int {
 	return 1000
 }
 
+// keyUses is what a batch holds of one key's uses: its latest by either secret, and the
+// latest by each secret.
+type keyUses struct {
+	latest               APIKeyUse
+	secretAt, previousAt *time.Time
+}
+
+// add returns the uses with use among them.
+func (k keyUses) add(use APIKeyUse) keyUses {
+	if k.latest.At.IsZero() || use.At.After(k.latest.At) {
+		k.latest = use
+	}
+	at := use.At.UTC()
+	latest := &k.secretAt
+	if use.Previous {
+		latest = &k.previousAt
+	}
+	if *latest == nil || at.After(**latest) {
+		*latest = &at
+	}
+	return k
+}
+
 // updateLastUses moves the last-use fields of the keys in ids to their latest use in one
-// statement, leaving any key whose recorded use is already later.
-func (s *Store) updateLastUses(tx *gorm.DB, ids []int64, latest map[int64]APIKeyUse) error {
+// statement, leaving any that a later use recorded already. A secret's own last use counts
+// only uses from the second of the key's last rotation on: one gathered earlier was of a
+// secret the key has replaced since.
+func (s *Store) updateLastUses(tx *gorm.DB, ids []int64, latest map[int64]keyUses) error {
 	var values strings.Builder
-	args := make([]any, 0, 4*len(ids))
-	row := "(?, ?, ?, ?)"
+	args := make([]any, 0, 6*len(ids))
+	row := "(?, ?, ?, ?, ?, ?)"
 	if s.dialect == DialectPostgres {
 		// PostgreSQL types a VALUES list from its first row; say what each parameter is.
-		row = "(CAST(? AS BIGINT), CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT), CAST(? AS TEXT))"
+		row = "(CAST(? AS BIGINT), CAST(? AS TIMESTAMPTZ), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ))"
 	}
 	for i, id := range ids {
 		if i > 0 {
 			values.WriteString(", ")
 		}
 		values.WriteString(row)
-		use := latest[id]
-		args = append(args, id, use.At.UTC(), use.IP, use.Client)
+		uses := latest[id]
+		args = append(args, id, uses.latest.At.UTC(), uses.latest.IP, uses.latest.Client, uses.secretAt, uses.previousAt)
 	}
-	return tx.Exec(`WITH uses (id, at, ip, client) AS (VALUES `+values.String()+`)
-		UPDATE api_keys SET last_used_at = uses.at, last_used_ip = uses.ip, last_used_client = uses.client
-		FROM uses WHERE api_keys.id = uses.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < uses.at)`, args...).Error
+	const later = "api_keys.last_used_at IS NULL OR api_keys.last_used_at < uses.at"
+	return tx.Exec(`WITH uses (id, at, ip, client, secret_at, previous_at) AS (VALUES `+values.String()+`)
+		UPDATE api_keys SET
+			last_used_at = CASE WHEN `+later+` THEN uses.at ELSE api_keys.last_used_at END,
+			last_used_ip = CASE WHEN `+later+` THEN uses.ip ELSE api_keys.last_used_ip END,
+			last_used_client = CASE WHEN `+later+` THEN uses.client ELSE api_keys.last_used_client END,
+			secret_last_used_at = CASE WHEN uses.secret_at IS NOT NULL
+				AND (api_keys.rotated_at IS NULL OR uses.secret_at >= api_keys.rotated_at)
+				AND (api_keys.secret_last_used_at IS NULL OR api_keys.secret_last_used_at < uses.secret_at)
+				THEN uses.secret_at ELSE api_keys.secret_last_used_at END,
+			previous_last_used_at = CASE WHEN uses.previous_at IS NOT NULL AND api_keys.previous_secret_hash IS NOT NULL
+				AND uses.previous_at >= api_keys.rotated_at
+				AND (api_keys.previous_last_used_at IS NULL OR api_keys.previous_last_used_at < uses.previous_at)
+				THEN uses.previous_at ELSE api_keys.previous_last_used_at END
+		FROM uses WHERE api_keys.id = uses.id`, args...).Error
 }
 
 // APIKeyClientList is some of the clients seen using a key, and how many were seen in all.

@@ -147,10 +147,25 @@ type APIKeyForm struct {
 	MaxLifetimeDays int
 }
 
-// CreatedKey is a key just created with its secret, shown once.
+// CreatedKey is a key just created or rotated with its secret, shown once.
 type CreatedKey struct {
 	Key    models.APIKey
 	Secret string
+	// Rotated tells that the secret replaces another, whose grace the modal states at Now.
+	Rotated bool
+	Now     time.Time
+}
+
+// RotateKey is the rotate form of one key: the grace of the secret it replaces, and the new
+// secret's expiry with its choices under the lifetime policy, as at creation. Errors, keyed by
+// field ("grace", "expires_in", "expires_at"), are the embedded form's.
+type RotateKey struct {
+	APIKeyForm
+	Key   models.APIKey
+	Grace string
+	// ReturnTo is the list (with its search, sort and page) to go back to.
+	ReturnTo string
+	Now      time.Time
 }
 
 // ClientUse is a script, scanner or other client seen using a key.

@@ -56,6 +56,8 @@ type usageGatherer struct {
 type usageKey struct {
 	keyID      int64
 	client, ip string
+	// previous tells the uses of a rotated key's previous secret from those of its current one.
+	previous bool
 }
 
 // pendingUse is a use to write, and the record of it in its key's cache entry.
@@ -118,7 +120,7 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 	use.written.Store(written)
 	entry.recent.Store(use)
 	g.mu.Lock()
-	g.gather(models.APIKeyUse{APIKeyID: entry.id, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner}, use)
+	g.gather(models.APIKeyUse{APIKeyID: entry.id, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner, Previous: entry.previous}, use)
 	g.mu.Unlock()
 }
 
@@ -128,7 +130,7 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 // then already within the flush interval, and the client one of many made up), or when
 // maxPendingUses are held and the key has a use among them. The caller holds mu.
 func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
-	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP}
+	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP, previous: use.Previous}
 	if _, known := g.uses[k]; !known {
 		held := g.perKey[use.APIKeyID]
 		if held >= models.MaxClientsPerKey {

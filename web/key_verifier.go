@@ -88,6 +88,9 @@ type cachedKey struct {
 	cachedAt int64
 	// generation is the verifier's generation when the key was read from the store.
 	generation uint64
+	// previous marks the entry of a rotated key's previous secret, whose expiresAt is the end
+	// of its grace as the store's recorded uses stood when read (models.APIKey.PreviousEndsAt).
+	previous bool
 	// vouchedAt is the last second (Unix time) this instance knew the key valid: read from
 	// the store, or answered from a trusted cache. Stale-if-error counts from it.
 	vouchedAt atomic.Int64
@@ -97,14 +100,19 @@ type cachedKey struct {
 	recent atomic.Pointer[recentUse]
 }
 
-// newCachedKey makes the cache entry of a key read from the store.
-func newCachedKey(key *models.APIKey, now time.Time, generation uint64) (*cachedKey, error) {
+// newCachedKey makes the cache entry of a key read from the store, for its current secret or,
+// with previous, for its previous one.
+func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous bool) (*cachedKey, error) {
 	scope, ok := models.ParseScope(string(key.Scope))
 	if !ok {
 		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
 	}
-	entry := &cachedKey{id: key.ID, name: key.Name, cachedAt: now.UnixNano(), generation: generation}
-	if key.ExpiresAt != nil {
+	entry := &cachedKey{id: key.ID, name: key.Name, cachedAt: now.UnixNano(), generation: generation, previous: previous}
+	switch {
+	case previous:
+		// The end of the grace comes no later than the old expiry, and is checked the same way.
+		entry.expiresAt = key.PreviousEndsAt().UnixMicro()
+	case key.ExpiresAt != nil:
 		entry.expiresAt = key.ExpiresAt.UnixMicro()
 	}
 	body, err := json.Marshal(struct {
@@ -135,6 +143,13 @@ func (e *cachedKey) apiKey() *models.APIKey {
 // expired tells whether the key no longer authenticates at now.
 func (e *cachedKey) expired(now time.Time) bool {
 	return e.expiresAt != 0 && e.expiresAt <= now.UnixMicro()
+}
+
+// graceOver tells whether the entry is a previous secret whose grace, as last read, is over
+// at now. The store then decides: another instance's recorded use may have prolonged an
+// until-unused grace; otherwise the grace is ended for every instance.
+func (e *cachedKey) graceOver(now time.Time) bool {
+	return e.previous && e.expired(now)
 }
 
 // vouch records that the key was known valid at now; it writes at most once a second, so
@@ -254,7 +269,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RLock()
 	entry := v.cache[sum]
 	v.mu.RUnlock()
-	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano()-entry.cachedAt < int64(keyCacheTTL) {
+	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano()-entry.cachedAt < int64(keyCacheTTL) && !entry.graceOver(now) {
 		v.metrics.cacheHits.Inc()
 		return checkEntry(entry, now, ResultOK)
 	}
@@ -316,14 +331,31 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	return checkEntry(fresh, now, ResultOK)
 }
 
-// lookup reads the key whose secret hashes to sum from the store, within the verifier's
-// deadline, and makes its cache entry; errKeyDisabled for a disabled key.
+// lookup reads the key whose current or previous secret hashes to sum from the store, within
+// the verifier's deadline, and makes its cache entry; errKeyDisabled for a disabled key. A
+// previous secret whose grace is over at now is ended, for every instance, by whichever
+// instance notices first: that is answered ErrAPIKeyNotFound, as the secret is from then on.
 func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
 	defer cancel()
-	key, err := v.store.APIKeyBySecretHash(ctx, hex.EncodeToString(sum[:]))
+	hash := hex.EncodeToString(sum[:])
+	key, err := v.store.APIKeyBySecretHash(ctx, hash)
 	if err != nil {
 		return nil, err
+	}
+	if key.SecretHash != hash && !now.Before(key.PreviousEndsAt()) {
+		ended, err := v.store.EndGrace(ctx, key.ID, hash)
+		if err != nil || ended {
+			if err != nil {
+				// Over as read: refused all the same; the next use, or the sweep, ends it.
+				v.log.Warn("end the grace of a previous secret", "key_id", key.PublicID, "error", err)
+			}
+			return nil, models.ErrAPIKeyNotFound
+		}
+		// A use recorded since the read prolonged the grace, or another instance ended it.
+		if key, err = v.store.APIKeyBySecretHash(ctx, hash); err != nil {
+			return nil, err
+		}
 	}
 	if key.DisabledAt != nil {
 		return nil, errKeyDisabled
@@ -338,7 +370,7 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 			v.NoteScanner(key.ID, name)
 		}
 	}
-	return newCachedKey(key, now, generation)
+	return newCachedKey(key, now, generation, key.SecretHash != hash)
 }
 
 // checkEntry checks expiry at now (the cache and the store found the entry by the full hash of

@@ -178,6 +178,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		s.runHeartbeat(background, address)
 		close(heartbeatDone)
 	}()
+	go s.endOverGraces(background)
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(listener) }()
 	select {
@@ -301,6 +302,28 @@ func (s *Server) sweepSessions(ctx context.Context) {
 		case <-ticker.C:
 			if _, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout); err != nil {
 				s.log.Error("sweep sessions", "error", err)
+			}
+		}
+	}
+}
+
+// graceSweepInterval is how often each instance ends the graces that are over.
+const graceSweepInterval = 5 * time.Second
+
+// endOverGraces ends, every few seconds until ctx ends, the graces of rotated keys' previous
+// secrets that are over: those nobody presents any more, which verification never notices.
+// Each instance refuses a secret whose grace is over on its own, as it refuses an expired key;
+// ending it records that and tells every instance (models.Store.EndGrace), once.
+func (s *Server) endOverGraces(ctx context.Context) {
+	ticker := time.NewTicker(graceSweepInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if _, err := s.store.EndOverGraces(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("end over graces", "error", err)
 			}
 		}
 	}

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"keysmith/handlers/handlerstest"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+// TestBrowserRotateAndCopy rotates a key from the list with JavaScript on: the rotate dialog,
+// the new secret in the same one-time modal as creation, copied to the clipboard, and the row
+// saying that the previous secret still works, all without a full page reload.
+func TestBrowserRotateAndCopy(t *testing.T) {
+	browserCtx := startBrowser(t)
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			app := handlerstest.New(t, target)
+			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+			tb := openTab(t, browserCtx, app, true)
+			tb.grantClipboard()
+			tb.login(adminEmail)
+			old := tb.createKey("Nightly lineage export", models.ScopeManageDocumentation, "30d")
+			tb.do("copy and go back to list",
+				chromedp.Click(chromedp.CSS(`[data-testid="copy-and-close"]`)),
+				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
+			)
+			tb.setMarker()
+
+			tb.do("open the rotate dialog",
+				chromedp.Click(chromedp.CSS(`[data-key-id="`+old.publicID+`"] [data-testid="rotate-api-key"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
+			)
+			tb.do("choose until unused and 90 days",
+				chromedp.Click(chromedp.CSS(`dialog[open] input[name="grace"][value="until-unused"]`)),
+				chromedp.SetValue(chromedp.CSS(`dialog[open] select[name="expires_in"]`), "90d"),
+			)
+			tb.do("press Rotate",
+				chromedp.Click(chromedp.CSS(`dialog[open] [data-testid="confirm-rotate"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="api-key-secret-dialog"]`)),
+			)
+			tb.checkMarker("after rotating")
+			secret := get(tb, "read the new secret", chromedp.Value(chromedp.CSS(`[data-testid="api-key-secret"]`)))
+			if !secretPattern.MatchString(secret) || secret == old.secret {
+				t.Fatalf("secret in the modal: got %q, want a new secret", secret)
+			}
+			if got, want := tb.text(`#secret-title`), "API key “Nightly lineage export” rotated"; got != want {
+				t.Errorf("modal title: got %q, want %q", got, want)
+			}
+			if got := tb.text(`[data-testid="api-key-public-id"]`); got != old.publicID {
+				t.Errorf("key id in the modal: got %q, want %q (the key keeps its id)", got, old.publicID)
+			}
+			if got := tb.text(`[data-testid="rotated-grace"]`); !strings.Contains(got, "until unused for 1 hour") {
+				t.Errorf("grace in the modal: got %q, want it to say until unused for 1 hour", got)
+			}
+
+			tb.do("press copy", chromedp.Click(chromedp.CSS(`[data-testid="copy-formatted"]`)))
+			tb.waitFor(`the copy status says "Copied"`, `document.querySelector("[data-testid=copy-status]").textContent.trim() === "Copied"`)
+			if got, want := tb.clipboard(), "X-API-SECRET: "+secret; got != want {
+				t.Errorf("clipboard after copy: got %q, want %q", got, want)
+			}
+			tb.do("copy and go back to list",
+				chromedp.Click(chromedp.CSS(`[data-testid="copy-and-close"]`)),
+				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
+			)
+			tb.checkMarker("after closing the modal")
+			tb.checkSecretGone(secret)
+			if got := tb.rowIDs(); len(got) != 1 || got[0] != old.publicID {
+				t.Errorf("rows after rotating: got %q, want [%q]", got, old.publicID)
+			}
+			if got := tb.text(`[data-key-id="` + old.publicID + `"] [data-testid="rotating-note"]`); !strings.Contains(got, "rotating: previous secret works until unused for 1 hour") {
+				t.Errorf("row after rotating: got %q, want it to say the previous secret works until unused for 1 hour", got)
+			}
+			for _, s := range []string{old.secret, secret} {
+				if got := apiStatus(t, app, s); got != http.StatusOK {
+					t.Errorf("secret %s after the rotation: status %d, want %d", models.SecretHint(s), got, http.StatusOK)
+				}
+			}
+		})
+	}
+}
+
+// TestBrowserRotateWithoutJavaScript rotates a key without a grace through the plain pages:
+// the row's link to the rotate page, the new secret on a page of its own, back to the list.
+func TestBrowserRotateWithoutJavaScript(t *testing.T) {
+	browserCtx := startBrowser(t)
+	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+	key, oldSecret, err := app.Store.CreateAPIKey(t.Context(), models.NewAPIKey{Name: "Snowflake scanner", Scope: models.ScopeScanner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := openTab(t, browserCtx, app, false)
+	tb.login(adminEmail)
+	tb.do("follow Rotate to its page",
+		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-api-key-page"]`)),
+	)
+	tb.do("rotate without a grace",
+		chromedp.Click(chromedp.CSS(`input[name="grace"][value="0"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="confirm-rotate"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-secret-page"]`)),
+	)
+	secret := get(tb, "read the new secret", chromedp.Value(chromedp.CSS(`[data-testid="api-key-secret"]`)))
+	formatted := get(tb, "read the formatted secret", chromedp.Value(chromedp.CSS(`[data-testid="api-key-secret-formatted"]`)))
+	if want := models.ScopeScanner.CopyFormat(secret); formatted != want {
+		t.Errorf("scanner configuration on the page: got %q, want %q", formatted, want)
+	}
+	if got := tb.text(`[data-testid="rotated-grace"]`); got != "The previous secret no longer works." {
+		t.Errorf("grace on the page: got %q, want %q", got, "The previous secret no longer works.")
+	}
+	tb.do("go back to the list",
+		chromedp.Click(chromedp.CSS(`[data-testid="back-to-list"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"]`)),
+	)
+	if got := apiStatus(t, app, oldSecret); got != http.StatusUnauthorized {
+		t.Errorf("old secret after a rotation without grace: status %d, want %d", got, http.StatusUnauthorized)
+	}
+	if got := apiStatus(t, app, secret); got != http.StatusOK {
+		t.Errorf("new secret: status %d, want %d", got, http.StatusOK)
+	}
+}
+
+// apiStatus asks the app's gateway endpoint about secret and returns the status code.
+func apiStatus(t *testing.T, app *handlerstest.App, secret string) int {
+	t.Helper()
+	res := app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret})
+	return res.StatusCode
+}

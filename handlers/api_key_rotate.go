@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/a-h/templ"
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+	"keysmith/views"
+	"keysmith/web"
+)
+
+// defaultGrace is the grace the rotate form preselects: a day for every service to move.
+const defaultGrace = models.GraceDay
+
+// rotateForm is the rotate form as sent, before validation.
+type rotateForm struct {
+	Grace     string `form:"grace"`
+	ExpiresIn string `form:"expires_in"`
+	ExpiresAt string `form:"expires_at"`
+	Return    string `form:"return"`
+}
+
+// apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise.
+func (h *Handler) apiKeyRotateForm(c echo.Context) error {
+	form, err := h.loadRotateKey(c, rotateForm{Grace: string(defaultGrace), Return: c.QueryParam("return")})
+	if err != nil {
+		return err
+	}
+	return h.renderRotate(c, http.StatusOK, form)
+}
+
+// apiKeyRotate gives the key a new secret, the one it replaces working on for the chosen grace.
+// Invalid input re-renders the form with a message beside each wrong field and changes nothing.
+// Success shows the new secret once, as creation does: over HTMX in the modal, with the list
+// behind it refreshed when the form was opened over the list; without JavaScript on a page.
+func (h *Handler) apiKeyRotate(c echo.Context) error {
+	var input rotateForm
+	if err := c.Bind(&input); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest)
+	}
+	form, err := h.loadRotateKey(c, input)
+	if err != nil {
+		return err
+	}
+	grace, ok := models.ParseGrace(input.Grace)
+	if !ok {
+		form.Errors["grace"] = "Choose how long the current secret keeps working."
+	}
+	expiresAt, err := h.validateExpiry(&form.APIKeyForm)
+	if err != nil {
+		return err
+	}
+	if len(form.Errors) > 0 {
+		return h.renderRotate(c, http.StatusUnprocessableEntity, form)
+	}
+	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{Grace: grace, ExpiresAt: expiresAt})
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return errKeyGone
+	}
+	if err != nil {
+		return err
+	}
+	h.log.Info("api key rotated", "key_id", key.PublicID, "grace", string(grace), "user_id", web.CurrentUser(c).ID)
+	if key.Previous.SecretHash == nil || form.Key.Previous.SecretHash != nil {
+		// A secret stopped working at once (no grace, or an older grace ended): the console
+		// proves it as it does a delete's.
+		h.srv.NoteRevocation(c, key.ID)
+	}
+	// The secret is in this response only: never stored by the browser or a proxy.
+	c.Response().Header().Set("Cache-Control", "no-store")
+	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now()}
+	if web.IsHTMX(c) {
+		if !openedOverList(c) {
+			return web.Render(c, http.StatusOK, views.SecretDialog(rotated))
+		}
+		list, err := h.listFor(c, form.ReturnTo)
+		if err != nil {
+			return err
+		}
+		return web.Render(c, http.StatusOK, views.SecretDialogWithList(rotated, list))
+	}
+	page, err := h.srv.Page(c, "API key rotated", "api-keys")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, http.StatusOK, views.SecretPage(page, rotated))
+}
+
+// openedOverList tells whether an htmx request comes from the list page, whose list region
+// then changes with the key.
+func openedOverList(c echo.Context) bool {
+	current, err := url.Parse(c.Request().Header.Get("HX-Current-URL"))
+	return err == nil && current.Path == "/admin/api-keys"
+}
+
+// loadRotateKey reads the key named in the path and fills the form with what was sent.
+func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateKey, error) {
+	key, err := h.store.APIKeyByPublicID(c.Request().Context(), c.Param("id"))
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return views.RotateKey{}, errKeyGone
+	}
+	if err != nil {
+		return views.RotateKey{}, err
+	}
+	form := views.RotateKey{
+		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}},
+		Key:        *key,
+		Grace:      input.Grace,
+		ReturnTo:   web.LocalPath(input.Return, "/admin/api-keys"),
+		Now:        h.store.Now(),
+	}
+	if !strings.HasPrefix(form.ReturnTo, "/admin/api-keys") {
+		form.ReturnTo = "/admin/api-keys"
+	}
+	h.fillExpiry(&form.APIKeyForm, input.ExpiresIn, input.ExpiresAt)
+	return form, nil
+}
+
+func (h *Handler) renderRotate(c echo.Context, status int, form views.RotateKey) error {
+	return h.renderDialogOrPage(c, status, views.RotateDialog(form, web.CSRFToken(c)), "Rotate API key",
+		func(p views.Page) templ.Component { return views.RotatePage(p, form) })
+}
