@@ -178,11 +178,12 @@ func setKeyDisabled(ctx context.Context, command string, args []string, getenv f
 	default:
 		fmt.Fprintf(stdout, "enabled %s (%s): services that use it can connect again\n", key.PublicID, key.Name)
 	}
-	if changed && store.Dialect() == models.DialectSQLite {
-		// SQLite has no announcements between processes: a server on the same file hears of
-		// this change only when its cache entry for the key runs out (web's keyCacheTTL), or
-		// its memory of refused secrets (web's unknownKeyWindow).
-		fmt.Fprintln(stderr, "note: a Keysmith server running on this SQLite database applies this within 5 minutes (a disable) or 10 seconds (an enable); the console applies it at once.")
+	if changed && command == "enable" && store.Dialect() == models.DialectSQLite {
+		// SQLite has no announcements between processes. A server on the same file polls the
+		// revocations the database records, so a disable reaches it within a second; an
+		// enable revokes nothing, and reaches it once its memory of refused secrets (web's
+		// unknownKeyWindow) runs out.
+		fmt.Fprintln(stderr, "note: a Keysmith server running on this SQLite database accepts the key again within 10 seconds; the console applies it at once.")
 	}
 	return nil
 }

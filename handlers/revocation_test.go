@@ -210,3 +210,28 @@ func TestDeletedKeyIsRefusedWithinOneSecondWhileTheListenerHangs(t *testing.T) {
 	thaw()
 	waitForTrustedCache(t, first, second, 10*time.Second)
 }
+
+// On SQLite another process sharing the database file (`keysmith keys disable`, a script)
+// announces nothing the server can hear; the server still refuses a key that process disables
+// or deletes within the bound, from the revocations the database records.
+func TestSQLiteServerHearsRevocationsFromAnotherProcess(t *testing.T) {
+	target := modelstest.Targets(t)[0]
+	app := handlerstest.New(t, target)
+	other := modelstest.Open(t, target)
+	ctx := context.Background()
+	disabled, disabledSecret := createKey(t, other, "disabled elsewhere")
+	deleted, deletedSecret := createKey(t, other, "deleted elsewhere")
+	for _, secret := range []string{disabledSecret, deletedSecret} {
+		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			t.Fatalf("before: status %d, want %d", got, http.StatusOK)
+		}
+	}
+	if _, _, err := other.DisableAPIKey(ctx, disabled.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.DeleteAPIKey(ctx, deleted.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("disabled elsewhere: refused after %v", waitForStatus(t, app, disabledSecret, http.StatusUnauthorized, revocationBound))
+	t.Logf("deleted elsewhere: refused after %v", waitForStatus(t, app, deletedSecret, http.StatusUnauthorized, revocationBound))
+}

@@ -64,6 +64,11 @@ func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNoti
 			if notice.RevocationID, err = s.recordRevocation(tx, notice); err != nil {
 				return err
 			}
+			if s.pollingRevocations.Load() {
+				// Delivered to this store's subscribers below: the poll of revocations made
+				// by other processes skips it, even if it reads it before that.
+				s.ownRevocations.Store(notice.RevocationID, struct{}{})
+			}
 		}
 		if s.dialect != DialectPostgres {
 			return nil

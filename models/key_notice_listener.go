@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,10 +46,11 @@ type KeyNoticeListener interface {
 // connection of its own that it pings every KeyNoticePingInterval and replaces whenever it
 // fails or hangs. It returns once listening (after calling l.Listening), or with the error that
 // kept it from listening; a goroutine delivers until ctx ends, and then calls l.Lost. On SQLite,
-// which serves a single instance, it does nothing: OnKeyNotice hears every change.
+// which serves a single instance, OnKeyNotice hears that instance's changes, and a goroutine
+// delivers the revocations another process (the command line) makes: see pollKeyRevocations.
 func (s *Store) ListenKeyNotices(ctx context.Context, l KeyNoticeListener) error {
 	if s.dialect != DialectPostgres {
-		return nil
+		return s.pollKeyRevocations(ctx, l)
 	}
 	config, err := pgx.ParseConfig(s.url)
 	if err != nil {
@@ -162,4 +164,54 @@ func reconnectKeyNotices(ctx context.Context, config *pgx.ConnConfig, l KeyNotic
 		}
 		delay = min(2*delay, reconnectMaxDelay)
 	}
+}
+
+// pollKeyRevocations delivers to l, every KeyNoticePingInterval, the revocations recorded since
+// it started (by changeKey, with their hashes) that this store did not make itself: on SQLite
+// no announcement reaches the serving process from another one, such as `keysmith keys
+// disable`, and without this the serving process would go on accepting a key disabled from the
+// command line from its cache. A failed poll is tried again at the next interval; the cache's
+// trust does not depend on it, since this instance's own changes reach it directly.
+func (s *Store) pollKeyRevocations(ctx context.Context, l KeyNoticeListener) error {
+	var after int64
+	if err := s.db.WithContext(ctx).Model(&keyRevocation{}).Select("COALESCE(MAX(id), 0)").Scan(&after).Error; err != nil {
+		return fmt.Errorf("models: key notices: %w", err)
+	}
+	s.pollingRevocations.Store(true)
+	go func() {
+		ticker := time.NewTicker(KeyNoticePingInterval)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+			after = s.deliverRecordedRevocations(ctx, l, after)
+		}
+	}()
+	return nil
+}
+
+// revocationPollBatch bounds the revocations one poll reads.
+const revocationPollBatch = 1000
+
+// deliverRecordedRevocations delivers the revocations recorded after the one numbered after,
+// and returns the number of the last one read.
+func (s *Store) deliverRecordedRevocations(ctx context.Context, l KeyNoticeListener, after int64) int64 {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var rows []keyRevocation
+	err := s.db.WithContext(ctx).Where("id > ?", after).Order("id").Limit(revocationPollBatch).Find(&rows).Error
+	if err != nil {
+		return after
+	}
+	for _, row := range rows {
+		after = row.ID
+		if _, own := s.ownRevocations.LoadAndDelete(row.ID); own {
+			continue
+		}
+		l.KeyChanged(KeyNotice{KeyID: row.APIKeyID, Hashes: strings.Fields(row.SecretHashes), Revoked: true, RevocationID: row.ID})
+	}
+	return after
 }

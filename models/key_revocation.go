@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -20,6 +21,8 @@ type keyRevocation struct {
 	ID        int64
 	APIKeyID  int64
 	RevokedAt int64
+	// SecretHashes are the notice's hashes, space-separated (see pollKeyRevocations).
+	SecretHashes string
 }
 
 func (keyRevocation) TableName() string { return "key_revocations" }
@@ -43,7 +46,7 @@ func (revocationAckRow) TableName() string { return "key_revocation_acks" }
 // recordRevocation writes the revocation of notice's key in tx, at the store's time, and
 // returns its id.
 func (s *Store) recordRevocation(tx *gorm.DB, notice KeyNotice) (int64, error) {
-	row := keyRevocation{APIKeyID: notice.KeyID, RevokedAt: s.now().UnixMicro()}
+	row := keyRevocation{APIKeyID: notice.KeyID, RevokedAt: s.now().UnixMicro(), SecretHashes: strings.Join(notice.Hashes, " ")}
 	if err := tx.Create(&row).Error; err != nil {
 		return 0, fmt.Errorf("models: record revocation: %w", err)
 	}

@@ -63,6 +63,10 @@ type Store struct {
 	hashes atomic.Pointer[passwordHashes]
 	// notices are told of this store's changes to keys (OnKeyNotice).
 	notices keyNotices
+	// pollingRevocations is set on SQLite once the store polls for revocations made by other
+	// processes; ownRevocations holds the ids of those it made itself until the poll skips them.
+	pollingRevocations atomic.Bool
+	ownRevocations     sync.Map
 	// webhooks tells whether changes to keys queue webhook events (EnableWebhookEvents).
 	webhooks atomic.Bool
 	// expiryScan is how far QueueExpiryEvents has looked; one scan runs at a time.
