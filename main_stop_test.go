@@ -591,6 +591,17 @@ func testStopUnderLoad(t *testing.T, faultName string, fault func(*modelstest.Pr
 	if keys != 1 {
 		t.Errorf("keys in %q: got %v, want 1 (key %s)", "last uses not written", record["keys"], key.PublicID)
 	}
+	// Every request answered from memory since the fault was counted, and none of them could
+	// be written: the stop says so too.
+	uncounted := p.logRecords(t, "daily request counts not written")
+	if len(uncounted) != 1 {
+		t.Fatalf("got %d lines %q, want 1", len(uncounted), "daily request counts not written")
+	}
+	requests, _ := uncounted[0]["requests"].(float64)
+	if int64(requests) < load.stale.Load() || int64(requests) > load.ok.Load() || uncounted[0]["keys"] != 1.0 {
+		t.Errorf("%q: got %v requests of %v keys, want from %d (the answers from memory) to %d (every 200) of 1",
+			"daily request counts not written", uncounted[0]["requests"], uncounted[0]["keys"], load.stale.Load(), load.ok.Load())
+	}
 }
 
 // TestSIGTERMWithWebhookReceiverHung stops Keysmith while it waits for a webhook receiver that

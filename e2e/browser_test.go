@@ -593,7 +593,7 @@ func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
 		}
 		if seed.lastUsed > 0 {
 			use := models.APIKeyUse{APIKeyID: key.ID, At: now.Add(-seed.lastUsed), IP: "10.20.3.14", Client: seed.client, Scanner: seed.scope == models.ScopeScanner}
-			if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}); err != nil {
+			if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}, nil); err != nil {
 				t.Fatalf("seed a use of %q: %v", seed.name, err)
 			}
 		}

@@ -20,8 +20,8 @@ const (
 	clientsWindow = 30 * 24 * time.Hour
 	// confirmByNameWindow: a key used this recently must have its name typed to be deleted.
 	confirmByNameWindow = 7 * 24 * time.Hour
-	// deleteDialogClients is how many of those clients the delete warning names; it counts
-	// the others.
+	// deleteDialogClients is how many of those clients the delete warning and the key page
+	// name; they count the others.
 	deleteDialogClients = 20
 )
 
@@ -104,7 +104,7 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 		return views.DeleteKey{}, err
 	}
 	now := h.store.Now()
-	clients, err := h.store.APIKeyClients(ctx, key.ID, now.Add(-clientsWindow), deleteDialogClients)
+	clients, more, err := h.recentClients(c, key.ID, now)
 	if err != nil {
 		return views.DeleteKey{}, err
 	}
@@ -117,11 +117,22 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 	if !strings.HasPrefix(confirm.ReturnTo, "/admin/api-keys") {
 		confirm.ReturnTo = "/admin/api-keys"
 	}
-	confirm.MoreClients = clients.Total - int64(len(clients.Clients))
-	for _, client := range clients.Clients {
-		confirm.Clients = append(confirm.Clients, views.ClientUse{Name: client.Client, Address: client.IP, Scanner: client.Scanner, LastSeen: client.LastSeenAt})
-	}
+	confirm.Clients, confirm.MoreClients = clients, more
 	return confirm, nil
+}
+
+// recentClients returns some of the clients seen using a key in the last 30 days, scanners
+// first, and how many more were seen: what the delete warning and the key page name.
+func (h *Handler) recentClients(c echo.Context, keyID int64, now time.Time) ([]views.ClientUse, int64, error) {
+	list, err := h.store.APIKeyClients(c.Request().Context(), keyID, now.Add(-clientsWindow), deleteDialogClients)
+	if err != nil {
+		return nil, 0, err
+	}
+	clients := make([]views.ClientUse, 0, len(list.Clients))
+	for _, client := range list.Clients {
+		clients = append(clients, views.ClientUse{Name: client.Client, Address: client.IP, Scanner: client.Scanner, LastSeen: client.LastSeenAt})
+	}
+	return clients, list.Total - int64(len(list.Clients)), nil
 }
 
 func (h *Handler) renderDelete(c echo.Context, status int, confirm views.DeleteKey) error {

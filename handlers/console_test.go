@@ -546,7 +546,7 @@ func TestDeleteRecentlyUsedKeyNeedsItsName(t *testing.T) {
 		err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{
 			{APIKeyID: key.ID, At: now.Add(-2 * time.Hour), IP: "10.0.0.7", Client: "lineage-cron/2.1"},
 			{APIKeyID: key.ID, At: now.Add(-40 * 24 * time.Hour), IP: "10.0.0.9", Client: "old-script/0.1"},
-		})
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -818,7 +818,7 @@ func TestDeleteWarningNamesScannersFirstAndCountsTheRest(t *testing.T) {
 		for i := range 25 {
 			uses = append(uses, models.APIKeyUse{APIKeyID: key.ID, At: now.Add(-time.Duration(25-i) * time.Minute), IP: "192.0.2.2", Client: fmt.Sprintf("script/%d", i)})
 		}
-		if err := app.Store.RecordAPIKeyUses(ctx, uses); err != nil {
+		if err := app.Store.RecordAPIKeyUses(ctx, uses, nil); err != nil {
 			t.Fatal(err)
 		}
 		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)
@@ -845,7 +845,7 @@ func TestKeyUsedMoreThanAWeekAgoIsDeletedWithoutItsName(t *testing.T) {
 		ctx := context.Background()
 		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Last month's export", Scope: models.ScopeReadOnly})
 		use := models.APIKeyUse{APIKeyID: key.ID, At: app.Store.Now().Add(-8 * 24 * time.Hour), IP: "192.0.2.1", Client: "export/2"}
-		if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}); err != nil {
+		if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}, nil); err != nil {
 			t.Fatal(err)
 		}
 		d := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/delete").Body)

@@ -272,6 +272,21 @@ func TestDatabaseFaults(t *testing.T) {
 				}
 				return "no use by during-outage/1.0 written; log:\n" + app.Logs()
 			})
+			// So are the requests it counted meanwhile: every one the key authenticated, from
+			// memory too, is in the key's daily count (two days, should the test cross midnight).
+			// One before the outage, 3 and 100 verifications, and 1 and, while the database
+			// refuses, 100 more API calls, each authenticated and then answered 503.
+			wantRequests := int64(1 + 3 + 1 + 100)
+			if !fault.hangs {
+				wantRequests += 100
+			}
+			days, err := direct.APIKeyDailyUses(ctx, cachedKey.ID, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := days[0].Requests + days[1].Requests; got != wantRequests {
+				t.Errorf("requests of the key counted across the outage: got %d, want %d", got, wantRequests)
+			}
 
 			// Revocation works again on this instance: the listener hears a delete made
 			// elsewhere.

@@ -330,6 +330,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				"keysmith_key_uses_pending":              dto.MetricType_GAUGE,
 				"keysmith_key_uses_written_total":        dto.MetricType_COUNTER,
 				"keysmith_key_uses_dropped_total":        dto.MetricType_COUNTER,
+				"keysmith_key_requests_uncounted_total":  dto.MetricType_COUNTER,
 				"keysmith_sign_ins_total":                dto.MetricType_COUNTER,
 				"keysmith_password_hashes_total":         dto.MetricType_COUNTER,
 				"keysmith_password_hashes_running":       dto.MetricType_GAUGE,

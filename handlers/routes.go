@@ -24,6 +24,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/api-keys", h.apiKeyList)
 	admin.GET("/api-keys/new", h.apiKeyNew)
 	admin.POST("/api-keys", h.apiKeyCreate)
+	admin.GET("/api-keys/:id", h.apiKeyShow)
 	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)
 	admin.POST("/api-keys/:id/delete", h.apiKeyRemove)
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)

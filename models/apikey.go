@@ -154,7 +154,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 	secret := GenerateSecret()
 	fold := apiKeyNameFold(name)
 	key := &APIKey{
-		PublicID:    "ak_" + randomBase62(16),
+		PublicID:    publicIDPrefix + randomBase62(publicIDChars),
 		Name:        name,
 		NameLower:   strings.ToLower(name),
 		NameFold:    &fold,
@@ -204,8 +204,32 @@ func (s *Store) APIKeyNameTakenBy(ctx context.Context, name string) (string, err
 	return names[0], nil
 }
 
-// APIKeyByPublicID returns the key with that public id, or ErrAPIKeyNotFound.
+// A public id is "ak_" and 16 base62 characters.
+const (
+	publicIDPrefix = "ak_"
+	publicIDChars  = 16
+)
+
+// wellFormedPublicID tells whether s could be a public id, so that anything else a URL holds
+// costs no query.
+func wellFormedPublicID(s string) bool {
+	if len(s) != len(publicIDPrefix)+publicIDChars || !strings.HasPrefix(s, publicIDPrefix) {
+		return false
+	}
+	for i := len(publicIDPrefix); i < len(s); i++ {
+		if !isBase62[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// APIKeyByPublicID returns the key with that public id, or ErrAPIKeyNotFound: at once, without
+// asking the database, for a string that is not a public id.
 func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey, error) {
+	if !wellFormedPublicID(publicID) {
+		return nil, ErrAPIKeyNotFound
+	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var key APIKey

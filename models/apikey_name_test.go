@@ -109,7 +109,7 @@ func TestAPIKeyNamesLookingAlikeAreDuplicates(t *testing.T) {
 func insertUnfoldedKey(t *testing.T, store *models.Store, name string, createdAt time.Time) string {
 	t.Helper()
 	secret := models.GenerateSecret()
-	publicID := "ak_legacy" + strings.ToLower(models.HashSecret(secret)[:8])
+	publicID := "ak_legacy" + models.HashSecret(secret)[:10] // 16 base62 characters, as every version made them
 	err := store.Exec(context.Background(), "INSERT INTO api_keys (public_id, name, name_lower, scope, secret_hash, hint, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
 		publicID, name, strings.ToLower(name), models.ScopeReadOnly, models.HashSecret(secret), models.SecretHint(secret), createdAt)
 	if err != nil {

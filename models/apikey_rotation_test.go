@@ -229,7 +229,7 @@ func TestUntilUnusedGrace(t *testing.T) {
 		rotate(t, store, key.PublicID, models.GraceUntilUnused, nil)
 		usePrevious := func() {
 			t.Helper()
-			if err := store.RecordAPIKeyUses(ctx, []models.APIKeyUse{{APIKeyID: key.ID, At: clock.now(), IP: "192.0.2.7", Client: "scanner", Previous: true}}); err != nil {
+			if err := store.RecordAPIKeyUses(ctx, []models.APIKeyUse{{APIKeyID: key.ID, At: clock.now(), IP: "192.0.2.7", Client: "scanner", Previous: true}}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -270,7 +270,7 @@ func TestUntilUnusedGrace(t *testing.T) {
 		rotate(t, store, capped.PublicID, models.GraceUntilUnused, nil)
 		for clock.now().Before(rotatedAt.Add(models.MaxGrace - 50*time.Minute)) {
 			clock.advance(50 * time.Minute)
-			if err := store.RecordAPIKeyUses(ctx, []models.APIKeyUse{{APIKeyID: capped.ID, At: clock.now(), IP: "192.0.2.8", Previous: true}}); err != nil {
+			if err := store.RecordAPIKeyUses(ctx, []models.APIKeyUse{{APIKeyID: capped.ID, At: clock.now(), IP: "192.0.2.8", Previous: true}}, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -299,7 +299,7 @@ func TestRecordUsesOfEachSecret(t *testing.T) {
 		at := func(minutes int) time.Time { return clock.now().Add(time.Duration(minutes) * time.Minute) }
 		record := func(uses ...models.APIKeyUse) *models.APIKey {
 			t.Helper()
-			if err := store.RecordAPIKeyUses(ctx, uses); err != nil {
+			if err := store.RecordAPIKeyUses(ctx, uses, nil); err != nil {
 				t.Fatal(err)
 			}
 			stored, err := store.APIKeyByPublicID(ctx, key.PublicID)

@@ -74,13 +74,14 @@ type APIKeyClient struct {
 
 // RecordAPIKeyUses writes a batch of uses in one transaction: each key's last-use fields
 // take its latest use by either secret, each secret's own last use moves forward (uses made
-// before the key's last rotation count for neither of its secrets now), and each client's
-// last-seen time moves forward. The batch is what the verifier gathered since its last
-// flush, so a busy key costs one write per flush, not one per request.
-func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
+// before the key's last rotation count for neither of its secrets now), each client's
+// last-seen time moves forward, and counts are added to their keys' daily request counts. The
+// batch is what the verifier gathered since its last flush, so a busy key costs one write per
+// flush, not one per request.
+func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse, counts []APIKeyDayCount) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if len(uses) == 0 {
+	if len(uses) == 0 && len(counts) == 0 {
 		return nil
 	}
 	latestPerKey := map[int64]keyUses{}
@@ -118,6 +119,9 @@ func (s *Store) RecordAPIKeyUses(ctx context.Context, uses []APIKeyUse) error {
 	}
 	sort.Slice(keyIDs, func(i, j int) bool { return keyIDs[i] < keyIDs[j] })
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := s.addDailyUses(tx, counts); err != nil {
+			return err
+		}
 		alive := make(map[int64]bool, len(keyIDs))
 		var live []int64
 		for chunk := range slices.Chunk(keyIDs, s.usesPerStatement()) {

@@ -49,7 +49,7 @@ func TestRecordAPIKeyUsesWithBadClientNames(t *testing.T) {
 			{APIKeyID: key.ID, At: at, IP: "192.0.2.1", Client: "evil \xff\xfe\x00"},
 			{APIKeyID: key.ID, At: at, IP: "192.0.2.2", Client: cut[:len(cut)-1]}, // é cut in half
 			{APIKeyID: other.ID, At: at, IP: "192.0.2.3", Client: "curl/8.0"},
-		})
+		}, nil)
 		if err != nil {
 			t.Fatalf("a batch with bad client names was refused: %v", err)
 		}
@@ -85,7 +85,7 @@ func TestRecordAPIKeyUsesKeepsTheMostRecentClients(t *testing.T) {
 		}
 		// In two batches, as two flushes would write them.
 		for _, batch := range [][]models.APIKeyUse{uses[:120], uses[120:]} {
-			if err := store.RecordAPIKeyUses(ctx, batch); err != nil {
+			if err := store.RecordAPIKeyUses(ctx, batch, nil); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -16,6 +16,10 @@ const (
 	// cannot take them. A key's first use is held past it, so every key keeps its last use
 	// however many keys there are; only more clients of keys already held are given up.
 	maxPendingUses = 200_000
+	// maxHeldCounts bounds the daily request counts (a key's day each) held while the database
+	// cannot take them. Requests of a key and day already held add up in place; only those of
+	// other keys and days past the bound are given up, and counted in the log.
+	maxHeldCounts = 200_000
 	// shutdownFlushRetry is how long the last write of uses waits between tries at shutdown.
 	shutdownFlushRetry = 250 * time.Millisecond
 	// useWriteInterval is how far a recorded last use may lag behind the real one: a use by
@@ -51,6 +55,17 @@ type usageGatherer struct {
 	// last counted in the log.
 	dropped  map[int64]int
 	scanners sync.Map // api key id → scanner name from its last check-in
+
+	// counted lists, newest first, the day counts holding requests not yet taken: a count
+	// joins it, without a lock, with its first request since it was last taken, and a flush
+	// takes the whole list (takeCounts).
+	counted atomic.Pointer[dayCount]
+	// heldCounts are requests per key and day taken but not yet written, while the database
+	// could not take them; under mu.
+	heldCounts map[dayKey]int64
+	// uncounted holds, per api key id, the requests given up at the memory bound since they
+	// were last counted in the log; under mu.
+	uncounted map[int64]int64
 }
 
 type usageKey struct {
@@ -58,6 +73,19 @@ type usageKey struct {
 	client, ip string
 	// previous tells the uses of a rotated key's previous secret from those of its current one.
 	previous bool
+}
+
+// dayKey names a key's day: its api key id and the day's models.UnixDay.
+type dayKey struct{ keyID, day int64 }
+
+// dayCount counts a key's requests on one day (UTC) without a lock: each request adds one, and
+// a flush takes the sum. It is on the gatherer's counted list from its first request after it
+// was last taken until it is taken again, so never twice.
+type dayCount struct {
+	dayKey
+	n atomic.Int64
+	// next is the count after it on the counted list.
+	next *dayCount
 }
 
 // pendingUse is a use to write, and the record of it in its key's cache entry.
@@ -79,6 +107,8 @@ func (g *usageGatherer) init(metrics *Metrics) {
 	g.uses = map[usageKey]pendingUse{}
 	g.perKey = map[int64]int{}
 	g.dropped = map[int64]int{}
+	g.heldCounts = map[dayKey]int64{}
+	g.uncounted = map[int64]int64{}
 }
 
 // pending is how many uses wait to be written.
@@ -93,13 +123,15 @@ func (g *usageGatherer) forget(keyID int64) {
 	g.scanners.Delete(keyID)
 }
 
-// recordUse gathers one use in memory; FlushUsage writes what was gathered. Last use is kept
-// to the second, and written again only the key's write interval (useWriteSeconds) after the
-// last written: a use by the same client and address as the key's last, within the same second
-// or within the interval of the last written, changes nothing, and returns without taking the lock every request
-// would otherwise contend for.
+// recordUse gathers one use in memory; FlushUsage writes what was gathered. Every use is
+// counted for its day, without a lock (countRequest). Last use is kept to the second, and
+// written again only the key's write interval (useWriteSeconds) after the last written: a use
+// by the same client and address as the key's last, within the same second or within the
+// interval of the last written, changes nothing more, and returns without taking the lock
+// every request would otherwise contend for.
 func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.Time) {
 	g := &v.usage
+	g.countRequest(entry, at)
 	client, scanner := userAgent, false
 	// Only a Scanner key checks in, so only its uses look for a scanner's name.
 	if entry.scope() == models.ScopeScanner {
@@ -124,6 +156,65 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 	g.mu.Unlock()
 }
 
+// countRequest adds one to the entry's requests on at's day. A count's first request since a
+// flush took it puts it on the counted list, for the next flush.
+func (g *usageGatherer) countRequest(entry *cachedKey, at time.Time) {
+	day := models.UnixDay(at)
+	c := entry.requests.Load()
+	for c == nil || c.day != day {
+		// A new day, or around midnight a request of the day before: each day gets a count of
+		// its own, and the count replaced keeps what it holds for the flush.
+		fresh := &dayCount{dayKey: dayKey{keyID: entry.id, day: day}}
+		if entry.requests.CompareAndSwap(c, fresh) {
+			c = fresh
+			break
+		}
+		c = entry.requests.Load()
+	}
+	if c.n.Add(1) != 1 {
+		return
+	}
+	for {
+		head := g.counted.Load()
+		c.next = head
+		if g.counted.CompareAndSwap(head, c) {
+			return
+		}
+	}
+}
+
+// takeCounts takes the requests counted since the last flush, with those held after flushes
+// that failed.
+func (g *usageGatherer) takeCounts() map[dayKey]int64 {
+	g.mu.Lock()
+	counts := g.heldCounts
+	g.heldCounts = map[dayKey]int64{}
+	g.mu.Unlock()
+	for c := g.counted.Swap(nil); c != nil; {
+		// Read before the count is taken: from then on a request may put it on the next list.
+		next := c.next
+		counts[c.dayKey] += c.n.Swap(0)
+		c = next
+	}
+	return counts
+}
+
+// holdCounts keeps counts that could not be written for the next flush. Past maxHeldCounts
+// keys and days, the requests of a key and day not held yet are given up, and counted for
+// the log and the metrics.
+func (g *usageGatherer) holdCounts(counts map[dayKey]int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, n := range counts {
+		if _, held := g.heldCounts[k]; !held && len(g.heldCounts) >= maxHeldCounts {
+			g.uncounted[k.keyID] += n
+			g.metrics.requestsUncounted.Add(float64(n))
+			continue
+		}
+		g.heldCounts[k] += n
+	}
+}
+
 // gather adds a use to those to write, with the entry's record of it (nil for none), which
 // learns when it is written. A client its key has not been seen with since the last flush is
 // left out when the key has already gathered models.MaxClientsPerKey clients (its last use is
@@ -146,9 +237,9 @@ func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
 	g.uses[k] = pendingUse{use: use, recent: recent}
 }
 
-// FlushUsage writes every use gathered since the last flush in one batch. On failure the uses
-// are put back, unless newer ones for the same client have arrived, to be written at the
-// next flush.
+// FlushUsage writes every use gathered and every request counted since the last flush in one
+// batch. On failure the uses are put back, unless newer ones for the same client have arrived,
+// and the counts are held, to be written at the next flush.
 func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 	g := &v.usage
 	g.mu.Lock()
@@ -156,14 +247,19 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 	g.uses = map[usageKey]pendingUse{}
 	clear(g.perKey)
 	g.mu.Unlock()
-	if len(pending) == 0 {
+	counts := g.takeCounts()
+	if len(pending) == 0 && len(counts) == 0 {
 		return nil
 	}
 	batch := make([]models.APIKeyUse, 0, len(pending))
 	for _, p := range pending {
 		batch = append(batch, p.use)
 	}
-	if err := v.store.RecordAPIKeyUses(ctx, batch); err != nil {
+	days := make([]models.APIKeyDayCount, 0, len(counts))
+	for k, n := range counts {
+		days = append(days, models.APIKeyDayCount{APIKeyID: k.keyID, Day: models.UnixDayStart(k.day), Requests: n})
+	}
+	if err := v.store.RecordAPIKeyUses(ctx, batch, days); err != nil {
 		g.mu.Lock()
 		for k, p := range pending {
 			if _, newer := g.uses[k]; !newer {
@@ -171,6 +267,7 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 			}
 		}
 		g.mu.Unlock()
+		g.holdCounts(counts)
 		return err
 	}
 	v.metrics.usesWritten.Add(float64(len(batch)))
@@ -202,7 +299,8 @@ func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
 	}
 }
 
-// logDroppedUses counts in the log the uses left out at the memory bound since the last call.
+// logDroppedUses counts in the log the uses and requests left out at the memory bound since the
+// last call.
 func (v *KeyVerifier) logDroppedUses() {
 	g := &v.usage
 	g.mu.Lock()
@@ -211,15 +309,23 @@ func (v *KeyVerifier) logDroppedUses() {
 		uses += n
 	}
 	clear(g.dropped)
+	requests, countedKeys := int64(0), len(g.uncounted)
+	for _, n := range g.uncounted {
+		requests += n
+	}
+	clear(g.uncounted)
 	g.mu.Unlock()
 	if uses > 0 {
 		v.log.Warn("last uses not written", "uses", uses, "keys", keys, "reason", "memory bound reached while the database could not take them")
 	}
+	if requests > 0 {
+		v.log.Warn("daily request counts not written", "requests", requests, "keys", countedKeys, "reason", "memory bound reached while the database could not take them")
+	}
 }
 
 // FlushUsageAtShutdown writes what is gathered, trying again until ctx ends. Uses it must give
-// up are counted in one log line, "last uses not written", and in the metrics: nothing is lost
-// without a word.
+// up are counted in one log line, "last uses not written", requests in another, "daily request
+// counts not written", and both in the metrics: nothing is lost without a word.
 func (v *KeyVerifier) FlushUsageAtShutdown(ctx context.Context) {
 	for {
 		err := v.FlushUsage(ctx)
@@ -237,6 +343,16 @@ func (v *KeyVerifier) FlushUsageAtShutdown(ctx context.Context) {
 			if uses > 0 {
 				v.metrics.usesDropped.Add(float64(uses))
 				v.log.Error("last uses not written", "uses", uses, "keys", keys, "error", err)
+			}
+			counts := g.takeCounts()
+			requests, countedKeys := int64(0), map[int64]bool{}
+			for k, n := range counts {
+				requests += n
+				countedKeys[k.keyID] = true
+			}
+			if requests > 0 {
+				v.metrics.requestsUncounted.Add(float64(requests))
+				v.log.Error("daily request counts not written", "requests", requests, "keys", len(countedKeys), "error", err)
 			}
 			return
 		case <-timer.C:

@@ -1,10 +1,17 @@
 package web
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"keysmith/models"
 	"keysmith/models/modelstest"
@@ -84,4 +91,187 @@ func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
 	if len(again) != keys {
 		t.Errorf("keys whose use was gathered again within %d s: %d, want every one, %d", last, len(again), keys)
 	}
+}
+
+// Every request is counted for its UTC day, repeats that return before the lock included, and
+// the counts reach the database with the batched uses: one row per key and day, however many
+// requests.
+func TestRequestsAreCountedPerDay(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := t.Context()
+		now := time.Date(2030, 3, 10, 23, 59, 59, 0, time.UTC)
+		store.SetClock(func() time.Time { return now })
+		srv := keyServer(t, store, "")
+		key, secret := createTestKey(t, store, "counted", nil)
+		other, otherSecret := createTestKey(t, store, "other", nil)
+		for range 150 {
+			ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		}
+		ping(t, srv, otherSecret, "curl/8.5.0", "192.0.2.11:40000")
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// Past midnight: the same client again, within the second of its last use written.
+		now = now.Add(time.Second)
+		for range 40 {
+			ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		}
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			key  *models.APIKey
+			want []int64
+		}{{key, []int64{150, 40}}, {other, []int64{1, 0}}} {
+			series, err := store.APIKeyDailyUses(ctx, tc.key.ID, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := []int64{series[0].Requests, series[1].Requests}; !slices.Equal(got, tc.want) {
+				t.Errorf("%s: requests on 10 and 11 March: got %v, want %v", tc.key.Name, got, tc.want)
+			}
+		}
+	})
+}
+
+// Counting takes no lock and loses nothing: requests counted in parallel while flushes take the
+// counts add up exactly, and a count carried over midnight lands on its own day.
+func TestParallelRequestsAreCountedExactly(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := newTestVerifier(store)
+	ctx := t.Context()
+	_, secret := createTestKey(t, store, "busy", nil)
+	entry, err := verifyOnly(v, ctx, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	midnight := time.Date(2030, 3, 11, 0, 0, 0, 0, time.UTC)
+	const workers, perWorker = 8, 2000
+	var counting sync.WaitGroup
+	taken := map[dayKey]int64{}
+	var takenMu sync.Mutex
+	take := func() {
+		takenMu.Lock()
+		defer takenMu.Unlock()
+		for k, n := range v.usage.takeCounts() {
+			taken[k] += n
+		}
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				take()
+			}
+		}
+	}()
+	for range workers {
+		counting.Go(func() {
+			for i := range perWorker {
+				// Each worker crosses midnight halfway.
+				at := midnight.Add(time.Duration(i-perWorker/2) * time.Millisecond)
+				v.recordUse(entry, "192.0.2.1", "worker/1.0", at)
+			}
+		})
+	}
+	counting.Wait()
+	close(stop)
+	<-stopped
+	take()
+	day := models.UnixDay(midnight)
+	want := map[dayKey]int64{{entry.id, day - 1}: workers * perWorker / 2, {entry.id, day}: workers * perWorker / 2}
+	if !maps.Equal(taken, want) {
+		t.Errorf("requests taken per day: got %v, want %v", taken, want)
+	}
+}
+
+// Requests counted while the database cannot take them are held and written once it can, once:
+// a failed flush loses no count and a later one writes none twice.
+func TestCountsAreHeldWhileTheDatabaseIsAway(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := t.Context()
+		srv := keyServer(t, store, "")
+		key, secret := createTestKey(t, store, "held", nil)
+		away, cancel := context.WithCancel(ctx)
+		cancel()
+		for _, requests := range []int{5, 3} {
+			for range requests {
+				ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+			}
+			if err := srv.Keys.FlushUsage(away); err == nil {
+				t.Fatal("a flush without the database succeeded")
+			}
+		}
+		for range 2 {
+			if err := srv.Keys.FlushUsage(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		series, err := store.APIKeyDailyUses(ctx, key.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := series[0].Requests; got != 8 {
+			t.Errorf("requests written after the database came back: got %d, want 8", got)
+		}
+	})
+}
+
+// Held counts are bounded while the database cannot take them: a key and day already held
+// keeps adding up, others past the bound are given up, counted in the log and the metrics;
+// so are those still held when a stop gives up writing them.
+func TestHeldCountsAreBoundedAndNeverLostSilently(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := newTestVerifier(store)
+	var logs strings.Builder
+	v.log = NewLogger(&logs, "text", nil)
+	counts := make(map[dayKey]int64, maxHeldCounts)
+	for i := range maxHeldCounts {
+		counts[dayKey{keyID: int64(i), day: 20000}] = 1
+	}
+	v.usage.holdCounts(counts)
+	v.usage.holdCounts(map[dayKey]int64{
+		{keyID: 7, day: 20000}:         4, // held already: adds up
+		{keyID: 7, day: 20001}:         5, // a new day past the bound
+		{keyID: 1_000_000, day: 20000}: 6,
+	})
+	if got := v.usage.heldCounts[dayKey{keyID: 7, day: 20000}]; got != 5 {
+		t.Errorf("requests held for a key and day held already: got %d, want 5", got)
+	}
+	if got := len(v.usage.heldCounts); got != maxHeldCounts {
+		t.Errorf("keys and days held: got %d, want %d", got, maxHeldCounts)
+	}
+	v.logDroppedUses()
+	if want := `msg="daily request counts not written" requests=11 keys=2`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q, want %q", logs.String(), want)
+	}
+	if got := counterValue(t, v.metrics.requestsUncounted); got != 11 {
+		t.Errorf("uncounted requests in the metrics: got %v, want 11", got)
+	}
+
+	// A stop that cannot write what is held says how much it gives up.
+	logs.Reset()
+	v.usage.heldCounts = map[dayKey]int64{{keyID: 1, day: 20000}: 2, {keyID: 1, day: 20001}: 3, {keyID: 2, day: 20000}: 4}
+	stopping, cancel := context.WithCancel(t.Context())
+	cancel()
+	v.FlushUsageAtShutdown(stopping)
+	if want := `msg="daily request counts not written" requests=9 keys=2`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log %q, want %q", logs.String(), want)
+	}
+	if got := counterValue(t, v.metrics.requestsUncounted); got != 20 {
+		t.Errorf("uncounted requests in the metrics: got %v, want 20", got)
+	}
+}
+
+func counterValue(t *testing.T, c prometheus.Counter) float64 {
+	t.Helper()
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetCounter().GetValue()
 }

@@ -98,6 +98,8 @@ type cachedKey struct {
 	summary KeySummary
 	// recent is the key's use last gathered, so that repeats skip the lock.
 	recent atomic.Pointer[recentUse]
+	// requests counts the key's requests of its latest day, until a flush takes them.
+	requests atomic.Pointer[dayCount]
 }
 
 // newCachedKey makes the cache entry of a key read from the store, for its current secret or,

@@ -67,6 +67,8 @@ type Metrics struct {
 	revocations       prometheus.Counter
 	usesWritten       prometheus.Counter
 	usesDropped       prometheus.Counter
+	// requestsUncounted counts requests left out of their key's daily count.
+	requestsUncounted prometheus.Counter
 	signIns           *prometheus.CounterVec
 	// webhookDeliveries counts attempts to deliver webhook events by result.
 	webhookDeliveries *prometheus.CounterVec
@@ -118,6 +120,10 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_key_uses_dropped_total",
 		Help: "Gathered key uses given up: past the memory bound while the database was unreachable, or unwritten at shutdown.",
 	})
+	m.requestsUncounted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_requests_uncounted_total",
+		Help: "Requests left out of their key's daily count: past the memory bound while the database was unreachable, or unwritten at shutdown.",
+	})
 	m.signIns = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keysmith_sign_ins_total",
 		Help: "Console sign-in attempts, by result: success, failure (a wrong password, an unknown or disabled account, malformed input), throttled (429), busy (503: too many passwords being checked) or unavailable (503: the database could not be asked).",
@@ -137,7 +143,7 @@ func NewMetrics(store *models.Store) *Metrics {
 		Help: "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).",
 	})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.signIns, m.webhookDeliveries, m.webhookPending} {
+		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
 		factory(c)
 	}
 	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {

@@ -1,0 +1,46 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+	"keysmith/views"
+	"keysmith/web"
+)
+
+// apiKeyShow shows the page of one key: its facts, its requests per day over the last 30 days,
+// the clients seen using it, and its actions. An id that names no key, or is no id at all, is
+// the 404 page.
+func (h *Handler) apiKeyShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	// Uses and requests this instance gathered but has not written yet show too.
+	if err := h.srv.Keys.FlushUsage(ctx); err != nil {
+		return err
+	}
+	key, err := h.store.APIKeyByPublicID(ctx, c.Param("id"))
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return errKeyGone
+	}
+	if err != nil {
+		return err
+	}
+	now := h.store.Now()
+	clients, more, err := h.recentClients(c, key.ID, now)
+	if err != nil {
+		return err
+	}
+	usage, err := h.store.APIKeyDailyUses(ctx, key.ID, models.DailyUseDays)
+	if err != nil {
+		return err
+	}
+	page, err := h.srv.Page(c, key.Name, "api-keys")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, http.StatusOK, views.APIKeyPage(page, views.KeyPage{
+		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(apiKeyForm{}), Now: now,
+	}))
+}

@@ -1,0 +1,121 @@
+package views
+
+import (
+	"strconv"
+	"time"
+
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"keysmith/models"
+)
+
+// KeyPage is the page of one key: what it is, who has used it lately, how much, and what can
+// be done with it.
+type KeyPage struct {
+	Key models.APIKey
+	// Clients are some of those seen using the key in the last 30 days, as the delete warning
+	// names them; MoreClients is how many more were seen.
+	Clients     []ClientUse
+	MoreClients int64
+	// Usage is the key's requests on each of the last models.DailyUseDays days, oldest first.
+	Usage []models.APIKeyDayCount
+	// Rotate holds the expiry choices of the rotate form: the same as at creation, within the
+	// lifetime policy.
+	Rotate APIKeyForm
+	Now    time.Time
+}
+
+// Disabled tells whether the key is disabled, so the page offers to enable it rather than to
+// disable it.
+func (p KeyPage) Disabled() bool {
+	return p.Key.DisabledAt != nil
+}
+
+// The usage chart's geometry, in the SVG's own units: one bar per day, a gap between bars.
+const (
+	chartBarWidth  = 8
+	chartBarGap    = 2
+	chartBarHeight = 60 // the busiest day's
+	// chartHeight leaves room under the bars for the axis line.
+	chartHeight = chartBarHeight + 1
+)
+
+// ChartBar is one day's bar of the usage chart.
+type ChartBar struct {
+	Day      time.Time
+	Requests int64
+	// X, Y and Height place the bar; Y is its top, measured down from the chart's top.
+	X, Y, Height int
+}
+
+// Bars lays out one bar per day of Usage: the busiest day's bar is the chart's full height,
+// the others in proportion, and every day with a request at least one unit tall, so that it
+// shows beside a busy one. A day without requests has no height.
+func (p KeyPage) Bars() []ChartBar {
+	busiest := p.Busiest().Requests
+	bars := make([]ChartBar, len(p.Usage))
+	for i, day := range p.Usage {
+		height := 0
+		if day.Requests > 0 {
+			// Rounded up, so that no day with requests rounds to nothing.
+			height = int((day.Requests*chartBarHeight + busiest - 1) / busiest)
+		}
+		bars[i] = ChartBar{Day: day.Day, Requests: day.Requests, X: i * (chartBarWidth + chartBarGap), Y: chartBarHeight - height, Height: height}
+	}
+	return bars
+}
+
+// Busiest is the day of Usage with the most requests, the latest of those tied; the zero count
+// when Usage is empty.
+func (p KeyPage) Busiest() models.APIKeyDayCount {
+	var busiest models.APIKeyDayCount
+	for _, day := range p.Usage {
+		if day.Requests >= busiest.Requests {
+			busiest = day
+		}
+	}
+	return busiest
+}
+
+// TotalRequests is the number of requests over every day of Usage.
+func (p KeyPage) TotalRequests() int64 {
+	var total int64
+	for _, day := range p.Usage {
+		total += day.Requests
+	}
+	return total
+}
+
+// chartWidth is the usage chart's width for days bars: the bars and the gaps between them.
+func chartWidth(days int) int {
+	return max(days*(chartBarWidth+chartBarGap)-chartBarGap, 0)
+}
+
+// chartViewBox is the usage chart's viewBox.
+func chartViewBox(days int) string {
+	return "0 0 " + strconv.Itoa(chartWidth(days)) + " " + strconv.Itoa(chartHeight)
+}
+
+// DayLabel writes a day as the chart and its table name it: "Tue 10 Mar".
+func DayLabel(t time.Time) string {
+	return t.UTC().Format("Mon 2 Jan")
+}
+
+// numbers writes counts as the console shows them, in English: 1,234.
+var numbers = message.NewPrinter(language.English)
+
+// requestsLabel writes a number of requests: "1 request", "1,234 requests".
+func requestsLabel(n int64) string {
+	return numbers.Sprintf("%d %s", n, pluralWord(n, "request", "requests"))
+}
+
+// graceChoices are the rotate form's grace periods, as POST /admin/api-keys/{id}/rotate takes
+// them in its grace field.
+var graceChoices = []ExpiryChoice{
+	{Value: "until-unused", Label: "Until it has gone unused for 1 hour (at most 7 days)"},
+	{Value: "1h", Label: "1 hour"},
+	{Value: "24h", Label: "24 hours"},
+	{Value: "7d", Label: "7 days"},
+	{Value: "0", Label: "None: the previous secret stops at once"},
+}
