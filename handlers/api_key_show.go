@@ -36,11 +36,26 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The proof of the key's last revocation, whoever made it: a disable, a deletion of its
+	// previous secret by a rotation, or a grace that ended with no console request to show it.
+	var revoked *views.Revocation
+	if id, err := h.store.LatestKeyRevocation(ctx, key.ID); err == nil {
+		proof, err := h.store.RevocationProof(ctx, id)
+		if err != nil && !errors.Is(err, models.ErrRevocationNotFound) {
+			return err
+		}
+		if proof != nil {
+			revoked = &views.Revocation{Proof: *proof, Now: now}
+		}
+	} else if !errors.Is(err, models.ErrRevocationNotFound) {
+		return err
+	}
 	page, err := h.srv.Page(c, key.Name, "api-keys")
 	if err != nil {
 		return err
 	}
 	return web.Render(c, http.StatusOK, views.APIKeyPage(page, views.KeyPage{
-		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(apiKeyForm{}), Now: now,
+		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(apiKeyForm{}),
+		LastRevocation: revoked, Now: now,
 	}))
 }

@@ -333,6 +333,26 @@ func TestKeyPageDuringARotationAndWhileDisabled(t *testing.T) {
 			t.Errorf("previous secret's last use: got %q, want the time of its use before the rotation", strings.TrimSpace(previous.Text()))
 		}
 
+		if page.Find(`[data-testid="key-last-revocation"]`).Length() != 0 {
+			t.Errorf("a key revoked nothing yet shows a last revocation")
+		}
+
+		// The grace ends with no console request to show it: the key page proves it.
+		app.Store.SetClock(func() time.Time { return time.Now().Add(25 * time.Hour) })
+		if ended, err := app.Store.EndGrace(ctx, key.ID, key.SecretHash); err != nil || !ended {
+			t.Fatalf("end the grace: got %v, %v; want true", ended, err)
+		}
+		app.Store.SetClock(time.Now)
+		page = keyPage(t, admin, key.PublicID)
+		html, _ := goquery.OuterHtml(page.Find(`[data-testid="key-last-revocation"]`))
+		got, ok := readProof(t, html)
+		if !ok {
+			t.Fatalf("after the grace ended: no proof of revocation on the key page")
+		}
+		if got = pollProof(t, admin, got); got.state != "complete" || !strings.HasPrefix(got.summary, revokedOnOne) {
+			t.Errorf("after the grace ended: proof %+v, want complete, %q…", got, revokedOnOne)
+		}
+
 		if _, _, err := app.Store.DisableAPIKey(ctx, key.PublicID); err != nil {
 			t.Fatal(err)
 		}

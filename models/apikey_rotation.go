@@ -206,6 +206,7 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 		if err != nil {
 			return KeyNotice{}, fmt.Errorf("models: rotate api key: %w", err)
 		}
+		notice.NothingEnded = previous.SecretHash != nil && !endsOlderGrace
 		if endsOlderGrace {
 			if err := s.queueKeyEvent(tx, KeyEventGraceEnded, &rotated); err != nil {
 				return KeyNotice{}, err

@@ -468,16 +468,34 @@ func TestParallelRotations(t *testing.T) {
 	})
 }
 
-// hearNotices records the store's notices from now on. Each revocation's id is checked and
-// left out, since its value is the database's to choose.
+// hearNotices records the store's notices until the test ends. Each revocation's id is
+// checked and left out, since its value is the database's to choose.
 func hearNotices(t *testing.T, store *models.Store) *[]models.KeyNotice {
-	var notices []models.KeyNotice
+	var (
+		mu       sync.Mutex
+		notices  []models.KeyNotice
+		done     bool
+		unproven []models.KeyNotice
+	)
 	store.OnKeyNotice(func(n models.KeyNotice) {
-		if n.Revoked != (n.RevocationID != 0) {
-			t.Errorf("notice %+v: want a revocation id exactly when it revokes", n)
+		mu.Lock()
+		defer mu.Unlock()
+		if done {
+			return
+		}
+		if (n.Revoked && !n.NothingEnded) != (n.RevocationID != 0) {
+			unproven = append(unproven, n)
 		}
 		n.RevocationID = 0
 		notices = append(notices, n)
+	})
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		done = true
+		for _, n := range unproven {
+			t.Errorf("notice %+v: want a revocation id exactly when it ends a secret's validity", n)
+		}
 	})
 	return &notices
 }

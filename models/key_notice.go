@@ -26,6 +26,10 @@ type KeyNotice struct {
 	// Revoked tells whether the change ended the validity of the hashes (a key deleted), as
 	// opposed to beginning it (a key created).
 	Revoked bool `json:"revoked,omitempty"`
+	// NothingEnded marks a revoking notice whose change ended no secret's validity (a rotation
+	// with a grace, which every instance must read again to learn the grace's end): it is no
+	// revocation to prove, and none is recorded.
+	NothingEnded bool `json:"nothing_ended,omitempty"`
 	// RevocationID names a revocation, recorded with the change, so that every instance
 	// acknowledges applying it and the console can show how far it reached; 0 when the notice
 	// revokes nothing.
@@ -60,7 +64,7 @@ func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNoti
 		if notice, err = change(tx); err != nil {
 			return err
 		}
-		if notice.Revoked {
+		if notice.Revoked && !notice.NothingEnded {
 			if notice.RevocationID, err = s.recordRevocation(tx, notice); err != nil {
 				return err
 			}

@@ -23,7 +23,10 @@ type KeyPage struct {
 	// Rotate holds the expiry choices of the rotate form: the same as at creation, within the
 	// lifetime policy.
 	Rotate APIKeyForm
-	Now    time.Time
+	// LastRevocation is the proof of the key's last revocation, if it had one: how many
+	// instances applied it, and how fast.
+	LastRevocation *Revocation
+	Now            time.Time
 }
 
 // Disabled tells whether the key is disabled, so the page offers to enable it rather than to

@@ -45,7 +45,7 @@ type revocationListener struct {
 
 func (l *revocationListener) KeyChanged(notice models.KeyNotice) {
 	l.s.Keys.apply(notice)
-	if notice.Revoked {
+	if notice.Revoked && !notice.NothingEnded {
 		l.s.Metrics.revocations.Inc()
 		l.s.acknowledge(notice)
 	}
