@@ -204,3 +204,71 @@ func TestListAPIKeysRefusesUnknownFilters(t *testing.T) {
 		}
 	})
 }
+
+// A key whose previous secret is in its grace is listed as rotating, unless disabled or expired,
+// and is no longer once the grace is over, even before any instance has ended it: the list's
+// SQL and Status agree.
+func TestRotatingStatusInTheList(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		now := time.Date(2030, 3, 1, 12, 0, 0, 0, time.UTC)
+		clock := now
+		store.SetClock(func() time.Time { return clock })
+		at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+		for _, k := range []struct {
+			name    string
+			grace   models.Grace
+			expires *time.Time
+			ago     time.Duration
+			disable bool
+		}{
+			{"rotating", models.GraceHour, at(30 * 24 * time.Hour), 0, false},
+			{"rotating soon", models.GraceDay, at(3 * 24 * time.Hour), 0, false},
+			{"rotating until unused", models.GraceUntilUnused, nil, 0, false},
+			{"grace over", models.GraceHour, at(30 * 24 * time.Hour), 2 * time.Hour, false},
+			{"unused for long", models.GraceUntilUnused, nil, 2 * time.Hour, false},
+			{"rotating paused", models.GraceWeek, nil, 0, true},
+			{"no grace", models.GraceNone, nil, 0, false},
+		} {
+			clock = now.Add(-k.ago)
+			key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: k.name, Scope: models.ScopeReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: k.grace, ExpiresAt: k.expires}); err != nil {
+				t.Fatal(err)
+			}
+			if k.disable {
+				if _, _, err := store.DisableAPIKey(ctx, key.PublicID); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		clock = now
+		want := map[models.KeyStatus]string{
+			models.StatusRotating: "rotating,rotating soon,rotating until unused",
+			models.StatusActive:   "grace over,no grace,unused for long",
+			models.StatusDisabled: "rotating paused",
+		}
+		page, err := store.ListAPIKeys(ctx, models.APIKeyQuery{PerPage: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, status := range models.KeyStatuses {
+			got := strings.Join(listNames(t, store, models.APIKeyQuery{Status: status, Sort: models.SortNameAsc}), ",")
+			if got != want[status] {
+				t.Errorf("status %s: got %q, want %q", status, got, want[status])
+			}
+			var byStatus []string
+			for _, key := range page.Keys {
+				if key.Status(now) == status {
+					byStatus = append(byStatus, key.Name)
+				}
+			}
+			slices.Sort(byStatus)
+			if strings.Join(byStatus, ",") != got {
+				t.Errorf("status %s: SQL selects %q, Status says %q", status, got, byStatus)
+			}
+		}
+	})
+}
