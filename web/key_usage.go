@@ -32,6 +32,11 @@ const (
 	// written again together, every interval: with 100,000 keys that is 100,000 uses gathered
 	// for one flush, about 30 MB held at once. Spread, each flush writes a share of them.
 	useWriteSpread = 30 * time.Second
+	// countWriteInterval is how often the flusher writes the requests counted per key and day.
+	// Every key in use has a count each time, so writing them every flush would cost a write
+	// per key in use every few seconds, which the last uses were spread out to avoid; the key
+	// page, the delete page and a stop write them at once.
+	countWriteInterval = time.Minute
 )
 
 // useWriteSeconds is the key's write interval in seconds: between useWriteInterval less
@@ -241,13 +246,23 @@ func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
 // batch. On failure the uses are put back, unless newer ones for the same client have arrived,
 // and the counts are held, to be written at the next flush.
 func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
+	return v.flushUsage(ctx, true)
+}
+
+// flushUsage is FlushUsage, writing the requests counted only when withCounts: the flusher
+// writes them once every countWriteInterval, not every flush, since every key in use has a
+// count to write each time.
+func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
 	g := &v.usage
 	g.mu.Lock()
 	pending := g.uses
 	g.uses = map[usageKey]pendingUse{}
 	clear(g.perKey)
 	g.mu.Unlock()
-	counts := g.takeCounts()
+	var counts map[dayKey]int64
+	if withCounts {
+		counts = g.takeCounts()
+	}
 	if len(pending) == 0 && len(counts) == 0 {
 		return nil
 	}
@@ -286,11 +301,17 @@ func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
 func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
 	ticker := time.NewTicker(usageFlushInterval)
 	defer ticker.Stop()
+	countsWritten := time.Now()
 	for {
 		select {
 		case <-ticker.C:
-			if err := v.FlushUsage(ctx); err != nil && ctx.Err() == nil {
+			withCounts := time.Since(countsWritten) >= countWriteInterval
+			err := v.flushUsage(ctx, withCounts)
+			if err != nil && ctx.Err() == nil {
 				v.log.Error("write api key uses", "error", err)
+			}
+			if withCounts && err == nil {
+				countsWritten = time.Now()
 			}
 			v.logDroppedUses()
 		case <-ctx.Done():

@@ -275,3 +275,40 @@ func counterValue(t *testing.T, c prometheus.Counter) float64 {
 	}
 	return m.GetCounter().GetValue()
 }
+
+// The flusher writes last uses every flush but requests counted only every
+// countWriteInterval: every key in use has a count each time. A full flush (the key page, a
+// stop) writes them at once.
+func TestRequestCountsWaitForTheirOwnInterval(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := newTestVerifier(store)
+	ctx := t.Context()
+	key, _ := createTestKey(t, store, "counted", nil)
+	entry := &cachedKey{id: key.ID, summary: KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}}
+	at := store.Now()
+	for range 3 {
+		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", at)
+	}
+	requests := func() int64 {
+		days, err := store.APIKeyDailyUses(ctx, key.ID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return days[0].Requests
+	}
+	if err := v.flushUsage(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := requests(); got != 0 {
+		t.Errorf("requests written by a flush without counts: got %d, want 0", got)
+	}
+	if stored, _ := store.APIKeyByPublicID(ctx, key.PublicID); stored.LastUsedAt == nil {
+		t.Errorf("last use not written by a flush without counts")
+	}
+	if err := v.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := requests(); got != 3 {
+		t.Errorf("requests written by a full flush: got %d, want 3", got)
+	}
+}
