@@ -164,8 +164,14 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		}
 		close(webhooksDone)
 	}()
-	go s.sweepSessions(background)
-	go s.pruneSignInBuckets(background)
+	go s.every(background, sessionSweepInterval, "sweep sessions", func(ctx context.Context) error {
+		_, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout)
+		return err
+	})
+	go s.every(background, bucketPruneInterval, "prune sign-in buckets", func(ctx context.Context) error {
+		_, err := s.store.PruneSignInBuckets(ctx)
+		return err
+	})
 	go s.runAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
 	// is tried again by the heartbeat.
@@ -178,7 +184,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		s.runHeartbeat(background, address)
 		close(heartbeatDone)
 	}()
-	go s.endOverGraces(background)
+	go s.every(background, graceSweepInterval, "end over graces", func(ctx context.Context) error {
+		_, err := s.store.EndOverGraces(ctx)
+		return err
+	})
 	errs := make(chan error, 1)
 	go func() { errs <- srv.Serve(listener) }()
 	select {
@@ -290,62 +299,38 @@ func (f *freshConns) count() int {
 // requests while those on their way are still served.
 func (s *Server) Stopping() bool { return s.stopping.Load() }
 
-// sweepSessions deletes ended sessions every ten minutes until ctx ends. Ended sessions are
-// refused anyway; this only keeps the table small.
-func (s *Server) sweepSessions(ctx context.Context) {
-	ticker := time.NewTicker(10 * time.Minute)
+// every runs job every interval until ctx ends, logging what fails as what; the background
+// upkeep of tables that only grow otherwise, and of what verification never notices.
+func (s *Server) every(ctx context.Context, interval time.Duration, what string, job func(context.Context) error) {
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if _, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout); err != nil {
-				s.log.Error("sweep sessions", "error", err)
+			if err := job(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error(what, "error", err)
 			}
 		}
 	}
 }
 
-// graceSweepInterval is how often each instance ends the graces that are over.
-const graceSweepInterval = 5 * time.Second
-
-// endOverGraces ends, every few seconds until ctx ends, the graces of rotated keys' previous
-// secrets that are over: those nobody presents any more, which verification never notices.
-// Each instance refuses a secret whose grace is over on its own, as it refuses an expired key;
-// ending it records that and tells every instance (models.Store.EndGrace), once.
-func (s *Server) endOverGraces(ctx context.Context) {
-	ticker := time.NewTicker(graceSweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if _, err := s.store.EndOverGraces(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("end over graces", "error", err)
-			}
-		}
-	}
-}
-
-// pruneSignInBuckets deletes, every minute until ctx ends, the sign-in throttle's buckets that
-// are full again, so that the table holds only what recent attempts left, whatever a flood
-// made. A bucket refills one token a minute, so none waits longer than that past its time.
-func (s *Server) pruneSignInBuckets(ctx context.Context) {
-	ticker := time.NewTicker(time.Minute)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if _, err := s.store.PruneSignInBuckets(ctx); err != nil {
-				s.log.Error("prune sign-in buckets", "error", err)
-			}
-		}
-	}
-}
+// Background upkeep, each run by every:
+//   - ended sessions are deleted every ten minutes; they are refused anyway, this only keeps
+//     the table small;
+//   - the sign-in throttle's buckets that are full again are deleted every minute, so that the
+//     table holds only what recent attempts left, whatever a flood made (a bucket refills one
+//     token a minute, so none waits longer than that past its time);
+//   - every graceSweepInterval, the graces of rotated keys' previous secrets that are over are
+//     ended: those nobody presents any more, which verification never notices. Each instance
+//     refuses such a secret on its own, as it refuses an expired key; ending it records that
+//     and tells every instance (models.Store.EndGrace), once.
+const (
+	sessionSweepInterval = 10 * time.Minute
+	bucketPruneInterval  = time.Minute
+	graceSweepInterval   = 5 * time.Second
+)
 
 func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }
 
