@@ -169,16 +169,7 @@ func TestKeysDisableReachesARunningServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verify := func() int {
-		req, _ := http.NewRequest(http.MethodGet, app.URL+"/api/v1/auth/verify", nil)
-		req.Header.Set("X-API-SECRET", secret)
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		return res.StatusCode
-	}
+	verify := func() int { return app.VerifyStatus(t, secret) }
 	if got := verify(); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}

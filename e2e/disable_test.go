@@ -14,22 +14,6 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// verifyStatus asks app's gateway endpoint about secret, as a service presenting it would.
-func verifyStatus(t *testing.T, app *handlerstest.App, secret string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, app.URL+"/api/v1/auth/verify", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-SECRET", secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
-
 // badgeIs is the JavaScript condition that the key's row shows the status badge status.
 func badgeIs(publicID, status string) string {
 	return `(() => { const b = document.querySelector('[data-key-id="` + publicID + `"] [data-testid="status-badge"]'); return b !== null && b.dataset.status === "` + status + `"; })()`
@@ -76,7 +60,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			if got := tb.text(`[data-testid="flash"]`); !strings.Contains(got, "“Nightly export” disabled") {
 				t.Errorf("notice after disabling: got %q, want it to say the key was disabled", got)
 			}
-			if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+			if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 				t.Errorf("the disabled key: status %d, want %d", got, http.StatusUnauthorized)
 			}
 
@@ -106,7 +90,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			tb.waitFor("the row says it expires soon again", badgeIs(key.PublicID, "expires-soon"))
 			tb.waitFor("the banner is back", `document.querySelector('[data-testid="expiry-banner"]') !== null`)
 			tb.checkMarker("after enabling")
-			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Errorf("the enabled key: status %d, want %d", got, http.StatusOK)
 			}
 
@@ -127,14 +111,14 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			if got := plain.text(`[data-testid="flash"]`); !strings.Contains(got, "disabled") {
 				t.Errorf("notice after disabling without JavaScript: got %q", got)
 			}
-			if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+			if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 				t.Errorf("the key disabled without JavaScript: status %d, want %d", got, http.StatusUnauthorized)
 			}
 			plain.do("press Enable",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="enable-api-key"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)),
 			)
-			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Errorf("the key enabled without JavaScript: status %d, want %d", got, http.StatusOK)
 			}
 		})

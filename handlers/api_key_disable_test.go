@@ -166,7 +166,7 @@ func TestDisableOverHTMXSwapsTheRow(t *testing.T) {
 		if banner := answer.Find(`#expiry-banner[hx-swap-oob]`); banner.Length() != 1 || banner.Find(`[data-testid="expiry-banner"]`).Length() != 0 {
 			t.Errorf("htmx disable does not empty the banner out of band (a disabled key does not expire soon):\n%s", res.Body)
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+		if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 			t.Errorf("key after htmx disable: status %d, want %d", got, http.StatusUnauthorized)
 		}
 
@@ -178,7 +178,7 @@ func TestDisableOverHTMXSwapsTheRow(t *testing.T) {
 		if got := doc(t, res.Body).Find(`#expiry-banner[hx-swap-oob] [data-testid="expiry-banner"]`).Text(); !strings.Contains(got, "1 key expires") {
 			t.Errorf("banner after enable: got %q, want it to count the key again", got)
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("key after htmx enable: status %d, want %d", got, http.StatusOK)
 		}
 	})
@@ -213,7 +213,7 @@ func TestDisableIsGuarded(t *testing.T) {
 				t.Errorf("%s: status %d, want %d", tc.name, tc.res.StatusCode, tc.want)
 			}
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("key after refused disables: status %d, want %d", got, http.StatusOK)
 		}
 		admin.Get("/admin/api-keys")
@@ -246,24 +246,24 @@ func TestDisableAndEnableReachEveryInstanceWithinOneSecond(t *testing.T) {
 	admin.Get("/admin/api-keys")
 	key, secret := createKey(t, first.Store, "shared")
 	for _, app := range []*handlerstest.App{first, second, second} {
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before disable: status %d, want %d", got, http.StatusOK)
 		}
 	}
 
 	wantStatus(t, admin.Post("/admin/api-keys/"+key.PublicID+"/disable", nil), http.StatusSeeOther)
-	if got := verifyStatus(t, first, secret); got != http.StatusUnauthorized {
+	if got := first.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 		t.Errorf("first instance after disable: status %d, want %d", got, http.StatusUnauthorized)
 	}
 	took := waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound)
 	t.Logf("second instance refused the disabled key after %v", took)
 	// Refused again: the second instance now remembers the secret as refused.
-	if got := verifyStatus(t, second, secret); got != http.StatusUnauthorized {
+	if got := second.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 		t.Fatalf("second instance, disabled key again: status %d, want %d", got, http.StatusUnauthorized)
 	}
 
 	wantStatus(t, admin.Post("/admin/api-keys/"+key.PublicID+"/enable", nil), http.StatusSeeOther)
-	if got := verifyStatus(t, first, secret); got != http.StatusOK {
+	if got := first.VerifyStatus(t, secret); got != http.StatusOK {
 		t.Errorf("first instance after enable: status %d, want %d", got, http.StatusOK)
 	}
 	took = waitForStatus(t, second, secret, http.StatusOK, revocationBound)

@@ -139,7 +139,7 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 			t.Errorf("new expiry: got %v, want %v", stored.ExpiresAt, want)
 		}
 		for _, s := range []string{oldSecret, secret} {
-			if got := verifyStatus(t, app, s); got != http.StatusOK {
+			if got := app.VerifyStatus(t, s); got != http.StatusOK {
 				t.Errorf("secret %s in the grace: status %d, want %d", models.SecretHint(s), got, http.StatusOK)
 			}
 		}
@@ -154,10 +154,10 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 		}
 
 		clock.advance(time.Hour)
-		if got := verifyStatus(t, app, oldSecret); got != http.StatusUnauthorized {
+		if got := app.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 			t.Errorf("old secret after its grace: status %d, want %d", got, http.StatusUnauthorized)
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("new secret after the grace: status %d, want %d", got, http.StatusOK)
 		}
 		admin.Login(adminEmail)
@@ -206,7 +206,7 @@ func TestRotateEachGrace(t *testing.T) {
 					t.Fatal(err)
 				}
 				// In this instance's cache, as the current secret, when the rotation comes.
-				if got := verifyStatus(t, app, oldSecret); got != http.StatusOK {
+				if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 					t.Fatalf("before the rotation: status %d, want %d", got, http.StatusOK)
 				}
 				wantStatus(t, admin.Get("/admin/api-keys/"+key.PublicID+"/rotate"), http.StatusOK)
@@ -218,7 +218,7 @@ func TestRotateEachGrace(t *testing.T) {
 				}
 				if tc.lasts > 0 {
 					clock.advance(tc.lasts - time.Second)
-					if got := verifyStatus(t, app, oldSecret); got != http.StatusOK {
+					if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 						t.Errorf("old secret a second before the end: status %d, want %d", got, http.StatusOK)
 					}
 					if tc.grace == models.GraceUntilUnused {
@@ -230,10 +230,10 @@ func TestRotateEachGrace(t *testing.T) {
 					}
 					clock.advance(time.Second)
 				}
-				if got := verifyStatus(t, app, oldSecret); got != http.StatusUnauthorized {
+				if got := app.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 					t.Errorf("old secret at the end: status %d, want %d", got, http.StatusUnauthorized)
 				}
-				if got := verifyStatus(t, app, secret); got != http.StatusOK {
+				if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 					t.Errorf("new secret at the end: status %d, want %d", got, http.StatusOK)
 				}
 				admin.Login(adminEmail)
@@ -261,7 +261,7 @@ func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
 		secret := rotatedSecret(t, res)
 		for i := range 10 {
 			clock.advance(55 * time.Minute)
-			if got := verifyStatus(t, app, oldSecret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 				t.Fatalf("use #%d, 55 minutes after the last: status %d, want %d", i+1, got, http.StatusOK)
 			}
 			if err := app.Server.Keys.FlushUsage(ctx); err != nil {
@@ -281,10 +281,10 @@ func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
 			t.Errorf("last uses: got previous secret %v, key %v; want both %v", stored.Previous.LastUsedAt, stored.LastUsedAt, lastUse)
 		}
 		clock.advance(time.Hour)
-		if got := verifyStatus(t, app, oldSecret); got != http.StatusUnauthorized {
+		if got := app.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 			t.Errorf("an hour after the last use: status %d, want %d", got, http.StatusUnauthorized)
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("new secret: status %d, want %d", got, http.StatusOK)
 		}
 	})
@@ -300,7 +300,7 @@ func TestRotateTwice(t *testing.T) {
 		second := rotatedSecret(t, res)
 		// Both in this instance's cache when the second rotation comes.
 		for _, secret := range []string{first, second} {
-			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Fatalf("after one rotation: status %d, want %d", got, http.StatusOK)
 			}
 		}
@@ -315,7 +315,7 @@ func TestRotateTwice(t *testing.T) {
 			name, secret string
 			want         int
 		}{{"first", first, http.StatusUnauthorized}, {"second", second, http.StatusOK}, {"third", third, http.StatusOK}} {
-			if got := verifyStatus(t, app, tc.secret); got != tc.want {
+			if got := app.VerifyStatus(t, tc.secret); got != tc.want {
 				t.Errorf("%s secret after two rotations: status %d, want %d", tc.name, got, tc.want)
 			}
 		}
@@ -483,7 +483,7 @@ func TestParallelRotationsThroughTheConsole(t *testing.T) {
 		wg.Wait()
 		working := 0
 		for _, secret := range secrets {
-			if secret != "" && verifyStatus(t, app, secret) == http.StatusOK {
+			if secret != "" && app.VerifyStatus(t, secret) == http.StatusOK {
 				working++
 			}
 		}
@@ -503,7 +503,7 @@ func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
 		}
 		// Both in this instance's cache when the delete comes.
 		for _, secret := range []string{oldSecret, newSecret} {
-			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Fatalf("in the grace: status %d, want %d", got, http.StatusOK)
 			}
 		}
@@ -511,7 +511,7 @@ func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
 		res := admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {key.Name}})
 		wantStatus(t, res, http.StatusSeeOther)
 		for name, secret := range map[string]string{"previous": oldSecret, "current": newSecret} {
-			if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+			if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 				t.Errorf("%s secret after the delete: status %d, want %d", name, got, http.StatusUnauthorized)
 			}
 		}

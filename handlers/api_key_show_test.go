@@ -306,7 +306,7 @@ func TestKeyPageDuringARotationAndWhileDisabled(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		ctx := context.Background()
 		key, oldSecret := createKey(t, app.Store, "rotating export")
-		if got := verifyStatus(t, app, oldSecret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 			t.Fatalf("old secret before the rotation: status %d, want %d", got, http.StatusOK)
 		}
 		if err := app.Server.Keys.FlushUsage(ctx); err != nil {

@@ -49,7 +49,7 @@ func TestInstancesPageListsLiveInstances(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, secret := createKey(t, app.Store, "cached")
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("verify: status %d, want %d", got, http.StatusOK)
 		}
 

@@ -27,28 +27,12 @@ func twoInstances(t *testing.T) (first, second *handlerstest.App, target modelst
 	return first, second, target
 }
 
-// verifyStatus asks app's gateway endpoint about secret and returns the status code.
-func verifyStatus(t *testing.T, app *handlerstest.App, secret string) int {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, app.URL+"/api/v1/auth/verify", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-SECRET", secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
-}
-
 // waitForStatus polls app until secret gets want, and fails the test after within.
 func waitForStatus(t *testing.T, app *handlerstest.App, secret string, want int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		got := verifyStatus(t, app, secret)
+		got := app.VerifyStatus(t, secret)
 		if got == want {
 			return time.Since(start)
 		}
@@ -73,7 +57,7 @@ func TestDeletedKeyIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	first.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
 	key, secret := createKey(t, first.Store, "nightly export")
 	for _, app := range []*handlerstest.App{first, second, second} {
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before delete: status %d, want %d", got, http.StatusOK)
 		}
 	}
@@ -85,7 +69,7 @@ func TestDeletedKeyIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("delete through the console: status %d, want %d; body: %s", res.StatusCode, http.StatusSeeOther, res.Body)
 	}
-	if got := verifyStatus(t, first, secret); got != http.StatusUnauthorized {
+	if got := first.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 		t.Errorf("first instance after delete: status %d, want %d", got, http.StatusUnauthorized)
 	}
 	took := waitForStatus(t, second, secret, http.StatusUnauthorized, revocationBound)
@@ -128,9 +112,9 @@ func waitForTrustedCache(t *testing.T, first, second *handlerstest.App, within t
 	deadline := time.Now().Add(within)
 	for attempt := 0; ; attempt++ {
 		probe, probeSecret := createKey(t, first.Store, "probe "+time.Now().Format(time.RFC3339Nano))
-		verifyStatus(t, second, probeSecret)
+		second.VerifyStatus(t, probeSecret)
 		silentlyDelete(t, first, probe.ID)
-		if verifyStatus(t, second, probeSecret) == http.StatusOK {
+		if second.VerifyStatus(t, probeSecret) == http.StatusOK {
 			t.Logf("cache trusted again after %d probes", attempt+1)
 			return
 		}
@@ -149,11 +133,11 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	// (no announcement): while the listener vouches for the cache, the key is still served
 	// from it; that is what losing the listener must stop.
 	stale, staleSecret := createKey(t, first.Store, "cached on second")
-	if got := verifyStatus(t, second, staleSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, staleSecret); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}
 	silentlyDelete(t, first, stale.ID)
-	if got := verifyStatus(t, second, staleSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, staleSecret); got != http.StatusOK {
 		t.Fatalf("key deleted without announcement while listening: status %d, want %d (served from the cache)", got, http.StatusOK)
 	}
 
@@ -166,7 +150,7 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	waitForTrustedCache(t, first, second, 10*time.Second)
 
 	key, secret := createKey(t, first.Store, "after reconnect")
-	if got := verifyStatus(t, second, secret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, secret); got != http.StatusOK {
 		t.Fatalf("after reconnect: status %d, want %d", got, http.StatusOK)
 	}
 	if _, err := first.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
@@ -192,7 +176,7 @@ func stopListenerBackends(t *testing.T, target modelstest.Target) (thaw func()) 
 func TestDeletedKeyIsRefusedWithinOneSecondWhileTheListenerHangs(t *testing.T) {
 	first, second, target := twoInstances(t)
 	key, secret := createKey(t, first.Store, "cached before the hang")
-	if got := verifyStatus(t, second, secret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, secret); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}
 
@@ -222,7 +206,7 @@ func TestSQLiteServerHearsRevocationsFromAnotherProcess(t *testing.T) {
 	disabled, disabledSecret := createKey(t, other, "disabled elsewhere")
 	deleted, deletedSecret := createKey(t, other, "deleted elsewhere")
 	for _, secret := range []string{disabledSecret, deletedSecret} {
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 		}
 	}

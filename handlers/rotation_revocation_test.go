@@ -27,7 +27,7 @@ func TestGraceEndIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	newSecret := rotatedSecret(t, res)
 	for _, app := range []*handlerstest.App{first, second, second} {
 		for _, secret := range []string{oldSecret, newSecret} {
-			if got := verifyStatus(t, app, secret); got != http.StatusOK {
+			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Fatalf("in the grace: status %d, want %d", got, http.StatusOK)
 			}
 		}
@@ -35,12 +35,12 @@ func TestGraceEndIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 
 	firstClock.advance(time.Hour)
 	secondClock.advance(time.Hour - 2*time.Minute)
-	if got := verifyStatus(t, first, oldSecret); got != http.StatusUnauthorized {
+	if got := first.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 		t.Fatalf("first instance at the end of the grace: status %d, want %d", got, http.StatusUnauthorized)
 	}
 	took := waitForStatus(t, second, oldSecret, http.StatusUnauthorized, revocationBound)
 	t.Logf("second instance refused the previous secret %v after the first ended its grace", took)
-	if got := verifyStatus(t, second, newSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, newSecret); got != http.StatusOK {
 		t.Errorf("new secret on the second instance: status %d, want %d", got, http.StatusOK)
 	}
 	stored, err := second.Store.APIKeyByPublicID(context.Background(), key.PublicID)
@@ -57,17 +57,17 @@ func TestGraceEndIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 func TestRotationWithoutGraceIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	first, second, _ := twoInstances(t)
 	key, oldSecret := createKey(t, first.Store, "scanner")
-	if got := verifyStatus(t, second, oldSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, oldSecret); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}
 	_, newSecret, err := first.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceNone})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := verifyStatus(t, first, oldSecret); got != http.StatusUnauthorized {
+	if got := first.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 		t.Errorf("first instance: status %d, want %d", got, http.StatusUnauthorized)
 	}
-	if got := verifyStatus(t, second, newSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, newSecret); got != http.StatusOK {
 		t.Errorf("new secret on the second instance: status %d, want %d", got, http.StatusOK)
 	}
 	took := waitForStatus(t, second, oldSecret, http.StatusUnauthorized, revocationBound)
@@ -86,22 +86,22 @@ func TestUntilUnusedCountsUsesOnEveryInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	clock.advance(57 * time.Minute)
-	if got := verifyStatus(t, first, oldSecret); got != http.StatusOK {
+	if got := first.VerifyStatus(t, oldSecret); got != http.StatusOK {
 		t.Fatalf("first instance 57 minutes after the rotation: status %d, want %d", got, http.StatusOK)
 	}
 	clock.advance(time.Minute)
-	if got := verifyStatus(t, second, oldSecret); got != http.StatusOK {
+	if got := second.VerifyStatus(t, oldSecret); got != http.StatusOK {
 		t.Fatalf("second instance 58 minutes after the rotation: status %d, want %d", got, http.StatusOK)
 	}
 	if err := second.Server.Keys.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(3 * time.Minute)
-	if got := verifyStatus(t, first, oldSecret); got != http.StatusOK {
+	if got := first.VerifyStatus(t, oldSecret); got != http.StatusOK {
 		t.Errorf("first instance 3 minutes after a use on the second, 61 after the rotation: status %d, want %d", got, http.StatusOK)
 	}
 	clock.advance(57 * time.Minute)
-	if got := verifyStatus(t, first, oldSecret); got != http.StatusUnauthorized {
+	if got := first.VerifyStatus(t, oldSecret); got != http.StatusUnauthorized {
 		t.Errorf("first instance an hour after the last use: status %d, want %d", got, http.StatusUnauthorized)
 	}
 	waitForStatus(t, second, oldSecret, http.StatusUnauthorized, revocationBound)

@@ -47,7 +47,7 @@ func TestKeyCreatedAfterItsSecretWasUnknownVerifiesAtOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if got := verifyStatus(t, app, secret); got != http.StatusUnauthorized {
+			if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 				t.Fatalf("before the key exists: got status %d, want %d", got, http.StatusUnauthorized)
 			}
 		}
@@ -59,7 +59,7 @@ func TestKeyCreatedAfterItsSecretWasUnknownVerifiesAtOnce(t *testing.T) {
 		if got := createThroughTheConsole(t, admin, "made after its secret was tried"); got != secret {
 			t.Fatalf("created secret %q, want %q, the probe's", got, secret)
 		}
-		if got := verifyStatus(t, app, secret); got != http.StatusOK {
+		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("just after its creation: got status %d, want %d", got, http.StatusOK)
 		}
 	})
@@ -72,7 +72,7 @@ func TestKeyCreatedOnOneInstanceVerifiesOnAnother(t *testing.T) {
 	cryptotest.SetGlobalRandom(t, 9)
 	secret := models.GenerateSecret()
 	for range 2 {
-		if got := verifyStatus(t, second, secret); got != http.StatusUnauthorized {
+		if got := second.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 			t.Fatalf("before the key exists: got status %d, want %d", got, http.StatusUnauthorized)
 		}
 	}

@@ -115,6 +115,23 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	return &App{Store: store, Server: srv, Config: cfg, URL: "http://" + listener.Addr().String(), logs: logs}
 }
 
+// VerifyStatus asks the gateway endpoint about secret, as a service presenting it would, and
+// returns the status code.
+func (a *App) VerifyStatus(t testing.TB, secret string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, a.URL+"/api/v1/auth/verify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-API-SECRET", secret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
 // CreateUser adds a console user with DefaultPassword.
 func (a *App) CreateUser(t testing.TB, email string, permission models.Permission) *models.User {
 	t.Helper()
