@@ -24,14 +24,17 @@ import (
 const graceSweepInterval = 5 * time.Second
 
 // testClock is a store clock that a test moves by hand; the server's goroutines may read it.
-type testClock struct{ unixNano atomic.Int64 }
+type testClock struct {
+	start    time.Time
+	unixNano atomic.Int64
+}
 
 // setClock gives every store one clock, starting at start (to the microsecond, as the
 // databases keep times), and returns it. The clock never goes back, nor starts before the
 // real time: the sign-in throttle counts time since the last attempt.
 func setClock(start time.Time, stores ...*models.Store) *testClock {
-	c := &testClock{}
-	c.unixNano.Store(start.Truncate(time.Microsecond).UnixNano())
+	c := &testClock{start: start.Truncate(time.Microsecond)}
+	c.unixNano.Store(c.start.UnixNano())
 	for _, store := range stores {
 		store.SetClock(c.now)
 	}
@@ -44,6 +47,9 @@ func nextSecond() time.Time { return time.Now().UTC().Truncate(time.Second).Add(
 
 func (c *testClock) now() time.Time          { return time.Unix(0, c.unixNano.Load()).UTC() }
 func (c *testClock) advance(d time.Duration) { c.unixNano.Add(int64(d)) }
+
+// move sets the clock to d after its start.
+func (c *testClock) move(d time.Duration) { c.unixNano.Store(c.start.Add(d).UnixNano()) }
 
 // rotateForm is the rotate form as a browser sends it.
 func rotateForm(grace models.Grace, expiresIn string) url.Values {

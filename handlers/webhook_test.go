@@ -176,36 +176,6 @@ func (r *webhookReceiver) waitForRequests(n int) []receivedEvent {
 	}
 }
 
-// webhookClock is a clock the test sets, as a time after its start, shared by the stores of
-// several instances.
-type webhookClock struct {
-	mu    sync.Mutex
-	start time.Time
-	now   time.Time
-}
-
-func newWebhookClock(stores ...*models.Store) *webhookClock {
-	start := time.Now().UTC().Truncate(time.Second)
-	c := &webhookClock{start: start, now: start}
-	for _, store := range stores {
-		store.SetClock(c.read)
-	}
-	return c
-}
-
-func (c *webhookClock) read() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// move sets the clock to d after its start.
-func (c *webhookClock) move(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.start.Add(d)
-}
-
 // webhookDeliveries reads app's keysmith_webhook_deliveries_total by result.
 func webhookDeliveries(t *testing.T, metricsURL string) (delivered, failed, givenUp float64) {
 	t.Helper()
@@ -334,7 +304,7 @@ func TestWebhookExpiryNotices(t *testing.T) {
 			// The clock is the test's, and the keys are there, before the server starts: its
 			// first scan looks back a week, and finds the short key's 7-day moment there.
 			store := modelstest.Open(t, target)
-			clock := newWebhookClock(store)
+			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
 			day := 24 * time.Hour
 			longExpiry, shortExpiry := clock.start.Add(40*day), clock.start.Add(5*day)
 			long, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "quarterly report", Scope: models.ScopeReadOnly, ExpiresAt: &longExpiry})
@@ -391,8 +361,8 @@ func TestWebhookExpiryNotices(t *testing.T) {
 						event.body.Data.KeyID != want.key.PublicID || event.body.Data.Name != want.key.Name || event.body.Data.ExpiresAt == nil || !event.body.Data.ExpiresAt.Equal(*want.key.ExpiresAt) {
 						t.Errorf("at +%v: got event %s %s, want %s: %s of %s at %v", step.at, event.id, event.raw, wantID, want.eventType, want.key.PublicID, want.key.ExpiresAt.Add(-want.before))
 					}
-					if event.timestamp != strconv.FormatInt(clock.read().Unix(), 10) {
-						t.Errorf("at +%v: got webhook-timestamp %s, want the attempt's time %d", step.at, event.timestamp, clock.read().Unix())
+					if event.timestamp != strconv.FormatInt(clock.now().Unix(), 10) {
+						t.Errorf("at +%v: got webhook-timestamp %s, want the attempt's time %d", step.at, event.timestamp, clock.now().Unix())
 					}
 				}
 			}
@@ -410,7 +380,7 @@ func TestWebhookRetriesAfterFailures(t *testing.T) {
 			receiver.checkTime = false
 			receiver.set(2, false)
 			store := modelstest.Open(t, target)
-			clock := newWebhookClock(store)
+			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
 			app := handlerstest.NewOnStore(t, store, receiver.configure)
 			metrics := metricsServer(t, app)
 			key, _ := createKey(t, app.Store, "retried")
@@ -469,7 +439,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			receiver.checkTime = false
 			receiver.set(1_000, false)
 			store := modelstest.Open(t, target)
-			clock := newWebhookClock(store)
+			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
 			app := handlerstest.NewOnStore(t, store, receiver.configure)
 			metrics := metricsServer(t, app)
 
@@ -602,7 +572,7 @@ func TestWebhookEventsOnceWithTwoInstances(t *testing.T) {
 	receiver.checkTime = false
 	receiver.delay = 10 * time.Millisecond // attempts overlap more
 	stores := []*models.Store{modelstest.Open(t, target), modelstest.Open(t, target)}
-	clock := newWebhookClock(stores...)
+	clock := setClock(time.Now().UTC().Truncate(time.Second), stores...)
 	first := handlerstest.NewOnStore(t, stores[0], receiver.configure)
 	second := handlerstest.NewOnStore(t, stores[1], receiver.configure)
 	instances := []*handlerstest.App{first, second}
