@@ -30,6 +30,7 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(sessionKey, session)
+		actor := models.AuditActor{Type: models.ActorAnonymous}
 		if id, ok := session.Values[sessionUserKey].(int64); ok {
 			user, err := s.store.UserByID(c.Request().Context(), id)
 			switch {
@@ -38,10 +39,20 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 				return err
 			case !user.Disabled:
 				c.Set(userKey, user)
+				actor = models.UserActor(user)
 			}
 		}
+		SetAuditActor(c, actor)
 		return next(c)
 	}
+}
+
+// SetAuditActor makes actor, seen from this request's address, user agent and request id, the
+// actor of every audit event that the rest of the request records.
+func SetAuditActor(c echo.Context, actor models.AuditActor) {
+	req := c.Request()
+	actor.Address, actor.UserAgent, actor.RequestID = c.RealIP(), req.UserAgent(), requestID(c)
+	c.SetRequest(req.WithContext(models.WithAuditActor(req.Context(), actor)))
 }
 
 // CurrentUser returns the signed-in user, or nil.
