@@ -132,6 +132,16 @@ func TestAccountPasswordChange(t *testing.T) {
 				t.Errorf("%s: message %q, want it to say %q", tc.name, got, tc.message)
 			}
 		}
+		for _, form := range []url.Values{
+			passwordForm(handlerstest.DefaultPassword+"\x00", "a new long password", "a new long password"),
+			passwordForm(handlerstest.DefaultPassword, "a new long\xffpassword", "a new long\xffpassword"),
+			passwordForm(strings.Repeat("p", 100_000), "a new long password", "a new long password"),
+		} {
+			if res := this.Post("/account/password", form); res.StatusCode < 400 || res.StatusCode >= 500 {
+				t.Errorf("hostile input: status %d, want a 4xx", res.StatusCode)
+			}
+			this.Get("/account")
+		}
 		if !signedIn(t, other) {
 			t.Fatalf("a refused change ended the other session")
 		}

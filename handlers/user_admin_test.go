@@ -237,6 +237,10 @@ func TestAddUserRefusesBadInput(t *testing.T) {
 			wantStatus(t, root.Post(path, url.Values{"permission": {"none"}}), http.StatusNotFound)
 		}
 		wantStatus(t, app.Client(t).Get("/set-password?token=made-up"), http.StatusNotFound)
+		wantStatus(t, app.Client(t).Get("/set-password?token=%FF%00"), http.StatusUnprocessableEntity)
+		visitor := app.Client(t)
+		visitor.Get("/login")
+		wantStatus(t, visitor.Post("/set-password", url.Values{"token": {"made-up"}, "password": {"a long new password"}, "password_confirm": {"a long new password"}}), http.StatusNotFound)
 		wantStatus(t, app.Client(t).Get("/set-password"), http.StatusNotFound)
 	})
 }
