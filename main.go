@@ -1,7 +1,7 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
-// `keysmith users create` adds a console user from a script; `keysmith keys list|disable|enable|rotate`
-// lists, pauses and rotates API keys.
+// `keysmith users create|list|disable|enable|set-permission|reset-link` administers console users
+// from a script; `keysmith keys list|disable|enable|rotate` lists, pauses and rotates API keys.
 package main
 
 import (
@@ -37,6 +37,10 @@ const usage = `usage:
   keysmith [serve] [flags]          serve the console and the API
   keysmith migrate [flags]          apply database migrations and exit
   keysmith users create --email E --name N --permission connectivity-admin|super-admin|none --password-stdin [flags]
+  keysmith users list [--json] [flags]
+  keysmith users disable|enable EMAIL|ID [flags]
+  keysmith users set-permission EMAIL|ID connectivity-admin|super-admin|none [flags]
+  keysmith users reset-link EMAIL|ID [flags]
   keysmith keys list [--status S] [--scope S] [--json] [flags]
   keysmith keys disable|enable ak_… [flags]
   keysmith keys rotate ak_… --grace=0|1h|24h|7d|until-unused [--expires=30d|never|YYYY-MM-DD] [flags]
@@ -54,10 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	case "migrate":
 		return migrate(ctx, args, getenv, stdout, stderr)
 	case "users":
-		if len(args) == 0 || args[0] != "create" {
-			return fmt.Errorf("unknown users command; %s", usage)
-		}
-		return createUser(ctx, args[1:], getenv, stdin, stdout, stderr)
+		return usersCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args, getenv, stdout, stderr)
 	case "help":

@@ -19,6 +19,21 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/login", h.loginShow)
 	e.POST("/login", h.loginSubmit)
 	e.POST("/logout", h.logout)
+	e.GET("/set-password", h.passwordSetShow)
+	e.POST("/set-password", h.passwordSetSubmit)
+
+	e.GET("/account", h.accountShow, h.srv.RequireUser)
+	e.POST("/account/password", h.accountPassword, h.srv.RequireUser)
+	e.POST("/account/sessions/:id/end", h.accountSessionEnd, h.srv.RequireUser)
+
+	// Registered outside the /admin group, whose rule is the API keys permission's.
+	superAdmin := h.srv.RequireSuperAdmin
+	e.GET("/admin/users", h.userList, superAdmin)
+	e.POST("/admin/users", h.userCreate, superAdmin)
+	e.POST("/admin/users/:id/permission", h.userPermission, superAdmin)
+	e.POST("/admin/users/:id/disable", h.userDisable, superAdmin)
+	e.POST("/admin/users/:id/enable", h.userEnable, superAdmin)
+	e.POST("/admin/users/:id/reset-link", h.userResetLink, superAdmin)
 
 	admin := e.Group("/admin", h.srv.RequireAPIKeyAdmin)
 	admin.GET("/api-keys", h.apiKeyList)

@@ -18,6 +18,16 @@ type Session struct {
 	CreatedAt  time.Time
 	LastSeenAt time.Time
 	ExpiresAt  time.Time
+	// Address and UserAgent are the client's when the session started.
+	Address   string
+	UserAgent string
+}
+
+// SessionClient is the client a session is started for: its address as the server sees it
+// (through trusted proxies) and its User-Agent.
+type SessionClient struct {
+	Address   string
+	UserAgent string
 }
 
 // ErrSessionNotFound means the session was never created, has ended, or has timed out.
@@ -25,6 +35,9 @@ var ErrSessionNotFound = fmt.Errorf("session %w", ErrNotFound)
 
 // NewSessionToken returns a fresh random session token (256 bits).
 func NewSessionToken() string { return randomToken(32) }
+
+// SessionID is the id under which the session of token is stored, and listed by UserSessions.
+func SessionID(token string) string { return hashToken(token) }
 
 // SessionByToken returns the live session for token: not logged out, not idle longer than
 // idle, and not past its absolute expiry.
@@ -43,16 +56,28 @@ func (s *Store) SessionByToken(ctx context.Context, token string, idle time.Dura
 	return &row, nil
 }
 
-// CreateSession stores a new session for token, ending at the latest maxAge from now.
-func (s *Store) CreateSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration) error {
+// CreateSession stores a new session for token, ending at the latest maxAge from now, started
+// by client. A session for a user is a sign-in: the user's last sign-in is set in the same
+// transaction.
+func (s *Store) CreateSession(ctx context.Context, token string, userID *int64, data []byte, maxAge time.Duration, client SessionClient) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if data == nil {
 		data = []byte{}
 	}
 	now := s.now()
-	row := Session{ID: hashToken(token), UserID: userID, Data: data, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(maxAge)}
-	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
+	row := Session{ID: hashToken(token), UserID: userID, Data: data, CreatedAt: now, LastSeenAt: now, ExpiresAt: now.Add(maxAge),
+		Address: CleanClientName(client.Address), UserAgent: CleanClientName(client.UserAgent)}
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&row).Error; err != nil {
+			return err
+		}
+		if userID == nil {
+			return nil
+		}
+		return tx.Model(&User{}).Where("id = ?", *userID).Update("last_sign_in_at", now).Error
+	})
+	if err != nil {
 		return fmt.Errorf("models: create session: %w", err)
 	}
 	return nil
@@ -109,4 +134,74 @@ func (s *Store) DeleteExpiredSessions(ctx context.Context, idle time.Duration) (
 		return 0, fmt.Errorf("models: delete expired sessions: %w", res.Error)
 	}
 	return res.RowsAffected, nil
+}
+
+// UserSession is one of a user's live sessions, as their account page lists it.
+type UserSession struct {
+	ID         string
+	CreatedAt  time.Time
+	LastSeenAt time.Time
+	Address    string
+	UserAgent  string
+	// Current tells that this is the session of the request that asks.
+	Current bool `gorm:"-"`
+}
+
+// UserSessions lists the live sessions of the user (not ended, not idle longer than idle, not
+// past their absolute expiry), the most recently seen first. current is the token of the
+// asking request's session, which is marked.
+func (s *Store) UserSessions(ctx context.Context, userID int64, current string, idle time.Duration) ([]UserSession, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	now := s.now()
+	var rows []UserSession
+	err := s.db.WithContext(ctx).Model(&Session{}).Select("id, created_at, last_seen_at, address, user_agent").
+		Where("user_id = ? AND expires_at > ? AND last_seen_at > ?", userID, now, now.Add(-idle)).
+		Order("last_seen_at DESC, id").Find(&rows).Error
+	if err != nil {
+		return nil, fmt.Errorf("models: list user sessions: %w", err)
+	}
+	currentID := SessionID(current)
+	for i := range rows {
+		rows[i].Current = rows[i].ID == currentID
+	}
+	return rows, nil
+}
+
+// EndUserSession ends one session of the user, by its id as UserSessions gives it, and
+// records session.ended. ErrSessionNotFound when the user has no such session (another user's
+// session is not theirs to end).
+func (s *Store) EndUserSession(ctx context.Context, user *User, sessionID string) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if CheckText("session", sessionID, false) != nil {
+		return ErrSessionNotFound
+	}
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Where("id = ? AND user_id = ?", sessionID, user.ID).Delete(&Session{})
+		if res.Error != nil {
+			return fmt.Errorf("models: end session: %w", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return ErrSessionNotFound
+		}
+		return s.recordAudit(ctx, tx, userEvent("session.ended", user, "1 session ended by its owner"))
+	})
+}
+
+// endSessions deletes the user's sessions in tx, but the one whose id is keep (none when ""),
+// and records one session.ended event with their count, saying why, when there were any.
+func (s *Store) endSessions(ctx context.Context, tx *gorm.DB, user *User, keep, why string) (int64, error) {
+	res := tx.Where("user_id = ? AND id <> ?", user.ID, keep).Delete(&Session{})
+	if res.Error != nil {
+		return 0, fmt.Errorf("models: end sessions: %w", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return 0, nil
+	}
+	detail := fmt.Sprintf("%d sessions ended: %s", res.RowsAffected, why)
+	if res.RowsAffected == 1 {
+		detail = "1 session ended: " + why
+	}
+	return res.RowsAffected, s.recordAudit(ctx, tx, userEvent("session.ended", user, detail))
 }

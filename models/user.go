@@ -57,13 +57,57 @@ func (p Permission) CanManageAPIKeys() bool {
 
 // User is a person who logs in to the console.
 type User struct {
-	ID           int64
-	Email        string
-	Name         string
+	ID    int64
+	Email string
+	Name  string
+	// PasswordHash is empty while the user has no password: invited, or reset by an
+	// administrator, until they choose one with their one-time link.
 	PasswordHash string
 	Permission   Permission
 	Disabled     bool
 	CreatedAt    time.Time
+	// ActivatedAt is when the user first chose a password; nil while only invited.
+	ActivatedAt *time.Time
+	// LastSignInAt is when a session last started for the user; nil if none ever did.
+	LastSignInAt *time.Time
+}
+
+// UserStatus says whether a user can sign in, and if not, why.
+type UserStatus string
+
+// The statuses of a user, the first that holds: disabled by an administrator; invited and
+// not yet activated; waiting to choose a new password after a reset; or active.
+const (
+	UserDisabled     UserStatus = "disabled"
+	UserInvited      UserStatus = "invited"
+	UserResetPending UserStatus = "reset-pending"
+	UserActive       UserStatus = "active"
+)
+
+// Status returns the user's status.
+func (u User) Status() UserStatus {
+	switch {
+	case u.Disabled:
+		return UserDisabled
+	case u.ActivatedAt == nil:
+		return UserInvited
+	case u.PasswordHash == "":
+		return UserResetPending
+	}
+	return UserActive
+}
+
+// Label is the status as the Users page shows it.
+func (s UserStatus) Label() string {
+	switch s {
+	case UserDisabled:
+		return "Disabled"
+	case UserInvited:
+		return "Invited"
+	case UserResetPending:
+		return "Password reset"
+	}
+	return "Active"
 }
 
 // NewUser holds what creating a user needs; the password is hashed before it is stored.
@@ -93,36 +137,63 @@ func IsValidation(err error) bool {
 // is not valid UTF-8 or holds control characters, an email longer than MaxEmailLength, a
 // password longer than MaxPasswordLength.
 func (u NewUser) Validate() error {
-	email := strings.TrimSpace(u.Email)
+	if err := validateIdentity(u.Email, u.Name, u.Permission); err != nil {
+		return err
+	}
+	return ValidatePassword(u.Password)
+}
+
+// validateIdentity checks what an administrator types about a user: an email, a name and a
+// permission.
+func validateIdentity(email, name string, permission Permission) error {
+	email = strings.TrimSpace(email)
 	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") ||
 		!printable(email) || len(email) > MaxEmailLength {
 		return &ValidationError{fmt.Sprintf("Enter a valid email address of at most %d characters.", MaxEmailLength)}
 	}
-	if name := strings.TrimSpace(u.Name); name == "" || len([]rune(name)) > 100 || !printable(name) {
+	if name := strings.TrimSpace(name); name == "" || len([]rune(name)) > 100 || !printable(name) {
 		return &ValidationError{"Enter a name of 1 to 100 characters, without control characters."}
 	}
-	if len([]rune(u.Password)) < MinPasswordLength {
-		return &ValidationError{fmt.Sprintf("Use a password of at least %d characters.", MinPasswordLength)}
-	}
-	if len(u.Password) > MaxPasswordLength || !printable(u.Password) {
-		return &ValidationError{fmt.Sprintf("Use a password of at most %d bytes, without control characters.", MaxPasswordLength)}
-	}
-	if _, err := ParsePermission(string(u.Permission)); err != nil {
+	if _, err := ParsePermission(string(permission)); err != nil {
 		return &ValidationError{err.Error()}
 	}
 	return nil
 }
 
-// CreateUser stores a new user with an argon2id hash of the password. The hash does not wait
-// for the sign-in limit on hashes: only a script or the holder of the one-time setup link
-// creates users.
+// ValidatePassword refuses a password a user may not choose: shorter than MinPasswordLength
+// characters, longer than MaxPasswordLength bytes (sign-in would refuse it), or holding
+// control characters or bytes that are not UTF-8.
+func ValidatePassword(password string) error {
+	if len([]rune(password)) < MinPasswordLength {
+		return &ValidationError{fmt.Sprintf("Use a password of at least %d characters.", MinPasswordLength)}
+	}
+	if len(password) > MaxPasswordLength || !printable(password) {
+		return &ValidationError{fmt.Sprintf("Use a password of at most %d bytes, without control characters.", MaxPasswordLength)}
+	}
+	return nil
+}
+
+// CreateUser stores a new, active user with an argon2id hash of the password, and records
+// user.created. The hash does not wait for the sign-in limit on hashes: only a script or the
+// holder of the one-time setup link creates users with a password.
 func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if err := nu.Validate(); err != nil {
 		return nil, err
 	}
-	return createUser(ctx, s.db, nu, s.now())
+	var created *User
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var err error
+		if created, err = createUser(ctx, tx, nu, s.now()); err != nil {
+			return err
+		}
+		return s.recordAudit(ctx, tx, userEvent("user.created", created, "permission "+string(created.Permission)))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return created, nil
 }
 
 func createUser(ctx context.Context, db *gorm.DB, nu NewUser, now time.Time) (*User, error) {
@@ -132,6 +203,7 @@ func createUser(ctx context.Context, db *gorm.DB, nu NewUser, now time.Time) (*U
 		PasswordHash: currentPasswordParams().Hash(nu.Password),
 		Permission:   nu.Permission,
 		CreatedAt:    now,
+		ActivatedAt:  &now,
 	}
 	if err := db.WithContext(ctx).Create(u).Error; err != nil {
 		if isUniqueViolation(err) {
@@ -155,6 +227,20 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 		return nil, fmt.Errorf("models: user by id: %w", err)
 	}
 	return &u, nil
+}
+
+// UserByEmail returns the user with that email, whatever its case, or ErrUserNotFound.
+func (s *Store) UserByEmail(ctx context.Context, email string) (*User, error) {
+	if CheckText("email", email, false) != nil {
+		// No user has such an email, and PostgreSQL refuses to compare with bytes that are
+		// not text.
+		return nil, ErrUserNotFound
+	}
+	user, err := s.userByEmail(ctx, strings.ToLower(strings.TrimSpace(email)))
+	if err == nil && user == nil {
+		return nil, ErrUserNotFound
+	}
+	return user, err
 }
 
 // CountUsers returns how many users exist; zero means the first-run setup is still open.

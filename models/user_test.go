@@ -79,7 +79,7 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 			t.Fatal(err)
 		}
 		token := models.NewSessionToken()
-		if err := store.CreateSession(ctx, token, &user.ID, []byte("data"), 8*time.Hour); err != nil {
+		if err := store.CreateSession(ctx, token, &user.ID, []byte("data"), 8*time.Hour, models.SessionClient{}); err != nil {
 			t.Fatal(err)
 		}
 		idle := 30 * time.Minute
@@ -102,7 +102,7 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 
 		now = start
 		idleToken := models.NewSessionToken()
-		if err := store.CreateSession(ctx, idleToken, &user.ID, nil, 8*time.Hour); err != nil {
+		if err := store.CreateSession(ctx, idleToken, &user.ID, nil, 8*time.Hour, models.SessionClient{}); err != nil {
 			t.Fatal(err)
 		}
 		now = start.Add(idle + time.Second)
@@ -113,7 +113,7 @@ func TestSessionsIdleAndAbsoluteTimeout(t *testing.T) {
 			t.Errorf("unknown token: got %v, want ErrSessionNotFound", err)
 		}
 		loggedOut := models.NewSessionToken()
-		if err := store.CreateSession(ctx, loggedOut, &user.ID, nil, 8*time.Hour); err != nil {
+		if err := store.CreateSession(ctx, loggedOut, &user.ID, nil, 8*time.Hour, models.SessionClient{}); err != nil {
 			t.Fatal(err)
 		}
 		if err := store.DeleteSession(ctx, loggedOut); err != nil {

@@ -102,6 +102,27 @@ func (s *Server) RequireAPIKeyAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	})
 }
 
+// RequireSuperAdmin lets through Super admins, who alone administer users, and tells anyone
+// else which permission they lack.
+func (s *Server) RequireSuperAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return s.RequireUser(func(c echo.Context) error {
+		if CurrentUser(c).Permission != models.PermissionSuperAdmin {
+			return echo.NewHTTPError(http.StatusForbidden, "Administering users needs the “"+models.PermissionSuperAdmin.Label()+
+				"” permission, which your account does not have. Ask a Super admin to grant it.")
+		}
+		return next(c)
+	})
+}
+
+// SessionToken returns the token of the request's session, "" when it has none yet: the
+// store's operations on a user's sessions tell the asking one apart by it.
+func SessionToken(c echo.Context) string {
+	if session := currentSession(c); session != nil {
+		return session.ID
+	}
+	return ""
+}
+
 // LocalPath returns target when it is a path on this site, and fallback otherwise, so a
 // "next" parameter can never send anyone to another site.
 func LocalPath(target, fallback string) string {

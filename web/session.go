@@ -131,7 +131,11 @@ func (s *Sessions) Save(r *http.Request, w http.ResponseWriter, session *session
 	}
 	if session.ID == "" {
 		session.ID = models.NewSessionToken()
-		if err := s.store.CreateSession(r.Context(), session.ID, userID, data, s.maxAge); err != nil {
+		// The request's actor carries the client as the server sees it (through trusted
+		// proxies), for the owner's list of their sessions.
+		actor := models.AuditActorFrom(r.Context())
+		client := models.SessionClient{Address: actor.Address, UserAgent: actor.UserAgent}
+		if err := s.store.CreateSession(r.Context(), session.ID, userID, data, s.maxAge, client); err != nil {
 			return err
 		}
 	} else if err := s.store.UpdateSession(r.Context(), session.ID, userID, data); errors.Is(err, models.ErrSessionNotFound) {

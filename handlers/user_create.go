@@ -1,0 +1,59 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
+	"keysmith/views"
+	"keysmith/web"
+)
+
+// userCreate invites a user: Keysmith makes a one-time link with which they choose their own
+// password, shown here once to the administrator. The answer is that page rather than a
+// redirect, which would mean keeping the link somewhere to show it after.
+func (h *Handler) userCreate(c echo.Context) error {
+	form := views.UserForm{Email: c.FormValue("email"), Name: c.FormValue("name"), Permission: c.FormValue("permission")}
+	user, token, err := h.store.InviteUser(c.Request().Context(), models.Invitation{
+		Email: form.Email, Name: form.Name, Permission: models.Permission(form.Permission),
+	})
+	switch {
+	case errors.Is(err, models.ErrDuplicateEmail):
+		form.Error = "A user with this email already exists."
+		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: form})
+	case models.IsValidation(err):
+		form.Error = err.Error()
+		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: form})
+	case err != nil:
+		return h.userRefused(c, err, "")
+	}
+	h.log.Info("user invited", "user_id", user.ID, "by_user_id", web.CurrentUser(c).ID)
+	return h.renderUserLink(c, user, token, true, 0)
+}
+
+// renderUserLink shows a one-time link, once: no cache and no browser history keep the page.
+func (h *Handler) renderUserLink(c echo.Context, user *models.User, token string, invited bool, ended int64) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	title := "User invited"
+	if !invited {
+		title = "Password reset"
+	}
+	page, err := h.srv.Page(c, title, "users")
+	if err != nil {
+		return err
+	}
+	now := h.store.Now()
+	return web.Render(c, http.StatusOK, views.UserLinkPage(page, views.UserLinkView{
+		User: *user, Link: SetPasswordURL(h.cfg.BaseURL, token), ExpiresAt: now.Add(models.UserLinkLifetime),
+		Invited: invited, SessionsEnded: ended, Now: now,
+	}))
+}
+
+// SetPasswordURL is the one-time link of token on the console's public address base, where a
+// user chooses their password: the console shows it, and so does `keysmith users reset-link`.
+func SetPasswordURL(base *url.URL, token string) string {
+	return base.JoinPath("/set-password").String() + "?token=" + url.QueryEscape(token)
+}

@@ -1,0 +1,47 @@
+package modelstest
+
+import (
+	"context"
+	"testing"
+
+	"keysmith/models"
+)
+
+// AuditRecord is what a test checks of one audit event.
+type AuditRecord struct {
+	Action, ActorType, ActorID, ActorLabel, TargetID, TargetLabel, Detail string
+}
+
+// AuditRecords returns every audit event the store's database holds, oldest first, read with
+// SQL of its own so that tests check what was written, not what a reader makes of it.
+func AuditRecords(t testing.TB, store *models.Store) []AuditRecord {
+	t.Helper()
+	rows, err := store.Pool().QueryContext(context.Background(),
+		"SELECT action, actor_type, actor_id, actor_label, target_id, target_label, detail FROM audit_events ORDER BY id")
+	if err != nil {
+		t.Fatalf("read audit events: %v", err)
+	}
+	defer rows.Close()
+	var records []AuditRecord
+	for rows.Next() {
+		var r AuditRecord
+		if err := rows.Scan(&r.Action, &r.ActorType, &r.ActorID, &r.ActorLabel, &r.TargetID, &r.TargetLabel, &r.Detail); err != nil {
+			t.Fatalf("read audit events: %v", err)
+		}
+		records = append(records, r)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read audit events: %v", err)
+	}
+	return records
+}
+
+// AuditActions returns the action of every audit event, oldest first.
+func AuditActions(t testing.TB, store *models.Store) []string {
+	t.Helper()
+	var actions []string
+	for _, r := range AuditRecords(t, store) {
+		actions = append(actions, r.Action)
+	}
+	return actions
+}
