@@ -238,8 +238,8 @@ func (s *Store) AuditEventsAfter(ctx context.Context, filter AuditFilter, cursor
 	defer cancel()
 	query := filter.apply(s.db.WithContext(ctx).Model(&auditRow{}))
 	var rows []struct {
-		auditRow `gorm:"embedded"`
-		XidText  string
+		Row     auditRow `gorm:"embedded"`
+		XidText string
 	}
 	var err error
 	if s.dialect == DialectPostgres {
@@ -256,8 +256,8 @@ func (s *Store) AuditEventsAfter(ctx context.Context, filter AuditFilter, cursor
 	events := make([]AuditEvent, len(rows))
 	next := cursor
 	for i, row := range rows {
-		events[i] = row.event()
-		next = AuditCursor{id: row.ID}
+		events[i] = row.Row.event()
+		next = AuditCursor{id: row.Row.ID}
 		if row.XidText != "" {
 			if next.xid, err = strconv.ParseUint(row.XidText, 10, 64); err != nil {
 				return nil, cursor, fmt.Errorf("models: audit events after: transaction id %q: %w", row.XidText, err)
@@ -304,7 +304,11 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 					return err
 				}
 			}
-			detail := fmt.Sprintf("%d events from before %s deleted: they passed the retention period", batch, before.UTC().Format(time.RFC3339))
+			events := "events"
+			if batch == 1 {
+				events = "event"
+			}
+			detail := fmt.Sprintf("%d %s from before %s deleted: they passed the retention period", batch, events, before.UTC().Format(time.RFC3339))
 			return s.recordAudit(ctx, tx, AuditEvent{Action: AuditPruned, Detail: detail})
 		})
 		if errors.Is(err, errNothingToPrune) {
