@@ -53,6 +53,13 @@ const (
 	refusalsPending = 1024
 )
 
+// Unknown secrets, which anyone can make up by the million, may take half of each bound at
+// most, so that a flood of them never crowds out the refusals of real keys.
+const (
+	unknownRemembered = refusalsRemembered / 2
+	unknownPending    = refusalsPending / 2
+)
+
 // keyRefusals passes the first refusal of each key in each hour on to the audit log
 // (models.Store.RecordKeyRefusal), off the request's path: a request only looks its key up in
 // a bounded memory of the hour's refusals and, the first time, queues the refusal in a bounded
@@ -67,8 +74,10 @@ type keyRefusals struct {
 	hour    int64
 	seen    map[string]struct{}
 	pending []pendingRefusal
-	dropped int
-	wake    chan struct{}
+	// unknownSeen and unknownQueued count the unknown secrets in seen and pending.
+	unknownSeen, unknownQueued int
+	dropped                    int
+	wake                       chan struct{}
 	// writing is held while refusals are written, so that a flush waits for those under way.
 	writing sync.Mutex
 }
@@ -87,22 +96,29 @@ func newKeyRefusals(store *models.Store, log *slog.Logger) *keyRefusals {
 // already this hour.
 func (r *keyRefusals) note(refusal models.KeyRefusal, seen string) {
 	hour := refusal.At.Unix() / 3600
+	unknown := refusal.PublicID == ""
 	r.mu.Lock()
 	if hour != r.hour {
-		r.hour = hour
+		r.hour, r.unknownSeen = hour, 0
 		clear(r.seen)
 	}
 	if _, queued := r.seen[seen]; queued {
 		r.mu.Unlock()
 		return
 	}
-	if len(r.pending) >= refusalsPending {
+	if len(r.pending) >= refusalsPending || unknown && r.unknownQueued >= unknownPending {
 		r.dropped++
 		r.mu.Unlock()
 		return
 	}
-	if len(r.seen) < refusalsRemembered {
+	if len(r.seen) < refusalsRemembered && (!unknown || r.unknownSeen < unknownRemembered) {
 		r.seen[seen] = struct{}{}
+		if unknown {
+			r.unknownSeen++
+		}
+	}
+	if unknown {
+		r.unknownQueued++
 	}
 	r.pending = append(r.pending, pendingRefusal{refusal: refusal, seen: seen})
 	r.mu.Unlock()
@@ -133,7 +149,7 @@ func (r *keyRefusals) flush(ctx context.Context) error {
 	defer r.writing.Unlock()
 	r.mu.Lock()
 	pending, dropped := r.pending, r.dropped
-	r.pending, r.dropped = nil, 0
+	r.pending, r.dropped, r.unknownQueued = nil, 0, 0
 	r.mu.Unlock()
 	if dropped > 0 {
 		r.log.Warn("api key refusals not recorded in the audit log: too many at once", "refusals", dropped)
@@ -147,7 +163,12 @@ func (r *keyRefusals) flush(ctx context.Context) error {
 				first = err
 			}
 			r.mu.Lock()
-			delete(r.seen, p.seen)
+			if _, remembered := r.seen[p.seen]; remembered {
+				delete(r.seen, p.seen)
+				if p.refusal.PublicID == "" {
+					r.unknownSeen--
+				}
+			}
 			r.mu.Unlock()
 		}
 	}
