@@ -131,6 +131,8 @@ func (s *Store) signIn(ctx context.Context, attempt SignInAttempt) (*User, signI
 	switch {
 	case user == nil:
 		reason = SignInUnknownAccount
+	case damaged:
+		reason = SignInDamagedHash
 	case !matches:
 		reason = SignInWrongPassword
 	case user.Disabled:

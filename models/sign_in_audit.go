@@ -18,6 +18,9 @@ const (
 	SignInWrongPassword  = "wrong_password"
 	SignInDisabled       = "disabled"
 	SignInMalformed      = "malformed_input"
+	// SignInDamagedHash: the account's stored password hash cannot be read, so no password
+	// can sign in to it until it is reset.
+	SignInDamagedHash = "damaged_password_hash"
 )
 
 const (
