@@ -37,11 +37,11 @@ var staleHeader = []string{"true"}
 
 // RequireKey authenticates /api/v1 requests by API key and lets through only the given
 // scopes: 401 for any refused key, 403 naming the allowed scopes for a key of another scope,
-// 503 when the database cannot be asked and the key cannot be vouched for. The first refusal
-// of each key in an hour (expired, disabled, deleted, replaced, wrong scope) is passed on to
-// the audit log in the background. A key accepted from
+// 503 when the database cannot be asked and the key cannot be vouched for. A key accepted from
 // memory during an outage is marked X-Keysmith-Stale: true. The API's body limit applies
-// after all that, so that only an admitted request is told its body is too large.
+// after all that, so that only an admitted request is told its body is too large. The first
+// refusal of each key in an hour (expired, disabled, deleted, replaced, wrong scope) is passed
+// on to the audit log in the background.
 func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 	allowed := make([]string, len(scopes))
 	for i, scope := range scopes {

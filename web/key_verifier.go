@@ -347,9 +347,9 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 
 // lookup reads the key whose current or previous secret hashes to sum from the store, within
 // the verifier's deadline, and makes its cache entry; a *disabledKeyError (errKeyDisabled) for
-// a disabled key. A
-// previous secret whose grace is over at now is ended, for every instance, by whichever
-// instance notices first: that is answered ErrAPIKeyNotFound, as the secret is from then on.
+// a disabled key. A previous secret whose grace is over at now is ended, for every instance,
+// by whichever instance notices first: that is answered ErrAPIKeyNotFound, as the secret is
+// from then on.
 func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
 	defer cancel()
