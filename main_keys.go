@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,10 +18,13 @@ import (
 // keysCommand runs `keysmith keys list|disable|enable|rotate`: the console's key actions for scripts,
 // through the same store operations, so the same rules hold and every instance hears of a
 // change as it does from the console.
+// Every change it makes is recorded in the audit log by the actor cli, labelled with the
+// operating system user who ran it.
 func keysCommand(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return fmt.Errorf("keys: name a command: list, disable, enable or rotate\n%s", usage)
 	}
+	ctx = models.WithAuditActor(ctx, cliActor(getenv))
 	switch args[0] {
 	case "list":
 		return listKeys(ctx, args[1:], getenv, stdout, stderr)
@@ -186,6 +190,16 @@ func setKeyDisabled(ctx context.Context, command string, args []string, getenv f
 		fmt.Fprintln(stderr, "note: a Keysmith server running on this SQLite database accepts the key again within 10 seconds; the console applies it at once.")
 	}
 	return nil
+}
+
+// cliActor is the audit log's actor for a command run from the command line: cli, labelled with
+// the operating system user (the account the process runs as, or else $USER).
+func cliActor(getenv func(string) string) models.AuditActor {
+	label := getenv("USER")
+	if current, err := user.Current(); err == nil && current.Username != "" {
+		label = current.Username
+	}
+	return models.AuditActor{Type: models.ActorCLI, Label: label}
 }
 
 // joinValues lists the values a flag takes.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"strings"
 	"testing"
 	"time"
@@ -192,5 +193,45 @@ func TestKeysDisableReachesARunningServer(t *testing.T) {
 			t.Fatalf("the server still refuses the key %v after keys enable", time.Since(start))
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The keys command's changes are recorded in the audit log by the command line, labelled with
+// the operating system user who ran it.
+func TestKeysCommandIsAuditedAsTheCommandLine(t *testing.T) {
+	osUser := os.Getenv("USER")
+	if current, err := user.Current(); err == nil && current.Username != "" {
+		osUser = current.Username
+	}
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := modelstest.Open(t, target)
+			key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "cron export", Scope: models.ScopeReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{{"disable", key.PublicID}, {"enable", key.PublicID}, {"rotate", key.PublicID, "--grace=0"}} {
+				if _, stderr, err := runKeys(t, target, args...); err != nil {
+					t.Fatalf("keys %s: %v; %s", args[0], err, stderr)
+				}
+			}
+			page, err := store.AuditLog(ctx, models.AuditLogQuery{Filter: models.AuditFilter{Actor: models.ActorCLI}, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, ev := range page.Events {
+				got = append(got, ev.Action+" by "+ev.Actor.Type+" "+ev.Actor.Label+" on "+ev.TargetID)
+			}
+			want := []string{
+				models.AuditKeyRotated + " by cli " + osUser + " on " + key.PublicID,
+				models.AuditKeyEnabled + " by cli " + osUser + " on " + key.PublicID,
+				models.AuditKeyDisabled + " by cli " + osUser + " on " + key.PublicID,
+			}
+			if osUser == "" || strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("events by the command line:\ngot  %q\nwant %q", got, want)
+			}
+		})
 	}
 }

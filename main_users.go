@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -41,16 +40,6 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		return resetUserLink(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return fmt.Errorf("unknown users command %q\n%s", args[0], usage)
-}
-
-// cliActor is the actor of command-line actions: cli, with the operating system user who runs
-// them ($USER when the system cannot say).
-func cliActor(getenv func(string) string) models.AuditActor {
-	name := getenv("USER")
-	if current, err := user.Current(); err == nil && current.Username != "" {
-		name = current.Username
-	}
-	return models.AuditActor{Type: models.ActorCLI, Label: name}
 }
 
 // userLine is one user as `users list --json` writes it.

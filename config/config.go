@@ -77,6 +77,8 @@ type Config struct {
 	// HeartbeatInterval is how often each instance tells the database it is running, with its
 	// revocation listener's state and cache size; it counts as live for three intervals.
 	HeartbeatInterval time.Duration
+	// AuditRetention is how long audit events are kept before the retention job deletes them.
+	AuditRetention time.Duration
 }
 
 // WebhookSecret is the key that signs webhook events. It prints as "[hidden]", so that no
@@ -106,6 +108,7 @@ const (
 	DefaultKeyCacheSize       = 100_000
 	DefaultWebhookTimeout     = 10 * time.Second
 	DefaultHeartbeatInterval  = 5 * time.Second
+	DefaultAuditRetention     = 400 * 24 * time.Hour
 )
 
 // Webhook secrets are "whsec_" and the base64 of 24 to 64 random bytes, as the Standard
@@ -229,6 +232,14 @@ var settings = []setting{
 		c.HeartbeatInterval = d
 		return err
 	}},
+	{"audit-retention", "KEYSMITH_AUDIT_RETENTION", "how long audit events are kept, e.g. 400d; at least 1d", func(c *Config, v string) error {
+		d, err := parsePositive(v)
+		if err == nil && d < 24*time.Hour {
+			return errors.New("must be at least one day (1d or 24h)")
+		}
+		c.AuditRetention = d
+		return err
+	}},
 	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
 		v = strings.ToLower(strings.TrimSpace(v))
 		if v != "text" && v != "json" {
@@ -287,6 +298,7 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		KeyCacheSize:       DefaultKeyCacheSize,
 		WebhookTimeout:     DefaultWebhookTimeout,
 		HeartbeatInterval:  DefaultHeartbeatInterval,
+		AuditRetention:     DefaultAuditRetention,
 		LogFormat:          "text",
 		LogLevel:           slog.LevelInfo,
 	}

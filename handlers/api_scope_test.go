@@ -71,6 +71,7 @@ var catalogRoutes = []apiRoute{
 	{http.MethodGet, fixedPath("/api/v1/users"), nil, admins, http.StatusOK},
 	{http.MethodGet, fixedPath("/api/v1/metamodel"), nil, admins, http.StatusOK},
 	{http.MethodPut, fixedPath("/api/v1/metamodel"), currentMetamodel, admins, http.StatusOK},
+	{http.MethodGet, fixedPath("/api/v1/audit-events?limit=5"), nil, admins, http.StatusOK},
 	{http.MethodPost, fixedPath("/api/v1/scanners/checkin"), fixedBody(`{"name":"scope-scanner","host":"db1","version":"1.0"}`), scanners, http.StatusOK},
 	{http.MethodPost, fixedPath("/api/v1/scanners/inventory"), fixedBody(`{"items":[{"external_key":"pg://a/b","type":"dataset","name":"b"}]}`), scanners, http.StatusOK},
 	{http.MethodGet, fixedPath("/api/v1/auth/verify"), nil, models.Scopes, http.StatusOK},

@@ -50,6 +50,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/scanners", h.scannerList)
 	admin.GET("/instances", h.instanceList)
 	admin.GET("/revocations/:id", h.revocationShow)
+	admin.GET("/audit-log", h.auditLog)
+	admin.GET("/audit-log.csv", h.auditLogCSV)
 
 	// The catalog API, authenticated by API key; each route names the scopes it admits.
 	anyScope := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin, models.ScopeScanner)
@@ -67,6 +69,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	api.GET("/users", h.apiUserList, adminOnly)
 	api.GET("/metamodel", h.apiMetamodelGet, adminOnly)
 	api.PUT("/metamodel", h.apiMetamodelReplace, adminOnly)
+	api.GET("/audit-events", h.apiAuditEvents, adminOnly)
 	api.POST("/scanners/checkin", h.apiScannerCheckIn, scannerOnly)
 	api.POST("/scanners/inventory", h.apiScannerInventory, scannerOnly)
 }

@@ -119,6 +119,14 @@ func (k *APIKey) Expired(now time.Time) bool {
 	return k.ExpiresAt != nil && !k.ExpiresAt.After(now)
 }
 
+// terms says, for the audit log, what the key may do and until when.
+func (k *APIKey) terms() string {
+	if k.ExpiresAt == nil {
+		return "scope " + string(k.Scope) + ", never expires"
+	}
+	return "scope " + string(k.Scope) + ", expires " + k.ExpiresAt.UTC().Format(time.RFC3339)
+}
+
 // LatestExpiry is the latest time a key may expire: the end of 9999-12-30 in UTC. Every
 // stored time so keeps a four-digit year, which both databases read back; SQLite would store
 // the end of 9999-12-31 as year 10000 and fail to read the key again.
@@ -168,11 +176,11 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 		expiresAt := nk.ExpiresAt.UTC()
 		key.ExpiresAt = &expiresAt
 	}
-	err = s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+	err = s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, []AuditEvent, error) {
 		if err := tx.Create(key).Error; err != nil {
-			return KeyNotice{}, err
+			return KeyNotice{}, nil, err
 		}
-		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}}, nil
+		return KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}}, []AuditEvent{keyAudit(AuditKeyCreated, key, key.terms())}, nil
 	})
 	if err != nil {
 		if isUniqueViolation(err) {
@@ -269,37 +277,41 @@ func (s *Store) APIKeyBySecretHash(ctx context.Context, secretHash string) (*API
 // DeleteAPIKey removes exactly the key with that public id and returns it;
 // ErrAPIKeyNotFound when no such key exists. Every instance, this one included, hears of it
 // (a KeyNotice announced in the same transaction) and drops what it holds for the key; the
-// key.deleted webhook event is queued in the same transaction.
+// key.deleted webhook event is queued, and the key's secrets kept as tombstones, in the same
+// transaction.
 func (s *Store) DeleteAPIKey(ctx context.Context, publicID string) (*APIKey, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var deleted *APIKey
-	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, []AuditEvent, error) {
 		var key APIKey
 		err := tx.Where("public_id = ?", publicID).First(&key).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return KeyNotice{}, ErrAPIKeyNotFound
+			return KeyNotice{}, nil, ErrAPIKeyNotFound
 		}
 		if err != nil {
-			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
+			return KeyNotice{}, nil, fmt.Errorf("models: delete api key: %w", err)
 		}
 		res := tx.Where("id = ?", key.ID).Delete(&APIKey{})
 		if res.Error != nil {
-			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", res.Error)
+			return KeyNotice{}, nil, fmt.Errorf("models: delete api key: %w", res.Error)
 		}
 		if res.RowsAffected != 1 {
-			return KeyNotice{}, ErrAPIKeyNotFound
+			return KeyNotice{}, nil, ErrAPIKeyNotFound
 		}
 		if key.NameFold != nil {
 			if err := passOnNameFold(tx, *key.NameFold); err != nil {
-				return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
+				return KeyNotice{}, nil, fmt.Errorf("models: delete api key: %w", err)
 			}
 		}
+		if err := s.buryKeySecrets(tx, &key, RefusedDeleted, key.SecretHashes()...); err != nil {
+			return KeyNotice{}, nil, fmt.Errorf("models: delete api key: %w", err)
+		}
 		if err := s.queueKeyEvent(tx, KeyEventDeleted, &key); err != nil {
-			return KeyNotice{}, fmt.Errorf("models: delete api key: %w", err)
+			return KeyNotice{}, nil, fmt.Errorf("models: delete api key: %w", err)
 		}
 		deleted = &key
-		return KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: true}, nil
+		return KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: true}, []AuditEvent{keyAudit(AuditKeyDeleted, &key, key.terms())}, nil
 	})
 	if err != nil {
 		return nil, err

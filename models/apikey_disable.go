@@ -45,7 +45,7 @@ func (s *Store) setAPIKeyDisabled(ctx context.Context, publicID string, disable 
 		key     APIKey
 		changed bool
 	)
-	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, []AuditEvent, error) {
 		// The update comes first, so that PostgreSQL holds the row until the commit and two
 		// instances disabling at once take turns: one changes the key, the other finds it done.
 		condition, disabledAt := "disabled_at IS NOT NULL", any(nil)
@@ -54,26 +54,28 @@ func (s *Store) setAPIKeyDisabled(ctx context.Context, publicID string, disable 
 		}
 		res := tx.Model(&APIKey{}).Where("public_id = ? AND "+condition, publicID).Update("disabled_at", disabledAt)
 		if res.Error != nil {
-			return KeyNotice{}, fmt.Errorf("models: %s api key: %w", operation, res.Error)
+			return KeyNotice{}, nil, fmt.Errorf("models: %s api key: %w", operation, res.Error)
 		}
 		changed = res.RowsAffected == 1
 		err := tx.Where("public_id = ?", publicID).First(&key).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return KeyNotice{}, ErrAPIKeyNotFound
+			return KeyNotice{}, nil, ErrAPIKeyNotFound
 		}
 		if err != nil {
-			return KeyNotice{}, fmt.Errorf("models: %s api key: %w", operation, err)
+			return KeyNotice{}, nil, fmt.Errorf("models: %s api key: %w", operation, err)
 		}
-		if changed {
-			event := KeyEventEnabled
-			if disable {
-				event = KeyEventDisabled
-			}
-			if err := s.queueKeyEvent(tx, event, &key); err != nil {
-				return KeyNotice{}, err
-			}
+		notice := KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: disable}
+		if !changed {
+			return notice, nil, nil
 		}
-		return KeyNotice{KeyID: key.ID, Hashes: key.SecretHashes(), Revoked: disable}, nil
+		event, action := KeyEventEnabled, AuditKeyEnabled
+		if disable {
+			event, action = KeyEventDisabled, AuditKeyDisabled
+		}
+		if err := s.queueKeyEvent(tx, event, &key); err != nil {
+			return KeyNotice{}, nil, err
+		}
+		return notice, []AuditEvent{keyAudit(action, &key, "")}, nil
 	})
 	if err != nil {
 		return nil, false, err

@@ -156,16 +156,16 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 	}
 	secret := GenerateSecret()
 	var rotated APIKey
-	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, []AuditEvent, error) {
 		// Rotations of one key take turns (SQLite's writing transactions do anyway): each
 		// replaces the secret the one before it made.
 		err := tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).
 			Where("public_id = ?", publicID).First(&rotated).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
-			return KeyNotice{}, ErrAPIKeyNotFound
+			return KeyNotice{}, nil, ErrAPIKeyNotFound
 		}
 		if err != nil {
-			return KeyNotice{}, fmt.Errorf("models: rotate api key: %w", err)
+			return KeyNotice{}, nil, fmt.Errorf("models: rotate api key: %w", err)
 		}
 		// Every hash is named as revoked: the replaced secrets end or take a grace end, which
 		// no instance's cached entry of them knows. The new secret needs no forgetting as
@@ -173,6 +173,13 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 		notice := KeyNotice{KeyID: rotated.ID, Hashes: append([]string{HashSecret(secret)}, rotated.SecretHashes()...), Revoked: true}
 		// Rotating during a grace ends the older one at once.
 		endsOlderGrace := rotated.Previous.SecretHash != nil
+		// The secret that stops working now, if any: the older previous one, or the current
+		// one when it gets no grace.
+		var ended []string
+		if endsOlderGrace {
+			ended = append(ended, *rotated.Previous.SecretHash)
+		}
+		replacedHash := rotated.SecretHash
 		now := s.now()
 		rotatedAt := now.Truncate(time.Second)
 		previous := PreviousSecret{}
@@ -204,23 +211,38 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 			"previous_last_used_at": previous.LastUsedAt,
 		}).Error
 		if err != nil {
-			return KeyNotice{}, fmt.Errorf("models: rotate api key: %w", err)
+			return KeyNotice{}, nil, fmt.Errorf("models: rotate api key: %w", err)
 		}
 		notice.NothingEnded = previous.SecretHash != nil && !endsOlderGrace
+		if previous.SecretHash == nil {
+			ended = append(ended, replacedHash)
+		}
+		if err := s.buryKeySecrets(tx, &rotated, RefusedReplaced, ended...); err != nil {
+			return KeyNotice{}, nil, fmt.Errorf("models: rotate api key: %w", err)
+		}
+		var events []AuditEvent
 		if endsOlderGrace {
 			if err := s.queueKeyEvent(tx, KeyEventGraceEnded, &rotated); err != nil {
-				return KeyNotice{}, err
+				return KeyNotice{}, nil, err
 			}
+			events = append(events, keyAudit(AuditKeyGraceEnded, &rotated, "the secret before the previous one stopped working: the key was rotated again"))
 		}
 		if err := s.queueKeyEvent(tx, KeyEventRotated, &rotated); err != nil {
-			return KeyNotice{}, err
+			return KeyNotice{}, nil, err
 		}
-		return notice, nil
+		events = append(events, keyAudit(AuditKeyRotated, &rotated, rotationTerms(r.Grace, &rotated)))
+		return notice, events, nil
 	})
 	if err != nil {
 		return nil, "", err
 	}
 	return &rotated, secret, nil
+}
+
+// rotationTerms says, for the audit log, how long the replaced secret keeps working and what
+// the key may do with its new one.
+func rotationTerms(grace Grace, key *APIKey) string {
+	return "grace " + string(grace) + "; " + key.terms()
 }
 
 // errGraceGoesOn aborts EndGrace's transaction, with no notice, when there is nothing to end.
@@ -250,7 +272,7 @@ func (s *Store) EndGrace(ctx context.Context, keyID int64, previousHash string) 
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	over, args := graceOver(s.now())
-	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, error) {
+	err := s.changeKey(ctx, func(tx *gorm.DB) (KeyNotice, []AuditEvent, error) {
 		res := tx.Model(&APIKey{}).Where("id = ? AND previous_secret_hash = ?", keyID, previousHash).
 			Where(over, args...).Updates(map[string]any{
 			"previous_secret_hash":  nil,
@@ -260,19 +282,23 @@ func (s *Store) EndGrace(ctx context.Context, keyID int64, previousHash string) 
 			"previous_last_used_at": nil,
 		})
 		if res.Error != nil {
-			return KeyNotice{}, fmt.Errorf("models: end grace: %w", res.Error)
+			return KeyNotice{}, nil, fmt.Errorf("models: end grace: %w", res.Error)
 		}
 		if res.RowsAffected == 0 {
-			return KeyNotice{}, errGraceGoesOn
+			return KeyNotice{}, nil, errGraceGoesOn
 		}
 		var key APIKey
 		if err := tx.First(&key, keyID).Error; err != nil {
-			return KeyNotice{}, fmt.Errorf("models: end grace: %w", err)
+			return KeyNotice{}, nil, fmt.Errorf("models: end grace: %w", err)
+		}
+		if err := s.buryKeySecrets(tx, &key, RefusedReplaced, previousHash); err != nil {
+			return KeyNotice{}, nil, fmt.Errorf("models: end grace: %w", err)
 		}
 		if err := s.queueKeyEvent(tx, KeyEventGraceEnded, &key); err != nil {
-			return KeyNotice{}, err
+			return KeyNotice{}, nil, err
 		}
-		return KeyNotice{KeyID: keyID, Hashes: []string{previousHash}, Revoked: true}, nil
+		audit := keyAudit(AuditKeyGraceEnded, &key, "the previous secret stopped working: its grace is over")
+		return KeyNotice{KeyID: keyID, Hashes: []string{previousHash}, Revoked: true}, []AuditEvent{audit}, nil
 	})
 	if errors.Is(err, errGraceGoesOn) {
 		return false, nil

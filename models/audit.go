@@ -49,13 +49,17 @@ func AuditActorFrom(ctx context.Context) AuditActor {
 
 // UserActor names a console user as an actor.
 func UserActor(user *User) AuditActor {
-	return AuditActor{Type: ActorUser, ID: strconv.FormatInt(user.ID, 10), Label: user.Email}
+	return AuditActor{Type: ActorUser, ID: formatID(user.ID), Label: user.Email}
 }
+
+// formatID writes a database id as the audit log names it.
+func formatID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // AuditEvent is one entry of the audit log. The actor and its address, user agent and request
 // id come from the context it is recorded under.
 type AuditEvent struct {
-	ID          int64
+	ID int64
+	// At is when it happened: the store's time when recorded, unless set.
 	At          time.Time
 	Actor       AuditActor
 	Action      string
@@ -125,8 +129,12 @@ func auditText(s string) string {
 // if and only if the change it records is.
 func (s *Store) recordAudit(ctx context.Context, tx *gorm.DB, ev AuditEvent) error {
 	actor := AuditActorFrom(ctx)
+	at := ev.At
+	if at.IsZero() {
+		at = s.now()
+	}
 	row := auditRow{
-		At:          s.now().UnixMicro(),
+		At:          at.UnixMicro(),
 		ActorType:   actor.Type,
 		ActorID:     auditText(actor.ID),
 		ActorLabel:  auditText(actor.Label),

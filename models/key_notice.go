@@ -52,17 +52,28 @@ func (s *Store) OnKeyNotice(fn func(KeyNotice)) {
 }
 
 // changeKey is the one operation that changes what a key authenticates: change runs in a
-// transaction and returns the notice to give; on PostgreSQL the notice is announced in the same
-// transaction, so that PostgreSQL delivers it to every instance when, and only when, the change
-// is committed. A notice that revokes is recorded in the same transaction, and names its record
-// (RevocationID), for the proof of revocation. Once committed, this instance's subscribers hear
-// of it. No caller has a second step to remember.
-func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, error)) error {
+// transaction and returns the notice to give and the audit events of what it changed (none when
+// it changed nothing, as for disabling a disabled key). The events are recorded, by the actor
+// ctx carries, in the same transaction, so that each is written if and only if its change is.
+// On PostgreSQL the notice is announced in the same transaction, so that PostgreSQL delivers it
+// to every instance when, and only when, the change is committed. A notice that revokes is
+// recorded in the same transaction, and names its record (RevocationID), for the proof of
+// revocation. Once committed, this instance's subscribers hear of it. No caller has a second
+// step to remember.
+func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, []AuditEvent, error)) error {
 	var notice KeyNotice
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var err error
-		if notice, err = change(tx); err != nil {
+		var (
+			events []AuditEvent
+			err    error
+		)
+		if notice, events, err = change(tx); err != nil {
 			return err
+		}
+		for _, ev := range events {
+			if err := s.recordAudit(ctx, tx, ev); err != nil {
+				return err
+			}
 		}
 		if notice.Revoked && !notice.NothingEnded {
 			if notice.RevocationID, err = s.recordRevocation(tx, notice); err != nil {

@@ -185,7 +185,7 @@ func (s *Store) EndUserSession(ctx context.Context, user *User, sessionID string
 		if res.RowsAffected == 0 {
 			return ErrSessionNotFound
 		}
-		return s.recordAudit(ctx, tx, userEvent("session.ended", user, "1 session ended by its owner"))
+		return s.recordAudit(ctx, tx, UserAudit(AuditSessionEnded, user, "1 session ended by its owner"))
 	})
 }
 
@@ -203,5 +203,5 @@ func (s *Store) endSessions(ctx context.Context, tx *gorm.DB, user *User, keep, 
 	if res.RowsAffected == 1 {
 		detail = "1 session ended: " + why
 	}
-	return res.RowsAffected, s.recordAudit(ctx, tx, userEvent("session.ended", user, detail))
+	return res.RowsAffected, s.recordAudit(ctx, tx, UserAudit(AuditSessionEnded, user, detail))
 }

@@ -67,7 +67,8 @@ func checkSetupToken(ctx context.Context, db *gorm.DB, token string, now time.Ti
 }
 
 // CompleteSetup uses the setup token to create the first Super admin, all or nothing: the
-// token is marked used in the same transaction, so it works once.
+// token is marked used, and setup.completed recorded in the audit log, in the same
+// transaction, so it works once.
 func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -89,8 +90,11 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*U
 			return ErrSetupTokenInvalid
 		}
 		u, err := createUser(ctx, tx, nu, now)
+		if err != nil {
+			return err
+		}
 		created = u
-		return err
+		return s.recordAudit(ctx, tx, UserAudit(AuditSetupCompleted, u, "first Super admin created with the setup link"))
 	})
 	if err != nil {
 		return nil, err

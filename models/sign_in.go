@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -55,7 +56,25 @@ type SignInAttempt struct {
 //   - an unknown email, a wrong password or a disabled user is ErrUserNotFound;
 //   - on success, a hash made with other parameters is replaced by one made with the current
 //     ones, and the tokens are given back.
+//
+// Each refusal for malformed input, a failed check or the throttle is recorded in the audit
+// log (session.sign_in_failed with its reason, session.sign_in_throttled), the first
+// signInEventsPerMinute of each client address in a minute one by one and the rest summed up;
+// the success is recorded by whoever starts the session. An audit event that cannot be
+// written makes the attempt fail with its error.
 func (s *Store) SignIn(ctx context.Context, attempt SignInAttempt) (*User, error) {
+	user, refusal, err := s.signIn(ctx, attempt)
+	if refusal.action != "" {
+		if auditErr := s.auditSignInRefusal(ctx, attempt, refusal); auditErr != nil {
+			return nil, fmt.Errorf("models: sign in: %w", auditErr)
+		}
+	}
+	return user, err
+}
+
+// signIn is SignIn without the audit log: the user, or the error and, when it is a refusal to
+// record, why.
+func (s *Store) signIn(ctx context.Context, attempt SignInAttempt) (*User, signInRefusal, error) {
 	email := strings.ToLower(strings.TrimSpace(attempt.Email))
 	buckets := signInBuckets(email, attempt.Address)
 	invalid := attempt.validate()
@@ -64,33 +83,39 @@ func (s *Store) SignIn(ctx context.Context, attempt SignInAttempt) (*User, error
 	if invalid == nil {
 		leave, err := hashes.admit()
 		if err != nil {
-			return nil, err
+			return nil, signInRefusal{}, err
 		}
 		defer leave()
 		if user, err = s.userByEmail(ctx, email); err != nil {
-			return nil, err
+			return nil, signInRefusal{}, err
 		}
 	}
 	if err := s.takeSignInTokens(ctx, buckets); err != nil {
-		return nil, err
+		var throttled *ThrottledError
+		if errors.As(err, &throttled) {
+			detail := fmt.Sprintf("throttled: retry after %s", throttled.RetryAfter.Round(time.Second))
+			return nil, signInRefusal{action: AuditSignInThrottled, reason: "throttled", detail: detail, user: user}, err
+		}
+		return nil, signInRefusal{}, err
 	}
 	if invalid != nil {
-		return nil, invalid
+		return nil, signInRefusal{action: AuditSignInFailed, reason: SignInMalformed, detail: SignInMalformed}, invalid
 	}
 	stored := dummyPasswordHash()
+	damaged := false
 	if user != nil {
 		if parsed, err := parsePasswordHash(user.PasswordHash); err == nil {
 			stored = parsed
 		} else {
 			// A damaged hash fails like a wrong password, after the same work.
-			user = nil
+			damaged = true
 		}
 	}
 	current := currentPasswordParams()
 	var matches bool
 	var rehashed string
 	err := hashes.run(ctx, max(stored.params.Memory, current.Memory), func() {
-		matches = stored.matches(attempt.Password)
+		matches = stored.matches(attempt.Password) && !damaged
 		if matches && user != nil && !user.Disabled && stored.params != current {
 			rehashed = current.Hash(attempt.Password)
 		}
@@ -98,22 +123,33 @@ func (s *Store) SignIn(ctx context.Context, attempt SignInAttempt) (*User, error
 	if err != nil {
 		// Not checked: the attempt counts nothing, even if the client has gone.
 		if returned := s.returnSignInTokens(context.WithoutCancel(ctx), buckets); returned != nil {
-			return nil, returned
+			return nil, signInRefusal{}, returned
 		}
-		return nil, err
+		return nil, signInRefusal{}, err
 	}
-	if !matches || user == nil || user.Disabled {
-		return nil, ErrUserNotFound
+	reason := ""
+	switch {
+	case user == nil:
+		reason = SignInUnknownAccount
+	case damaged:
+		reason = SignInDamagedHash
+	case !matches:
+		reason = SignInWrongPassword
+	case user.Disabled:
+		reason = SignInDisabled
+	}
+	if reason != "" {
+		return nil, signInRefusal{action: AuditSignInFailed, reason: reason, detail: reason, user: user}, ErrUserNotFound
 	}
 	if rehashed != "" {
 		if err := s.replacePasswordHash(ctx, user, rehashed); err != nil {
-			return nil, errors.Join(err, s.returnSignInTokens(context.WithoutCancel(ctx), buckets))
+			return nil, signInRefusal{}, errors.Join(err, s.returnSignInTokens(context.WithoutCancel(ctx), buckets))
 		}
 	}
 	if err := s.returnSignInTokens(ctx, buckets); err != nil {
-		return nil, err
+		return nil, signInRefusal{}, err
 	}
-	return user, nil
+	return user, signInRefusal{}, nil
 }
 
 // validate refuses input no account can have, naming the field.

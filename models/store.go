@@ -61,6 +61,8 @@ type Store struct {
 	now     func() time.Time
 	// hashes bounds the memory of the password checks made at sign-in.
 	hashes atomic.Pointer[passwordHashes]
+	// signInAudit bounds the audit events of refused sign-ins per client address and minute.
+	signInAudit signInAudit
 	// notices are told of this store's changes to keys (OnKeyNotice).
 	notices keyNotices
 	// pollingRevocations is set on SQLite once the store polls for revocations made by other

@@ -188,7 +188,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		if created, err = createUser(ctx, tx, nu, s.now()); err != nil {
 			return err
 		}
-		return s.recordAudit(ctx, tx, userEvent("user.created", created, "permission "+string(created.Permission)))
+		return s.recordAudit(ctx, tx, UserAudit(AuditUserCreated, created, "permission "+string(created.Permission)))
 	})
 	if err != nil {
 		return nil, err

@@ -107,7 +107,7 @@ func (s *Store) InviteUser(ctx context.Context, inv Invitation) (*User, string, 
 		if token, err = putUserLink(tx, user.ID, now); err != nil {
 			return err
 		}
-		return s.recordAudit(ctx, tx, userEvent("user.created", user, "invited with permission "+string(user.Permission)))
+		return s.recordAudit(ctx, tx, UserAudit(AuditUserCreated, user, "invited with permission "+string(user.Permission)))
 	})
 	if err != nil {
 		return nil, "", err
@@ -138,7 +138,7 @@ func (s *Store) SetUserPermission(ctx context.Context, id int64, permission Perm
 		}
 		detail := "from " + string(user.Permission) + " to " + string(permission)
 		user.Permission, changed = permission, true
-		return s.recordAudit(ctx, tx, userEvent("user.permission_changed", user, detail))
+		return s.recordAudit(ctx, tx, UserAudit(AuditUserPermissionChanged, user, detail))
 	})
 	return user, changed, err
 }
@@ -164,7 +164,7 @@ func (s *Store) DisableUser(ctx context.Context, id int64) (*User, bool, int64, 
 			return fmt.Errorf("models: disable user: %w", err)
 		}
 		user.Disabled, changed = true, true
-		if err := s.recordAudit(ctx, tx, userEvent("user.disabled", user, "")); err != nil {
+		if err := s.recordAudit(ctx, tx, UserAudit(AuditUserDisabled, user, "")); err != nil {
 			return err
 		}
 		var err error
@@ -188,7 +188,7 @@ func (s *Store) EnableUser(ctx context.Context, id int64) (*User, bool, error) {
 			return fmt.Errorf("models: enable user: %w", err)
 		}
 		user.Disabled, changed = false, true
-		if err := s.recordAudit(ctx, tx, userEvent("user.enabled", user, "")); err != nil {
+		if err := s.recordAudit(ctx, tx, UserAudit(AuditUserEnabled, user, "")); err != nil {
 			return err
 		}
 		_, err := s.endSessions(ctx, tx, user, "", "sessions from before the user was enabled")
@@ -224,7 +224,7 @@ func (s *Store) ResetUserLink(ctx context.Context, id int64) (*User, string, int
 		if token, err = putUserLink(tx, user.ID, s.now()); err != nil {
 			return err
 		}
-		if err := s.recordAudit(ctx, tx, userEvent("user.reset_link_created", user, "")); err != nil {
+		if err := s.recordAudit(ctx, tx, UserAudit(AuditUserResetLink, user, "")); err != nil {
 			return err
 		}
 		ended, err = s.endSessions(ctx, tx, user, "", "password reset")
@@ -316,7 +316,7 @@ func (s *Store) SetPasswordWithLink(ctx context.Context, token, password string)
 			return fmt.Errorf("models: use user link: %w", err)
 		}
 		user.PasswordHash = hash
-		if err := s.recordAudit(ctx, tx, userEvent("user.activated", user, detail)); err != nil {
+		if err := s.recordAudit(ctx, tx, UserAudit(AuditUserActivated, user, detail)); err != nil {
 			return err
 		}
 		_, err = s.endSessions(ctx, tx, user, "", "password set with a one-time link")
@@ -435,9 +435,4 @@ func actingAs(actor AuditActor, user *User) AuditActor {
 	as := UserActor(user)
 	as.Address, as.UserAgent, as.RequestID = actor.Address, actor.UserAgent, actor.RequestID
 	return as
-}
-
-// userEvent is an audit event whose target is user.
-func userEvent(action string, user *User, detail string) AuditEvent {
-	return AuditEvent{Action: action, TargetType: ActorUser, TargetID: strconv.FormatInt(user.ID, 10), TargetLabel: user.Email, Detail: detail}
 }

@@ -91,7 +91,7 @@ func (s *Store) ChangePassword(ctx context.Context, change PasswordChange) (int6
 		if res.RowsAffected != 1 {
 			return ErrWrongPassword
 		}
-		if err := s.recordAudit(ctx, tx, userEvent("user.password_changed", user, "")); err != nil {
+		if err := s.recordAudit(ctx, tx, UserAudit(AuditUserPasswordChanged, user, "")); err != nil {
 			return err
 		}
 		ended, err = s.endSessions(ctx, tx, user, hashToken(change.KeepSession), "password changed by the user")

@@ -39,7 +39,9 @@ var staleHeader = []string{"true"}
 // scopes: 401 for any refused key, 403 naming the allowed scopes for a key of another scope,
 // 503 when the database cannot be asked and the key cannot be vouched for. A key accepted from
 // memory during an outage is marked X-Keysmith-Stale: true. The API's body limit applies
-// after all that, so that only an admitted request is told its body is too large.
+// after all that, so that only an admitted request is told its body is too large. The first
+// refusal of each key in an hour (expired, disabled, deleted, replaced, wrong scope) is passed
+// on to the audit log in the background.
 func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 	allowed := make([]string, len(scopes))
 	for i, scope := range scopes {
@@ -57,6 +59,9 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			s.Metrics.verifications[result].Inc()
 			switch {
 			case errors.Is(err, ErrKeyRefused):
+				if refusal, ok := err.(*keyRefusal); ok {
+					s.Keys.noteRefusal(c, refusal, result)
+				}
 				return errKeyRequired
 			case err != nil:
 				return err
@@ -70,6 +75,7 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 				}
 				return next(&keyContext{Context: c, entry: entry, stale: result == ResultStale})
 			}
+			s.Keys.noteRefusal(c, entry.refused(), result)
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",

@@ -138,13 +138,19 @@ func LocalPath(target, fallback string) string {
 
 // Login starts a new session for user, ending any session the browser had, so a session id
 // planted before login is worthless after it. The CSRF token is renewed with it: from now on
-// the browser's token is bound to the new session, and its pre-session seed is replaced.
+// the browser's token is bound to the new session, and its pre-session seed is replaced. The
+// sign-in is recorded in the audit log (session.signed_in, by the user) before the session
+// begins, so that no session begins unrecorded.
 func (s *Server) Login(c echo.Context, user *models.User) error {
 	session := currentSession(c)
 	if session.ID != "" {
 		if err := s.store.DeleteSession(c.Request().Context(), session.ID); err != nil {
 			return err
 		}
+	}
+	SetAuditActor(c, models.UserActor(user))
+	if err := s.store.RecordAudit(c.Request().Context(), models.UserAudit(models.AuditSignedIn, user, "")); err != nil {
+		return err
 	}
 	session.ID = ""
 	session.Values = map[any]any{sessionUserKey: user.ID}
@@ -157,8 +163,14 @@ func (s *Server) Login(c echo.Context, user *models.User) error {
 }
 
 // Logout ends the session on the server and clears its cookie, and gives the browser a new
-// pre-session seed, so no CSRF token from before outlives the session.
+// pre-session seed, so no CSRF token from before outlives the session. A signed-in user's
+// sign-out is recorded in the audit log first (session.signed_out).
 func (s *Server) Logout(c echo.Context) error {
+	if user := CurrentUser(c); user != nil {
+		if err := s.store.RecordAudit(c.Request().Context(), models.UserAudit(models.AuditSignedOut, user, "")); err != nil {
+			return err
+		}
+	}
 	session := currentSession(c)
 	session.Options.MaxAge = -1
 	if err := session.Save(c.Request(), c.Response()); err != nil {

@@ -71,6 +71,8 @@ type KeyVerifier struct {
 	storeDownUntil atomic.Int64
 
 	usage usageGatherer
+	// refusals passes the first refusal of each key each hour on to the audit log.
+	refusals *keyRefusals
 }
 
 type cachedKey struct {
@@ -193,6 +195,7 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 		store: store, log: log, metrics: metrics,
 		lookupTimeout: lookupTimeout, staleFor: staleFor, size: size,
 		cache: map[[sha256.Size]byte]*cachedKey{}, unknown: newUnknownKeys(unknownKeysSize), born: time.Now(),
+		refusals: newKeyRefusals(store, log),
 	}
 	v.usage.init(metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
@@ -260,6 +263,7 @@ func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey
 
 // verify is Verify returning the cache entry, which also carries the key's summary, and the
 // result the metrics count: ResultOK or ResultStale with an entry, or the reason for the error.
+// A refusal that the audit log may record is a *keyRefusal, which names the key or the secret.
 func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, VerifyResult, error) {
 	if models.ParseSecret(secret) != nil {
 		return nil, ResultMalformed, ErrKeyRefused
@@ -283,8 +287,11 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
 	}
 	if v.trusted() {
-		if result, known := v.unknown.known(sum, now, generation); known {
+		if result, refusal, known := v.unknown.known(sum, now, generation); known {
 			v.metrics.negativeCacheHits.Inc()
+			if refusal != nil {
+				return nil, result, refusal
+			}
 			return nil, result, ErrKeyRefused
 		}
 	}
@@ -312,12 +319,17 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		if entry != nil {
 			v.Evict(hex.EncodeToString(sum[:]))
 		}
-		result := ResultUnknown
-		if errors.Is(err, errKeyDisabled) {
-			result = ResultDisabled
+		// The store's answer is the audit log's to record: a disabled key's, or a secret it
+		// does not know, which may be a deleted key's. Repeats answered from memory name a
+		// disabled key only.
+		var disabled *disabledKeyError
+		if errors.As(err, &disabled) {
+			refusal := &keyRefusal{key: disabled.key}
+			v.unknown.remember(sum, ticket, now, generation, ResultDisabled, refusal)
+			return nil, ResultDisabled, refusal
 		}
-		v.unknown.remember(sum, ticket, now, generation, result)
-		return nil, result, ErrKeyRefused
+		v.unknown.remember(sum, ticket, now, generation, ResultUnknown, nil)
+		return nil, ResultUnknown, &keyRefusal{unknown: true, sum: sum}
 	}
 	v.mu.Lock()
 	if v.epoch.Load() == epoch {
@@ -334,9 +346,10 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 }
 
 // lookup reads the key whose current or previous secret hashes to sum from the store, within
-// the verifier's deadline, and makes its cache entry; errKeyDisabled for a disabled key. A
-// previous secret whose grace is over at now is ended, for every instance, by whichever
-// instance notices first: that is answered ErrAPIKeyNotFound, as the secret is from then on.
+// the verifier's deadline, and makes its cache entry; a *disabledKeyError (errKeyDisabled) for
+// a disabled key. A previous secret whose grace is over at now is ended, for every instance,
+// by whichever instance notices first: that is answered ErrAPIKeyNotFound, as the secret is
+// from then on.
 func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
 	defer cancel()
@@ -360,7 +373,7 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 		}
 	}
 	if key.DisabledAt != nil {
-		return nil, errKeyDisabled
+		return nil, &disabledKeyError{key: &refusedKey{publicID: key.PublicID, name: key.Name}}
 	}
 	if key.Scope == models.ScopeScanner {
 		// Another instance, or this one before a restart, may have seen the check-in.
@@ -381,7 +394,7 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 // change it.
 func checkEntry(entry *cachedKey, now time.Time, result VerifyResult) (*cachedKey, VerifyResult, error) {
 	if entry.expired(now) {
-		return nil, ResultExpired, ErrKeyRefused
+		return nil, ResultExpired, entry.refused()
 	}
 	if result == ResultOK {
 		entry.vouch(now)

@@ -5,6 +5,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -164,6 +165,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		}
 		close(webhooksDone)
 	}()
+	refusalsDone := make(chan struct{})
+	go func() {
+		s.Keys.RunRefusalWriter(background)
+		close(refusalsDone)
+	}()
 	go s.every(background, sessionSweepInterval, "sweep sessions", func(ctx context.Context) error {
 		_, err := s.store.DeleteExpiredSessions(ctx, s.cfg.SessionIdleTimeout)
 		return err
@@ -172,6 +178,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		_, err := s.store.PruneSignInBuckets(ctx)
 		return err
 	})
+	go s.every(background, signInSummaryInterval, "record summaries of refused sign-ins", func(ctx context.Context) error {
+		_, err := s.store.RecordSignInSummaries(ctx)
+		return err
+	})
+	go s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
 	go s.runAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
 	// is tried again by the heartbeat.
@@ -195,6 +206,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		stopBackground()
 		<-flusherDone
 		<-webhooksDone
+		<-refusalsDone
 		<-heartbeatDone
 		deregister, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
@@ -238,6 +250,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	stopBackground()
 	<-flusherDone
 	<-webhooksDone
+	<-refusalsDone
 	// No heartbeat may register the instance again once it has deregistered.
 	<-heartbeatDone
 	flush, cancelFlush := context.WithDeadline(context.Background(), deadline)
@@ -248,6 +261,9 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		close(deregistered)
 	}()
 	s.Keys.FlushUsageAtShutdown(flush)
+	if err := s.Keys.FlushRefusals(flush); err != nil {
+		s.log.Warn("stopping: api key refusals not recorded in the audit log", "error", err)
+	}
 	<-deregistered
 	return nil
 }
@@ -316,6 +332,24 @@ func (s *Server) every(ctx context.Context, interval time.Duration, what string,
 	}
 }
 
+// nowAndEvery runs job at once, then every interval, as every does.
+func (s *Server) nowAndEvery(ctx context.Context, interval time.Duration, what string, job func(context.Context) error) {
+	if err := job(ctx); err != nil && ctx.Err() == nil {
+		s.log.Error(what, "error", err)
+	}
+	s.every(ctx, interval, what, job)
+}
+
+// pruneAuditLog deletes the audit events past the retention period (the one deletion the
+// append-only log allows, see models.Store.PruneAuditEvents), the tombstones of secrets past
+// theirs, and the marks of refusals from hours over.
+func (s *Server) pruneAuditLog(ctx context.Context) error {
+	now := s.store.Now()
+	_, err := s.store.PruneAuditEvents(ctx, now.Add(-s.cfg.AuditRetention))
+	_, refusalsErr := s.store.PruneKeyRefusals(ctx, now.Add(-models.KeyTombstonesKept), now.Add(-time.Hour))
+	return errors.Join(err, refusalsErr)
+}
+
 // Background upkeep, each run by every:
 //   - ended sessions are deleted every ten minutes; they are refused anyway, this only keeps
 //     the table small;
@@ -325,11 +359,16 @@ func (s *Server) every(ctx context.Context, interval time.Duration, what string,
 //   - every graceSweepInterval, the graces of rotated keys' previous secrets that are over are
 //     ended: those nobody presents any more, which verification never notices. Each instance
 //     refuses such a secret on its own, as it refuses an expired key; ending it records that
-//     and tells every instance (models.Store.EndGrace), once.
+//     and tells every instance (models.Store.EndGrace), once;
+//   - every signInSummaryInterval, the refused sign-ins that were counted rather than recorded
+//     one by one in a minute now over are recorded as one event per address and action;
+//   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION.
 const (
-	sessionSweepInterval = 10 * time.Minute
-	bucketPruneInterval  = time.Minute
-	graceSweepInterval   = 5 * time.Second
+	sessionSweepInterval  = 10 * time.Minute
+	bucketPruneInterval   = time.Minute
+	graceSweepInterval    = 5 * time.Second
+	signInSummaryInterval = 10 * time.Second
+	auditPruneInterval    = time.Hour
 )
 
 func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }

@@ -50,6 +50,8 @@ type unknownKey struct {
 	// generation is the verifier's generation at the lookup: the entry answers only in it, so
 	// nothing remembered before or while announcements could be missed answers after.
 	generation uint64
+	// refusal names a disabled key's refusal for the audit log; nil for an unknown secret.
+	refusal *keyRefusal
 }
 
 // newUnknownKeys returns an empty memory of up to size unknown secrets.
@@ -62,22 +64,22 @@ func newUnknownKeys(size int) *unknownKeys {
 }
 
 // known tells whether the store refused sum within the window before now, in the given
-// generation, and why (the result remember was given).
-func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) (VerifyResult, bool) {
+// generation, and why (the result and refusal remember was given).
+func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) (VerifyResult, *keyRefusal, bool) {
 	entry, ok := u.cache.Get(sum)
 	if !ok || entry.generation != generation || now.UnixNano()-entry.seenAt >= int64(unknownKeyWindow) {
-		return 0, false
+		return 0, nil, false
 	}
-	return entry.result, true
+	return entry.result, entry.refusal, true
 }
 
 // ticket is taken before a lookup, for remember.
 func (u *unknownKeys) ticket() uint64 { return u.forgets.Load() }
 
 // remember records that a lookup, begun with ticket, refused sum at now for result
-// (ResultUnknown or ResultDisabled); unless sum was forgotten since the lookup began, or too
-// many hashes were to tell.
-func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64, result VerifyResult) {
+// (ResultUnknown, or ResultDisabled with the key's refusal); unless sum was forgotten since the
+// lookup began, or too many hashes were to tell.
+func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64, result VerifyResult, refusal *keyRefusal) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	forgets := u.forgets.Load()
@@ -89,7 +91,7 @@ func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Ti
 			return
 		}
 	}
-	u.cache.Add(sum, unknownKey{seenAt: now.UnixNano(), result: result, generation: generation})
+	u.cache.Add(sum, unknownKey{seenAt: now.UnixNano(), result: result, generation: generation, refusal: refusal})
 }
 
 // forget drops sum, and keeps lookups that were running from remembering it.

@@ -151,8 +151,8 @@ func TestUnknownKeyForgottenDuringItsLookupIsNotRemembered(t *testing.T) {
 		u.forget(other(-1)) // before the lookup: of no concern to it
 		ticket := u.ticket()
 		tc.forgotten(u)
-		u.remember(sum, ticket, now, 0, ResultUnknown)
-		if _, got := u.known(sum, now, 0); got != tc.want {
+		u.remember(sum, ticket, now, 0, ResultUnknown, nil)
+		if _, _, got := u.known(sum, now, 0); got != tc.want {
 			t.Errorf("%s during the lookup: got remembered %v, want %v", tc.name, got, tc.want)
 		}
 	}

@@ -1,0 +1,328 @@
+package models
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// AuditFilter selects audit events; every field set must hold. Values are matched exactly.
+type AuditFilter struct {
+	// Actor is an actor's type (user, key, cli, anonymous, system), id (a user id, a key's
+	// public id) or label (a user's email, the operating system user of the command line).
+	Actor string
+	// Action is an action (key.deleted) or a family of actions (key).
+	Action string
+	// Key is a key's public id: the events whose actor or target it is.
+	Key string
+	// User is a user's id or email: the events whose actor or target they are.
+	User string
+	// From and To bound the time: From included, To excluded; zero for no bound.
+	From, To time.Time
+}
+
+// auditAction is what an action filter may be: a family, or a family and a verb.
+var auditAction = regexp.MustCompile(`^[a-z_]{1,40}(\.[a-z_]{1,40})?$`)
+
+// maxAuditFilterValue bounds the text filters, as events bound their fields.
+const maxAuditFilterValue = maxAuditField
+
+// Validate returns a FieldError naming the filter that no event could match, or nil.
+func (f AuditFilter) Validate() error {
+	for _, field := range []struct{ name, value string }{{"actor", f.Actor}, {"action", f.Action}, {"key", f.Key}, {"user", f.User}} {
+		if err := CheckText(field.name, field.value, false); err != nil {
+			return err
+		}
+		if len(field.value) > maxAuditFilterValue {
+			return &FieldError{Field: field.name, Message: fmt.Sprintf("must be at most %d bytes", maxAuditFilterValue)}
+		}
+	}
+	if f.Action != "" && !auditAction.MatchString(f.Action) {
+		return &FieldError{Field: "action", Message: "must be an action such as key.deleted, or a family of actions such as key"}
+	}
+	if f.Key != "" && !wellFormedPublicID(f.Key) {
+		return &FieldError{Field: "key", Message: "must be a key id (ak_ and 16 letters or digits)"}
+	}
+	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
+		return &FieldError{Field: "to", Message: "must come after from"}
+	}
+	return nil
+}
+
+// apply adds the filter's conditions to query.
+func (f AuditFilter) apply(query *gorm.DB) *gorm.DB {
+	if f.Actor != "" {
+		query = query.Where("(actor_type = ? OR actor_id = ? OR actor_label IN (?, ?))", f.Actor, f.Actor, f.Actor, strings.ToLower(f.Actor))
+	}
+	if family, verb, ok := strings.Cut(f.Action, "."); ok {
+		query = query.Where("action = ?", family+"."+verb)
+	} else if f.Action != "" {
+		query = query.Where("action LIKE ? ESCAPE '\\'", escapeLike(f.Action)+".%")
+	}
+	if f.Key != "" {
+		query = query.Where("((target_type = ? AND target_id = ?) OR (actor_type = ? AND actor_id = ?))", TargetKey, f.Key, ActorKey, f.Key)
+	}
+	if f.User != "" {
+		email := strings.ToLower(f.User)
+		query = query.Where("((target_type = ? AND (target_id = ? OR target_label = ?)) OR (actor_type = ? AND (actor_id = ? OR actor_label = ?)))",
+			TargetUser, f.User, email, ActorUser, f.User, email)
+	}
+	if !f.From.IsZero() {
+		query = query.Where("at >= ?", f.From.UnixMicro())
+	}
+	if !f.To.IsZero() {
+		query = query.Where("at < ?", f.To.UnixMicro())
+	}
+	return query
+}
+
+// auditColumns are the columns of an event that both databases have (not PostgreSQL's xid).
+const auditColumns = "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, target_label, address, user_agent, request_id, detail"
+
+// event is the row as an AuditEvent.
+func (r auditRow) event() AuditEvent {
+	return AuditEvent{
+		ID: r.ID, At: time.UnixMicro(r.At).UTC(),
+		Actor:  AuditActor{Type: r.ActorType, ID: r.ActorID, Label: r.ActorLabel, Address: r.Address, UserAgent: r.UserAgent, RequestID: r.RequestID},
+		Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID, TargetLabel: r.TargetLabel, Detail: r.Detail,
+	}
+}
+
+// AuditLogQuery selects a page of the console's audit log, newest first: the Limit events
+// before the event Before, or after the event After, or the newest.
+type AuditLogQuery struct {
+	Filter        AuditFilter
+	Before, After int64
+	Limit         int
+}
+
+// AuditLogPage is a page of the audit log, newest first, and whether newer or older events
+// match beyond it.
+type AuditLogPage struct {
+	Events       []AuditEvent
+	Newer, Older bool
+}
+
+// maxAuditPage bounds every read of the audit log.
+const maxAuditPage = 1000
+
+// AuditLog returns a page of the events that match q.Filter, newest first. An invalid filter
+// is a FieldError.
+func (s *Store) AuditLog(ctx context.Context, q AuditLogQuery) (AuditLogPage, error) {
+	if err := q.Filter.Validate(); err != nil {
+		return AuditLogPage{}, err
+	}
+	q.Limit = min(max(q.Limit, 1), maxAuditPage)
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	db := s.db.WithContext(ctx)
+	matching := func() *gorm.DB { return q.Filter.apply(db.Model(&auditRow{})) }
+	var rows []auditRow
+	query, order := matching(), "id DESC"
+	switch {
+	case q.After > 0:
+		query, order = query.Where("id > ?", q.After), "id ASC"
+	case q.Before > 0:
+		query = query.Where("id < ?", q.Before)
+	}
+	if err := query.Select(auditColumns).Order(order).Limit(q.Limit + 1).Find(&rows).Error; err != nil {
+		return AuditLogPage{}, fmt.Errorf("models: audit log: %w", err)
+	}
+	more := len(rows) > q.Limit
+	rows = rows[:min(len(rows), q.Limit)]
+	if q.After > 0 {
+		slices.Reverse(rows)
+	}
+	page := AuditLogPage{Events: make([]AuditEvent, len(rows))}
+	for i, row := range rows {
+		page.Events[i] = row.event()
+	}
+	// The side the page was not read towards: is there anything beyond its first event, or
+	// beyond the event it was read from when it is empty?
+	exists := func(condition string, id int64) (bool, error) {
+		var ids []int64
+		err := matching().Where(condition, id).Limit(1).Pluck("id", &ids).Error
+		return len(ids) > 0, err
+	}
+	var err error
+	switch {
+	case q.After > 0:
+		page.Newer = more
+		edge := q.After + 1
+		if len(rows) > 0 {
+			edge = rows[len(rows)-1].ID
+		}
+		page.Older, err = exists("id < ?", edge)
+	case q.Before > 0:
+		page.Older = more
+		edge := q.Before - 1
+		if len(rows) > 0 {
+			edge = rows[0].ID
+		}
+		page.Newer, err = exists("id > ?", edge)
+	default:
+		page.Older = more
+	}
+	if err != nil {
+		return AuditLogPage{}, fmt.Errorf("models: audit log: %w", err)
+	}
+	return page, nil
+}
+
+// AuditCursor is a position in the audit log as the API reads it, oldest first: after the
+// event id, written by transaction xid (PostgreSQL; 0 on SQLite). Its text form is opaque.
+type AuditCursor struct {
+	xid uint64
+	id  int64
+}
+
+// auditCursorVersion begins every cursor's text, so that its form can change.
+const auditCursorVersion = "a1"
+
+// String is the cursor's opaque text form, for a URL.
+func (c AuditCursor) String() string {
+	if c == (AuditCursor{}) {
+		return ""
+	}
+	raw := auditCursorVersion + "." + strconv.FormatUint(c.xid, 10) + "." + strconv.FormatInt(c.id, 10)
+	return base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// ParseAuditCursor reads a cursor that AuditEventsAfter returned; "" is the beginning. Any
+// other text is a FieldError.
+func ParseAuditCursor(s string) (AuditCursor, error) {
+	if s == "" {
+		return AuditCursor{}, nil
+	}
+	invalid := &FieldError{Field: "cursor", Message: "is not a cursor this API returned: pass next_cursor as it came, or leave it out to start from the oldest event"}
+	if len(s) > 100 {
+		return AuditCursor{}, invalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return AuditCursor{}, invalid
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || parts[0] != auditCursorVersion {
+		return AuditCursor{}, invalid
+	}
+	xid, xidErr := strconv.ParseUint(parts[1], 10, 64)
+	id, idErr := strconv.ParseInt(parts[2], 10, 64)
+	if xidErr != nil || idErr != nil || id < 0 {
+		return AuditCursor{}, invalid
+	}
+	return AuditCursor{xid: xid, id: id}, nil
+}
+
+// AuditEventsAfter returns up to limit events that match filter after cursor, oldest first,
+// with the cursor after the last of them (cursor itself when there is none). Paging so never
+// skips nor repeats an event, even while events are written: on PostgreSQL, where
+// transactions commit out of the order of their ids, it serves events by (writing transaction,
+// id) and only those of transactions older than every transaction still running, which can
+// add no more; on SQLite writers take turns, so ids are in the order of commits. An event
+// written by a long transaction waits for it, and holds back the events after it meanwhile.
+func (s *Store) AuditEventsAfter(ctx context.Context, filter AuditFilter, cursor AuditCursor, limit int) ([]AuditEvent, AuditCursor, error) {
+	if err := filter.Validate(); err != nil {
+		return nil, cursor, err
+	}
+	limit = min(max(limit, 1), maxAuditPage)
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	query := filter.apply(s.db.WithContext(ctx).Model(&auditRow{}))
+	var rows []struct {
+		Row     auditRow `gorm:"embedded"`
+		XidText string
+	}
+	var err error
+	if s.dialect == DialectPostgres {
+		err = query.Select(auditColumns+", CAST(xid AS text) AS xid_text").
+			Where("(xid, id) > (CAST(CAST(? AS text) AS xid8), ?)", strconv.FormatUint(cursor.xid, 10), cursor.id).
+			Where("xid < pg_snapshot_xmin(pg_current_snapshot())").
+			Order("xid, id").Limit(limit).Find(&rows).Error
+	} else {
+		err = query.Select(auditColumns).Where("id > ?", cursor.id).Order("id").Limit(limit).Find(&rows).Error
+	}
+	if err != nil {
+		return nil, cursor, fmt.Errorf("models: audit events after: %w", err)
+	}
+	events := make([]AuditEvent, len(rows))
+	next := cursor
+	for i, row := range rows {
+		events[i] = row.Row.event()
+		next = AuditCursor{id: row.Row.ID}
+		if row.XidText != "" {
+			if next.xid, err = strconv.ParseUint(row.XidText, 10, 64); err != nil {
+				return nil, cursor, fmt.Errorf("models: audit events after: transaction id %q: %w", row.XidText, err)
+			}
+		}
+	}
+	return events, next, nil
+}
+
+// auditPruneBatch bounds how many events one transaction of PruneAuditEvents deletes.
+const auditPruneBatch = 5000
+
+// PruneAuditEvents deletes the events older than before, in transactions of auditPruneBatch
+// events until none is left or the store's deadline passes (a later call goes on from there),
+// and returns how many it deleted. It is the one deletion the append-only audit log allows:
+// each transaction first marks itself as the retention job's (on PostgreSQL SET LOCAL
+// keysmith.audit_prune = 'on'; on SQLite a row in audit_prune, which it removes again), which
+// the triggers that refuse every other UPDATE and DELETE check, and records what it deleted as
+// an audit.pruned event.
+func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	cutoff := before.UnixMicro()
+	var deleted int64
+	for {
+		var batch int64
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			allow, disallow := "SET LOCAL keysmith.audit_prune = 'on'", ""
+			if s.dialect == DialectSQLite {
+				allow, disallow = "INSERT INTO audit_prune (on_since) VALUES (0)", "DELETE FROM audit_prune"
+			}
+			if err := tx.Exec(allow).Error; err != nil {
+				return err
+			}
+			res := tx.Exec("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)", cutoff, auditPruneBatch)
+			if res.Error != nil {
+				return res.Error
+			}
+			if batch = res.RowsAffected; batch == 0 {
+				return errNothingToPrune
+			}
+			if disallow != "" {
+				if err := tx.Exec(disallow).Error; err != nil {
+					return err
+				}
+			}
+			events := "events"
+			if batch == 1 {
+				events = "event"
+			}
+			detail := fmt.Sprintf("%d %s from before %s deleted: they passed the retention period", batch, events, before.UTC().Format(time.RFC3339))
+			return s.recordAudit(ctx, tx, AuditEvent{Action: AuditPruned, Detail: detail})
+		})
+		if errors.Is(err, errNothingToPrune) {
+			return deleted, nil
+		}
+		if err != nil {
+			return deleted, fmt.Errorf("models: prune audit events: %w", err)
+		}
+		deleted += batch
+		if batch < auditPruneBatch {
+			return deleted, nil
+		}
+	}
+}
+
+// errNothingToPrune rolls back a prune transaction that found no event to delete.
+var errNothingToPrune = errors.New("models: no audit event to prune")

@@ -1,0 +1,177 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Why a sign-in failed, as its session.sign_in_failed event's detail says. The sign-in page
+// says none of it: it answers every failed check alike.
+const (
+	SignInUnknownAccount = "unknown_account"
+	SignInWrongPassword  = "wrong_password"
+	SignInDisabled       = "disabled"
+	SignInMalformed      = "malformed_input"
+	// SignInDamagedHash: the account's stored password hash cannot be read, so no password
+	// can sign in to it until it is reset.
+	SignInDamagedHash = "damaged_password_hash"
+)
+
+const (
+	// signInEventsPerMinute is how many refused sign-ins (failed or throttled) from one client
+	// address are recorded one by one in a minute; the others are counted, and recorded as one
+	// summary event per action once the minute is over.
+	signInEventsPerMinute = 5
+	// signInAuditClients bounds how many client addresses are counted apart in a minute.
+	// Those past it share one count, so that no flood of addresses makes the memory grow.
+	signInAuditClients = 4096
+	// signInAuditOthers is the client key of the shared count.
+	signInAuditOthers = ""
+)
+
+// signInAudit bounds the audit events of refused sign-ins per client address and minute
+// (minutes of Unix time). Its memory holds the current minute's counts only: a minute's
+// summaries are taken once it is over, by the next refusal from its address or by
+// RecordSignInSummaries.
+type signInAudit struct {
+	mu      sync.Mutex
+	clients map[string]*signInMinute
+}
+
+// signInMinute counts the refused sign-ins of one client address in one minute.
+type signInMinute struct {
+	minute   int64
+	recorded int
+	// unrecorded counts the others by action, then by reason.
+	unrecorded map[string]map[string]int
+	last       time.Time
+}
+
+// signInSummary is an event that sums up refusals not recorded one by one, and the address it
+// is about.
+type signInSummary struct {
+	address string
+	event   AuditEvent
+}
+
+// admit tells whether the refusal of a sign-in from client (its clientKey) at now, for action
+// and reason, is recorded on its own; otherwise it is counted. It returns the summaries of the
+// client's minute that it finds over.
+func (a *signInAudit) admit(client string, now time.Time, action, reason string) (bool, []signInSummary) {
+	minute := now.Unix() / 60
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.clients == nil {
+		a.clients = map[string]*signInMinute{}
+	}
+	if _, counted := a.clients[client]; !counted && len(a.clients) >= signInAuditClients {
+		client = signInAuditOthers
+	}
+	var due []signInSummary
+	counts := a.clients[client]
+	if counts != nil && counts.minute != minute {
+		due = counts.summaries(client)
+		counts = nil
+	}
+	if counts == nil {
+		counts = &signInMinute{minute: minute}
+		a.clients[client] = counts
+	}
+	if counts.recorded < signInEventsPerMinute {
+		counts.recorded++
+		return true, due
+	}
+	if counts.unrecorded == nil {
+		counts.unrecorded = map[string]map[string]int{}
+	}
+	if counts.unrecorded[action] == nil {
+		counts.unrecorded[action] = map[string]int{}
+	}
+	counts.unrecorded[action][reason]++
+	counts.last = now
+	return false, due
+}
+
+// over takes the summaries of every minute before now's, and forgets those minutes.
+func (a *signInAudit) over(now time.Time) []signInSummary {
+	minute := now.Unix() / 60
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var due []signInSummary
+	for client, counts := range a.clients {
+		if counts.minute < minute {
+			due = append(due, counts.summaries(client)...)
+			delete(a.clients, client)
+		}
+	}
+	return due
+}
+
+// summaries are the events that sum up the minute's unrecorded refusals, one per action.
+func (m *signInMinute) summaries(client string) []signInSummary {
+	var out []signInSummary
+	from := time.Unix(m.minute*60, 0).UTC().Format(time.RFC3339)
+	for _, action := range slices.Sorted(maps.Keys(m.unrecorded)) {
+		reasons := m.unrecorded[action]
+		total := 0
+		var parts []string
+		for _, reason := range slices.Sorted(maps.Keys(reasons)) {
+			total += reasons[reason]
+			parts = append(parts, fmt.Sprintf("%s %d", reason, reasons[reason]))
+		}
+		where := "from this address"
+		if client == signInAuditOthers {
+			where = fmt.Sprintf("from addresses beyond the %d counted apart", signInAuditClients)
+		}
+		detail := fmt.Sprintf("%d more %s in the minute from %s, not recorded one by one (%s)",
+			total, where, from, strings.Join(parts, ", "))
+		out = append(out, signInSummary{address: client, event: AuditEvent{At: m.last, Action: action, Detail: detail}})
+	}
+	return out
+}
+
+// signInRefusal is why a sign-in was refused, for its audit event: its action and reason,
+// and the account it named.
+type signInRefusal struct {
+	action, reason, detail string
+	user                   *User
+}
+
+// auditSignInRefusal records a refused sign-in, within the bound of signInEventsPerMinute per
+// client address, with the summaries it finds due. The event names the account: the user when
+// there is one, and otherwise the email as typed, escaped if it is not text.
+func (s *Store) auditSignInRefusal(ctx context.Context, attempt SignInAttempt, refusal signInRefusal) error {
+	record, due := s.signInAudit.admit(clientKey(attempt.Address), s.now(), refusal.action, refusal.reason)
+	err := s.recordSignInSummaries(ctx, due)
+	if !record {
+		return err
+	}
+	event := AuditEvent{Action: refusal.action, TargetType: TargetUser, TargetLabel: strings.TrimSpace(attempt.Email), Detail: refusal.detail}
+	if refusal.user != nil {
+		event = UserAudit(refusal.action, refusal.user, refusal.detail)
+	}
+	return errors.Join(err, s.RecordAudit(ctx, event))
+}
+
+// RecordSignInSummaries records the summaries of refused sign-ins whose minute is over, and
+// returns how many. Each instance counts its own; each runs it every few seconds.
+func (s *Store) RecordSignInSummaries(ctx context.Context) (int, error) {
+	due := s.signInAudit.over(s.now())
+	return len(due), s.recordSignInSummaries(ctx, due)
+}
+
+// recordSignInSummaries records each summary by an anonymous actor at its address.
+func (s *Store) recordSignInSummaries(ctx context.Context, due []signInSummary) error {
+	var errs []error
+	for _, summary := range due {
+		actor := AuditActor{Type: ActorAnonymous, Address: summary.address}
+		errs = append(errs, s.RecordAudit(WithAuditActor(ctx, actor), summary.event))
+	}
+	return errors.Join(errs...)
+}
