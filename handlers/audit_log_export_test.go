@@ -55,8 +55,8 @@ func TestAuditLogPageFiltersAndPages(t *testing.T) {
 
 		res = admin.Get(href)
 		wantStatus(t, res, http.StatusOK)
-		if got := len(auditRows(t, res.Body)); got != 11 || !strings.Contains(res.Body, "<html") {
-			t.Fatalf("second page without htmx: %d rows, want the whole page with the other 11", got)
+		if got := len(auditRows(t, res.Body)); got != 12 || !strings.Contains(res.Body, "<html") {
+			t.Fatalf("second page without htmx: %d rows, want the whole page with the other 12", got)
 		}
 		newer, _ := doc(t, res.Body).Find(`[data-testid="page-newer"]`).Attr("href")
 		if doc(t, res.Body).Find(`[data-testid="page-older"]`).Length() != 0 || newer == "" {
@@ -64,8 +64,8 @@ func TestAuditLogPageFiltersAndPages(t *testing.T) {
 		}
 		res = admin.HTMX(http.MethodGet, href, "audit-log", nil)
 		wantStatus(t, res, http.StatusOK)
-		if got := len(auditRows(t, res.Body)); got != 11 || strings.Contains(res.Body, "<html") || !strings.Contains(res.Body, `id="audit-log"`) {
-			t.Errorf("second page with htmx: %d rows, want the region alone with 11", got)
+		if got := len(auditRows(t, res.Body)); got != 12 || strings.Contains(res.Body, "<html") || !strings.Contains(res.Body, `id="audit-log"`) {
+			t.Errorf("second page with htmx: %d rows, want the region alone with 12", got)
 		}
 		res = admin.Get(newer)
 		if got := len(auditRows(t, res.Body)); got != 50 {
@@ -168,8 +168,8 @@ func TestAuditLogCSVExport(t *testing.T) {
 		if !slices.Equal(rows[0], wantHeader) {
 			t.Fatalf("header: got %q, want %q", rows[0], wantHeader)
 		}
-		// The admin's sign-in, 5 keys created, a failed sign-in and the bulk.
-		if got, want := len(rows)-1, 1+5+1+many; got != want {
+		// The admin's creation and sign-in, 5 keys created, a failed sign-in and the bulk.
+		if got, want := len(rows)-1, 2+5+1+many; got != want {
 			t.Errorf("rows: got %d, want %d", got, want)
 		}
 		var labels []string
