@@ -69,7 +69,7 @@ func withoutTLS(t *testing.T, site, listen string) string {
 // in, creates a key and deletes it through nginx, each request landing on either instance; the
 // console proves the key revoked on both, and both refuse it.
 func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
-	target := modelstest.Postgres(t, "the deployment test (two Keysmith instances behind nginx need one shared database)")
+	target := modelstest.Postgres(t, "the deployment test (two instances behind nginx share one database)")
 	nginxPath(t)
 	behindNginx := func(cfg *config.Config) {
 		cfg.TrustedProxies = []*net.IPNet{{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}}
