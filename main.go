@@ -1,7 +1,7 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
 // `keysmith users create` adds a console user from a script; `keysmith keys list|disable|enable|rotate`
-// lists, pauses and rotates API keys; `keysmith version` (or --version) names the build.
+// lists, pauses and rotates API keys.
 package main
 
 import (
