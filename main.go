@@ -44,12 +44,16 @@ const usage = `usage:
   keysmith keys list [--status S] [--scope S] [--json] [flags]
   keysmith keys disable|enable ak_… [flags]
   keysmith keys rotate ak_… --grace=0|1h|24h|7d|until-unused [--expires=30d|never|YYYY-MM-DD] [flags]
+  keysmith version                  print the module version and the commit it was built from (also --version)
 flags (each also read from its environment variable): run "keysmith serve -h"`
 
 // run is the whole program with its dependencies passed in, so tests can drive it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	command := "serve"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+	switch {
+	case len(args) > 0 && (args[0] == "--version" || args[0] == "-version"):
+		command, args = "version", args[1:]
+	case len(args) > 0 && !strings.HasPrefix(args[0], "-"):
 		command, args = args[0], args[1:]
 	}
 	switch command {
@@ -61,6 +65,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usersCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args, getenv, stdout, stderr)
+	case "version":
+		return printVersion(args, stdout)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return nil

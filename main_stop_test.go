@@ -65,16 +65,23 @@ type keysmithProcess struct {
 // until it answers /healthz. The process is killed when the test ends if it is still running.
 func startKeysmith(t *testing.T, settings map[string]string) *keysmithProcess {
 	t.Helper()
+	executable, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startExecutable(t, executable, settings)
+}
+
+// startExecutable runs executable, this test binary (which then runs Keysmith's main) or a
+// keysmith binary, as startKeysmith describes.
+func startExecutable(t *testing.T, executable string, settings map[string]string) *keysmithProcess {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := listener.Addr().String()
 	listener.Close()
-	executable, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYSMITH_") && !strings.HasPrefix(kv, "GORACE=") {

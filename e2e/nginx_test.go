@@ -46,30 +46,40 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// replaceOnce replaces old by new in s and fails the test unless old occurs exactly once, so a
-// change to the example that this test no longer understands shows up here.
-func replaceOnce(t *testing.T, s, old, new string) string {
+// replaceOnce replaces old by new in s, read from source, and fails the test unless old occurs
+// exactly once, so a change to the documented configuration that this test no longer
+// understands shows up here.
+func replaceOnce(t *testing.T, source, s, old, new string) string {
 	t.Helper()
 	if n := strings.Count(s, old); n != 1 {
-		t.Fatalf("docs/nginx.conf.example: %q occurs %d times, want once", old, n)
+		t.Fatalf("%s: %q occurs %d times, want once", source, old, n)
 	}
 	return strings.Replace(s, old, new, 1)
 }
 
-// startNginx runs docs/nginx.conf.example, pointed at keysmith and service, as a foreground
-// nginx with every file it writes inside a temporary prefix, and returns its base URL.
+// startNginx runs docs/nginx.conf.example, pointed at keysmith and service, and returns its
+// base URL.
 func startNginx(t *testing.T, keysmith, service string) string {
 	t.Helper()
-	binary := nginxPath(t)
-	example, err := os.ReadFile(filepath.Join("..", "docs", "nginx.conf.example"))
+	const source = "docs/nginx.conf.example"
+	example, err := os.ReadFile(filepath.Join("..", source))
 	if err != nil {
 		t.Fatal(err)
 	}
 	listen := freePort(t)
-	site := replaceOnce(t, string(example), "server 127.0.0.1:8080;", "server "+keysmith+";")
-	site = replaceOnce(t, site, "server 127.0.0.1:9000;", "server "+service+";")
-	site = replaceOnce(t, site, "listen 80;", "listen "+listen+";")
+	site := replaceOnce(t, source, string(example), "server 127.0.0.1:8080;", "server "+keysmith+";")
+	site = replaceOnce(t, source, site, "server 127.0.0.1:9000;", "server "+service+";")
+	site = replaceOnce(t, source, site, "listen 80;", "listen "+listen+";")
+	runNginx(t, site, listen)
+	return "http://" + listen
+}
 
+// runNginx runs site, the blocks of an http { } context, as a foreground nginx with every file
+// it writes inside a temporary prefix, and returns once it accepts connections on listen. It
+// skips the test when nginx is not installed.
+func runNginx(t *testing.T, site, listen string) {
+	t.Helper()
+	binary := nginxPath(t)
 	prefix := t.TempDir()
 	var conf strings.Builder
 	if os.Geteuid() == 0 {
@@ -122,7 +132,7 @@ func startNginx(t *testing.T, keysmith, service string) string {
 		}
 		if conn, err := net.Dial("tcp", listen); err == nil {
 			conn.Close()
-			return "http://" + listen
+			return
 		}
 		if time.Now().After(deadline) {
 			failed("did not listen within 10 seconds")

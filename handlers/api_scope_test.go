@@ -265,9 +265,8 @@ func TestKeyExpiresToTheSecond(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			app := handlerstest.New(t, target)
 			ctx := context.Background()
-			now := time.Now().UTC()
-			app.Store.SetClock(func() time.Time { return now })
-			expiresAt := now.Add(time.Hour)
+			clock := setClock(time.Now(), app.Store)
+			expiresAt := clock.now().Add(time.Hour)
 			_, secret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "soon", Scope: models.ScopeReadOnly, ExpiresAt: &expiresAt})
 			if err != nil {
 				t.Fatal(err)
@@ -275,11 +274,11 @@ func TestKeyExpiresToTheSecond(t *testing.T) {
 			get := func() int {
 				return app.Client(t).Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"Authorization": "Bearer " + secret}).StatusCode
 			}
-			now = expiresAt.Add(-time.Second)
+			clock.move(time.Hour - time.Second)
 			if got := get(); got != http.StatusOK {
 				t.Fatalf("a second before expiry: status %d, want 200", got)
 			}
-			now = expiresAt
+			clock.move(time.Hour)
 			if got := get(); got != http.StatusUnauthorized {
 				t.Fatalf("at expiry: status %d, want 401", got)
 			}

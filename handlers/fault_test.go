@@ -317,9 +317,8 @@ func TestDatabaseFaults(t *testing.T) {
 // neither is one that expired since.
 func TestStaleKeysOnlyWithinTheirWindow(t *testing.T) {
 	app, proxy, direct := faultApp(t)
-	now := time.Now()
-	app.Store.SetClock(func() time.Time { return now })
-	expiresAt := now.Add(faultStaleFor / 2)
+	clock := setClock(time.Now(), app.Store)
+	expiresAt := clock.now().Add(faultStaleFor / 2)
 	_, expiring, err := direct.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "expires soon", Scope: models.ScopeReadOnly, ExpiresAt: &expiresAt})
 	if err != nil {
 		t.Fatal(err)
@@ -333,15 +332,15 @@ func TestStaleKeysOnlyWithinTheirWindow(t *testing.T) {
 	}
 	proxy.Refuse()
 	awaitLeaseEnd()
-	now = now.Add(faultStaleFor - time.Second)
+	clock.move(faultStaleFor - time.Second)
 	if got := verifyAs(gateway, lasting, "x"); got.StatusCode != http.StatusOK || got.Header.Get("X-Keysmith-Stale") != "true" {
 		t.Fatalf("within the stale window: status %d, stale %q, want 200 and true", got.StatusCode, got.Header.Get("X-Keysmith-Stale"))
 	}
-	now = expiresAt
+	clock.move(faultStaleFor / 2)
 	if got := verifyAs(gateway, expiring, "x"); got.StatusCode != http.StatusUnauthorized {
 		t.Errorf("key expired during the outage: status %d, want 401", got.StatusCode)
 	}
-	now = now.Add(faultStaleFor)
+	clock.move(faultStaleFor/2 + faultStaleFor)
 	wantJSONUnavailable(t, "past the stale window", verifyAs(gateway, lasting, "x"), faultVerifyTimeout)
 }
 

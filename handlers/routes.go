@@ -56,6 +56,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	// The catalog API, authenticated by API key; each route names the scopes it admits.
 	anyScope := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin, models.ScopeScanner)
 	api := e.Group("/api/v1")
+	// What the API takes and answers (handlers/openapi.json), readable without a key.
+	api.GET("/openapi.json", h.apiOpenAPI)
 	api.GET("/auth/verify", h.apiAuthVerify, anyScope)
 	readItems := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin)
 	writeItems := h.srv.RequireKey(models.ScopeManageDocumentation, models.ScopeAdmin)

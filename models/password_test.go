@@ -21,7 +21,7 @@ func TestPasswordHashIsArgon2idWithOWASPParameters(t *testing.T) {
 		t.Errorf("hash: got %q, want the PHC string prefix %q", hash, prefix)
 	}
 	params := models.PasswordParams{Memory: 64, Time: 1, Threads: 1}
-	if params.Hash("same") == params.Hash("same") {
+	if first, second := params.Hash("same"), params.Hash("same"); first == second {
 		t.Error("two hashes of one password are equal: the salt is not random")
 	}
 }

@@ -58,7 +58,9 @@ type Store struct {
 	// url is the database URL the store was opened with, kept for LISTEN/NOTIFY connections.
 	url     string
 	timeout time.Duration
-	now     func() time.Time
+	// clock is the store's time; tests replace it (SetClock) while the server's goroutines
+	// read it.
+	clock atomic.Pointer[func() time.Time]
 	// hashes bounds the memory of the password checks made at sign-in.
 	hashes atomic.Pointer[passwordHashes]
 	// signInAudit bounds the audit events of refused sign-ins per client address and minute.
@@ -150,7 +152,8 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 		sqlDB.Close()
 		return nil, fmt.Errorf("models: connect to %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect, url: databaseURL, timeout: timeout, now: func() time.Time { return time.Now().UTC() }}
+	s := &Store{db: db, dialect: dialect, url: databaseURL, timeout: timeout}
+	s.SetClock(time.Now)
 	s.hashes.Store(defaultPasswordHashes())
 	return s, nil
 }
@@ -232,7 +235,13 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 }
 
 // SetClock replaces the store's clock; tests use it to move time forward.
-func (s *Store) SetClock(now func() time.Time) { s.now = func() time.Time { return now().UTC() } }
+func (s *Store) SetClock(now func() time.Time) {
+	utc := func() time.Time { return now().UTC() }
+	s.clock.Store(&utc)
+}
+
+// now is the store's time, in UTC.
+func (s *Store) now() time.Time { return (*s.clock.Load())() }
 
 // Now is the store's current time in UTC.
 func (s *Store) Now() time.Time { return s.now() }

@@ -1,5 +1,7 @@
 // Package handlerstest starts the real Keysmith server (Echo, every middleware, every route)
-// over a real database for tests, and gives them a browser-like client with a cookie jar.
+// over a real database for tests, and gives them a browser-like client with a cookie jar. Every
+// answer of /api/v1 that its clients receive is checked against the OpenAPI document that the
+// server serves, and a test fails on any that the document does not describe.
 package handlerstest
 
 import (
@@ -34,6 +36,9 @@ type App struct {
 	// URL is the base URL of the running HTTP server.
 	URL  string
 	logs *lockedWriter
+	// openAPI is the document every answer of the API that a Client receives is checked
+	// against.
+	openAPI contract
 }
 
 // Logs returns everything the server has logged so far, so tests can check what never
@@ -119,17 +124,7 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 // returns the status code.
 func (a *App) VerifyStatus(t testing.TB, secret string) int {
 	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, a.URL+"/api/v1/auth/verify", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-SECRET", secret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	return res.StatusCode
+	return a.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret}).StatusCode
 }
 
 // CreateUser adds a console user with DefaultPassword.
@@ -145,8 +140,10 @@ func (a *App) CreateUser(t testing.TB, email string, permission models.Permissio
 // Client is a browser-like HTTP client: it keeps cookies and does not follow redirects, so
 // tests see every 303.
 type Client struct {
-	t    testing.TB
-	app  *App
+	t   testing.TB
+	app *App
+	// base is the URL that paths are relative to: the App's, or a gateway's in front of it.
+	base string
 	HTTP *http.Client
 	// CSRF is the token from the last HTML page fetched, sent back by Post and Delete.
 	CSRF string
@@ -154,9 +151,16 @@ type Client struct {
 
 // Client returns a new client with an empty cookie jar.
 func (a *App) Client(t testing.TB) *Client {
+	return a.ClientVia(t, a.URL)
+}
+
+// ClientVia returns a new client, with an empty cookie jar, that sends its requests to base,
+// a gateway in front of the App, rather than to the App itself.
+func (a *App) ClientVia(t testing.TB, base string) *Client {
 	jar, _ := cookiejar.New(nil)
-	return &Client{t: t, app: a, HTTP: &http.Client{
+	return &Client{t: t, app: a, base: base, HTTP: &http.Client{
 		Jar:           jar,
+		Transport:     &checkedTransport{t: t, app: a, next: http.DefaultTransport},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
@@ -175,7 +179,7 @@ func (a *App) ClientFrom(t testing.TB, ip string) *Client {
 	dialer := &net.Dialer{LocalAddr: &net.TCPAddr{IP: local}, Timeout: 5 * time.Second}
 	transport := &http.Transport{DialContext: dialer.DialContext}
 	t.Cleanup(transport.CloseIdleConnections)
-	c.HTTP.Transport = transport
+	c.HTTP.Transport.(*checkedTransport).next = transport
 	return c
 }
 
@@ -190,7 +194,7 @@ var csrfField = regexp.MustCompile(`name="_csrf" value="([^"]*)"`)
 // Do sends a request with the given headers and remembers the CSRF token of an HTML answer.
 func (c *Client) Do(method, path string, body io.Reader, headers map[string]string) *Response {
 	c.t.Helper()
-	req, err := http.NewRequest(method, c.app.URL+path, body)
+	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -258,7 +262,7 @@ func (c *Client) Login(email string) {
 
 // Cookie returns the value of the named cookie the client holds for the app, or "".
 func (c *Client) Cookie(name string) string {
-	u, _ := url.Parse(c.app.URL)
+	u, _ := url.Parse(c.base)
 	for _, cookie := range c.HTTP.Jar.Cookies(u) {
 		if cookie.Name == name {
 			return cookie.Value
