@@ -564,8 +564,8 @@ func storedKeys(t *testing.T, app *handlerstest.App) int64 {
 }
 
 // seedRealisticKeys fills the list the way a catalog a few months into production looks:
-// keys of every scope and status, some recently used.
-func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
+// keys of every scope and status, some recently used. It returns the keys by name.
+func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) map[string]*models.APIKey {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -585,12 +585,14 @@ func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
 		{"Nightly lineage export", models.ScopeManageDocumentation, days(-40), new(days(140)), 9 * time.Hour, "lineage-export/2.3 (python-requests)"},
 		{"Metamodel migration", models.ScopeAdmin, days(-2), new(days(5)), 0, ""},
 	}
+	keys := map[string]*models.APIKey{}
 	for _, seed := range seeds {
 		app.Store.SetClock(func() time.Time { return seed.createdAt })
 		key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: seed.name, Scope: seed.scope, ExpiresAt: seed.expiresAt, CreatedByID: &creatorID})
 		if err != nil {
 			t.Fatalf("seed %q: %v", seed.name, err)
 		}
+		keys[seed.name] = key
 		if seed.lastUsed > 0 {
 			use := models.APIKeyUse{APIKeyID: key.ID, At: now.Add(-seed.lastUsed), IP: "10.20.3.14", Client: seed.client, Scanner: seed.scope == models.ScopeScanner}
 			if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}, nil); err != nil {
@@ -599,4 +601,5 @@ func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
 		}
 	}
 	app.Store.SetClock(time.Now)
+	return keys
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -297,4 +298,93 @@ func checkPNG(data []byte) error {
 		return errNotPNG
 	}
 	return nil
+}
+
+// axeSource is axe-core, the accessibility checker the walk-through runs in every page. It is
+// a test fixture pinned to one version: testdata/README.md records where it comes from.
+//
+//go:embed testdata/axe-4.14.1.min.js
+var axeSource string
+
+// screen is one way of looking at the console: a viewport size, and the colour scheme the
+// browser asks for.
+type screen struct {
+	name          string
+	width, height int64
+	phone, dark   bool
+}
+
+// screens are the sizes and colour schemes every page must work in: a laptop and a phone,
+// each light and dark.
+var screens = []screen{
+	{name: "desktop light", width: 1280, height: 800},
+	{name: "desktop dark", width: 1280, height: 800, dark: true},
+	{name: "phone light", width: 390, height: 844, phone: true},
+	{name: "phone dark", width: 390, height: 844, phone: true, dark: true},
+}
+
+// useScreen sizes the viewport (as a phone, honouring the page's viewport meta, when phone
+// is set) and sets the colour scheme the page sees.
+func (tb *tab) useScreen(s screen) {
+	tb.t.Helper()
+	scheme := "light"
+	if s.dark {
+		scheme = "dark"
+	}
+	options := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if s.phone {
+		options = append(options, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	tb.do("use the "+s.name+" screen", chromedp.EmulateViewport(s.width, s.height, options...))
+	tb.call("use the "+scheme+" colour scheme", func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+		})
+		return err
+	})
+}
+
+// checkEveryScreen looks at the page as it is now on every screen (checkScreen), and leaves
+// the tab on the first, the desktop in light mode.
+func (tb *tab) checkEveryScreen(where string) {
+	tb.t.Helper()
+	for _, s := range screens {
+		tb.useScreen(s)
+		tb.checkScreen(where+", "+s.name, s)
+	}
+	tb.useScreen(screens[0])
+}
+
+// checkScreen checks the page on the screen in use: the page never scrolls sideways, every
+// open dialog's box lies inside the viewport, and axe-core finds no accessibility violation.
+func (tb *tab) checkScreen(where string, s screen) {
+	tb.t.Helper()
+	// Colours change with a transition when the scheme does; axe must see them settled.
+	tb.waitFor("the page's transitions end ("+where+")", `document.getAnimations().every(a => a.playState !== "running")`)
+	width := eval[[]int64](tb, "measure the page", `[window.innerWidth, document.documentElement.scrollWidth]`)
+	if width[0] != s.width || width[1] > s.width {
+		tb.t.Errorf("%s: viewport %d px wide, page %d px wide; want both %d (no sideways scroll)", where, width[0], width[1], s.width)
+	}
+	outside := eval[[]string](tb, "measure the dialogs", `Array.from(document.querySelectorAll("dialog[open] > article"), box => {
+		const r = box.getBoundingClientRect();
+		const inside = r.left >= 0 && r.top >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight;
+		return inside ? "" : box.parentElement.dataset.testid + " at " + [r.left, r.top, r.right, r.bottom].map(Math.round).join(",");
+	}).filter(Boolean)`)
+	for _, box := range outside {
+		tb.t.Errorf("%s: dialog %s reaches outside the %dx%d viewport", where, box, s.width, s.height)
+	}
+	for _, violation := range tb.axe() {
+		tb.t.Errorf("%s: axe: %s", where, violation)
+	}
+}
+
+// axe runs axe-core's default rules on the page and describes each violation with the
+// elements it found it on.
+func (tb *tab) axe() []string {
+	tb.t.Helper()
+	if !eval[bool](tb, "look for axe", `typeof window.axe === "object"`) {
+		eval[chromedp.Void](tb, "inject axe", axeSource)
+	}
+	return eval[[]string](tb, "run axe", `axe.run(document, {resultTypes: ["violations"]}).then(results =>
+		results.violations.flatMap(v => v.nodes.map(n => v.id + " (" + v.impact + "): " + v.help + " at " + n.target.join(" ") + ": " + n.failureSummary.replace(/\s+/g, " "))))`)
 }
