@@ -194,6 +194,27 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("list requests after clearing the search box: got %q, want one", got)
 			}
 
+			// Sorted by name, Z to A, then searched: the search keeps the sort.
+			nameSort := `document.querySelector("[data-testid=sort-name]").closest("th").getAttribute("aria-sort")`
+			tb.do("sort by name", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
+			tb.waitFor("the list is sorted by name", nameSort+` === "ascending"`)
+			tb.do("sort by name again", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
+			tb.waitFor("the list is sorted by name, Z to A", nameSort+` === "descending"`)
+			tb.do("search with the sort", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "e"))
+			tb.waitFor("the search is applied", `new URLSearchParams(location.search).get("q") === "e"`)
+			tb.settle()
+			if got := eval[string](tb, "read the sort", nameSort); got != "descending" {
+				t.Errorf("name column after searching: got aria-sort %q, want %q (the search keeps the sort)", got, "descending")
+			}
+			if got := eval[string](tb, "read the location's sort", `new URLSearchParams(location.search).get("sort")`); got != "-name" {
+				t.Errorf("sort in the location after searching: got %q, want %q", got, "-name")
+			}
+			if got := tb.rowIDs(); len(got) != 2 || got[0] != lineage.publicID || got[1] != gateway.publicID {
+				t.Errorf("rows matching %q sorted by name, Z to A: got %q, want [%q %q]", "e", got, lineage.publicID, gateway.publicID)
+			}
+			tb.do("go back to the list as it first was", chromedp.Navigate(app.URL+"/admin/api-keys"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-row"]`)))
+			tb.setMarker()
+
 			// Delete through the warning dialog: the row goes, the page stays.
 			tb.do("open the delete dialog",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"] [data-testid="delete-api-key"]`)),
