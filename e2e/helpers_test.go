@@ -342,6 +342,8 @@ func (tb *tab) useScreen(s screen) {
 		})
 		return err
 	})
+	// Colours change with a transition when the scheme does: let them settle.
+	tb.waitFor("the page's transitions end", `document.getAnimations().every(a => a.playState !== "running")`)
 }
 
 // checkEveryScreen looks at the page as it is now on every screen (checkScreen), and leaves
@@ -359,8 +361,6 @@ func (tb *tab) checkEveryScreen(where string) {
 // open dialog's box lies inside the viewport, and axe-core finds no accessibility violation.
 func (tb *tab) checkScreen(where string, s screen) {
 	tb.t.Helper()
-	// Colours change with a transition when the scheme does; axe must see them settled.
-	tb.waitFor("the page's transitions end ("+where+")", `document.getAnimations().every(a => a.playState !== "running")`)
 	width := eval[[]int64](tb, "measure the page", `[window.innerWidth, document.documentElement.scrollWidth]`)
 	if width[0] != s.width || width[1] > s.width {
 		tb.t.Errorf("%s: viewport %d px wide, page %d px wide; want both %d (no sideways scroll)", where, width[0], width[1], s.width)
