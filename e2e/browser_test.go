@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -96,34 +95,31 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("rows behind the modal: got %q, want [%q]", got, lineage.publicID)
 			}
 
-			// Copy: a visible confirmation and the header line on the clipboard.
-			tb.do("press copy",
-				chromedp.Click(chromedp.CSS(`[data-testid="copy-formatted"]`)),
-			)
-			tb.waitFor(`the copy status says "Copied"`, `document.querySelector("[data-testid=copy-status]").textContent.trim() === "Copied"`)
-			if got := tb.text(`[data-testid="copy-status"]`); got != "Copied" {
-				t.Errorf("visible copy status: got %q, want %q", got, "Copied")
-			}
+			// Copy: the status names what was copied, the header line first, then the secret only.
+			tb.copySecret("copy-formatted", "Copied the header line.")
 			if got, want := tb.clipboard(), "X-API-SECRET: "+lineage.secret; got != want {
 				t.Errorf("clipboard after copy: got %q, want %q", got, want)
 			}
-			tb.do("press copy secret only", chromedp.Click(chromedp.CSS(`[data-testid="copy-raw"]`)))
-			tb.waitFor("the raw secret is on the clipboard", fmt.Sprintf(`navigator.clipboard.readText().then(text => text === %q)`, lineage.secret))
-
-			// Copy and go back to list: the modal closes in place, the new row is there.
-			tb.do("copy and go back to list",
-				chromedp.Click(chromedp.CSS(`[data-testid="copy-and-close"]`)),
-				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
-			)
-			if got, want := tb.clipboard(), "X-API-SECRET: "+lineage.secret; got != want {
-				t.Errorf("clipboard after copy and go back: got %q, want %q", got, want)
+			tb.copySecret("copy-raw", "Copied the secret only.")
+			if got := tb.clipboard(); got != lineage.secret {
+				t.Errorf("clipboard after copying the secret only: got %q, want %q", got, lineage.secret)
 			}
-			tb.checkMarker("after Copy and go back to list")
+
+			// Done: the modal closes in place without asking, the new row is there, a notice says
+			// what was created, and focus is back on the button that opened the dialog.
+			tb.closeSecret()
+			tb.checkMarker("after Done")
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != lineage.publicID {
 				t.Errorf("rows after the modal closed: got %q, want [%q]", got, lineage.publicID)
 			}
 			if got := tb.text(`[data-key-id="` + lineage.publicID + `"] [data-testid="api-key-name"]`); got != "Nightly lineage export" {
 				t.Errorf("name in the new row: got %q, want %q", got, "Nightly lineage export")
+			}
+			if got, want := tb.text(`[data-testid="flash"]`), "API key “Nightly lineage export” created. It works through "; !strings.HasPrefix(got, want) {
+				t.Errorf("notice after the secret closed: got %q, want %q…", got, want)
+			}
+			if got := tb.focused(); got != "new-api-key" {
+				t.Errorf("focus after the secret closed: got %q, want new-api-key, which opened the dialog", got)
 			}
 			tb.checkSecretGone(lineage.secret)
 
@@ -238,12 +234,17 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 			if err := app.Store.Heartbeat(context.Background(), peer, time.Minute); err != nil {
 				t.Fatal(err)
 			}
+			listTop := `document.querySelector("[data-testid=api-key-list]").getBoundingClientRect().top + window.scrollY`
+			topBefore := eval[float64](tb, "measure where the list starts", listTop)
 			tb.do("confirm the delete",
 				chromedp.Click(chromedp.CSS(`[data-testid="confirm-delete"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="delete-api-key-dialog"]`)),
 			)
 			tb.checkMarker("after deleting")
+			if topAfter := eval[float64](tb, "measure where the list starts", listTop); topAfter != topBefore {
+				t.Errorf("the delete's notice moved the list from %v px to %v px down the page; want it floating, the list where it was", topBefore, topAfter)
+			}
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != gateway.publicID {
 				t.Errorf("rows after deleting: got %q, want [%q]", got, gateway.publicID)
 			}
@@ -267,6 +268,10 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("proof of revocation: got %q, want %q…", got, want)
 			}
 			tb.checkMarker("after the proof of revocation updated")
+			// Once settled, the notices go by themselves (but not while the pointer is on them:
+			// it is moved away, as a person's would be after the click).
+			tb.do("move the pointer away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
+			tb.waitLonger("the delete's notices go away", `document.querySelector("[data-testid=notices]").querySelector(".notice") === null`)
 			tb.checkSecretGone(lineage.secret)
 			tb.checkSecretGone(gateway.secret)
 		})
@@ -371,7 +376,8 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 }
 
 // TestBrowserScannerKeyCopy checks that a Scanner key's copy button gives the scanner
-// configuration fragment, not the header line.
+// configuration fragment, not the header line, and that a secret copied by hand counts as
+// copied.
 func TestBrowserScannerKeyCopy(t *testing.T) {
 	browserCtx := startBrowser(t)
 	app := handlerstest.New(t, modelstest.Targets(t)[0])
@@ -384,51 +390,26 @@ func TestBrowserScannerKeyCopy(t *testing.T) {
 	if got, want := tb.text(`[data-testid="copy-formatted"]`), "Copy scanner configuration"; got != want {
 		t.Errorf("copy button of a scanner key: got %q, want %q", got, want)
 	}
-	tb.do("press copy", chromedp.Click(chromedp.CSS(`[data-testid="copy-formatted"]`)))
-	tb.waitFor(`the copy status says "Copied"`, `document.querySelector("[data-testid=copy-status]").textContent.trim() === "Copied"`)
+	tb.copySecret("copy-formatted", "Copied the scanner configuration.")
 	want := `authentication { api-key { secret = "` + key.secret + `" } }`
 	if got := tb.clipboard(); got != want {
 		t.Errorf("clipboard after copying a scanner key: got %q, want %q", got, want)
 	}
-	// Once copied, the close button closes at once.
-	tb.do("close the modal",
-		chromedp.Click(chromedp.CSS(`[data-testid="api-key-secret-dialog"] [data-close-secret]`)),
-		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
-	)
+	// Once copied, Done closes at once.
+	tb.closeSecret()
 	tb.checkSecretGone(key.secret)
-}
 
-// TestBrowserScreenshots takes the README's screenshots of a realistic list and of the
-// one-time secret modal. They are written to docs/screenshots only when
-// KEYSMITH_UPDATE_SCREENSHOTS=1, so ordinary runs leave the tree clean.
-func TestBrowserScreenshots(t *testing.T) {
-	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
-	admin := app.CreateUser(t, "ada.lovelace@example.com", models.PermissionSuperAdmin)
-	seedRealisticKeys(t, app, admin.ID)
-	tb := openTab(t, browserCtx, app, true)
-	tb.login("ada.lovelace@example.com")
-
-	list := tb.screenshot()
-	tb.createKey("Airflow metadata sync", models.ScopeManageDocumentation, "180d")
-	modal := tb.screenshot()
-
-	for name, data := range map[string][]byte{"api-keys-list.png": list, "one-time-secret.png": modal} {
-		if err := checkPNG(data); err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if os.Getenv("KEYSMITH_UPDATE_SCREENSHOTS") != "1" {
-			continue
-		}
-		path := filepath.Join("..", "docs", "screenshots", name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", path)
+	// Copied by hand, with Ctrl+C: the status says what, and the dialog closes without asking.
+	other := tb.createKey("Oracle scanner", models.ScopeScanner, "365d")
+	tb.do("select the secret only", chromedp.Focus(chromedp.CSS(`#secret-raw`)), chromedp.Evaluate[chromedp.Void](`document.getElementById("secret-raw").select()`))
+	tb.pressCopy()
+	tb.waitFor(`the copy status says "Copied the secret only."`, `document.querySelector("[data-testid=copy-status]").textContent === "Copied the secret only."`)
+	if got := tb.clipboard(); got != other.secret {
+		t.Errorf("clipboard after Ctrl+C on the secret: got %q, want %q", got, other.secret)
 	}
+	tb.do("press Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)))
+	tb.checkSecretGone(other.secret)
+	tb.checkSecretGone(key.secret)
 }
 
 // createdKey is what the secret modal showed for a new key.

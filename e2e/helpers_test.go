@@ -14,8 +14,10 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"keysmith/handlers/handlerstest"
 )
@@ -387,4 +389,75 @@ func (tb *tab) axe() []string {
 	}
 	return eval[[]string](tb, "run axe", `axe.run(document, {resultTypes: ["violations"]}).then(results =>
 		results.violations.flatMap(v => v.nodes.map(n => v.id + " (" + v.impact + "): " + v.help + " at " + n.target.join(" ") + ": " + n.failureSummary.replace(/\s+/g, " "))))`)
+}
+
+// copySecret presses a copy button of the secret dialog and waits for the status line to name
+// what was copied.
+func (tb *tab) copySecret(button, status string) {
+	tb.t.Helper()
+	tb.do("press "+button, chromedp.Click(chromedp.CSS(`[data-testid="`+button+`"]`)))
+	tb.waitFor(`the copy status says "`+status+`"`, fmt.Sprintf(`document.querySelector("[data-testid=copy-status]").textContent.trim() === %q`, status))
+}
+
+// closeSecret presses Done on the secret dialog of a secret that was copied, which closes it
+// without asking.
+func (tb *tab) closeSecret() {
+	tb.t.Helper()
+	tb.do("press Done",
+		chromedp.Click(chromedp.CSS(`[data-testid="secret-done"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
+	)
+}
+
+// press sends keys to whatever has focus, as a person at the keyboard does.
+func (tb *tab) press(what string, keys string, options ...chromedp.KeyOption) {
+	tb.t.Helper()
+	tb.do(what, chromedp.KeyEvent(keys, options...))
+}
+
+// pressCopy copies the selection with Ctrl+C, as a person copying by hand does.
+func (tb *tab) pressCopy() {
+	tb.t.Helper()
+	for _, kind := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		tb.call("press Ctrl+C", func(ctx context.Context) error {
+			params := input.DispatchKeyEventParams{Type: kind, Key: "c", Code: "KeyC", WindowsVirtualKeyCode: 67, Modifiers: 2}
+			if kind == input.DispatchKeyEventTypeKeyDown {
+				params.Commands = []string{"copy"}
+			}
+			_, err := chromedp.Call(ctx, input.DispatchKeyEvent, params)
+			return err
+		})
+	}
+}
+
+// focused describes the element that has focus: its data-testid, id or tag name.
+func (tb *tab) focused() string {
+	tb.t.Helper()
+	return eval[string](tb, "read the focus", `(e => e.dataset.testid || e.id || e.tagName.toLowerCase())(document.activeElement)`)
+}
+
+// tabTo presses Tab until the element matching selector has focus, and fails the test when it
+// never gets it: everything a test reaches this way can be reached from the keyboard.
+func (tb *tab) tabTo(selector string) {
+	tb.t.Helper()
+	condition := fmt.Sprintf(`document.activeElement !== null && document.activeElement.matches(%q)`, selector)
+	for range 80 {
+		if eval[bool](tb, "check the focus", condition) {
+			return
+		}
+		tb.press("press Tab", kb.Tab)
+	}
+	tb.t.Fatalf("80 presses of Tab never reached %s (focus is on %s)", selector, tb.focused())
+}
+
+// waitLonger polls a condition as waitFor does, for something that takes a few seconds by
+// design (a notice that goes by itself), up to three steps' time.
+func (tb *tab) waitLonger(what, condition string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 3*stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](condition, chromedp.WithPollingTimeout(3*stepTimeout-time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		tb.t.Fatalf("waiting until %s (%s): %v", what, condition, err)
+	}
 }

@@ -97,8 +97,8 @@ func TestBrowserEveryScreen(t *testing.T) {
 		chromedp.WaitNotPresent(chromedp.CSS(`[data-key-id="`+unused+`"]`)),
 	)
 	tb.waitFor("the proof of revocation is complete", `document.querySelector("[data-testid=revocation-proof]")?.dataset.state === "complete"`)
-	tb.checkEveryScreen("API Keys list after a delete")
 	proof := eval[string](tb, "read the proof's address", `document.querySelector("[data-testid=revocation-proof]").dataset.url`)
+	tb.checkEveryScreen("API Keys list after a delete")
 
 	for _, page := range []struct{ name, path, selector string }{
 		{"key page", "/admin/api-keys/" + used, `[data-testid="api-key-page"]`},
@@ -136,6 +136,21 @@ func TestBrowserEveryScreen(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)),
 	)
 	other.checkEveryScreen("access denied page")
+	if n := other.count(`nav[aria-label="Main"] a`); n != 0 {
+		t.Errorf("links in the navigation of a user without permission: got %d, want 0", n)
+	}
+	// The way out: sign in as someone else, and come back to the page that was refused.
+	other.do("sign in as someone else",
+		chromedp.Click(chromedp.CSS(`[data-testid="error-page"] [data-testid="sign-out"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), "ada.lovelace@example.com"),
+		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
+		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-row"]`)),
+	)
+	if location := get(other, "read the location", chromedp.Location()); location != app.URL+"/admin/api-keys" {
+		t.Errorf("after signing in as someone else: got %q, want the refused page %q", location, app.URL+"/admin/api-keys")
+	}
 
 	for name, data := range screenshots {
 		if err := checkPNG(data); err != nil {

@@ -170,6 +170,8 @@
 
   document.addEventListener("htmx:afterSettle", function (event) {
     openDialogs(event.detail.elt.id === "dialog-slot" ? event.detail.elt : slot());
+    // A dialog that an answer replaced with nothing (a delete done) is closed as well.
+    if (!slot().querySelector("dialog")) { returnFocus(); }
   });
 
   document.addEventListener("input", function (event) {
