@@ -335,6 +335,9 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			if html := get(tb, "read the page", chromedp.OuterHTML(chromedp.CSS(`html`))); strings.Contains(html, secret) {
 				t.Errorf("the list page contains the secret")
 			}
+			if got, want := tb.text(`[data-testid="flash"]`), "API key “Snowflake scanner” created. It works through "; !strings.HasPrefix(got, want) {
+				t.Errorf("notice on the list after the secret page: got %q, want %q…", got, want)
+			}
 
 			tb.do("follow Delete to its page",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+publicID+`"] [data-testid="delete-api-key"]`)),
@@ -370,6 +373,20 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			}
 			if _, err := app.Store.APIKeyByPublicID(context.Background(), publicID); !errors.Is(err, models.ErrAPIKeyNotFound) {
 				t.Errorf("the deleted key is still stored: got %v, want ErrAPIKeyNotFound", err)
+			}
+
+			// The Scanners filter, which applies as it changes with JavaScript, has its Apply
+			// button without it.
+			tb.do("filter the Scanners page",
+				chromedp.Click(chromedp.CSS(`[data-testid="nav-scanners"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="include-inactive"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="include-inactive"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="scanner-filter"] button`)),
+				// The box comes back ticked by the server (an attribute), not only by the click.
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="include-inactive"][checked]`)),
+			)
+			if location := get(tb, "read the location", chromedp.Location()); location != app.URL+"/admin/scanners?include_inactive=1" {
+				t.Errorf("location after Apply: got %q, want the filter in the address", location)
 			}
 		})
 	}

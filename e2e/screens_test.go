@@ -51,7 +51,9 @@ func TestBrowserEveryScreen(t *testing.T) {
 	tb.checkEveryScreen("API Keys list")
 	screenshots["api-keys-list.png"] = tb.screenshot()
 	tb.useScreen(screens[2])
+	tb.do("scroll to the list", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector("[data-testid=expiry-banner]").getBoundingClientRect().top + window.scrollY - 8)`))
 	screenshots["api-keys-list-phone.png"] = tb.screenshot()
+	tb.do("scroll back", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	tb.useScreen(screens[0])
 
 	tb.openNewKeyDialog()

@@ -322,7 +322,7 @@ func listRegion(list APIKeyList, outOfBand bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "<div class=\"table-box\"><table class=\"striped cards\"><thead><tr>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 24, "<div class=\"table-box\" tabindex=\"0\" role=\"region\" aria-label=\"API keys\"><table class=\"striped cards\"><thead><tr>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

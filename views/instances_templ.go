@@ -60,7 +60,7 @@ func InstancesPage(p Page, list InstancesView) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"table-box\"><table class=\"striped cards\"><thead><tr><th scope=\"col\">Instance</th><th scope=\"col\">Version</th><th scope=\"col\">Started</th><th scope=\"col\">Heartbeat</th><th scope=\"col\">Revocation listener</th><th scope=\"col\">Cached keys</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "<div class=\"table-box\" tabindex=\"0\" role=\"region\" aria-label=\"Instances\"><table class=\"striped cards\"><thead><tr><th scope=\"col\">Instance</th><th scope=\"col\">Version</th><th scope=\"col\">Started</th><th scope=\"col\">Heartbeat</th><th scope=\"col\">Revocation listener</th><th scope=\"col\">Cached keys</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

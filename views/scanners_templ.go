@@ -113,7 +113,7 @@ func ScannerListRegion(list ScannersView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 		} else {
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-box\"><table class=\"striped cards\"><thead><tr><th scope=\"col\">Scanner</th><th scope=\"col\">Status</th><th scope=\"col\">API key</th><th scope=\"col\">Version</th><th scope=\"col\">Last check-in</th><th scope=\"col\">First check-in</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<div class=\"table-box\" tabindex=\"0\" role=\"region\" aria-label=\"Scanners\"><table class=\"striped cards\"><thead><tr><th scope=\"col\">Scanner</th><th scope=\"col\">Status</th><th scope=\"col\">API key</th><th scope=\"col\">Version</th><th scope=\"col\">Last check-in</th><th scope=\"col\">First check-in</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
