@@ -313,6 +313,9 @@ func TestNavigationShowsOnlyWhatTheUserMayOpen(t *testing.T) {
 				t.Errorf("signing out with next %q went to %q, want /login", next, got)
 			}
 		}
+		reader.Login("reader@example.com")
+		reader.Get("/admin/api-keys")
+		wantStatus(t, reader.Post("/logout", url.Values{"next": {"/admin/api-keys\x00"}}), http.StatusUnprocessableEntity)
 	})
 }
 
