@@ -338,13 +338,14 @@ func (tb *tab) useScreen(s screen) {
 		options = append(options, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)
 	}
 	tb.do("use the "+s.name+" screen", chromedp.EmulateViewport(s.width, s.height, options...))
+	// With reduced motion (which Pico honours) colours change at once with the scheme, rather
+	// than through a transition that a screenshot or axe would catch half-way.
 	tb.call("use the "+scheme+" colour scheme", func(ctx context.Context) error {
 		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
-			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}, {Name: "prefers-reduced-motion", Value: "reduce"}},
 		})
 		return err
 	})
-	// Colours change with a transition when the scheme does: let them settle.
 	tb.waitFor("the page's transitions end", `document.getAnimations().every(a => a.playState !== "running")`)
 }
 
