@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -268,10 +267,6 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("proof of revocation: got %q, want %q…", got, want)
 			}
 			tb.checkMarker("after the proof of revocation updated")
-			// Once settled, the notices go by themselves (but not while the pointer is on them:
-			// it is moved away, as a person's would be after the click).
-			tb.do("move the pointer away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
-			tb.waitLonger("the delete's notices go away", `document.querySelector("[data-testid=notices]").querySelector(".notice") === null`)
 			tb.checkSecretGone(lineage.secret)
 			tb.checkSecretGone(gateway.secret)
 		})

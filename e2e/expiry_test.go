@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
 	"keysmith/handlers/handlerstest"
@@ -27,7 +28,8 @@ func (tb *tab) choose(selector, value string) {
 }
 
 // TestBrowserExpiryDates: the line under the expiry choice names the date the key will expire
-// on as the choice changes, and a custom date is shown everywhere as the day that was picked.
+// on as the choice changes, and a custom date is shown everywhere as the day that was picked;
+// the notice that says so goes by itself.
 func TestBrowserExpiryDates(t *testing.T) {
 	browserCtx := startBrowser(t)
 	app := handlerstest.New(t, modelstest.Targets(t)[0])
@@ -80,6 +82,10 @@ func TestBrowserExpiryDates(t *testing.T) {
 	if got, want := tb.text(`[data-testid="flash"]`), "It works through "+picked.Format("Mon, 2 Jan 2006")+" (UTC)."; !strings.Contains(got, want) {
 		t.Errorf("notice after the secret closed: got %q, want it to say %q", got, want)
 	}
+	// The notice goes by itself (but not while the pointer is on it: it is moved away, as a
+	// person's would be after the click).
+	tb.do("move the pointer away", chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 1, 1))
+	tb.waitLonger("the notice goes away", `document.querySelector("[data-testid=notices] .notice") === null`)
 	date := `[data-key-id="` + publicID + `"] [data-testid="expiry-date"]`
 	if got := tb.text(date); got != day {
 		t.Errorf("expiry in the list: got %q, want the picked day %q", got, day)
