@@ -262,3 +262,35 @@ func TestExpiryLineFollowsTheChoice(t *testing.T) {
 		}
 	}
 }
+
+// TestErrorPageLeadsOnlyWhereTheUserMayGo: a refused user, or one with no page to open, is
+// offered to sign in as someone else; a link leads to the first page the user may open, and
+// none to a page they may not.
+func TestErrorPageLeadsOnlyWhereTheUserMayGo(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		permission models.Permission
+		status     int
+		signOut    bool
+		home       string
+	}{
+		{"admin, not found", models.PermissionConnectivityAdmin, 404, false, "/admin/api-keys"},
+		{"admin, refused", models.PermissionConnectivityAdmin, 403, true, "/admin/api-keys"},
+		{"no permission, refused", models.PermissionNone, 403, true, ""},
+		{"no permission, not found", models.PermissionNone, 404, true, ""},
+	} {
+		p := page()
+		p.User.Permission = tc.permission
+		d, _ := render(t, views.ErrorPage(p, views.ErrorView{Status: tc.status, Title: "T", Message: "M", Retry: "/admin/scanners"}))
+		form := d.Find(`[data-testid="error-page"] form[action="/logout"]`)
+		if got := form.Length() == 1; got != tc.signOut {
+			t.Errorf("%s: offers to sign in as someone else: got %v, want %v", tc.name, got, tc.signOut)
+		}
+		if got := d.Find(`[data-testid="error-home"]`).AttrOr("href", ""); got != tc.home {
+			t.Errorf("%s: link to a page: got %q, want %q", tc.name, got, tc.home)
+		}
+		if tc.permission == models.PermissionNone && d.Find(`a[href^="/admin/"]`).Length() != 0 {
+			t.Errorf("%s: the page links to a page the user may not open", tc.name)
+		}
+	}
+}
