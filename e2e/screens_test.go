@@ -51,6 +51,17 @@ func TestBrowserEveryScreen(t *testing.T) {
 	tb.checkEveryScreen("API Keys list")
 	screenshots["api-keys-list.png"] = tb.screenshot()
 	tb.useScreen(screens[2])
+	// On a phone each key is still one row element, shown as a card, with all its actions.
+	cards := eval[[]string](tb, "read the cards", `Array.from(document.querySelectorAll("[data-key-id]"), row =>
+		row.dataset.testid + " " + (row.checkVisibility() && Array.from(row.querySelectorAll("[data-testid=rotate-api-key], [data-testid=delete-api-key], [data-testid=disable-api-key], [data-testid=enable-api-key]")).filter(a => a.checkVisibility()).length))`)
+	if len(cards) != len(keys) {
+		t.Errorf("elements with a key id on a phone: got %d, want one per key (%d)", len(cards), len(keys))
+	}
+	for _, card := range cards {
+		if card != "api-key-row 3" {
+			t.Errorf("a key on a phone: got %q, want a visible api-key-row with its 3 actions visible", card)
+		}
+	}
 	tb.do("scroll to the list", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, document.querySelector("[data-testid=expiry-banner]").getBoundingClientRect().top + window.scrollY - 8)`))
 	screenshots["api-keys-list-phone.png"] = tb.screenshot()
 	tb.do("scroll back", chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
