@@ -193,6 +193,7 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 			nameSort := `document.querySelector("[data-testid=sort-name]").closest("th").getAttribute("aria-sort")`
 			tb.do("sort by name", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
 			tb.waitFor("the list is sorted by name", nameSort+` === "ascending"`)
+			tb.htmxIdle()
 			tb.do("sort by name again", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
 			tb.waitFor("the list is sorted by name, Z to A", nameSort+` === "descending"`)
 			tb.do("search with the sort", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "e"))

@@ -462,3 +462,11 @@ func (tb *tab) waitLonger(what, condition string) {
 		tb.t.Fatalf("waiting until %s (%s): %v", what, condition, err)
 	}
 }
+
+// htmxIdle waits until htmx has no request in flight and has finished settling what it
+// swapped in, when the new content's forms and links are htmx's: a key pressed sooner would
+// act on them as on plain ones.
+func (tb *tab) htmxIdle() {
+	tb.t.Helper()
+	tb.waitFor("htmx is idle", `document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") === null`)
+}

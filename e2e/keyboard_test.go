@@ -76,14 +76,16 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	if got := tb.focused(); got != "sort-name" {
 		t.Errorf("focus after sorting: got %q, want sort-name", got)
 	}
+	tb.htmxIdle()
 
 	// Disable and enable: Space on the row's button, which keeps focus as it turns.
 	tb.tabTo(row + `[data-testid="disable-api-key"]`)
 	tb.press("press Space on Disable", " ")
 	tb.waitFor("the row says Disabled, focus on Enable", badgeIs(created, "disabled")+` && document.activeElement?.dataset.testid === "enable-api-key"`)
-	tb.settle()
+	tb.htmxIdle()
 	tb.press("press Space on Enable", " ")
 	tb.waitFor("the row is active again, focus on Disable", badgeIs(created, "active")+` && document.activeElement?.dataset.testid === "disable-api-key"`)
+	tb.htmxIdle()
 
 	// Rotate: Enter opens the dialog, Escape leaves it, focus goes back to the row's Rotate.
 	tb.tabTo(row + `[data-testid="rotate-api-key"]`)
