@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -96,34 +94,31 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("rows behind the modal: got %q, want [%q]", got, lineage.publicID)
 			}
 
-			// Copy: a visible confirmation and the header line on the clipboard.
-			tb.do("press copy",
-				chromedp.Click(chromedp.CSS(`[data-testid="copy-formatted"]`)),
-			)
-			tb.waitFor(`the copy status says "Copied"`, `document.querySelector("[data-testid=copy-status]").textContent.trim() === "Copied"`)
-			if got := tb.text(`[data-testid="copy-status"]`); got != "Copied" {
-				t.Errorf("visible copy status: got %q, want %q", got, "Copied")
-			}
+			// Copy: the status names what was copied, the header line first, then the secret only.
+			tb.copySecret("copy-formatted", "Copied the header line.")
 			if got, want := tb.clipboard(), "X-API-SECRET: "+lineage.secret; got != want {
 				t.Errorf("clipboard after copy: got %q, want %q", got, want)
 			}
-			tb.do("press copy secret only", chromedp.Click(chromedp.CSS(`[data-testid="copy-raw"]`)))
-			tb.waitFor("the raw secret is on the clipboard", fmt.Sprintf(`navigator.clipboard.readText().then(text => text === %q)`, lineage.secret))
-
-			// Copy and go back to list: the modal closes in place, the new row is there.
-			tb.do("copy and go back to list",
-				chromedp.Click(chromedp.CSS(`[data-testid="copy-and-close"]`)),
-				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
-			)
-			if got, want := tb.clipboard(), "X-API-SECRET: "+lineage.secret; got != want {
-				t.Errorf("clipboard after copy and go back: got %q, want %q", got, want)
+			tb.copySecret("copy-raw", "Copied the secret only.")
+			if got := tb.clipboard(); got != lineage.secret {
+				t.Errorf("clipboard after copying the secret only: got %q, want %q", got, lineage.secret)
 			}
-			tb.checkMarker("after Copy and go back to list")
+
+			// Done: the modal closes in place without asking, the new row is there, a notice says
+			// what was created, and focus is back on the button that opened the dialog.
+			tb.closeSecret()
+			tb.checkMarker("after Done")
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != lineage.publicID {
 				t.Errorf("rows after the modal closed: got %q, want [%q]", got, lineage.publicID)
 			}
 			if got := tb.text(`[data-key-id="` + lineage.publicID + `"] [data-testid="api-key-name"]`); got != "Nightly lineage export" {
 				t.Errorf("name in the new row: got %q, want %q", got, "Nightly lineage export")
+			}
+			if got, want := tb.text(`[data-testid="flash"]`), "API key “Nightly lineage export” created. It works through "; !strings.HasPrefix(got, want) {
+				t.Errorf("notice after the secret closed: got %q, want %q…", got, want)
+			}
+			if got := tb.focused(); got != "new-api-key" {
+				t.Errorf("focus after the secret closed: got %q, want new-api-key, which opened the dialog", got)
 			}
 			tb.checkSecretGone(lineage.secret)
 
@@ -194,6 +189,28 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 				t.Errorf("list requests after clearing the search box: got %q, want one", got)
 			}
 
+			// Sorted by name, Z to A, then searched: the search keeps the sort.
+			nameSort := `document.querySelector("[data-testid=sort-name]").closest("th").getAttribute("aria-sort")`
+			tb.do("sort by name", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
+			tb.waitFor("the list is sorted by name", nameSort+` === "ascending"`)
+			tb.htmxIdle()
+			tb.do("sort by name again", chromedp.Click(chromedp.CSS(`[data-testid="sort-name"]`)))
+			tb.waitFor("the list is sorted by name, Z to A", nameSort+` === "descending"`)
+			tb.do("search with the sort", chromedp.SendKeys(chromedp.CSS(`input[name="q"]`), "e"))
+			tb.waitFor("the search is applied", `new URLSearchParams(location.search).get("q") === "e"`)
+			tb.settle()
+			if got := eval[string](tb, "read the sort", nameSort); got != "descending" {
+				t.Errorf("name column after searching: got aria-sort %q, want %q (the search keeps the sort)", got, "descending")
+			}
+			if got := eval[string](tb, "read the location's sort", `new URLSearchParams(location.search).get("sort")`); got != "-name" {
+				t.Errorf("sort in the location after searching: got %q, want %q", got, "-name")
+			}
+			if got := tb.rowIDs(); len(got) != 2 || got[0] != lineage.publicID || got[1] != gateway.publicID {
+				t.Errorf("rows matching %q sorted by name, Z to A: got %q, want [%q %q]", "e", got, lineage.publicID, gateway.publicID)
+			}
+			tb.do("go back to the list as it first was", chromedp.Navigate(app.URL+"/admin/api-keys"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-row"]`)))
+			tb.setMarker()
+
 			// Delete through the warning dialog: the row goes, the page stays.
 			tb.do("open the delete dialog",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"] [data-testid="delete-api-key"]`)),
@@ -217,12 +234,17 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 			if err := app.Store.Heartbeat(context.Background(), peer, time.Minute); err != nil {
 				t.Fatal(err)
 			}
+			listTop := `document.querySelector("[data-testid=api-key-list]").getBoundingClientRect().top + window.scrollY`
+			topBefore := eval[float64](tb, "measure where the list starts", listTop)
 			tb.do("confirm the delete",
 				chromedp.Click(chromedp.CSS(`[data-testid="confirm-delete"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"]`)),
 				chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="delete-api-key-dialog"]`)),
 			)
 			tb.checkMarker("after deleting")
+			if topAfter := eval[float64](tb, "measure where the list starts", listTop); topAfter != topBefore {
+				t.Errorf("the delete's notice moved the list from %v px to %v px down the page; want it floating, the list where it was", topBefore, topAfter)
+			}
 			if got := tb.rowIDs(); len(got) != 1 || got[0] != gateway.publicID {
 				t.Errorf("rows after deleting: got %q, want [%q]", got, gateway.publicID)
 			}
@@ -309,6 +331,9 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			if html := get(tb, "read the page", chromedp.OuterHTML(chromedp.CSS(`html`))); strings.Contains(html, secret) {
 				t.Errorf("the list page contains the secret")
 			}
+			if got, want := tb.text(`[data-testid="flash"]`), "API key “Snowflake scanner” created. It works through "; !strings.HasPrefix(got, want) {
+				t.Errorf("notice on the list after the secret page: got %q, want %q…", got, want)
+			}
 
 			tb.do("follow Delete to its page",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+publicID+`"] [data-testid="delete-api-key"]`)),
@@ -345,12 +370,27 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			if _, err := app.Store.APIKeyByPublicID(context.Background(), publicID); !errors.Is(err, models.ErrAPIKeyNotFound) {
 				t.Errorf("the deleted key is still stored: got %v, want ErrAPIKeyNotFound", err)
 			}
+
+			// The Scanners filter, which applies as it changes with JavaScript, has its Apply
+			// button without it.
+			tb.do("filter the Scanners page",
+				chromedp.Click(chromedp.CSS(`[data-testid="nav-scanners"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="include-inactive"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="include-inactive"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="scanner-filter"] button`)),
+				// The box comes back ticked by the server (an attribute), not only by the click.
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="include-inactive"][checked]`)),
+			)
+			if location := get(tb, "read the location", chromedp.Location()); location != app.URL+"/admin/scanners?include_inactive=1" {
+				t.Errorf("location after Apply: got %q, want the filter in the address", location)
+			}
 		})
 	}
 }
 
 // TestBrowserScannerKeyCopy checks that a Scanner key's copy button gives the scanner
-// configuration fragment, not the header line.
+// configuration fragment, not the header line, and that a secret copied by hand counts as
+// copied.
 func TestBrowserScannerKeyCopy(t *testing.T) {
 	browserCtx := startBrowser(t)
 	app := handlerstest.New(t, modelstest.Targets(t)[0])
@@ -363,51 +403,26 @@ func TestBrowserScannerKeyCopy(t *testing.T) {
 	if got, want := tb.text(`[data-testid="copy-formatted"]`), "Copy scanner configuration"; got != want {
 		t.Errorf("copy button of a scanner key: got %q, want %q", got, want)
 	}
-	tb.do("press copy", chromedp.Click(chromedp.CSS(`[data-testid="copy-formatted"]`)))
-	tb.waitFor(`the copy status says "Copied"`, `document.querySelector("[data-testid=copy-status]").textContent.trim() === "Copied"`)
+	tb.copySecret("copy-formatted", "Copied the scanner configuration.")
 	want := `authentication { api-key { secret = "` + key.secret + `" } }`
 	if got := tb.clipboard(); got != want {
 		t.Errorf("clipboard after copying a scanner key: got %q, want %q", got, want)
 	}
-	// Once copied, the close button closes at once.
-	tb.do("close the modal",
-		chromedp.Click(chromedp.CSS(`[data-testid="api-key-secret-dialog"] [data-close-secret]`)),
-		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
-	)
+	// Once copied, Done closes at once.
+	tb.closeSecret()
 	tb.checkSecretGone(key.secret)
-}
 
-// TestBrowserScreenshots takes the README's screenshots of a realistic list and of the
-// one-time secret modal. They are written to docs/screenshots only when
-// KEYSMITH_UPDATE_SCREENSHOTS=1, so ordinary runs leave the tree clean.
-func TestBrowserScreenshots(t *testing.T) {
-	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
-	admin := app.CreateUser(t, "ada.lovelace@example.com", models.PermissionSuperAdmin)
-	seedRealisticKeys(t, app, admin.ID)
-	tb := openTab(t, browserCtx, app, true)
-	tb.login("ada.lovelace@example.com")
-
-	list := tb.screenshot()
-	tb.createKey("Airflow metadata sync", models.ScopeManageDocumentation, "180d")
-	modal := tb.screenshot()
-
-	for name, data := range map[string][]byte{"api-keys-list.png": list, "one-time-secret.png": modal} {
-		if err := checkPNG(data); err != nil {
-			t.Fatalf("screenshot %s: %v", name, err)
-		}
-		if os.Getenv("KEYSMITH_UPDATE_SCREENSHOTS") != "1" {
-			continue
-		}
-		path := filepath.Join("..", "docs", "screenshots", name)
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", path)
+	// Copied by hand, with Ctrl+C: the status says what, and the dialog closes without asking.
+	other := tb.createKey("Oracle scanner", models.ScopeScanner, "365d")
+	tb.do("select the secret only", chromedp.Focus(chromedp.CSS(`#secret-raw`)), chromedp.Evaluate[chromedp.Void](`document.getElementById("secret-raw").select()`))
+	tb.pressCopy()
+	tb.waitFor(`the copy status says "Copied the secret only."`, `document.querySelector("[data-testid=copy-status]").textContent === "Copied the secret only."`)
+	if got := tb.clipboard(); got != other.secret {
+		t.Errorf("clipboard after Ctrl+C on the secret: got %q, want %q", got, other.secret)
 	}
+	tb.do("press Escape", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)))
+	tb.checkSecretGone(other.secret)
+	tb.checkSecretGone(key.secret)
 }
 
 // createdKey is what the secret modal showed for a new key.
@@ -564,8 +579,8 @@ func storedKeys(t *testing.T, app *handlerstest.App) int64 {
 }
 
 // seedRealisticKeys fills the list the way a catalog a few months into production looks:
-// keys of every scope and status, some recently used.
-func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
+// keys of every scope and status, some recently used. It returns the keys by name.
+func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) map[string]*models.APIKey {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()
@@ -585,12 +600,14 @@ func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
 		{"Nightly lineage export", models.ScopeManageDocumentation, days(-40), new(days(140)), 9 * time.Hour, "lineage-export/2.3 (python-requests)"},
 		{"Metamodel migration", models.ScopeAdmin, days(-2), new(days(5)), 0, ""},
 	}
+	keys := map[string]*models.APIKey{}
 	for _, seed := range seeds {
 		app.Store.SetClock(func() time.Time { return seed.createdAt })
 		key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: seed.name, Scope: seed.scope, ExpiresAt: seed.expiresAt, CreatedByID: &creatorID})
 		if err != nil {
 			t.Fatalf("seed %q: %v", seed.name, err)
 		}
+		keys[seed.name] = key
 		if seed.lastUsed > 0 {
 			use := models.APIKeyUse{APIKeyID: key.ID, At: now.Add(-seed.lastUsed), IP: "10.20.3.14", Client: seed.client, Scanner: seed.scope == models.ScopeScanner}
 			if err := app.Store.RecordAPIKeyUses(ctx, []models.APIKeyUse{use}, nil); err != nil {
@@ -599,4 +616,5 @@ func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) {
 		}
 	}
 	app.Store.SetClock(time.Now)
+	return keys
 }

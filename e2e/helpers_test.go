@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"os"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"keysmith/handlers/handlerstest"
 )
@@ -297,4 +300,173 @@ func checkPNG(data []byte) error {
 		return errNotPNG
 	}
 	return nil
+}
+
+// axeSource is axe-core, the accessibility checker the walk-through runs in every page. It is
+// a test fixture pinned to one version: testdata/README.md records where it comes from.
+//
+//go:embed testdata/axe-4.14.1.min.js
+var axeSource string
+
+// screen is one way of looking at the console: a viewport size, and the colour scheme the
+// browser asks for.
+type screen struct {
+	name          string
+	width, height int64
+	phone, dark   bool
+}
+
+// screens are the sizes and colour schemes every page must work in: a laptop and a phone,
+// each light and dark.
+var screens = []screen{
+	{name: "desktop light", width: 1280, height: 800},
+	{name: "desktop dark", width: 1280, height: 800, dark: true},
+	{name: "phone light", width: 390, height: 844, phone: true},
+	{name: "phone dark", width: 390, height: 844, phone: true, dark: true},
+}
+
+// useScreen sizes the viewport (as a phone, honouring the page's viewport meta, when phone
+// is set) and sets the colour scheme the page sees.
+func (tb *tab) useScreen(s screen) {
+	tb.t.Helper()
+	scheme := "light"
+	if s.dark {
+		scheme = "dark"
+	}
+	options := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+	if s.phone {
+		options = append(options, chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)
+	}
+	tb.do("use the "+s.name+" screen", chromedp.EmulateViewport(s.width, s.height, options...))
+	// With reduced motion (which Pico honours) colours change at once with the scheme, rather
+	// than through a transition that a screenshot or axe would catch half-way.
+	tb.call("use the "+scheme+" colour scheme", func(ctx context.Context) error {
+		_, err := chromedp.Call(ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}, {Name: "prefers-reduced-motion", Value: "reduce"}},
+		})
+		return err
+	})
+	tb.waitFor("the page's transitions end", `document.getAnimations().every(a => a.playState !== "running")`)
+}
+
+// checkEveryScreen looks at the page as it is now on every screen (checkScreen), and leaves
+// the tab on the first, the desktop in light mode.
+func (tb *tab) checkEveryScreen(where string) {
+	tb.t.Helper()
+	for _, s := range screens {
+		tb.useScreen(s)
+		tb.checkScreen(where+", "+s.name, s)
+	}
+	tb.useScreen(screens[0])
+}
+
+// checkScreen checks the page on the screen in use: the page never scrolls sideways, every
+// open dialog's box lies inside the viewport, and axe-core finds no accessibility violation.
+func (tb *tab) checkScreen(where string, s screen) {
+	tb.t.Helper()
+	width := eval[[]int64](tb, "measure the page", `[window.innerWidth, document.documentElement.scrollWidth]`)
+	if width[0] != s.width || width[1] > s.width {
+		tb.t.Errorf("%s: viewport %d px wide, page %d px wide; want both %d (no sideways scroll)", where, width[0], width[1], s.width)
+	}
+	outside := eval[[]string](tb, "measure the dialogs", `Array.from(document.querySelectorAll("dialog[open] > article"), box => {
+		const r = box.getBoundingClientRect();
+		const inside = r.left >= 0 && r.top >= 0 && r.right <= window.innerWidth && r.bottom <= window.innerHeight;
+		return inside ? "" : box.parentElement.dataset.testid + " at " + [r.left, r.top, r.right, r.bottom].map(Math.round).join(",");
+	}).filter(Boolean)`)
+	for _, box := range outside {
+		tb.t.Errorf("%s: dialog %s reaches outside the %dx%d viewport", where, box, s.width, s.height)
+	}
+	for _, violation := range tb.axe() {
+		tb.t.Errorf("%s: axe: %s", where, violation)
+	}
+}
+
+// axe runs axe-core's default rules on the page and describes each violation with the
+// elements it found it on.
+func (tb *tab) axe() []string {
+	tb.t.Helper()
+	if !eval[bool](tb, "look for axe", `typeof window.axe === "object"`) {
+		eval[chromedp.Void](tb, "inject axe", axeSource)
+	}
+	return eval[[]string](tb, "run axe", `axe.run(document, {resultTypes: ["violations"]}).then(results =>
+		results.violations.flatMap(v => v.nodes.map(n => v.id + " (" + v.impact + "): " + v.help + " at " + n.target.join(" ") + ": " + n.failureSummary.replace(/\s+/g, " "))))`)
+}
+
+// copySecret presses a copy button of the secret dialog and waits for the status line to name
+// what was copied.
+func (tb *tab) copySecret(button, status string) {
+	tb.t.Helper()
+	tb.do("press "+button, chromedp.Click(chromedp.CSS(`[data-testid="`+button+`"]`)))
+	tb.waitFor(`the copy status says "`+status+`"`, fmt.Sprintf(`document.querySelector("[data-testid=copy-status]").textContent.trim() === %q`, status))
+}
+
+// closeSecret presses Done on the secret dialog of a secret that was copied, which closes it
+// without asking.
+func (tb *tab) closeSecret() {
+	tb.t.Helper()
+	tb.do("press Done",
+		chromedp.Click(chromedp.CSS(`[data-testid="secret-done"]`)),
+		chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="api-key-secret-dialog"]`)),
+	)
+}
+
+// press sends keys to whatever has focus, as a person at the keyboard does.
+func (tb *tab) press(what string, keys string, options ...chromedp.KeyOption) {
+	tb.t.Helper()
+	tb.do(what, chromedp.KeyEvent(keys, options...))
+}
+
+// pressCopy copies the selection with Ctrl+C, as a person copying by hand does.
+func (tb *tab) pressCopy() {
+	tb.t.Helper()
+	for _, kind := range []input.DispatchKeyEventType{input.DispatchKeyEventTypeKeyDown, input.DispatchKeyEventTypeKeyUp} {
+		tb.call("press Ctrl+C", func(ctx context.Context) error {
+			params := input.DispatchKeyEventParams{Type: kind, Key: "c", Code: "KeyC", WindowsVirtualKeyCode: 67, Modifiers: 2}
+			if kind == input.DispatchKeyEventTypeKeyDown {
+				params.Commands = []string{"copy"}
+			}
+			_, err := chromedp.Call(ctx, input.DispatchKeyEvent, params)
+			return err
+		})
+	}
+}
+
+// focused describes the element that has focus: its data-testid, id or tag name.
+func (tb *tab) focused() string {
+	tb.t.Helper()
+	return eval[string](tb, "read the focus", `(e => e.dataset.testid || e.id || e.tagName.toLowerCase())(document.activeElement)`)
+}
+
+// tabTo presses Tab until the element matching selector has focus, and fails the test when it
+// never gets it: everything a test reaches this way can be reached from the keyboard.
+func (tb *tab) tabTo(selector string) {
+	tb.t.Helper()
+	condition := fmt.Sprintf(`document.activeElement !== null && document.activeElement.matches(%q)`, selector)
+	for range 80 {
+		if eval[bool](tb, "check the focus", condition) {
+			return
+		}
+		tb.press("press Tab", kb.Tab)
+	}
+	tb.t.Fatalf("80 presses of Tab never reached %s (focus is on %s)", selector, tb.focused())
+}
+
+// waitLonger polls a condition as waitFor does, for something that takes a few seconds by
+// design (a notice that goes by itself), up to three steps' time.
+func (tb *tab) waitLonger(what, condition string) {
+	tb.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 3*stepTimeout)
+	defer cancel()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](condition, chromedp.WithPollingTimeout(3*stepTimeout-time.Second), chromedp.WithPollingInterval(100*time.Millisecond)))
+	if err != nil {
+		tb.t.Fatalf("waiting until %s (%s): %v", what, condition, err)
+	}
+}
+
+// htmxIdle waits until htmx has no request in flight and has finished settling what it
+// swapped in, when the new content's forms and links are htmx's: a key pressed sooner would
+// act on them as on plain ones.
+func (tb *tab) htmxIdle() {
+	tb.t.Helper()
+	tb.waitFor("htmx is idle", `document.querySelector(".htmx-request, .htmx-swapping, .htmx-settling, .htmx-added") === null`)
 }

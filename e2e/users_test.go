@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,7 +26,6 @@ func TestBrowserUserLifecycle(t *testing.T) {
 			admin := openTab(t, browserCtx, app, true)
 			admin.login(adminEmail)
 			admin.do("open Administration › Users from the navigation",
-				chromedp.Click(chromedp.CSS(`header details.dropdown summary`)),
 				chromedp.Click(chromedp.CSS(`[data-testid="nav-users"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-form"]`)),
 			)
@@ -83,6 +83,21 @@ func TestBrowserUserLifecycle(t *testing.T) {
 			user.do("click to Your account", chromedp.Click(chromedp.CSS(`[data-testid="nav-account"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)))
 			if location := get(user, "read the location", chromedp.Location()); !strings.Contains(location, "/login?next=%2Faccount") {
 				t.Errorf("the disabled user's click went to %q, want the sign-in page", location)
+			}
+
+			admin.do("open the audit log filtered by the new user",
+				chromedp.Click(chromedp.CSS(`[data-testid="nav-audit-log"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="audit-log-filters"]`)),
+				chromedp.SendKeys(chromedp.CSS(`#audit-log-filters input[name="user"]`), "grace@example.com"),
+				chromedp.Submit(chromedp.CSS(`#audit-log-filters input[name="user"]`)),
+				// The value attribute is the server's: typing sets the property alone.
+				chromedp.WaitVisible(chromedp.CSS(`#audit-log-filters input[name="user"][value="grace@example.com"]`)),
+			)
+			actions := eval[[]string](admin, "read the audit log's actions",
+				`[...document.querySelectorAll('[data-testid="audit-event"]')].map(row => row.dataset.action)`)
+			want := []string{models.AuditSessionEnded, models.AuditUserDisabled, models.AuditSignedIn, models.AuditUserActivated, models.AuditUserCreated}
+			if !slices.Equal(actions, want) {
+				t.Errorf("the audit log of grace@example.com, newest first: got %q, want %q", actions, want)
 			}
 		})
 	}

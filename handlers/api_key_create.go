@@ -31,7 +31,8 @@ func (h *Handler) apiKeyNew(c echo.Context) error {
 
 // apiKeyCreate validates the form and creates the key. Invalid input re-renders the form with
 // a message beside each wrong field and stores nothing. Success shows the secret once; over
-// HTMX the list behind the dialog is refreshed in the same response.
+// HTMX the list behind the dialog is refreshed in the same response, as it was shown (its
+// search, filters, sort and page), so the search box and the next search agree with it.
 func (h *Handler) apiKeyCreate(c echo.Context) error {
 	var input apiKeyForm
 	if err := c.Bind(&input); err != nil {
@@ -66,14 +67,23 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	created := views.CreatedKey{Key: *key, Secret: secret}
 	if web.IsHTMX(c) {
-		list, err := h.loadList(c, nil)
+		list, err := h.listFor(c, "")
 		if err != nil {
 			return err
 		}
 		return web.Render(c, http.StatusOK, views.SecretDialogWithList(created, list))
 	}
-	page, err := h.srv.Page(c, "API key created", "api-keys")
+	return h.renderSecretPage(c, "API key created", created)
+}
+
+// renderSecretPage answers a create or a rotation without JavaScript with the secret on a page,
+// and keeps for the next page the notice that the dialog leaves when it closes.
+func (h *Handler) renderSecretPage(c echo.Context, title string, created views.CreatedKey) error {
+	page, err := h.srv.Page(c, title, "api-keys")
 	if err != nil {
+		return err
+	}
+	if err := h.srv.AddFlash(c, created.Done()); err != nil {
 		return err
 	}
 	return web.Render(c, http.StatusOK, views.SecretPage(page, created))
@@ -107,11 +117,12 @@ func (h *Handler) fillExpiry(form *views.APIKeyForm, expiresIn, expiresAt string
 	form.MaxDate = policy.LastDate(now)
 	form.MaxLifetimeDays = policy.MaxLifetimeDays()
 	for _, days := range policy.PresetDays() {
-		form.Choices = append(form.Choices, views.ExpiryChoice{Value: fmt.Sprintf("%dd", days), Label: fmt.Sprintf("%d days", days)})
+		form.Choices = append(form.Choices, views.ExpiryChoice{Value: fmt.Sprintf("%dd", days), Label: fmt.Sprintf("%d days", days),
+			Line: views.ExpiresOnLine(now.AddDate(0, 0, days))})
 	}
-	form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryCustom, Label: "Custom date"})
+	form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryCustom, Label: "Custom date", Line: views.CustomDateHint})
 	if policy.MaxLifetime == 0 {
-		form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryNever, Label: "Never"})
+		form.Choices = append(form.Choices, views.ExpiryChoice{Value: models.ExpiryNever, Label: "Never", Line: views.NeverExpiresLine})
 	}
 	if form.ExpiresIn == "" {
 		form.ExpiresIn = policy.DefaultChoice()

@@ -44,8 +44,9 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if confirm.RequireName && strings.TrimSpace(c.FormValue("confirm_name")) != confirm.Key.Name {
+	if typed := c.FormValue("confirm_name"); confirm.RequireName && strings.TrimSpace(typed) != confirm.Key.Name {
 		confirm.Error = "Type the key’s name exactly as shown to confirm. Nothing was deleted."
+		confirm.TypedName = typed
 		return h.renderDelete(c, http.StatusUnprocessableEntity, confirm)
 	}
 	key, err := h.store.DeleteAPIKey(c.Request().Context(), confirm.Key.PublicID)

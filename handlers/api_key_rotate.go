@@ -84,11 +84,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 		}
 		return web.Render(c, http.StatusOK, views.SecretDialogWithList(rotated, list))
 	}
-	page, err := h.srv.Page(c, "API key rotated", "api-keys")
-	if err != nil {
-		return err
-	}
-	return web.Render(c, http.StatusOK, views.SecretPage(page, rotated))
+	return h.renderSecretPage(c, "API key rotated", rotated)
 }
 
 // openedOverList tells whether an htmx request comes from the list page, whose list region

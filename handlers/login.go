@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -87,9 +88,15 @@ func (h *Handler) renderLogin(c echo.Context, status int, form views.LoginForm) 
 	return web.Render(c, status, views.LoginPage(page, form))
 }
 
+// logout ends the session and opens the sign-in page. With next (a page of this site, such as
+// the one an error page refused) the sign-in page brings whoever signs in next back to it.
 func (h *Handler) logout(c echo.Context) error {
 	if err := h.srv.Logout(c); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, "/login")
+	login := "/login"
+	if next := web.LocalPath(c.FormValue("next"), ""); next != "" {
+		login += "?next=" + url.QueryEscape(next)
+	}
+	return c.Redirect(http.StatusSeeOther, login)
 }

@@ -44,6 +44,5 @@ func (h *Handler) revocationShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page.Revocation = &revocation
-	return web.Render(c, http.StatusOK, views.RevocationPage(page))
+	return web.Render(c, http.StatusOK, views.RevocationPage(page, revocation))
 }

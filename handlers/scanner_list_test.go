@@ -171,3 +171,57 @@ func TestScannerListEscapesHostileNames(t *testing.T) {
 		}
 	})
 }
+
+// TestScannerListExplainsDownAndWarnsOfExpiringKeys: the page says what Down means and why a
+// scanner is down, links each scanner to its key and warns of a key about to expire; its
+// filter applies as it changes, answering htmx with the list alone.
+func TestScannerListExplainsDownAndWarnsOfExpiringKeys(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		soon := time.Now().Add(2*24*time.Hour + time.Hour)
+		key, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "warehouse", Scope: models.ScopeScanner, ExpiresAt: &soon})
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now()
+		checkInAt(t, app, now.Add(-2*time.Minute), models.ScannerCheckIn{Name: "a-scanner", Host: "db1", Version: "2.0", APIKeyID: key.ID})
+		checkInAt(t, app, now.Add(-4*24*time.Hour), models.ScannerCheckIn{Name: "c-scanner", Host: "db3", Version: "1.0", APIKeyID: key.ID})
+
+		res := admin.Get("/admin/scanners")
+		wantStatus(t, res, http.StatusOK)
+		d := doc(t, res.Body)
+		if help := d.Find(`[data-testid="scanner-status-help"]`).Text(); !strings.Contains(help, "no check-in for 60 seconds") {
+			t.Errorf("the page's help: got %q, want it to say Down means no check-in for 60 seconds", help)
+		}
+		row := d.Find(`[data-testid="scanner-row"]`)
+		if row.Length() != 1 {
+			t.Fatalf("rows: got %d, want 1 (the inactive scanner hidden)", row.Length())
+		}
+		if got := row.Find(`[data-testid="scanner-down-reason"]`).Text(); got != "no check-in for 60 s" {
+			t.Errorf("why the scanner is down: got %q, want %q", got, "no check-in for 60 s")
+		}
+		if got, want := row.Find(`[data-testid="scanner-key-link"]`).AttrOr("href", ""), "/admin/api-keys/"+key.PublicID; got != want {
+			t.Errorf("link to the scanner's key: got %q, want %q", got, want)
+		}
+		expiry := row.Find(`[data-testid="scanner-key-expiry"]`)
+		if status := expiry.Find(`[data-testid="status-badge"]`).AttrOr("data-status", ""); status != "expires-soon" || !strings.Contains(expiry.Text(), "in 2 days") {
+			t.Errorf("warning of the key about to expire: got status %q, text %q; want expires-soon, in 2 days", status, expiry.Text())
+		}
+		filter := d.Find(`form[data-testid="scanner-filter"]`)
+		if filter.AttrOr("hx-trigger", "") != "change" || filter.AttrOr("hx-target", "") != "#scanner-list" {
+			t.Errorf("the filter does not apply as it changes (hx-trigger %q, hx-target %q)", filter.AttrOr("hx-trigger", ""), filter.AttrOr("hx-target", ""))
+		}
+		if n := filter.Find(`button`).Length(); n != 0 || !strings.Contains(filter.Find(`noscript`).Text(), "Apply") {
+			t.Errorf("the filter shows %d buttons, want an Apply button only without JavaScript", n)
+		}
+
+		region := admin.HTMX(http.MethodGet, "/admin/scanners?include_inactive=1", "scanner-list", nil)
+		wantStatus(t, region, http.StatusOK)
+		d = doc(t, region.Body)
+		if d.Find("title").Length() != 0 || d.Find(`#scanner-list`).Length() != 1 {
+			t.Fatalf("the filter over htmx is not answered with the list alone:\n%s", region.Body)
+		}
+		if n := d.Find(`[data-testid="scanner-row"]`).Length(); n != 2 {
+			t.Errorf("rows with the inactive scanner included: got %d, want 2", n)
+		}
+	})
+}

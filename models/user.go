@@ -55,6 +55,9 @@ func (p Permission) CanManageAPIKeys() bool {
 	return p == PermissionSuperAdmin || p == PermissionConnectivityAdmin
 }
 
+// CanManageUsers tells whether the permission opens Administration › Users.
+func (p Permission) CanManageUsers() bool { return p == PermissionSuperAdmin }
+
 // User is a person who logs in to the console.
 type User struct {
 	ID    int64

@@ -1,10 +1,50 @@
-// Keysmith's own behaviour on top of htmx: open dialogs that htmx loads, copy secrets, ask
-// before a secret nobody copied is closed, and show errors of htmx requests. Everything here
-// is an enhancement: every action also works as a plain form or link without JavaScript.
+// Keysmith's own behaviour on top of htmx: open dialogs that htmx loads and give focus back to
+// what opened them, copy secrets and say what was copied, ask before a secret nobody copied is
+// closed, keep the forms' hints up to date, float the notices and let them go, and show errors
+// of htmx requests. Everything here is an enhancement: every action also works as a plain form
+// or link without JavaScript.
 (function () {
   "use strict";
 
+  document.documentElement.classList.add("scripted");
+
+  var days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+  var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
   function slot() { return document.getElementById("dialog-slot"); }
+
+  // Controls that only work with this script are rendered hidden, so a browser without
+  // JavaScript never shows a button that does nothing; the forms' hints start up to date.
+  function enhance(root) {
+    root.querySelectorAll("[data-needs-script][hidden]").forEach(function (element) {
+      element.hidden = false;
+    });
+    root.querySelectorAll("[data-confirm-name]").forEach(checkConfirmName);
+    root.querySelectorAll("[data-expiry-line]").forEach(function (line) {
+      updateExpiryLine(line.closest("form"));
+    });
+  }
+
+  // Focus goes back to what opened a dialog once it closes: the same control, or the one that
+  // took its place in a refreshed row, or the list when the row is gone.
+  var opener = null;
+
+  function rememberOpener(element) {
+    var row = element.closest("[data-key-id]");
+    opener = { element: element, keyID: row ? row.dataset.keyId : "", testID: element.dataset.testid || "" };
+  }
+
+  function returnFocus() {
+    if (!opener) { return; }
+    var target = opener.element;
+    if (!target.isConnected) {
+      var selector = opener.testID ? '[data-testid="' + opener.testID + '"]' : "";
+      if (selector && opener.keyID) { selector = '[data-key-id="' + CSS.escape(opener.keyID) + '"] ' + selector; }
+      target = (selector && document.querySelector(selector)) || document.getElementById("api-key-list") || document.getElementById("main");
+    }
+    opener = null;
+    target.focus();
+  }
 
   function openDialogs(root) {
     root.querySelectorAll("dialog[data-keysmith-modal]").forEach(function (dialog) {
@@ -19,17 +59,25 @@
     dialog.dataset.closing = "true";
     dialog.close();
     dialog.remove();
+    if (dialog.dataset.done) { announce(dialog.dataset.done); }
+    returnFocus();
   }
 
-  function copyFrom(id) {
-    var field = document.getElementById(id);
-    if (!field) { return Promise.reject(new Error("nothing to copy")); }
-    var text = field.value;
+  // The secret: what was copied is named, whether by a button or by hand.
+  function copyFrom(field) {
     if (navigator.clipboard && window.isSecureContext) {
-      return navigator.clipboard.writeText(text);
+      return navigator.clipboard.writeText(field.value);
     }
     field.select();
     return document.execCommand("copy") ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function markCopied(box, what) {
+    box.dataset.copied = "true";
+    var status = box.querySelector("[data-testid=copy-status]");
+    if (status) { status.textContent = "Copied " + what + "."; }
+    var confirmBox = box.querySelector("[data-testid=confirm-close]");
+    if (confirmBox) { confirmBox.hidden = true; }
   }
 
   function secretCopied(dialog) { return dialog.dataset.copied === "true"; }
@@ -41,29 +89,127 @@
     if (anyway) { anyway.focus(); }
   }
 
-  // Controls that only work with this script (the copy buttons of the secret page) are
-  // rendered hidden, so a browser without JavaScript never shows a button that does nothing.
-  document.querySelectorAll("[data-needs-script][hidden]").forEach(function (element) {
-    element.hidden = false;
+  // The delete confirmation: Delete key is offered once the name is typed exactly.
+  function checkConfirmName(input) {
+    var submit = input.form && input.form.querySelector("[data-testid=confirm-delete]");
+    if (submit) { submit.disabled = input.value.trim() !== input.dataset.confirmName; }
+  }
+
+  // The line under the expiry choice: the date the key will expire on, for a preset as the
+  // server wrote it into the option, for a custom date as picked.
+  function updateExpiryLine(form) {
+    var line = form && form.querySelector("[data-expiry-line]");
+    var select = form && form.querySelector("select[name=expires_in]");
+    if (!line || !select) { return; }
+    var option = select.options[select.selectedIndex];
+    var text = option ? option.dataset.line || "" : "";
+    var picked = form.querySelector("input[name=expires_at]");
+    var date = select.value === "custom" && picked && /^(\d{4})-(\d{2})-(\d{2})$/.exec(picked.value);
+    if (date) {
+      var day = new Date(Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3])));
+      text = "This key will expire on " + days[day.getUTCDay()] + ", " + day.getUTCDate() + " " +
+        months[day.getUTCMonth()] + " " + day.getUTCFullYear() + ".";
+    }
+    if (line.textContent !== text) { line.textContent = text; }
+  }
+
+  // Notices float over the page (app.css) and go by themselves a few seconds after they
+  // settle, unless one warns or fails, or the pointer or focus is on them.
+  var notices = document.querySelector("[data-testid=notices]");
+  var noticeTimer = 0;
+  var noticesHeld = false;
+
+  function announce(message) {
+    var flash = document.getElementById("flash");
+    var notice = document.createElement("p");
+    notice.className = "notice";
+    notice.setAttribute("role", "status");
+    notice.textContent = message;
+    flash.replaceChildren(notice);
+  }
+
+  function dismissNotices() {
+    clearTimeout(noticeTimer);
+    document.getElementById("flash").replaceChildren();
+    var proof = document.getElementById("revocation-proof");
+    if (proof && proof.childElementCount > 0) {
+      var empty = document.createElement("div");
+      empty.id = "revocation-proof";
+      proof.replaceWith(empty);
+    }
+  }
+
+  function scheduleDismissal() {
+    clearTimeout(noticeTimer);
+    var settled = notices.querySelector(".notice") &&
+      !notices.querySelector(".notice.error, .notice.warning, [data-state=waiting]");
+    if (settled && !noticesHeld && !notices.contains(document.activeElement)) {
+      noticeTimer = setTimeout(dismissNotices, 6000);
+    }
+  }
+
+  if (notices) {
+    new MutationObserver(scheduleDismissal).observe(notices, { childList: true, subtree: true, attributes: true, attributeFilter: ["data-state"] });
+    notices.addEventListener("mouseenter", function () { noticesHeld = true; scheduleDismissal(); });
+    notices.addEventListener("mouseleave", function () { noticesHeld = false; scheduleDismissal(); });
+    notices.addEventListener("focusin", scheduleDismissal);
+    notices.addEventListener("focusout", function () { setTimeout(scheduleDismissal); });
+    scheduleDismissal();
+  }
+
+  enhance(document);
+
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var target = event.detail.target;
+    if (target && target.id === "dialog-slot" && !event.detail.elt.closest("dialog")) {
+      rememberOpener(event.detail.elt);
+    }
   });
 
   document.addEventListener("htmx:afterSettle", function (event) {
     openDialogs(event.detail.elt.id === "dialog-slot" ? event.detail.elt : slot());
+    // A dialog that an answer replaced with nothing (a delete done) is closed as well.
+    if (!slot().querySelector("dialog")) { returnFocus(); }
+  });
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target.matches("[data-confirm-name]")) { checkConfirmName(target); }
+    if (target.matches("select[name=expires_in], input[name=expires_at]")) { updateExpiryLine(target.form); }
+  });
+
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[name=expires_in], input[name=expires_at]")) { updateExpiryLine(event.target.form); }
+  });
+
+  // Copying by hand (Ctrl+C, the context menu) counts as copying the field it came from.
+  document.addEventListener("copy", function (event) {
+    var field = event.target.closest && event.target.closest("[data-copied]");
+    var box = field && field.closest("[data-secret-dialog]");
+    if (!box || field.selectionStart === field.selectionEnd) { return; }
+    var whole = field.selectionEnd - field.selectionStart >= field.value.length;
+    markCopied(box, (whole ? "" : "part of ") + field.dataset.copied);
   });
 
   document.addEventListener("click", function (event) {
     var target = event.target.closest("button, a");
     if (!target) { return; }
+    if (target.hasAttribute("data-dismiss-notices")) {
+      dismissNotices();
+      document.getElementById("main").focus();
+      return;
+    }
     var dialog = target.closest("dialog");
     if (target.hasAttribute("data-copy")) {
       event.preventDefault();
-      var status = dialog ? dialog.querySelector("[data-testid=copy-status]") : null;
-      copyFrom(target.getAttribute("data-copy")).then(function () {
-        if (dialog) { dialog.dataset.copied = "true"; }
-        if (status) { status.textContent = "Copied"; }
-        if (target.hasAttribute("data-close-after-copy") && dialog) { closeDialog(dialog); }
+      var box = target.closest("[data-secret-dialog]");
+      var field = document.getElementById(target.getAttribute("data-copy"));
+      copyFrom(field).then(function () {
+        markCopied(box, field.dataset.copied);
       }, function () {
-        if (status) { status.textContent = "Copy failed: select the text and copy it yourself."; }
+        box.querySelector("[data-testid=copy-status]").textContent = "Copy failed: select the text and copy it yourself.";
       });
       return;
     }
@@ -104,12 +250,15 @@
       dialog.showModal();
       askBeforeClosing(dialog);
     } else {
+      dialog.dataset.closing = "true";
       dialog.remove();
+      if (dialog.dataset.done) { announce(dialog.dataset.done); }
+      returnFocus();
     }
   }, true);
 
   // Server-side messages for failed htmx requests (404 of a deleted key, 403, 500) go into
-  // the flash region instead of failing silently.
+  // the notices instead of failing silently.
   document.addEventListener("htmx:responseError", function (event) {
     var flash = document.getElementById("flash");
     var xhr = event.detail.xhr;

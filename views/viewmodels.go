@@ -131,8 +131,39 @@ func (l APIKeyList) AriaSort(column string) string {
 	return "none"
 }
 
-// ExpiryChoice is one option of the form's "Expires after" list.
-type ExpiryChoice struct{ Value, Label string }
+// ExpiryChoice is one option of the form's "Expires after" list. Line says what choosing it
+// means at the time the form was shown ("This key will expire on Sat, 29 May 2027"); a custom
+// date's is written for the date picked.
+type ExpiryChoice struct{ Value, Label, Line string }
+
+// ExpiryLine says when the key will expire with the choice the form holds, as the line under the
+// choice shows it (app.js keeps it up to date as the choice changes).
+func (f APIKeyForm) ExpiryLine() string {
+	if f.ExpiresIn == models.ExpiryCustom {
+		date, err := time.Parse(time.DateOnly, f.ExpiresAt)
+		if err != nil {
+			return CustomDateHint
+		}
+		return ExpiresOnLine(date.AddDate(0, 0, 1))
+	}
+	for _, choice := range f.Choices {
+		if choice.Value == f.ExpiresIn {
+			return choice.Line
+		}
+	}
+	return ""
+}
+
+// CustomDateHint is the line under the expiry choice while a custom date is to be picked.
+const CustomDateHint = "Pick the last day the key works."
+
+// ExpiresOnLine is the line under the expiry choice for a key expiring at expiresAt.
+func ExpiresOnLine(expiresAt time.Time) string {
+	return "This key will expire on " + ExpiryDay(expiresAt) + "."
+}
+
+// NeverExpiresLine is the line under the expiry choice for a key that never expires.
+const NeverExpiresLine = "This key will never expire."
 
 // APIKeyForm is the New API Key form with what was typed and a message per wrong field.
 type APIKeyForm struct {
@@ -154,6 +185,23 @@ type CreatedKey struct {
 	// Rotated tells that the secret replaces another, whose grace the modal states at Now.
 	Rotated bool
 	Now     time.Time
+}
+
+// Title heads the secret's dialog or page.
+func (ck CreatedKey) Title() string {
+	if ck.Rotated {
+		return "API key “" + ck.Key.Name + "” rotated"
+	}
+	return "API key “" + ck.Key.Name + "” created"
+}
+
+// Done is the notice left once the secret is closed, so that the list says what happened.
+func (ck CreatedKey) Done() string {
+	message := ck.Title() + "."
+	if ck.Key.ExpiresAt == nil {
+		return message + " It never expires."
+	}
+	return message + " It works through " + ExpiryDay(*ck.Key.ExpiresAt) + " (UTC)."
 }
 
 // RotateKey is the rotate form of one key: the grace of the secret it replaces, and the new
@@ -185,8 +233,10 @@ type DeleteKey struct {
 	MoreClients int64
 	// RequireName is true when the key was used recently, so the name must be typed.
 	RequireName bool
-	// Error is the message beside the name field when the typed name was wrong.
-	Error string
+	// Error is the message beside the name field when the typed name was wrong, and TypedName
+	// what was typed, shown again to be corrected.
+	Error     string
+	TypedName string
 	// List is where to go back to, so the list keeps its search, sort and page.
 	ReturnTo string
 	Now      time.Time
@@ -210,6 +260,9 @@ type ErrorView struct {
 	Message string
 	// RequestID lets an administrator find the details in the log.
 	RequestID string
+	// Retry is the page that was refused, where the page's "Sign in as someone else" brings
+	// whoever signs in next; empty when there is none to go back to.
+	Retry string
 }
 
 // Relative writes t relative to now the way people say it: "just now", "5 minutes ago",
@@ -249,6 +302,35 @@ func Exact(t time.Time) string {
 // Date writes a calendar date the list shows in its columns.
 func Date(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
+}
+
+// lastInstant is the last moment a key expiring at expiresAt works: a key works until, not at,
+// its expiry, so one given a custom date, which expires as the next day begins, works through
+// the day that was picked.
+func lastInstant(expiresAt time.Time) time.Time {
+	return expiresAt.UTC().Add(-time.Nanosecond)
+}
+
+// ExpiryDate writes the last day a key expiring at expiresAt works, the date the list shows:
+// the custom date that was picked, or the day a preset ends.
+func ExpiryDate(expiresAt time.Time) string {
+	return Date(lastInstant(expiresAt))
+}
+
+// ExpiryDay writes the same day with its weekday, as the expiry forms say it:
+// "Sat, 29 May 2027".
+func ExpiryDay(expiresAt time.Time) string {
+	return lastInstant(expiresAt).Format("Mon, 2 Jan 2006")
+}
+
+// ExpiryExact says when exactly a key expiring at expiresAt stops working, for the hover
+// title: through the end of a picked day, or at the time a preset ends.
+func ExpiryExact(expiresAt time.Time) string {
+	expiresAt = expiresAt.UTC()
+	if expiresAt.Equal(expiresAt.Truncate(24 * time.Hour)) {
+		return "Works through the end of " + lastInstant(expiresAt).Format("Mon 2 Jan 2006") + " (UTC)"
+	}
+	return "Works until " + Exact(expiresAt)
 }
 
 func plural(n int, unit string) string {

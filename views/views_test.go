@@ -92,8 +92,8 @@ func TestSecretAppearsOnlyInTheModal(t *testing.T) {
 	if n := strings.Count(html, secret); n != 2 {
 		t.Errorf("secret appears %d times in the modal, want twice (formatted and raw)", n)
 	}
-	if d.Find(`dialog[hx-history="false"] [data-testid="copy-and-close"]`).Length() != 1 {
-		t.Error("no \"Copy and go back to list\" in a history-free dialog")
+	if d.Find(`dialog[hx-history="false"] [data-testid="secret-done"]`).Length() != 1 {
+		t.Error("no \"Done\" in a history-free dialog")
 	}
 	if !strings.Contains(d.Text(), "will not be shown again") {
 		t.Error("no warning that the secret is shown once")
@@ -162,5 +162,135 @@ func TestDeleteOverHTMXKeepsTheCSRFTokenOutOfTheURL(t *testing.T) {
 	// X-CSRF-Token header instead (hx-headers on the body).
 	if params, _ := form.Attr("hx-params"); params != "not _csrf" {
 		t.Errorf("hx-params = %q, want \"not _csrf\"", params)
+	}
+}
+
+// TestSecretDialogOffersOneCopyFirst: one primary copy button, in the scope's format; the raw
+// secret is the secondary one; no button copies and closes at once, which would overwrite what
+// was copied before. Each field says what copying it copies.
+func TestSecretDialogOffersOneCopyFirst(t *testing.T) {
+	for _, tc := range []struct {
+		scope      models.Scope
+		label, did string
+	}{
+		{models.ScopeReadOnly, "Copy header line", "the header line"},
+		{models.ScopeScanner, "Copy scanner configuration", "the scanner configuration"},
+	} {
+		key := keyNamed("Scanner")
+		key.Scope = tc.scope
+		d, _ := render(t, views.SecretDialog(views.CreatedKey{Key: key, Secret: models.GenerateSecret()}))
+		copies := d.Find(`[data-copy]`)
+		if copies.Length() != 2 {
+			t.Fatalf("%s: copy buttons: got %d, want 2", tc.scope, copies.Length())
+		}
+		primary := copies.Not(".secondary")
+		if primary.Length() != 1 || primary.AttrOr("data-testid", "") != "copy-formatted" {
+			t.Errorf("%s: primary copy buttons: got %d (%q), want copy-formatted alone", tc.scope, primary.Length(), primary.AttrOr("data-testid", ""))
+		}
+		if got := strings.TrimSpace(primary.Text()); got != tc.label {
+			t.Errorf("%s: primary copy button: got %q, want %q", tc.scope, got, tc.label)
+		}
+		if got := d.Find(`#secret-formatted`).AttrOr("data-copied", ""); got != tc.did {
+			t.Errorf("%s: what copying the formatted secret copies: got %q, want %q", tc.scope, got, tc.did)
+		}
+		if got := d.Find(`#secret-raw`).AttrOr("data-copied", ""); got != "the secret only" {
+			t.Errorf("%s: what copying the raw secret copies: got %q, want %q", tc.scope, got, "the secret only")
+		}
+		if n := d.Find(`[data-close-after-copy], [data-testid="copy-and-close"]`).Length(); n != 0 {
+			t.Errorf("%s: buttons that copy and close: got %d, want 0", tc.scope, n)
+		}
+	}
+}
+
+// TestExpiryShowsTheLastDayTheKeyWorks: a custom date, stored as the first instant after the
+// picked day, is shown as the picked day; a preset as the day it ends, the exact time on hover.
+func TestExpiryShowsTheLastDayTheKeyWorks(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		expiresAt        time.Time
+		date, day, hover string
+	}{
+		{"custom date 29 May", time.Date(2027, 5, 30, 0, 0, 0, 0, time.UTC), "29 May 2027", "Sat, 29 May 2027", "Works through the end of Sat 29 May 2027 (UTC)"},
+		{"preset ending at 14:23", time.Date(2027, 5, 29, 14, 23, 5, 0, time.UTC), "29 May 2027", "Sat, 29 May 2027", "Works until Sat 29 May 2027 14:23:05 UTC"},
+	} {
+		key := keyNamed("Nightly export")
+		key.ExpiresAt = &tc.expiresAt
+		list := views.APIKeyList{Page: models.APIKeyPage{Keys: []models.APIKey{key}, Total: 1, Page: 1, PerPage: 25}, Now: now, Sort: models.DefaultAPIKeySort}
+		d, _ := render(t, views.APIKeyListRegion(list))
+		shown := d.Find(`[data-testid="api-key-expires"] [data-testid="expiry-date"]`)
+		if got := shown.Text(); got != tc.date {
+			t.Errorf("%s: list shows %q, want %q", tc.name, got, tc.date)
+		}
+		if got := shown.AttrOr("title", ""); got != tc.hover {
+			t.Errorf("%s: hover says %q, want %q", tc.name, got, tc.hover)
+		}
+		if got := views.ExpiresOnLine(tc.expiresAt); got != "This key will expire on "+tc.day+"." {
+			t.Errorf("%s: line under the choice: got %q, want %q", tc.name, got, "This key will expire on "+tc.day+".")
+		}
+		d, _ = render(t, views.SecretDialog(views.CreatedKey{Key: key, Secret: models.GenerateSecret()}))
+		if got := d.Find(`[data-testid="secret-expires"]`).Text(); strings.TrimSpace(got) != tc.date {
+			t.Errorf("%s: secret dialog says it expires %q, want %q", tc.name, strings.TrimSpace(got), tc.date)
+		}
+		if got, want := d.Find(`dialog`).AttrOr("data-done", ""), "API key “Nightly export” created. It works through "+tc.day+" (UTC)."; got != want {
+			t.Errorf("%s: notice after the secret closes: got %q, want %q", tc.name, got, want)
+		}
+	}
+}
+
+// TestExpiryLineFollowsTheChoice: the line under the expiry choice names the date of the
+// chosen preset, of the picked custom date, or says the key never expires.
+func TestExpiryLineFollowsTheChoice(t *testing.T) {
+	choices := []views.ExpiryChoice{
+		{Value: "30d", Label: "30 days", Line: views.ExpiresOnLine(now.AddDate(0, 0, 30))},
+		{Value: "custom", Label: "Custom date", Line: views.CustomDateHint},
+		{Value: "never", Label: "Never", Line: views.NeverExpiresLine},
+	}
+	for _, tc := range []struct{ expiresIn, expiresAt, want string }{
+		{"30d", "", "This key will expire on Fri, 25 Dec 2026."},
+		{"custom", "2027-05-29", "This key will expire on Sat, 29 May 2027."},
+		{"custom", "", views.CustomDateHint},
+		{"custom", "29/05/2027", views.CustomDateHint},
+		{"never", "", "This key will never expire."},
+	} {
+		form := views.APIKeyForm{ExpiresIn: tc.expiresIn, ExpiresAt: tc.expiresAt, Choices: choices, Errors: map[string]string{}}
+		d, _ := render(t, views.NewAPIKeyDialog(form, "tok"))
+		if got := strings.TrimSpace(d.Find(`[data-testid="expiry-line"]`).Text()); got != tc.want {
+			t.Errorf("%s %q: line %q, want %q", tc.expiresIn, tc.expiresAt, got, tc.want)
+		}
+		if got := d.Find(`option[value="30d"]`).AttrOr("data-line", ""); got != choices[0].Line {
+			t.Errorf("the 30 days option carries the line %q, want %q", got, choices[0].Line)
+		}
+	}
+}
+
+// TestErrorPageLeadsOnlyWhereTheUserMayGo: a refused user, or one with no page to open, is
+// offered to sign in as someone else; a link leads to the first page the user may open, and
+// none to a page they may not.
+func TestErrorPageLeadsOnlyWhereTheUserMayGo(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		permission models.Permission
+		status     int
+		signOut    bool
+		home       string
+	}{
+		{"admin, not found", models.PermissionConnectivityAdmin, 404, false, "/admin/api-keys"},
+		{"admin, refused", models.PermissionConnectivityAdmin, 403, true, "/admin/api-keys"},
+		{"no permission, refused", models.PermissionNone, 403, true, ""},
+		{"no permission, not found", models.PermissionNone, 404, true, ""},
+	} {
+		p := page()
+		p.User.Permission = tc.permission
+		d, _ := render(t, views.ErrorPage(p, views.ErrorView{Status: tc.status, Title: "T", Message: "M", Retry: "/admin/scanners"}))
+		form := d.Find(`[data-testid="error-page"] form[action="/logout"]`)
+		if got := form.Length() == 1; got != tc.signOut {
+			t.Errorf("%s: offers to sign in as someone else: got %v, want %v", tc.name, got, tc.signOut)
+		}
+		if got := d.Find(`[data-testid="error-home"]`).AttrOr("href", ""); got != tc.home {
+			t.Errorf("%s: link to a page: got %q, want %q", tc.name, got, tc.home)
+		}
+		if tc.permission == models.PermissionNone && d.Find(`a[href^="/admin/"]`).Length() != 0 {
+			t.Errorf("%s: the page links to a page the user may not open", tc.name)
+		}
 	}
 }

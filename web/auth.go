@@ -106,7 +106,7 @@ func (s *Server) RequireAPIKeyAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 // else which permission they lack.
 func (s *Server) RequireSuperAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.RequireUser(func(c echo.Context) error {
-		if CurrentUser(c).Permission != models.PermissionSuperAdmin {
+		if !CurrentUser(c).Permission.CanManageUsers() {
 			return echo.NewHTTPError(http.StatusForbidden, "Administering users needs the “"+models.PermissionSuperAdmin.Label()+
 				"” permission, which your account does not have. Ask a Super admin to grant it.")
 		}

@@ -118,6 +118,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	view.Status = status
 	view.RequestID = requestID(c)
+	if status == http.StatusForbidden && c.Request().Method == http.MethodGet {
+		view.Retry = LocalPath(c.Request().URL.RequestURI(), "")
+	}
 	if c.Request().Method == http.MethodHead {
 		c.NoContent(status)
 		return
