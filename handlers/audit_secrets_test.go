@@ -15,8 +15,9 @@ import (
 )
 
 // After a run through every action the audit log records, no audit event, no log line and no
-// page (but the two that must: the setup link's, and the one that shows a new secret once)
-// holds a key's secret, a password, the setup token or a cookie's value.
+// page (but those that must: the setup link's, a one-time link's, and the one that shows a new
+// secret once) holds a key's secret, a password, the setup token, a one-time link's token or a
+// cookie's value.
 func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
@@ -104,11 +105,47 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			}
 			api("/api/v1/audit-events?limit=1000", feedSecret, http.StatusOK)
 
+			// Every user action: an invitation, its link used, a sign-in, a password changed on
+			// Your account, another session ended there, a permission changed, a reset link,
+			// disable and enable. The pages that show a one-time link, and the link's own page,
+			// hold its token by design: they are not kept.
+			invite := root.Post("/admin/users", url.Values{"email": {"ada@example.com"}, "name": {"Ada"}, "permission": {"connectivity-admin"}})
+			wantStatus(t, invite, http.StatusOK)
+			_, inviteToken := linkPath(t, invite.Body)
+			const adaPassword, adaNewPassword = "ada's own long passphrase", "ada's second long passphrase"
+			secrets = append(secrets, inviteToken, adaPassword, adaNewPassword)
+			ada := app.Client(t)
+			wantStatus(t, ada.Get("/set-password?token="+url.QueryEscape(inviteToken)), http.StatusOK)
+			keep(ada.Post("/set-password", url.Values{"token": {inviteToken}, "password": {adaPassword}, "password_confirm": {adaPassword}}), http.StatusSeeOther)
+			signInWith(t, app, "ada@example.com", adaPassword) // a second browser, which the change of password signs out
+			ada.Get("/login")
+			keep(ada.Post("/login", signInForm("ada@example.com", adaPassword)), http.StatusSeeOther)
+			keep(ada.Get("/account"), http.StatusOK)
+			keep(ada.Post("/account/password", passwordForm(adaPassword, adaNewPassword, adaNewPassword)), http.StatusSeeOther)
+			adaElsewhere := signInWith(t, app, "ada@example.com", adaNewPassword)
+			secrets = append(secrets, adaElsewhere.Cookie("keysmith_session"))
+			sessions := doc(t, keep(ada.Get("/account"), http.StatusOK).Body)
+			end, _ := sessions.Find(`[data-testid="session-row"]:not([data-current]) form`).Attr("action")
+			keep(ada.Post(end, nil), http.StatusSeeOther)
+			adaUser, err := app.Store.UserByEmail(ctx, "ada@example.com")
+			if err != nil {
+				t.Fatal(err)
+			}
+			keep(root.Post(userPath(adaUser.ID, "permission"), url.Values{"permission": {"none"}}), http.StatusSeeOther)
+			reset := root.Post(userPath(adaUser.ID, "reset-link"), nil)
+			wantStatus(t, reset, http.StatusOK)
+			_, resetToken := linkPath(t, reset.Body)
+			secrets = append(secrets, resetToken)
+			keep(root.Get("/admin/users"), http.StatusOK)
+			keep(root.Post(userPath(adaUser.ID, "disable"), nil), http.StatusSeeOther)
+			keep(root.Post(userPath(adaUser.ID, "enable"), nil), http.StatusSeeOther)
+			keep(root.Get("/admin/users"), http.StatusOK)
+
 			// The cookies' values, before and after signing in again.
 			cookies := func() {
 				t.Helper()
 				for _, name := range []string{"keysmith_session", "keysmith_csrf"} {
-					for _, c := range []*handlerstest.Client{root, attacker} {
+					for _, c := range []*handlerstest.Client{root, attacker, ada} {
 						if value := c.Cookie(name); value != "" {
 							secrets = append(secrets, value)
 						}
@@ -145,7 +182,9 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			}
 			for _, action := range []string{models.AuditSetupCompleted, models.AuditSignedIn, models.AuditSignInFailed, models.AuditSignInThrottled,
 				models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyGraceEnded, models.AuditKeyDisabled, models.AuditKeyEnabled,
-				models.AuditKeyDeleted, models.AuditKeyRefused, models.AuditSignedOut} {
+				models.AuditKeyDeleted, models.AuditKeyRefused, models.AuditSignedOut,
+				models.AuditUserCreated, models.AuditUserActivated, models.AuditUserPasswordChanged, models.AuditSessionEnded,
+				models.AuditUserPermissionChanged, models.AuditUserResetLink, models.AuditUserDisabled, models.AuditUserEnabled} {
 				if !recorded[action] {
 					t.Errorf("the run recorded no %s", action)
 				}
