@@ -85,6 +85,8 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	plain, secure := freePort(t), freePort(t)
 	site = replaceOnce(t, deploymentGuide, site, "listen 80;", "listen "+plain+";")
 	site = withoutTLS(t, site, secure)
+	accessLog := filepath.Join(t.TempDir(), "keysmith.access.log")
+	site = replaceOnce(t, deploymentGuide, site, "access_log /var/log/nginx/keysmith.access.log keysmith;", "access_log "+accessLog+" keysmith;")
 	runNginx(t, site, secure)
 	gateway := "http://" + secure
 
@@ -142,6 +144,18 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	}
 	if got := []int{verify(first), verify(second), viaNginx(), viaNginx()}; !slicesAll(got, http.StatusUnauthorized) {
 		t.Errorf("the deleted key from the first instance, the second, and twice through nginx: got %v, want 401 from each", got)
+	}
+
+	// A one-time link's token reaches no log: nginx's logs the path without the query string.
+	if res := first.ClientVia(t, gateway).Get("/set-password?token=a-token-that-must-not-be-logged"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("a made-up one-time link through nginx: status %d, want 404", res.StatusCode)
+	}
+	logged, err := os.ReadFile(accessLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(logged), "GET /set-password HTTP/1.1") || strings.Contains(string(logged), "a-token-that-must-not-be-logged") {
+		t.Errorf("nginx's access log: want the path of the one-time link without its token; got:\n%s", logged)
 	}
 
 	// nginx shared the signed-in requests between the instances (sessions are the database's,

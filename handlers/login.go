@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -17,10 +18,19 @@ import (
 // loginFailed is the one message for an unknown account, a wrong password or a disabled user.
 const loginFailed = "The email or password is incorrect."
 
+// homePath is where a user goes when nothing else was asked for: the first page of the
+// console they may open, or their account when they may open none.
+func homePath(user *models.User) string {
+	if home := views.HomeFor(user); home != nil {
+		return home.Href
+	}
+	return "/account"
+}
+
 func (h *Handler) loginShow(c echo.Context) error {
-	next := web.LocalPath(c.QueryParam("next"), "/admin/api-keys")
-	if web.CurrentUser(c) != nil {
-		return c.Redirect(http.StatusSeeOther, next)
+	next := web.LocalPath(c.QueryParam("next"), "")
+	if user := web.CurrentUser(c); user != nil {
+		return c.Redirect(http.StatusSeeOther, cmp.Or(next, homePath(user)))
 	}
 	return h.renderLogin(c, http.StatusOK, views.LoginForm{Next: next})
 }
@@ -35,7 +45,7 @@ const busyRetryAfter = "1"
 func (h *Handler) loginSubmit(c echo.Context) error {
 	form := views.LoginForm{
 		Email: c.FormValue("email"),
-		Next:  web.LocalPath(c.FormValue("next"), "/admin/api-keys"),
+		Next:  web.LocalPath(c.FormValue("next"), ""),
 	}
 	address := c.RealIP()
 	user, err := h.store.SignIn(c.Request().Context(), models.SignInAttempt{Email: form.Email, Password: c.FormValue("password"), Address: address})
@@ -76,7 +86,7 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	}
 	h.srv.Metrics.SignIn(web.SignInSuccess)
 	h.log.Info("login", "user_id", user.ID, "remote_ip", address)
-	return c.Redirect(http.StatusSeeOther, form.Next)
+	return c.Redirect(http.StatusSeeOther, cmp.Or(form.Next, homePath(user)))
 }
 
 func (h *Handler) renderLogin(c echo.Context, status int, form views.LoginForm) error {

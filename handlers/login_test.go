@@ -219,3 +219,34 @@ func TestNoPasswordHashAtStartUp(t *testing.T) {
 		})
 	}
 }
+
+// Signing in without a page to return to leads to the first page the user may open: the
+// API Keys list for an administrator, Your account for someone with no administration
+// permission, who would meet only a 403 page in the console. So does the site's root.
+func TestSignInLeadsWhereTheUserMayGo(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		app.CreateUser(t, "reader@example.com", models.PermissionNone)
+		for _, tc := range []struct{ email, want string }{
+			{adminEmail, "/admin/api-keys"},
+			{"reader@example.com", "/account"},
+		} {
+			client := app.Client(t)
+			client.Get("/login")
+			res := client.Post("/login", signInForm(tc.email, handlerstest.DefaultPassword))
+			wantStatus(t, res, http.StatusSeeOther)
+			if got := res.Header.Get("Location"); got != tc.want {
+				t.Errorf("%s signed in: sent to %q, want %q", tc.email, got, tc.want)
+			}
+			for _, path := range []string{"/", "/login"} {
+				if got := client.Get(path).Header.Get("Location"); got != tc.want {
+					t.Errorf("%s signed in, GET %s: sent to %q, want %q", tc.email, path, got, tc.want)
+				}
+			}
+			wantStatus(t, client.Get("/account"), http.StatusOK)
+		}
+		res := app.Client(t).Get("/")
+		if got := res.Header.Get("Location"); got != "/admin/api-keys" {
+			t.Errorf("GET / signed out: sent to %q, want /admin/api-keys, which asks to sign in", got)
+		}
+	})
+}

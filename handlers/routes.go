@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
+	"keysmith/web"
 )
 
 // Register adds every route of Keysmith to e, read top to bottom.
@@ -13,7 +14,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
 
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/admin/api-keys") })
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, homePath(web.CurrentUser(c))) })
 	e.GET("/setup", h.setupShow)
 	e.POST("/setup", h.setupSubmit)
 	e.GET("/login", h.loginShow)

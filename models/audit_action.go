@@ -22,7 +22,9 @@ const (
 	AuditUserEnabled           = "user.enabled"
 	AuditUserResetLink         = "user.reset_link_created"
 	AuditUserPasswordChanged   = "user.password_changed"
-	AuditSessionEnded          = "session.ended"
+	// AuditUserPasswordChangeFailed is a wrong current password given on Your account.
+	AuditUserPasswordChangeFailed = "user.password_change_failed"
+	AuditSessionEnded             = "session.ended"
 	// AuditKeyRefused is the first refusal of a key by the API in an hour (RecordKeyRefusal).
 	AuditKeyRefused = "key.refused"
 	// AuditPruned is the retention job deleting events past KEYSMITH_AUDIT_RETENTION.

@@ -102,12 +102,13 @@ func (s *Store) signIn(ctx context.Context, attempt SignInAttempt) (*User, signI
 		return nil, signInRefusal{action: AuditSignInFailed, reason: SignInMalformed, detail: SignInMalformed}, invalid
 	}
 	stored := dummyPasswordHash()
-	damaged := false
+	damaged, unset := false, false
 	if user != nil {
 		if parsed, err := parsePasswordHash(user.PasswordHash); err == nil {
 			stored = parsed
 		} else {
-			// A damaged hash fails like a wrong password, after the same work.
+			unset = user.PasswordHash == ""
+			// A damaged or missing hash fails like a wrong password, after the same work.
 			damaged = true
 		}
 	}
@@ -131,6 +132,8 @@ func (s *Store) signIn(ctx context.Context, attempt SignInAttempt) (*User, signI
 	switch {
 	case user == nil:
 		reason = SignInUnknownAccount
+	case unset:
+		reason = SignInNoPassword
 	case damaged:
 		reason = SignInDamagedHash
 	case !matches:

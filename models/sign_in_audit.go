@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Why a sign-in failed, as its session.sign_in_failed event's detail says. The sign-in page
@@ -21,6 +22,9 @@ const (
 	// SignInDamagedHash: the account's stored password hash cannot be read, so no password
 	// can sign in to it until it is reset.
 	SignInDamagedHash = "damaged_password_hash"
+	// SignInNoPassword: the account has no password yet (invited, or reset), so only its
+	// one-time link can give it one.
+	SignInNoPassword = "no_password_yet"
 )
 
 const (
@@ -145,18 +149,36 @@ type signInRefusal struct {
 
 // auditSignInRefusal records a refused sign-in, within the bound of signInEventsPerMinute per
 // client address, with the summaries it finds due. The event names the account: the user when
-// there is one, and otherwise the email as typed, escaped if it is not text.
+// there is one, and otherwise the email as typed (typedAccount).
 func (s *Store) auditSignInRefusal(ctx context.Context, attempt SignInAttempt, refusal signInRefusal) error {
 	record, due := s.signInAudit.admit(clientKey(attempt.Address), s.now(), refusal.action, refusal.reason)
 	err := s.recordSignInSummaries(ctx, due)
 	if !record {
 		return err
 	}
-	event := AuditEvent{Action: refusal.action, TargetType: TargetUser, TargetLabel: strings.TrimSpace(attempt.Email), Detail: refusal.detail}
+	event := AuditEvent{Action: refusal.action, TargetType: TargetUser, TargetLabel: typedAccount(attempt.Email), Detail: refusal.detail}
 	if refusal.user != nil {
 		event = UserAudit(refusal.action, refusal.user, refusal.detail)
 	}
 	return errors.Join(err, s.RecordAudit(ctx, event))
+}
+
+// notAnEmail stands in the audit log for what was typed as an email but does not look like
+// one: people type a password into the email field, and the log must not keep it.
+const notAnEmail = "(not an email address)"
+
+// typedAccount is the email a refused sign-in named, as the audit log keeps it: trimmed and in
+// lower case, as the user filter and the accounts compare emails, and escaped if it is not
+// text (auditText); notAnEmail when it does not have an email's shape, a name, one @ and a
+// domain with a dot, without spaces.
+func typedAccount(typed string) string {
+	email := strings.ToLower(strings.TrimSpace(typed))
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") || !strings.Contains(strings.Trim(domain, "."), ".") ||
+		strings.ContainsFunc(email, unicode.IsSpace) || len(email) > 254 {
+		return notAnEmail
+	}
+	return email
 }
 
 // RecordSignInSummaries records the summaries of refused sign-ins whose minute is over, and

@@ -175,3 +175,36 @@ func TestCompleteSetupIsAudited(t *testing.T) {
 		}
 	})
 }
+
+// A refused sign-in names the account typed only when it has an email's shape, in lower case
+// as the user filter compares it: a password typed into the email field is not kept. An
+// account that has no password yet (invited, or reset) is told from a damaged hash.
+func TestSignInAuditKeepsNoPasswordTypedAsAnEmail(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		s := newSignInTester(t, store)
+		s.createUser("invited@example.com")
+		if err := store.Exec(context.Background(), "UPDATE users SET password_hash = '' WHERE email = ?", "invited@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		for i, typed := range []string{"Tr0ub4dor&3 horse", "hunter2hunter2", "p@ssw0rd", " Nobody@Example.COM ", "invited@example.com"} {
+			ctx := models.WithAuditActor(context.Background(), models.AuditActor{Type: models.ActorAnonymous, Address: fmt.Sprintf("192.0.2.%d", 10+i)})
+			if _, err := store.SignIn(ctx, models.SignInAttempt{Email: typed, Password: "a guess", Address: fmt.Sprintf("192.0.2.%d", 10+i)}); outcome(err) != "failed" {
+				t.Fatalf("sign in as %q: got %s, want failed", typed, outcome(err))
+			}
+		}
+		var got []string
+		for _, ev := range allEvents(t, store, models.AuditFilter{Action: models.AuditSignInFailed}) {
+			got = append(got, ev.TargetLabel+" "+ev.Detail)
+		}
+		want := []string{
+			"(not an email address) unknown_account",
+			"(not an email address) unknown_account",
+			"(not an email address) unknown_account",
+			"nobody@example.com unknown_account",
+			"invited@example.com no_password_yet",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("refused sign-ins:\ngot  %q\nwant %q", got, want)
+		}
+	})
+}

@@ -120,7 +120,7 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		dsn := path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+		dsn := path + sep + "_pragma=foreign_keys(1)&_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=temp_store(memory)&_txlock=immediate"
 		dialector, dialect = sqlite.Open(dsn), DialectSQLite
 	}
 	db, err := gorm.Open(dialector, &gorm.Config{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -31,34 +32,56 @@ type PasswordChange struct {
 // (ErrWrongPassword), and gives them back on success. The hashes run within the bound on
 // password hashes, as at sign-in (ErrPasswordHashBusy). A new password that would not be
 // accepted is a *ValidationError, before anything is counted. Records user.password_changed,
-// and session.ended when sessions ended.
+// and session.ended when sessions ended. A wrong current password is recorded as
+// user.password_change_failed, and a throttled attempt as session.sign_in_throttled, within
+// the same bound per client address as refused sign-ins.
 func (s *Store) ChangePassword(ctx context.Context, change PasswordChange) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	ended, refusal, err := s.changePassword(ctx, change)
+	if refusal.action != "" {
+		attempt := SignInAttempt{Email: refusal.user.Email, Address: change.Address}
+		if auditErr := s.auditSignInRefusal(ctx, attempt, refusal); auditErr != nil {
+			return 0, fmt.Errorf("models: change password: %w", auditErr)
+		}
+	}
+	return ended, err
+}
+
+// changePassword is ChangePassword without recording its refusals: how many sessions it
+// ended, or the error and, when it is a refusal to record, why.
+func (s *Store) changePassword(ctx context.Context, change PasswordChange) (int64, signInRefusal, error) {
+	none := signInRefusal{}
 	if change.Current == "" {
-		return 0, &ValidationError{"Enter your current password."}
+		return 0, none, &ValidationError{"Enter your current password."}
 	}
 	if err := ValidatePassword(change.New); err != nil {
-		return 0, err
+		return 0, none, err
 	}
 	hashes := s.hashes.Load()
 	leave, err := hashes.admit()
 	if err != nil {
-		return 0, err
+		return 0, none, err
 	}
 	defer leave()
 	user, err := s.UserByID(ctx, change.UserID)
 	if err != nil {
-		return 0, err
+		return 0, none, err
 	}
+	wrong := signInRefusal{action: AuditUserPasswordChangeFailed, reason: SignInWrongPassword, detail: "wrong current password", user: user}
 	buckets := signInBuckets(user.Email, change.Address)
 	if err := s.takeSignInTokens(ctx, buckets); err != nil {
-		return 0, err
+		var throttled *ThrottledError
+		if errors.As(err, &throttled) {
+			detail := fmt.Sprintf("password change throttled: retry after %s", throttled.RetryAfter.Round(time.Second))
+			return 0, signInRefusal{action: AuditSignInThrottled, reason: "throttled", detail: detail, user: user}, err
+		}
+		return 0, none, err
 	}
 	stored, err := parsePasswordHash(user.PasswordHash)
 	if err != nil || len(change.Current) > MaxPasswordLength || !printable(change.Current) {
 		// No password to compare with, or one that no password can be: a wrong guess, counted.
-		return 0, ErrWrongPassword
+		return 0, wrong, ErrWrongPassword
 	}
 	params := currentPasswordParams()
 	var (
@@ -73,12 +96,12 @@ func (s *Store) ChangePassword(ctx context.Context, change PasswordChange) (int6
 	if err != nil {
 		// Not checked: the attempt counts nothing.
 		if returned := s.returnSignInTokens(context.WithoutCancel(ctx), buckets); returned != nil {
-			return 0, returned
+			return 0, none, returned
 		}
-		return 0, err
+		return 0, none, err
 	}
 	if !matches {
-		return 0, ErrWrongPassword
+		return 0, wrong, ErrWrongPassword
 	}
 	var ended int64
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -98,7 +121,7 @@ func (s *Store) ChangePassword(ctx context.Context, change PasswordChange) (int6
 		return err
 	})
 	if err != nil {
-		return 0, err
+		return 0, none, err
 	}
-	return ended, s.returnSignInTokens(ctx, buckets)
+	return ended, none, s.returnSignInTokens(ctx, buckets)
 }

@@ -25,7 +25,10 @@ var AuditActions = []string{
 	"key", models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyDisabled, models.AuditKeyEnabled,
 	models.AuditKeyDeleted, models.AuditKeyGraceEnded, models.AuditKeyRefused,
 	"session", models.AuditSignedIn, models.AuditSignInFailed, models.AuditSignInThrottled, models.AuditSignedOut,
-	"user", "setup", "audit",
+	models.AuditSessionEnded,
+	"user", models.AuditUserCreated, models.AuditUserActivated, models.AuditUserPermissionChanged, models.AuditUserDisabled,
+	models.AuditUserEnabled, models.AuditUserResetLink, models.AuditUserPasswordChanged, models.AuditUserPasswordChangeFailed,
+	"setup", "audit",
 }
 
 // filters are the view's filters as query parameters.
