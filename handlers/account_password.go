@@ -46,6 +46,9 @@ func (h *Handler) accountPassword(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	if err := h.srv.RenewSession(c); err != nil {
+		return err
+	}
 	h.log.Info("password changed", "user_id", user.ID, "sessions_ended", ended)
 	message := "Your password is changed."
 	if ended > 0 {

@@ -145,8 +145,17 @@ func TestAccountPasswordChange(t *testing.T) {
 		if !signedIn(t, other) {
 			t.Fatalf("a refused change ended the other session")
 		}
+		stolen := this.Cookie("keysmith_session")
 		res := this.Post("/account/password", passwordForm(handlerstest.DefaultPassword, "a new long password", "a new long password"))
 		wantStatus(t, res, http.StatusSeeOther)
+		// This browser stays signed in on a new session: a copy of its cookie from before the
+		// change is signed out.
+		if this.Cookie("keysmith_session") == stolen {
+			t.Errorf("the session cookie is the same after the password change")
+		}
+		if res := app.Client(t).Do(http.MethodGet, "/account", nil, map[string]string{"Cookie": "keysmith_session=" + stolen}); res.StatusCode != http.StatusSeeOther {
+			t.Errorf("the cookie from before the change: status %d, want 303 to the sign-in page", res.StatusCode)
+		}
 		page := this.Get("/account")
 		if got := doc(t, page.Body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(got, "1 session ended") {
 			t.Errorf("notice: got %q, want it to say 1 session ended", got)

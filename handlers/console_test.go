@@ -882,10 +882,15 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 		if got := guess(attacker, "colleague@example.com", "198.51.100.20"); got != http.StatusUnauthorized {
 			t.Errorf("a guess from another client behind the proxy: status %d, want 401", got)
 		}
-	}, func(cfg *config.Config) {
-		_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
-		cfg.TrustedProxies = []*net.IPNet{loopback}
-	})
+	}, behindLoopbackProxy)
+}
+
+// behindLoopbackProxy configures an app that believes 127.0.0.1, the tests' clients but for
+// those of handlerstest.App.ClientFrom, as a reverse proxy: its X-Forwarded-For and
+// X-Request-Id.
+func behindLoopbackProxy(cfg *config.Config) {
+	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
+	cfg.TrustedProxies = []*net.IPNet{loopback}
 }
 
 // Any key holder chooses its User-Agent. Bytes the database cannot store are cleaned, so they

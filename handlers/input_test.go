@@ -125,19 +125,22 @@ func TestBadBytesInAScannersRequestsAreRefused(t *testing.T) {
 }
 
 // Values taken from headers are cleaned or ignored, never stored or echoed as sent: the
-// request id every error repeats, and the address of the list a delete over htmx reloads.
+// request id every error repeats, which only a trusted proxy may choose (here the tests'
+// loopback clients, 127.0.0.1, are the proxy; 127.0.0.9 is not), and the address of the list a
+// delete over htmx reloads.
 func TestBadBytesInHeadersAreNotPassedOn(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		for _, tc := range []struct {
-			name, sent string
-			kept       bool
+			name, sent, from string
+			kept             bool
 		}{
-			{"a tracer's id", "trace-0af7651916cd43dd:8448eb21", true},
-			{"invalid UTF-8", "id-\xff\xfe", false},
-			{"a tab", "id\tx", false},
-			{"too long", strings.Repeat("a", 129), false},
+			{"a tracer's id", "trace-0af7651916cd43dd:8448eb21", "127.0.0.1", true},
+			{"a tracer's id from a client that is no proxy", "trace-0af7651916cd43dd:8448eb21", "127.0.0.9", false},
+			{"invalid UTF-8", "id-\xff\xfe", "127.0.0.1", false},
+			{"a tab", "id\tx", "127.0.0.1", false},
+			{"too long", strings.Repeat("a", 129), "127.0.0.1", false},
 		} {
-			res := app.Client(t).Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"X-Request-Id": tc.sent})
+			res := app.ClientFrom(t, tc.from).Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"X-Request-Id": tc.sent})
 			var body struct {
 				RequestID string `json:"request_id"`
 			}
@@ -163,5 +166,5 @@ func TestBadBytesInHeadersAreNotPassedOn(t *testing.T) {
 		if got := strings.Join(rowNames(t, res.Body), ","); got != "Beta" {
 			t.Errorf("list reloaded from a search with NUL: got rows %q, want %q (the search dropped)", got, "Beta")
 		}
-	})
+	}, behindLoopbackProxy)
 }

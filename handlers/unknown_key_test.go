@@ -12,9 +12,9 @@ import (
 )
 
 // createThroughTheConsole creates a key with the New API Key form and returns its secret as
-// the page shows it. A request id is sent (a plain token, which the server keeps), so that the
-// request draws no randomness for it: two calls after the same cryptotest.SetGlobalRandom then
-// draw the same secret.
+// the page shows it. A request id is sent (a plain token, which the server keeps from a trusted
+// proxy: the test's app trusts its clients as one), so that the request draws no randomness
+// for it: two calls after the same cryptotest.SetGlobalRandom then draw the same secret.
 func createThroughTheConsole(t *testing.T, admin *handlerstest.Client, name string) string {
 	t.Helper()
 	form := createForm(name, models.ScopeReadOnly, "30d")
@@ -62,7 +62,7 @@ func TestKeyCreatedAfterItsSecretWasUnknownVerifiesAtOnce(t *testing.T) {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Errorf("just after its creation: got status %d, want %d", got, http.StatusOK)
 		}
-	})
+	}, behindLoopbackProxy)
 }
 
 // On PostgreSQL the other instances hear of a new key too: one that had just refused its

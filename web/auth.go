@@ -162,6 +162,25 @@ func (s *Server) Login(c echo.Context, user *models.User) error {
 	return nil
 }
 
+// RenewSession gives the signed-in browser a new session in place of its current one, with
+// the same contents, and ends the old one: after a change of password, a copy of the cookie
+// taken before it is worthless. The CSRF token is renewed with it.
+func (s *Server) RenewSession(c echo.Context) error {
+	session := currentSession(c)
+	old := session.ID
+	session.ID = ""
+	if err := session.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	if old != "" {
+		if err := s.store.DeleteSession(c.Request().Context(), old); err != nil {
+			return err
+		}
+	}
+	s.renewCSRF(c, session.ID)
+	return nil
+}
+
 // Logout ends the session on the server and clears its cookie, and gives the browser a new
 // pre-session seed, so no CSRF token from before outlives the session. A signed-in user's
 // sign-out is recorded in the audit log first (session.signed_out).

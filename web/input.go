@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -73,18 +74,34 @@ func checkParams(params url.Values) error {
 // maxRequestIDLength bounds the X-Request-Id a client or proxy may choose.
 const maxRequestIDLength = 128
 
-// cleanRequestID drops an X-Request-Id that the client sent unless it is a short token of
-// letters, digits and - _ . : (what proxies and tracers send), so that the request id, which
-// every log line of the request, every error page and every JSON error repeats, is never
-// bytes a client chose to break them with. The request-id middleware then makes a new one.
-func cleanRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+// cleanRequestID drops an X-Request-Id unless a trusted proxy (KEYSMITH_TRUSTED_PROXIES) sent
+// it and it is a short token of letters, digits and - _ . : (what proxies and tracers send).
+// The request id is in every log line of the request, every error page, every JSON error and
+// every audit event: a client must not choose it, to break those with its bytes or to make
+// its requests pass for others'. The request-id middleware then makes a new one.
+func (s *Server) cleanRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		header := c.Request().Header
-		if id := header.Get(echo.HeaderXRequestID); id != "" && !isToken(id) {
-			header.Del(echo.HeaderXRequestID)
+		req := c.Request()
+		if id := req.Header.Get(echo.HeaderXRequestID); id != "" && (!isToken(id) || !s.fromTrustedProxy(req)) {
+			req.Header.Del(echo.HeaderXRequestID)
 		}
 		return next(c)
 	}
+}
+
+// fromTrustedProxy tells whether the request's peer is one of KEYSMITH_TRUSTED_PROXIES.
+func (s *Server) fromTrustedProxy(req *http.Request) bool {
+	host, _, err := net.SplitHostPort(req.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	for _, network := range s.cfg.TrustedProxies {
+		if network.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 func isToken(s string) bool {

@@ -92,7 +92,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
-	e.Use(cleanRequestID)
+	e.Use(s.cleanRequestID)
 	e.Use(middleware.RequestID())
 	e.Use(s.accessLog)
 	// Inside the access log, so that a request whose handler panics is logged and counted.
