@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"encoding/csv"
 	"net/http"
 	"strconv"
@@ -21,13 +22,19 @@ var auditCSVHeader = []string{"id", "time", "actor_type", "actor_id", "actor_lab
 
 // auditLogCSV exports every event the filters select, newest first, as CSV for a spreadsheet:
 // an attachment that no cache keeps, read and written a batch at a time. A cell that a
-// spreadsheet would read as a formula is written with a leading quote (csvCell).
+// spreadsheet would read as a formula is written with a leading quote (csvCell). The export
+// is itself recorded (audit.exported, with its filters) before anything is sent: nobody
+// takes the log away unrecorded.
 func (h *Handler) auditLogCSV(c echo.Context) error {
 	filter, err := auditFilter(c.QueryParams())
 	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
+	detail := "CSV export, filters: " + cmp.Or(c.QueryParams().Encode(), "none")
+	if err := h.store.RecordAudit(ctx, models.AuditEvent{Action: models.AuditExported, Detail: detail}); err != nil {
+		return err
+	}
 	// The first batch is read before anything is written, so that a failure is still answered
 	// with its error.
 	page, err := h.store.AuditLog(ctx, models.AuditLogQuery{Filter: filter, Limit: auditExportBatch})

@@ -141,7 +141,7 @@ func TestAuditLogCSVExport(t *testing.T) {
 		}
 		visitor := app.Client(t)
 		visitor.Get("/login")
-		wantStatus(t, postAs(visitor, "/login", "=1+1", signInForm("@evil.example.com", "guess")), http.StatusUnauthorized)
+		wantStatus(t, postAs(visitor, "/login", "=1+1", signInForm("=cmd|calc@evil.example.com", "guess")), http.StatusUnauthorized)
 		many := 1100
 		insert := `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)
 			INSERT INTO audit_events (at, actor_type, action) SELECT i, 'system', 'test.bulk' FROM n`
@@ -168,8 +168,8 @@ func TestAuditLogCSVExport(t *testing.T) {
 		if !slices.Equal(rows[0], wantHeader) {
 			t.Fatalf("header: got %q, want %q", rows[0], wantHeader)
 		}
-		// The admin's creation and sign-in, 5 keys created, a failed sign-in and the bulk.
-		if got, want := len(rows)-1, 2+5+1+many; got != want {
+		// The admin's creation and sign-in, 5 keys created, a failed sign-in, the bulk and this export.
+		if got, want := len(rows)-1, 2+5+1+many+1; got != want {
 			t.Errorf("rows: got %d, want %d", got, want)
 		}
 		var labels []string
@@ -185,7 +185,7 @@ func TestAuditLogCSVExport(t *testing.T) {
 					t.Errorf("actor label: got %q, want it neutralised", row[4])
 				}
 			}
-			if row[5] == models.AuditSignInFailed && (row[8] != "'@evil.example.com" || row[10] != "'=1+1") {
+			if row[5] == models.AuditSignInFailed && (row[8] != "'=cmd|calc@evil.example.com" || row[10] != "'=1+1") {
 				t.Errorf("failed sign-in: target %q, user agent %q; want both neutralised", row[8], row[10])
 			}
 		}
@@ -202,6 +202,16 @@ func TestAuditLogCSVExport(t *testing.T) {
 		wantStatus(t, res, http.StatusUnprocessableEntity)
 		if !strings.Contains(res.Body, "from must be a date") {
 			t.Errorf("a bad filter: got %s, want the page saying from must be a date", res.Body)
+		}
+
+		// Each export is recorded, by whom and with its filters; the refused one is not.
+		var exports []string
+		for _, ev := range auditTrail(t, app.Store, models.AuditFilter{Action: models.AuditExported}) {
+			exports = append(exports, ev.Actor.Label+": "+ev.Detail)
+		}
+		wantExports := []string{adminEmail + ": CSV export, filters: none", adminEmail + ": CSV export, filters: action=key.created&actor=cli"}
+		if !slices.Equal(exports, wantExports) {
+			t.Errorf("exports recorded:\ngot  %q\nwant %q", exports, wantExports)
 		}
 	})
 }

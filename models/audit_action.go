@@ -27,6 +27,8 @@ const (
 	AuditSessionEnded             = "session.ended"
 	// AuditKeyRefused is the first refusal of a key by the API in an hour (RecordKeyRefusal).
 	AuditKeyRefused = "key.refused"
+	// AuditExported is the audit log taken away as CSV from the console.
+	AuditExported = "audit.exported"
 	// AuditPruned is the retention job deleting events past KEYSMITH_AUDIT_RETENTION.
 	AuditPruned = "audit.pruned"
 )
