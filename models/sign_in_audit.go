@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Why a sign-in failed, as its session.sign_in_failed event's detail says. The sign-in page
@@ -168,11 +169,15 @@ func (s *Store) auditSignInRefusal(ctx context.Context, attempt SignInAttempt, r
 const notAnEmail = "(not an email address)"
 
 // typedAccount is the email a refused sign-in named, as the audit log keeps it: trimmed and in
-// lower case, as the user filter and the accounts compare emails, and escaped if it is not
-// text (auditText); notAnEmail when it does not have an email's shape, a name, one @ and a
+// lower case, as the user filter and the accounts compare emails, or as it is, to be escaped
+// (auditText), if it is not text; notAnEmail when it does not have an email's shape, a name, one @ and a
 // domain with a dot, without spaces.
 func typedAccount(typed string) string {
-	email := strings.ToLower(strings.TrimSpace(typed))
+	email := strings.TrimSpace(typed)
+	if utf8.ValidString(email) {
+		// Not otherwise: ToLower would replace the invalid bytes, which auditText escapes.
+		email = strings.ToLower(email)
+	}
 	local, domain, ok := strings.Cut(email, "@")
 	if !ok || local == "" || strings.Contains(domain, "@") || !strings.Contains(strings.Trim(domain, "."), ".") ||
 		strings.ContainsFunc(email, unicode.IsSpace) || len(email) > 254 {
