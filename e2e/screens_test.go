@@ -139,7 +139,7 @@ func TestBrowserEveryScreen(t *testing.T) {
 	)
 	tb.checkEveryScreen("secret page")
 
-	// Someone without the permission meets the 403 page.
+	// Someone without the permission meets the 403 page where they try to go.
 	app.CreateUser(t, "grace@example.com", models.PermissionNone)
 	other := openTab(t, browserCtx, app, true)
 	other.allow("status of 403 (Forbidden) (at " + app.URL + "/admin/api-keys:")
@@ -149,6 +149,11 @@ func TestBrowserEveryScreen(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS(`#email`), "grace@example.com"),
 		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
+		// With no page of the console to open, signing in leads to Your account.
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-list"]`)),
+	)
+	other.do("open the API Keys page all the same",
+		chromedp.Navigate(app.URL+"/admin/api-keys"),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)),
 	)
 	other.checkEveryScreen("access denied page")
