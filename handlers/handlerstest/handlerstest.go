@@ -8,6 +8,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -219,9 +220,11 @@ func (c *Client) Do(method, path string, body io.Reader, headers map[string]stri
 // Get fetches a page.
 func (c *Client) Get(path string) *Response { return c.Do(http.MethodGet, path, nil, nil) }
 
-// Post submits a form with the client's CSRF token added (unless form sets _csrf itself).
+// Post submits a form with the client's CSRF token added (unless form sets _csrf itself). The
+// caller's form is left as it was, so several clients may post the same one at once.
 func (c *Client) Post(path string, form url.Values) *Response {
 	c.t.Helper()
+	form = maps.Clone(form)
 	if form == nil {
 		form = url.Values{}
 	}
