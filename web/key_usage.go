@@ -22,16 +22,23 @@ const (
 	maxHeldCounts = 200_000
 	// shutdownFlushRetry is how long the last write of uses waits between tries at shutdown.
 	shutdownFlushRetry = 250 * time.Millisecond
-	// useWriteInterval is how far a recorded last use may lag behind the real one: a use by
-	// the same key, client and address within it of the one last written is not written again.
-	// A key in constant use then costs one write every 30 to 60 s (see useWriteSpread), not one
-	// each flush, however many keys are in use.
-	useWriteInterval = time.Minute
+	// useWriteInterval is how far a recorded last use of a key's current secret may lag behind
+	// the real one: a use by the same key, client and address within it of the one last
+	// written is not written again. A key in constant use then costs one write every 4 to 5
+	// minutes (see useWriteSpread), not one each flush, however many keys are in use: with
+	// 100,000 keys in use, rewriting each every minute cost verification a tenth of its speed
+	// (bench/README.md). GitLab, for one, refreshes a token's last use every 10 minutes.
+	useWriteInterval = 5 * time.Minute
 	// useWriteSpread is how much shorter than useWriteInterval a key's own interval may be
 	// (useWriteSeconds). Keys first used together, as after a restart, would otherwise be
 	// written again together, every interval: with 100,000 keys that is 100,000 uses gathered
 	// for one flush, about 30 MB held at once. Spread, each flush writes a share of them.
-	useWriteSpread = 30 * time.Second
+	useWriteSpread = time.Minute
+	// previousUseWriteInterval and previousUseWriteSpread are the same for a rotated key's
+	// previous secret, whose last use ends an until-unused grace: it lags a minute at most, so
+	// the grace's hour runs from a use up to a minute old.
+	previousUseWriteInterval = time.Minute
+	previousUseWriteSpread   = 30 * time.Second
 	// countWriteInterval is how often the flusher writes the requests counted per key and day.
 	// Every key in use has a count each time, so writing them every flush would cost a write
 	// per key in use every few seconds, which the last uses were spread out to avoid; the key
@@ -40,11 +47,15 @@ const (
 )
 
 // useWriteSeconds is the key's write interval in seconds: between useWriteInterval less
-// useWriteSpread and useWriteInterval, the same for a key every time, and different for keys
-// with neighbouring ids, so that their writes drift apart.
-func useWriteSeconds(keyID int64) int64 {
-	spread := uint64(useWriteSpread/time.Second) + 1
-	return int64(useWriteInterval/time.Second) - int64(uint64(keyID)%spread)
+// useWriteSpread and useWriteInterval (for its previous secret, the previousUseWrite ones),
+// the same for a key every time, and different for keys with neighbouring ids, so that their
+// writes drift apart.
+func useWriteSeconds(keyID int64, previous bool) int64 {
+	interval, spread := useWriteInterval, useWriteSpread
+	if previous {
+		interval, spread = previousUseWriteInterval, previousUseWriteSpread
+	}
+	return int64(interval/time.Second) - int64(uint64(keyID)%(uint64(spread/time.Second)+1))
 }
 
 // usageGatherer holds the uses of keys between two writes.
@@ -149,7 +160,7 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 	written := int64(0)
 	if last := entry.recent.Load(); last != nil && last.client == client && last.ip == ip {
 		written = last.written.Load()
-		if last.second == second || (written != 0 && second-written < useWriteSeconds(entry.id)) {
+		if last.second == second || (written != 0 && second-written < useWriteSeconds(entry.id, entry.previous)) {
 			return
 		}
 	}

@@ -93,6 +93,36 @@ func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
 	}
 }
 
+// A rotated key's previous secret has its last use written again within a minute, as an
+// until-unused grace counts from it; the current secret's waits its longer interval.
+func TestPreviousSecretsUsesAreWrittenAgainWithinAMinute(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	v := newTestVerifier(store)
+	start := time.Unix(1_800_000_000, 0)
+	summary := KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}
+	current := &cachedKey{id: 7, summary: summary}
+	previous := &cachedKey{id: 7, summary: summary, previous: true}
+	for _, entry := range []*cachedKey{current, previous} {
+		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", start)
+	}
+	if err := v.FlushUsage(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	minute := start.Add(previousUseWriteInterval)
+	for _, entry := range []*cachedKey{current, previous} {
+		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", minute)
+	}
+	v.usage.mu.Lock()
+	var gathered []bool
+	for k := range v.usage.uses {
+		gathered = append(gathered, k.previous)
+	}
+	v.usage.mu.Unlock()
+	if len(gathered) != 1 || !gathered[0] {
+		t.Errorf("uses gathered again a minute after the write, by previous secret: %v; want the previous secret's alone", gathered)
+	}
+}
+
 // Every request is counted for its UTC day, repeats that return before the lock included, and
 // the counts reach the database with the batched uses: one row per key and day, however many
 // requests.
