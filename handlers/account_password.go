@@ -3,8 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,10 +27,7 @@ func (h *Handler) accountPassword(c echo.Context) error {
 	var throttled *models.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		h.srv.Metrics.SignIn(web.SignInThrottled)
-		seconds := int((throttled.RetryAfter + time.Second - 1) / time.Second)
-		c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
-		return h.renderAccount(c, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+strconv.Itoa(seconds)+" seconds.")
+		return h.renderAccount(c, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+h.refuseThrottled(c, throttled)+" seconds.")
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		h.srv.Metrics.SignIn(web.SignInBusy)
 		c.Response().Header().Set("Retry-After", busyRetryAfter)

@@ -35,6 +35,15 @@ func (h *Handler) loginShow(c echo.Context) error {
 	return h.renderLogin(c, http.StatusOK, views.LoginForm{Next: next})
 }
 
+// refuseThrottled counts a password check refused by the sign-in throttle and sets its
+// Retry-After, in whole seconds rounded up, which it returns for the message.
+func (h *Handler) refuseThrottled(c echo.Context, throttled *models.ThrottledError) string {
+	h.srv.Metrics.SignIn(web.SignInThrottled)
+	seconds := strconv.Itoa(int((throttled.RetryAfter + time.Second - 1) / time.Second))
+	c.Response().Header().Set("Retry-After", seconds)
+	return seconds
+}
+
 // busyRetryAfter is the Retry-After, in seconds, of a sign-in refused because too many
 // passwords are being checked: the queue moves within a second.
 const busyRetryAfter = "1"
@@ -52,10 +61,7 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	var throttled *models.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		h.srv.Metrics.SignIn(web.SignInThrottled)
-		seconds := int((throttled.RetryAfter + time.Second - 1) / time.Second)
-		c.Response().Header().Set("Retry-After", strconv.Itoa(seconds))
-		form.Error = "Too many failed sign-in attempts. Try again in " + strconv.Itoa(seconds) + " seconds."
+		form.Error = "Too many failed sign-in attempts. Try again in " + h.refuseThrottled(c, throttled) + " seconds."
 		return h.renderLogin(c, http.StatusTooManyRequests, form)
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		h.srv.Metrics.SignIn(web.SignInBusy)
