@@ -206,7 +206,7 @@ func TestAuditLogCSVExport(t *testing.T) {
 
 		// Each export is recorded, by whom and with its filters; the refused one is not.
 		var exports []string
-		for _, ev := range auditTrail(t, app.Store, models.AuditFilter{Action: models.AuditExported}) {
+		for _, ev := range modelstest.AuditEvents(t, app.Store, models.AuditFilter{Action: models.AuditExported}) {
 			exports = append(exports, ev.Actor.Label+": "+ev.Detail)
 		}
 		wantExports := []string{adminEmail + ": CSV export, filters: none", adminEmail + ": CSV export, filters: action=key.created&actor=cli"}
@@ -313,7 +313,7 @@ func TestAuditRetentionPrunesOldEvents(t *testing.T) {
 			seedAudit(t, store, 1, now.AddDate(0, 0, -29))
 			handlerstest.NewOnStore(t, store, func(cfg *config.Config) { cfg.AuditRetention = 30 * 24 * time.Hour })
 			eventually(t, "the prune", 10*time.Second, func() string {
-				if got := actionsOf(auditTrail(t, store, models.AuditFilter{})); !slices.Equal(got, []string{models.AuditKeyCreated, models.AuditPruned}) {
+				if got := actionsOf(modelstest.AuditEvents(t, store, models.AuditFilter{})); !slices.Equal(got, []string{models.AuditKeyCreated, models.AuditPruned}) {
 					return fmt.Sprintf("events %v", got)
 				}
 				return ""

@@ -17,17 +17,6 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// auditTrail returns every event that filter selects, oldest first.
-func auditTrail(t *testing.T, store *models.Store, filter models.AuditFilter) []models.AuditEvent {
-	t.Helper()
-	page, err := store.AuditLog(context.Background(), models.AuditLogQuery{Filter: filter, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Reverse(page.Events)
-	return page.Events
-}
-
 // auditRows reads the audit log page's rows: each row's action, newest first.
 func auditRows(t *testing.T, body string) []string {
 	t.Helper()
@@ -127,7 +116,7 @@ func TestSignInsAndSignOutsAreAudited(t *testing.T) {
 			t.Fatal(err)
 		}
 		adminID := fmt.Sprint(admins[0].ID)
-		events := auditTrail(t, app.Store, models.AuditFilter{Action: "session"})[1:] // after the admin's own sign-in
+		events := modelstest.AuditEvents(t, app.Store, models.AuditFilter{Action: "session"})[1:] // after the admin's own sign-in
 		type row struct{ action, actor, target, detail string }
 		var got []row
 		for i, ev := range events {
@@ -172,7 +161,7 @@ func TestFailedSignInFloodIsSummarised(t *testing.T) {
 		}
 		fromAttacker := func() []models.AuditEvent {
 			var events []models.AuditEvent
-			for _, ev := range auditTrail(t, app.Store, models.AuditFilter{Action: "session"}) {
+			for _, ev := range modelstest.AuditEvents(t, app.Store, models.AuditFilter{Action: "session"}) {
 				if ev.Actor.Address == "127.0.0.4" {
 					events = append(events, ev)
 				}
@@ -222,7 +211,7 @@ func TestConsoleKeyActionsAreAudited(t *testing.T) {
 			requestIDs = append(requestIDs, res.Header.Get("X-Request-Id"))
 			admin.Get("/admin/api-keys")
 		}
-		events := auditTrail(t, app.Store, models.AuditFilter{Key: key.PublicID})
+		events := modelstest.AuditEvents(t, app.Store, models.AuditFilter{Key: key.PublicID})
 		want := []string{models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyDisabled, models.AuditKeyEnabled, models.AuditKeyDeleted}
 		if got := actionsOf(events); !slices.Equal(got, want) {
 			t.Fatalf("events of the key: got %v, want %v", got, want)
@@ -313,7 +302,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 			type row struct{ actor, target, detail string }
 			refusals := func() []row {
 				var got []row
-				for _, ev := range auditTrail(t, store, models.AuditFilter{Action: models.AuditKeyRefused}) {
+				for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{Action: models.AuditKeyRefused}) {
 					if ev.Actor.Address != "127.0.0.1" || ev.Actor.UserAgent != "broken-scanner/0.9" || ev.Actor.RequestID == "" {
 						t.Errorf("refusal of %s: client %+v, want the broken scanner's request", ev.TargetID, ev.Actor)
 					}

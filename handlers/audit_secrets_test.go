@@ -175,7 +175,7 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			keep(root.Get("/admin/audit-log.csv"), http.StatusOK)
 			keep(root.Post("/logout", url.Values{}), http.StatusSeeOther)
 
-			events := auditTrail(t, app.Store, models.AuditFilter{})
+			events := modelstest.AuditEvents(t, app.Store, models.AuditFilter{})
 			recorded := map[string]bool{}
 			for _, ev := range events {
 				recorded[ev.Action] = true

@@ -16,17 +16,6 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// allEvents returns every event that filter selects, oldest first.
-func allEvents(t *testing.T, store *models.Store, filter models.AuditFilter) []models.AuditEvent {
-	t.Helper()
-	page, err := store.AuditLog(context.Background(), models.AuditLogQuery{Filter: filter, Limit: 1000})
-	if err != nil {
-		t.Fatal(err)
-	}
-	slices.Reverse(page.Events)
-	return page.Events
-}
-
 // actionsOf lists the events' actions, in their order.
 func actionsOf(events []models.AuditEvent) []string {
 	actions := make([]string, len(events))
@@ -83,7 +72,7 @@ func TestKeyChangesAreAudited(t *testing.T) {
 			t.Fatalf("duplicate name: got %v, want ErrDuplicateName", err)
 		}
 
-		events := allEvents(t, store, models.AuditFilter{Key: key.PublicID})
+		events := modelstest.AuditEvents(t, store, models.AuditFilter{Key: key.PublicID})
 		want := []string{models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyGraceEnded, models.AuditKeyRotated,
 			models.AuditKeyDisabled, models.AuditKeyEnabled, models.AuditKeyGraceEnded, models.AuditKeyDeleted}
 		if got := actionsOf(events); !slices.Equal(got, want) {
@@ -114,7 +103,7 @@ func TestKeyChangesAreAudited(t *testing.T) {
 		if !events[6].At.Equal(start.Add(2*time.Hour)) || !events[0].At.Equal(start) {
 			t.Errorf("times: got %v and %v, want the store's %v and %v", events[0].At, events[6].At, start, start.Add(2*time.Hour))
 		}
-		if got := actionsOf(allEvents(t, store, models.AuditFilter{Key: twin.PublicID})); !slices.Equal(got, []string{models.AuditKeyCreated}) {
+		if got := actionsOf(modelstest.AuditEvents(t, store, models.AuditFilter{Key: twin.PublicID})); !slices.Equal(got, []string{models.AuditKeyCreated}) {
 			t.Errorf("events of the twin: got %v, want only its creation (the duplicate was refused)", got)
 		}
 	})
@@ -142,7 +131,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 				t.Errorf("%s: got %v, want it refused as append-only", statement, err)
 			}
 		}
-		if got := len(allEvents(t, store, models.AuditFilter{Action: "test.event"})); got != 4 {
+		if got := len(modelstest.AuditEvents(t, store, models.AuditFilter{Action: "test.event"})); got != 4 {
 			t.Fatalf("after the refused statements: %d events, want the 4 recorded", got)
 		}
 
@@ -150,7 +139,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		if err != nil || deleted != 2 {
 			t.Fatalf("prune before 400 days ago: got %d, %v; want 2, nil", deleted, err)
 		}
-		kept := allEvents(t, store, models.AuditFilter{})
+		kept := modelstest.AuditEvents(t, store, models.AuditFilter{})
 		if got := actionsOf(kept); !slices.Equal(got, []string{"test.event", "test.event", models.AuditPruned}) {
 			t.Fatalf("after the prune: got %v, want the 2 recent events and the prune's", got)
 		}
@@ -164,7 +153,7 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		if deleted, err := store.PruneAuditEvents(ctx, now.AddDate(0, 0, -400)); err != nil || deleted != 0 {
 			t.Errorf("prune again: got %d, %v; want 0 and no new event", deleted, err)
 		}
-		if got := len(allEvents(t, store, models.AuditFilter{})); got != 3 {
+		if got := len(modelstest.AuditEvents(t, store, models.AuditFilter{})); got != 3 {
 			t.Errorf("after a prune with nothing to delete: %d events, want 3", got)
 		}
 	})
@@ -188,7 +177,7 @@ func TestPruneAuditEventsInBatches(t *testing.T) {
 			t.Fatalf("prune: got %d, %v; want %d, nil", deleted, err, old)
 		}
 		var details []string
-		for _, ev := range allEvents(t, store, models.AuditFilter{}) {
+		for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{}) {
 			details = append(details, ev.Action+": "+strings.Split(ev.Detail, " from")[0])
 		}
 		if want := []string{"audit.pruned: 5000 events", "audit.pruned: 1 event"}; !slices.Equal(details, want) {
@@ -236,7 +225,7 @@ func TestAuditFilters(t *testing.T) {
 		}
 		ids := func(filter models.AuditFilter) []int {
 			var got []int
-			for _, ev := range allEvents(t, store, filter) {
+			for _, ev := range modelstest.AuditEvents(t, store, filter) {
 				got = append(got, int(ev.ID))
 			}
 			return got

@@ -75,7 +75,7 @@ func TestKeyRefusalsAreRecordedOncePerKeyAndHour(t *testing.T) {
 
 		type row struct{ actorID, actorLabel, target, detail string }
 		var got []row
-		for _, ev := range allEvents(t, store, models.AuditFilter{Action: models.AuditKeyRefused}) {
+		for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{Action: models.AuditKeyRefused}) {
 			if ev.Actor.Type != models.ActorKey || ev.Actor.Address != "192.0.2.44" || ev.Actor.UserAgent != "scanner/2.4" || ev.Actor.RequestID != "req-7" {
 				t.Errorf("refusal of %s: actor %+v, want the key from the request's client", ev.TargetID, ev.Actor)
 			}

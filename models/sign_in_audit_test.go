@@ -52,7 +52,7 @@ func TestSignInRefusalsAreAudited(t *testing.T) {
 
 		type row struct{ action, targetID, targetLabel, detail string }
 		var got []row
-		for _, ev := range allEvents(t, store, models.AuditFilter{Action: "session"}) {
+		for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{Action: "session"}) {
 			if ev.Actor != visitor {
 				t.Errorf("%s: actor %+v, want the visitor %+v", ev.Action, ev.Actor, visitor)
 			}
@@ -78,7 +78,7 @@ func TestSignInRefusalsAreAudited(t *testing.T) {
 			t.Fatalf("summaries of the minute: got %d, %v; want 2 (failed and throttled)", n, err)
 		}
 		var summaries []string
-		for _, ev := range allEvents(t, store, models.AuditFilter{Action: "session"})[len(want):] {
+		for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{Action: "session"})[len(want):] {
 			summaries = append(summaries, ev.Action+" "+ev.Actor.Address+" "+ev.Detail)
 		}
 		from := s.now.Add(-time.Minute).Format(time.RFC3339)
@@ -121,13 +121,13 @@ func TestFailedSignInsAreSummarisedPerAddressAndMinute(t *testing.T) {
 		for i := range 6 {
 			s.try(fmt.Sprintf("other-%d@example.com", i), "guess", "198.51.100.2", "failed")
 		}
-		count := func(filter models.AuditFilter) int { return len(allEvents(t, store, filter)) }
+		count := func(filter models.AuditFilter) int { return len(modelstest.AuditEvents(t, store, filter)) }
 		if got := count(models.AuditFilter{}); got != 10 {
 			t.Fatalf("within the minute: %d events, want 5 per address", got)
 		}
 		s.now = s.now.Add(time.Minute)
 		s.try("late@example.com", "guess", "198.51.100.1", "failed")
-		events := allEvents(t, store, models.AuditFilter{})
+		events := modelstest.AuditEvents(t, store, models.AuditFilter{})
 		if len(events) != 12 {
 			t.Fatalf("after the next failure: %d events, want 12: %q", len(events), actionsOf(events))
 		}
@@ -142,7 +142,7 @@ func TestFailedSignInsAreSummarisedPerAddressAndMinute(t *testing.T) {
 		if n, err := store.RecordSignInSummaries(context.Background()); err != nil || n != 1 {
 			t.Fatalf("the other address's summary: got %d, %v; want 1", n, err)
 		}
-		if last := allEvents(t, store, models.AuditFilter{})[12]; !strings.HasPrefix(last.Detail, "1 more from this address") || last.Actor.Address != "198.51.100.2" {
+		if last := modelstest.AuditEvents(t, store, models.AuditFilter{})[12]; !strings.HasPrefix(last.Detail, "1 more from this address") || last.Actor.Address != "198.51.100.2" {
 			t.Errorf("the other address's summary: got %+v, want 1 more from 198.51.100.2", last)
 		}
 	})
@@ -163,7 +163,7 @@ func TestCompleteSetupIsAudited(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		events := allEvents(t, store, models.AuditFilter{})
+		events := modelstest.AuditEvents(t, store, models.AuditFilter{})
 		if len(events) != 1 || events[0].Action != models.AuditSetupCompleted || events[0].TargetID != fmt.Sprint(root.ID) ||
 			events[0].TargetLabel != "root@example.com" || events[0].Actor.Address != "203.0.113.5" {
 			t.Fatalf("events: got %+v, want one setup.completed naming root@example.com, from the visitor", events)
@@ -193,7 +193,7 @@ func TestSignInAuditKeepsNoPasswordTypedAsAnEmail(t *testing.T) {
 			}
 		}
 		var got []string
-		for _, ev := range allEvents(t, store, models.AuditFilter{Action: models.AuditSignInFailed}) {
+		for _, ev := range modelstest.AuditEvents(t, store, models.AuditFilter{Action: models.AuditSignInFailed}) {
 			got = append(got, ev.TargetLabel+" "+ev.Detail)
 		}
 		want := []string{

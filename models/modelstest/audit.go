@@ -2,6 +2,7 @@ package modelstest
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"keysmith/models"
@@ -44,4 +45,16 @@ func AuditActions(t testing.TB, store *models.Store) []string {
 		actions = append(actions, r.Action)
 	}
 	return actions
+}
+
+// AuditEvents returns every event that filter selects, as the store's reader serves them,
+// oldest first.
+func AuditEvents(t testing.TB, store *models.Store, filter models.AuditFilter) []models.AuditEvent {
+	t.Helper()
+	page, err := store.AuditLog(context.Background(), models.AuditLogQuery{Filter: filter, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(page.Events)
+	return page.Events
 }
