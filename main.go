@@ -110,6 +110,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer store.Close()
 	log := web.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	defer web.FlushLog(log)
+	if err := store.Warm(ctx); err != nil {
+		// The database answered; it may allow fewer connections than the pool's size, and the
+		// pool opens more when it needs them.
+		log.Warn("database connections not all opened before serving", "error", err)
+	}
 	sessionKeys := cfg.SessionKeys
 	if len(sessionKeys) == 0 {
 		key, err := store.SessionKeys(ctx)

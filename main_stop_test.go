@@ -76,12 +76,7 @@ func startKeysmith(t *testing.T, settings map[string]string) *keysmithProcess {
 // keysmith binary, as startKeysmith describes.
 func startExecutable(t *testing.T, executable string, settings map[string]string) *keysmithProcess {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := listener.Addr().String()
-	listener.Close()
+	addr := freeAddr(t)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYSMITH_") && !strings.HasPrefix(kv, "GORACE=") {

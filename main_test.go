@@ -63,13 +63,19 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 	}
 }
 
-func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
+// freeAddr returns a loopback address nothing listens on, for a server the test starts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := listener.Addr().String()
-	listener.Close()
+	defer listener.Close()
+	return listener.Addr().String()
+}
+
+func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
+	addr := freeAddr(t)
 	vars := map[string]string{"KEYSMITH_ADDR": addr, "KEYSMITH_DATABASE_URL": filepath.Join(t.TempDir(), "k.db")}
 	stop, out, errs := serveInProcess(t, vars)
 	link := regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/setup\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(out.String())
