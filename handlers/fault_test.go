@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -383,4 +384,53 @@ func TestDroppedConnectionsAreABlip(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// A lookup that waits out its deadline while other lookups are answered met a busy pool, not
+// a database gone: the requests after it still ask the database, rather than being answered
+// 503 at once for a second. The database here takes no new connection while the pool's open
+// ones go on, as when its max_connections is reached.
+func TestALookupThatTimesOutAloneTakesNothingDown(t *testing.T) {
+	app, proxy, direct := faultApp(t)
+	ctx := context.Background()
+	_, first := createKey(t, direct, "opens a connection")
+	_, slow := createKey(t, direct, "needs a new connection")
+	_, answered := createKey(t, direct, "finds an open connection")
+	_, after := createKey(t, direct, "asked after the slow one failed")
+	gateway, other := app.Client(t), app.Client(t)
+	if got := verifyAs(gateway, first, "x"); got.StatusCode != http.StatusOK {
+		t.Fatalf("before the fault: status %d, want 200", got.StatusCode)
+	}
+
+	proxy.HangNew()
+	// Every open connection is held, so that the next lookup must open one, which hangs.
+	pool := app.Store.Pool()
+	var held []*sql.Conn
+	for pool.Stats().Idle > 0 {
+		conn, err := pool.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, conn)
+	}
+	hung := proxy.Connections()
+	slowAnswer := make(chan answer, 1)
+	go func() { slowAnswer <- verifyAs(other, slow, "x") }()
+	eventually(t, "the slow lookup's new connection", time.Second, func() string {
+		if proxy.Connections() <= hung {
+			return "no new connection yet"
+		}
+		return ""
+	})
+	// Open connections come back to the pool: the lookups from here on find them.
+	for _, conn := range held {
+		conn.Close()
+	}
+	if got := verifyAs(gateway, answered, "x"); got.StatusCode != http.StatusOK {
+		t.Fatalf("a lookup on an open connection while the slow one waits: status %d, want 200", got.StatusCode)
+	}
+	wantJSONUnavailable(t, "the lookup whose connection hangs", <-slowAnswer, faultVerifyTimeout)
+	if got := verifyAs(gateway, after, "x"); got.StatusCode != http.StatusOK {
+		t.Errorf("a key asked for after the slow lookup failed: status %d, want 200 (the database answers); body %.200s", got.StatusCode, got.Body)
+	}
 }

@@ -69,6 +69,11 @@ type KeyVerifier struct {
 	// cache are answered at once, stale or 503, rather than each request waiting for the
 	// lookup's deadline; one request each storeRetryInterval asks the store again.
 	storeDownUntil atomic.Int64
+	// storeAnsweredAt is when a lookup last had the store's answer, in nanoseconds since born.
+	// A failed lookup takes the store for unreachable only if no lookup had an answer since it
+	// began: one that waited out its deadline while others were answered met a busy pool, not
+	// a database gone, and the requests after it should still ask.
+	storeAnsweredAt atomic.Int64
 
 	usage usageGatherer
 	// refusals passes the first refusal of each key each hour on to the audit log.
@@ -297,14 +302,18 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	}
 	ticket := v.unknown.ticket()
 	v.metrics.cacheMisses.Inc()
+	asked := int64(time.Since(v.born))
 	fresh, err := v.lookup(ctx, sum, now, generation)
 	switch {
 	case err == nil || errors.Is(err, models.ErrAPIKeyNotFound) || errors.Is(err, errKeyDisabled):
+		v.storeAnsweredAt.Store(int64(time.Since(v.born)))
 		if v.storeDownUntil.Load() != 0 {
 			v.storeDownUntil.Store(0)
 		}
 	case models.Unavailable(err) && ctx.Err() == nil:
-		v.storeDownUntil.Store(int64(time.Since(v.born) + storeRetryInterval))
+		if v.storeAnsweredAt.Load() < asked {
+			v.storeDownUntil.Store(int64(time.Since(v.born) + storeRetryInterval))
+		}
 		if staleAllowed || (entry != nil && entry.expired(now)) {
 			// Checked from what this instance holds: the key must not have expired since.
 			return checkEntry(entry, now, ResultStale)

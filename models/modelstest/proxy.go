@@ -13,8 +13,9 @@ import (
 )
 
 // Proxy forwards TCP connections from a loopback address of its own to a target address, and can
-// inject the faults a database client meets: a refused connection (Refuse), a reset one (Drop)
-// and a database or network that stops answering (Hang). Tests put it between a store and
+// inject the faults a database client meets: a refused connection (Refuse), a reset one (Drop),
+// a database or network that stops answering (Hang) and one that stops taking connections
+// while its sessions go on (HangNew). Tests put it between a store and
 // PostgreSQL to check that Keysmith fails fast and recovers; bench/dbproxy puts it between a
 // running server and PostgreSQL. It is safe for concurrent use.
 type Proxy struct {
@@ -52,6 +53,7 @@ const (
 	modeForward proxyMode = iota
 	modeRefuse
 	modeHang
+	modeHangNew
 )
 
 // proxyConn is one client connection and, once dialled, its connection to the target. Its
@@ -209,6 +211,19 @@ func (p *Proxy) Hang() {
 	p.listenLocked()
 }
 
+// HangNew makes new connections hang as Hang does, while connections already forwarded keep
+// working: a database that stops taking connections (its max_connections reached, or its
+// postmaster stuck) while its sessions go on. Forward closes the connections that hung.
+func (p *Proxy) HangNew() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.mode = modeHangNew
+	p.listenLocked()
+}
+
 // Connections returns how many connections the proxy currently holds open (for tests that
 // check clients reconnect).
 func (p *Proxy) Connections() int {
@@ -259,7 +274,7 @@ func (p *Proxy) accept(ln net.Listener) {
 			client.Close()
 			continue
 		}
-		c := &proxyConn{client: client, hung: p.mode == modeHang}
+		c := &proxyConn{client: client, hung: p.mode == modeHang || p.mode == modeHangNew}
 		p.conns[c] = struct{}{}
 		// A hung connection never reaches the target: it is held until Forward or Drop closes it.
 		if !c.hung {

@@ -211,8 +211,10 @@ func TestProxyFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault func(*Proxy)
-		// existingClosed: the fault closes existing connections; otherwise they fall silent.
+		// existingClosed: the fault closes existing connections; otherwise existingEchoes tells
+		// whether they go on or fall silent.
 		existingClosed bool
+		existingEchoes bool
 		// newRefused: new dials are refused; otherwise newEchoes tells whether they echo or
 		// fall silent.
 		newRefused bool
@@ -221,6 +223,7 @@ func TestProxyFaults(t *testing.T) {
 		{name: "drop", fault: (*Proxy).Drop, existingClosed: true, newEchoes: true},
 		{name: "refuse", fault: (*Proxy).Refuse, existingClosed: true, newRefused: true},
 		{name: "hang", fault: (*Proxy).Hang, existingClosed: false, newEchoes: false},
+		{name: "hang new", fault: (*Proxy).HangNew, existingEchoes: true, newEchoes: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -246,9 +249,13 @@ func TestProxyFaults(t *testing.T) {
 				io.WriteString(during, "during")
 				assertSilent(t, during)
 			}
-			if tt.existingClosed {
+			switch {
+			case tt.existingClosed:
 				assertClosed(t, existing)
-			} else {
+			case tt.existingEchoes:
+				assertEchoes(t, existing, "during")
+				waitConnections(t, proxy, 2)
+			default:
 				io.WriteString(existing, "during")
 				assertSilent(t, existing)
 				// Hung connections stay open: a hang closes nothing.
@@ -256,8 +263,13 @@ func TestProxyFaults(t *testing.T) {
 			}
 
 			proxy.Forward()
-			assertClosed(t, existing)
 			stillOpen := 0
+			if tt.existingEchoes {
+				assertEchoes(t, existing, "still")
+				stillOpen++
+			} else {
+				assertClosed(t, existing)
+			}
 			switch {
 			case during == nil:
 			case tt.newEchoes:
