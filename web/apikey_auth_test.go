@@ -15,6 +15,7 @@ import (
 
 	"github.com/glebarez/sqlite"
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
@@ -492,7 +493,7 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 func TestVerifierCacheIsBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
-	filler := &cachedKey{cachedAt: time.Now().UnixNano()}
+	filler := &cachedKey{trustedUntil: time.Now().Add(keyCacheTTL).UnixNano()}
 	v.size = 10_000
 	for i := range v.size {
 		var sum [32]byte
@@ -510,7 +511,8 @@ func TestVerifierCacheIsBounded(t *testing.T) {
 	}
 }
 
-// A cached key is trusted for keyCacheTTL at most: after that the store is asked again.
+// A cached key is trusted for half of keyCacheTTL at least and keyCacheTTL at most: after
+// that the store is asked again.
 func TestVerifierCacheEntriesExpire(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	now := time.Now()
@@ -521,12 +523,57 @@ func TestVerifierCacheEntriesExpire(t *testing.T) {
 		t.Fatal(err)
 	}
 	deleteBehindItsBack(t, store, key)
-	now = now.Add(keyCacheTTL - time.Second)
+	now = now.Add(keyCacheTTL/2 - time.Second)
 	if _, err := v.Verify(context.Background(), secret); err != nil {
-		t.Fatalf("within the cache's lifetime: %v, want the cached key", err)
+		t.Fatalf("within the cache's shortest lifetime: %v, want the cached key", err)
 	}
-	now = now.Add(time.Second)
+	now = now.Add(keyCacheTTL/2 + time.Second)
 	if _, err := v.Verify(context.Background(), secret); !errors.Is(err, ErrKeyRefused) {
-		t.Fatalf("after the cache's lifetime: got %v, want ErrKeyRefused from the store", err)
+		t.Fatalf("after the cache's longest lifetime: got %v, want ErrKeyRefused from the store", err)
+	}
+}
+
+// Keys cached at the same moment are asked for again at different moments, spread over the
+// second half of keyCacheTTL, so that a crowd of keys met together does not come back to the
+// database together.
+func TestVerifierCacheEntriesExpireApart(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	now := time.Now()
+	store.SetClock(func() time.Time { return now })
+	v := newTestVerifier(store)
+	const keys = 200
+	secrets := make([]string, keys)
+	for i := range secrets {
+		_, secrets[i] = createTestKey(t, store, fmt.Sprintf("key %d", i), nil)
+		if _, err := v.Verify(context.Background(), secrets[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Each quarter of the spread holds some of the keys' ends (the chance that one holds
+	// none is below 10^-24).
+	var quarters [4]int
+	for _, entry := range v.cache {
+		span := time.Duration(entry.trustedUntil - now.UnixNano())
+		if span < keyCacheTTL/2 || span > keyCacheTTL {
+			t.Fatalf("an entry is trusted for %v, want between %v and %v", span, keyCacheTTL/2, keyCacheTTL)
+		}
+		quarters[min(3, int((span-keyCacheTTL/2)*8/keyCacheTTL))]++
+	}
+	for i, n := range quarters {
+		if n == 0 {
+			t.Errorf("no key's trust ends in quarter %d of the spread: %v", i+1, quarters)
+		}
+	}
+	// Three quarters of the way, the keys whose trust has ended are asked for again, and only
+	// those.
+	now = now.Add(keyCacheTTL * 3 / 4)
+	misses := testutil.ToFloat64(v.metrics.cacheMisses)
+	for _, secret := range secrets {
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked := int(testutil.ToFloat64(v.metrics.cacheMisses) - misses); asked != quarters[0]+quarters[1] {
+		t.Errorf("%d keys asked for again, want the %d whose trust had ended", asked, quarters[0]+quarters[1])
 	}
 }
