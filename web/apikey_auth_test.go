@@ -364,6 +364,42 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 	})
 }
 
+// A key read again from the store when its trust in the cache runs out keeps its last use:
+// the refresh writes nothing until the use is due again.
+func TestRefreshedKeyKeepsItsLastUse(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
+		ctx := context.Background()
+		now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+		store.SetClock(func() time.Time { return now })
+		srv := keyServer(t, store, "")
+		key, secret := createTestKey(t, store, "refreshed", nil)
+		writes := countWrites(t, target)
+		ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes.rows(t); got != 2 {
+			t.Fatalf("rows written for the first use: %d, want 2", got)
+		}
+		// The entry's trust runs out before the use is due to be written again.
+		now = now.Add(time.Duration(useWriteSeconds(key.ID, false))*time.Second - time.Minute)
+		for _, entry := range srv.Keys.cache {
+			entry.trustedUntil = now.UnixNano()
+		}
+		misses := testutil.ToFloat64(srv.Keys.metrics.cacheMisses)
+		ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+		if testutil.ToFloat64(srv.Keys.metrics.cacheMisses) != misses+1 {
+			t.Fatal("the key was not read again from the store")
+		}
+		if err := srv.Keys.FlushUsage(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := writes.rows(t); got != 2 {
+			t.Errorf("rows written after the key was read again: %d more, want none", got-2)
+		}
+	})
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -355,7 +355,15 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	}
 	v.mu.Lock()
 	if v.epoch.Load() == epoch {
-		if _, replacing := v.cache[sum]; !replacing && len(v.cache) >= v.size {
+		old, replacing := v.cache[sum]
+		switch {
+		case replacing && old.id == fresh.id && old.previous == fresh.previous:
+			// The same secret of the same key, read again once its trust ran out: its last use
+			// and day's count go on, so that the use is not written again, nor the count
+			// started again, at every refresh.
+			fresh.recent.Store(old.recent.Load())
+			fresh.requests.Store(old.requests.Load())
+		case !replacing && len(v.cache) >= v.size:
 			for evict := range v.cache {
 				delete(v.cache, evict)
 				break
