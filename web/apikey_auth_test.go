@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -362,6 +363,69 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 			t.Fatalf("clients %+v, want nightly-export/1.0 and curl/8.5.0, the latter last seen at %v", list.Clients, want)
 		}
 	})
+}
+
+// A cached key in use is read again in the background shortly before its trust runs out: the
+// request that notices is answered from the cache at once, and what the store says takes the
+// entry's place, so that a key deleted behind the cache's back is refused from then on.
+func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
+	v := newTestVerifier(store)
+	_, kept := createTestKey(t, store, "kept", nil)
+	deleted, gone := createTestKey(t, store, "deleted", nil)
+	cached := func(secret string) *cachedKey {
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		return v.cache[secretSum(secret)]
+	}
+	for _, secret := range []string{kept, gone} {
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deleteBehindItsBack(t, store, deleted)
+
+	// Within the last refreshAhead of the kept key's trust: answered from the cache, then read
+	// again.
+	before := cached(kept)
+	clock.Store(before.trustedUntil - int64(refreshAhead/2))
+	misses := testutil.ToFloat64(v.metrics.cacheMisses)
+	if _, err := v.Verify(context.Background(), kept); err != nil {
+		t.Fatalf("a key in its refresh window: %v, want it answered", err)
+	}
+	if testutil.ToFloat64(v.metrics.cacheMisses) != misses {
+		t.Fatal("a key in its refresh window was looked up by the request, want it answered from the cache")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for cached(kept) == before {
+		if time.Now().After(deadline) {
+			t.Fatal("the key in its refresh window was not read again within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if after := cached(kept); after.trustedUntil <= before.trustedUntil || testutil.ToFloat64(v.metrics.cacheRefreshes) != 1 {
+		t.Errorf("after the refresh the key is trusted until %d (before %d), refreshes %v; want later, and 1",
+			after.trustedUntil, before.trustedUntil, testutil.ToFloat64(v.metrics.cacheRefreshes))
+	}
+
+	// The deleted key, in its own refresh window: answered from the cache once more, then the
+	// refresh hears it is gone.
+	clock.Store(cached(gone).trustedUntil - int64(refreshAhead/2))
+	if _, err := v.Verify(context.Background(), gone); err != nil {
+		t.Fatalf("a deleted key still trusted in the cache: %v, want it answered from the cache", err)
+	}
+	for cached(gone) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh did not evict the key deleted behind the cache's back")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := v.Verify(context.Background(), gone); !errors.Is(err, ErrKeyRefused) {
+		t.Errorf("the deleted key after its refresh: %v, want ErrKeyRefused", err)
+	}
 }
 
 // A key read again from the store when its trust in the cache runs out keeps its last use:

@@ -62,6 +62,9 @@ type Metrics struct {
 	verifications   [verifyResults]prometheus.Counter
 	cacheHits       prometheus.Counter
 	cacheMisses     prometheus.Counter
+	// cacheRefreshes counts the cached keys read again in the background before their trust
+	// ran out.
+	cacheRefreshes prometheus.Counter
 	// negativeCacheHits counts the unknown keys answered from memory, without a lookup.
 	negativeCacheHits prometheus.Counter
 	revocations       prometheus.Counter
@@ -104,6 +107,10 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_key_cache_misses_total",
 		Help: "Key verifications that asked the database.",
 	})
+	m.cacheRefreshes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_cache_refreshes_total",
+		Help: "Cached keys read again from the database shortly before their trust ran out, in the background, while requests were answered from the cache.",
+	})
 	m.negativeCacheHits = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_key_negative_cache_hits_total",
 		Help: "Unknown keys answered from this instance's memory of keys the database did not know seconds before: database lookups avoided.",
@@ -143,7 +150,7 @@ func NewMetrics(store *models.Store) *Metrics {
 		Help: "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).",
 	})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
+		m.cacheRefreshes, m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
 		factory(c)
 	}
 	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {
