@@ -251,6 +251,21 @@ func (s *Store) APIKeyByPublicID(ctx context.Context, publicID string) (*APIKey,
 	return &key, nil
 }
 
+// APIKeysByID returns those of the keys with these ids that exist, in no particular order, in
+// one query: for the verifier, which reads the keys it holds again in batches.
+func (s *Store) APIKeysByID(ctx context.Context, ids []int64) ([]APIKey, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var keys []APIKey
+	if err := s.db.WithContext(ctx).Where("id IN ?", ids).Find(&keys).Error; err != nil {
+		return nil, fmt.Errorf("models: api keys by id: %w", err)
+	}
+	return keys, nil
+}
+
 // APIKeyBySecretHash returns the key whose current secret, or previous secret in its grace
 // (Previous), hashes to secretHash, or ErrAPIKeyNotFound. The caller tells which by comparing
 // SecretHash, and checks the previous secret's end (PreviousEndsAt) as it checks expiry.

@@ -210,3 +210,37 @@ func ExampleScope_CopyFormat() {
 	fmt.Println(models.ScopeScanner.CopyFormat("ksk_…"))
 	// Output: authentication { api-key { secret = "ksk_…" } }
 }
+
+// APIKeysByID reads the keys that exist among those asked for, in one query, and nothing for
+// the others.
+func TestAPIKeysByID(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		var ids []int64
+		var deleted string
+		for _, name := range []string{"first", "second", "deleted"} {
+			key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids, deleted = append(ids, key.ID), key.PublicID
+		}
+		if _, err := store.DeleteAPIKey(ctx, deleted); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := store.APIKeysByID(ctx, append(ids, 1<<40))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]string{}
+		for _, key := range keys {
+			got[key.ID] = key.Name
+		}
+		if len(keys) != 2 || got[ids[0]] != "first" || got[ids[1]] != "second" {
+			t.Errorf("APIKeysByID = %v, want the first and second keys only", got)
+		}
+		if keys, err := store.APIKeysByID(ctx, nil); err != nil || len(keys) != 0 {
+			t.Errorf("APIKeysByID(nil) = %v, %v; want nothing", keys, err)
+		}
+	})
+}

@@ -367,7 +367,8 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 
 // A cached key in use is read again in the background shortly before its trust runs out: the
 // request that notices is answered from the cache at once, and what the store says takes the
-// entry's place, so that a key deleted behind the cache's back is refused from then on.
+// entry's place, so that a key deleted or disabled behind the cache's back is refused from then
+// on.
 func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	var clock atomic.Int64
@@ -376,17 +377,21 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 	v := newTestVerifier(store)
 	_, kept := createTestKey(t, store, "kept", nil)
 	deleted, gone := createTestKey(t, store, "deleted", nil)
+	disabled, off := createTestKey(t, store, "disabled", nil)
 	cached := func(secret string) *cachedKey {
 		v.mu.RLock()
 		defer v.mu.RUnlock()
 		return v.cache[secretSum(secret)]
 	}
-	for _, secret := range []string{kept, gone} {
+	for _, secret := range []string{kept, gone, off} {
 		if _, err := v.Verify(context.Background(), secret); err != nil {
 			t.Fatal(err)
 		}
 	}
 	deleteBehindItsBack(t, store, deleted)
+	if _, _, err := openAgain(t, store).DisableAPIKey(context.Background(), disabled.PublicID); err != nil {
+		t.Fatal(err)
+	}
 
 	// Within the last refreshAhead of the kept key's trust: answered from the cache, then read
 	// again.
@@ -411,20 +416,22 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 			after.trustedUntil, before.trustedUntil, testutil.ToFloat64(v.metrics.cacheRefreshes))
 	}
 
-	// The deleted key, in its own refresh window: answered from the cache once more, then the
-	// refresh hears it is gone.
-	clock.Store(cached(gone).trustedUntil - int64(refreshAhead/2))
-	if _, err := v.Verify(context.Background(), gone); err != nil {
-		t.Fatalf("a deleted key still trusted in the cache: %v, want it answered from the cache", err)
-	}
-	for cached(gone) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the refresh did not evict the key deleted behind the cache's back")
+	// The deleted and the disabled key, each in its own refresh window: answered from the cache
+	// once more, then the refresh hears the store no longer vouches for it.
+	for what, secret := range map[string]string{"deleted": gone, "disabled": off} {
+		clock.Store(cached(secret).trustedUntil - int64(refreshAhead/2))
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Fatalf("a key %s behind the cache's back: %v, want it answered from the cache", what, err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if _, err := v.Verify(context.Background(), gone); !errors.Is(err, ErrKeyRefused) {
-		t.Errorf("the deleted key after its refresh: %v, want ErrKeyRefused", err)
+		for cached(secret) != nil {
+			if time.Now().After(deadline) {
+				t.Fatalf("the refresh did not evict the key %s behind the cache's back", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if _, err := v.Verify(context.Background(), secret); !errors.Is(err, ErrKeyRefused) {
+			t.Errorf("the key %s, after its refresh: %v, want ErrKeyRefused", what, err)
+		}
 	}
 }
 
