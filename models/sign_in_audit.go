@@ -170,8 +170,8 @@ const notAnEmail = "(not an email address)"
 
 // typedAccount is the email a refused sign-in named, as the audit log keeps it: trimmed and in
 // lower case, as the user filter and the accounts compare emails, or as it is, to be escaped
-// (auditText), if it is not text; notAnEmail when it does not have an email's shape, a name, one @ and a
-// domain with a dot, without spaces.
+// (auditText), if it is not text; notAnEmail when it does not have an email's shape: a name,
+// one @ and a domain with a dot, without spaces.
 func typedAccount(typed string) string {
 	email := strings.TrimSpace(typed)
 	if utf8.ValidString(email) {

@@ -482,22 +482,21 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 	for i, r := range batch {
 		hash := hex.EncodeToString(r.sum[:])
 		key := byID[r.entry.id]
-		if key == nil || key.DisabledAt != nil || key.SecretHash != hash {
+		if key == nil || key.SecretHash != hash {
 			gone = append(gone, hash)
 			continue
 		}
-		if key.Scope == models.ScopeScanner {
-			// Another instance may have seen a check-in since.
-			if name, err := v.store.ScannerNameForKey(ctx, key.ID); err == nil && name != "" {
-				v.NoteScanner(key.ID, name)
-			}
+		entry, err := v.entryOf(ctx, key, hash, r.now, r.entry.generation)
+		if errors.Is(err, errKeyDisabled) {
+			gone = append(gone, hash)
 		}
-		if fresh[i], err = newCachedKey(key, r.now, r.entry.generation, false); err != nil {
+		if err != nil {
 			continue
 		}
-		if !fresh[i].expired(r.now) {
-			fresh[i].vouch(r.now)
+		if !entry.expired(r.now) {
+			entry.vouch(r.now)
 		}
+		fresh[i] = entry
 	}
 	// The entries read again take their places before any eviction moves the epoch.
 	v.mu.Lock()
@@ -541,11 +540,18 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 			return nil, err
 		}
 	}
+	return v.entryOf(ctx, key, hash, now, generation)
+}
+
+// entryOf makes the cache entry of key, read from the store for the secret whose SHA-256 is
+// hash (its current or its previous secret); a *disabledKeyError (errKeyDisabled) for a
+// disabled key. For a Scanner key it notes the scanner's name, which another instance, or this
+// one before a restart, may have seen check in.
+func (v *KeyVerifier) entryOf(ctx context.Context, key *models.APIKey, hash string, now time.Time, generation uint64) (*cachedKey, error) {
 	if key.DisabledAt != nil {
 		return nil, &disabledKeyError{key: &refusedKey{publicID: key.PublicID, name: key.Name}}
 	}
 	if key.Scope == models.ScopeScanner {
-		// Another instance, or this one before a restart, may have seen the check-in.
 		name, err := v.store.ScannerNameForKey(ctx, key.ID)
 		if err != nil {
 			return nil, err
