@@ -38,14 +38,16 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 	}
 	// The proof of the key's last revocation, whoever made it: a disable, a deletion of its
 	// previous secret by a rotation, or a grace that ended with no console request to show it.
+	// The page shows it settled, as every page without JavaScript does: it waits up to
+	// views.RevocationWait for a revocation made just before, and never says "so far".
 	var revoked *views.Revocation
 	if id, err := h.store.LatestKeyRevocation(ctx, key.ID); err == nil {
-		proof, err := h.store.RevocationProof(ctx, id)
+		revocation, err := h.srv.AwaitRevocation(ctx, id)
 		if err != nil && !errors.Is(err, models.ErrRevocationNotFound) {
 			return err
 		}
-		if proof != nil {
-			revoked = &views.Revocation{Proof: *proof, Now: now}
+		if err == nil {
+			revoked = &revocation
 		}
 	} else if !errors.Is(err, models.ErrRevocationNotFound) {
 		return err
