@@ -217,30 +217,53 @@ func TestAPIKeysByID(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
 		var ids []int64
-		var deleted string
-		for _, name := range []string{"first", "second", "deleted"} {
-			key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly})
+		var publicIDs []string
+		expires := store.Now().Add(48 * time.Hour).Truncate(time.Second)
+		for _, nk := range []models.NewAPIKey{
+			{Name: "first", Scope: models.ScopeReadOnly, ExpiresAt: &expires},
+			{Name: "second", Scope: models.ScopeScanner},
+			{Name: "deleted", Scope: models.ScopeReadOnly},
+		} {
+			key, _, err := store.CreateAPIKey(ctx, nk)
 			if err != nil {
 				t.Fatal(err)
 			}
-			ids, deleted = append(ids, key.ID), key.PublicID
+			ids, publicIDs = append(ids, key.ID), append(publicIDs, key.PublicID)
 		}
-		if _, err := store.DeleteAPIKey(ctx, deleted); err != nil {
+		if _, _, err := store.DisableAPIKey(ctx, publicIDs[1]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.DeleteAPIKey(ctx, publicIDs[2]); err != nil {
 			t.Fatal(err)
 		}
 		keys, err := store.APIKeysByID(ctx, append(ids, 1<<40))
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[int64]string{}
-		for _, key := range keys {
-			got[key.ID] = key.Name
+		if len(keys) != 2 {
+			t.Fatalf("APIKeysByID: %d keys, want the first and second only", len(keys))
 		}
-		if len(keys) != 2 || got[ids[0]] != "first" || got[ids[1]] != "second" {
-			t.Errorf("APIKeysByID = %v, want the first and second keys only", got)
+		// What the verifier's cache entry holds is read, as APIKeyByPublicID reads it.
+		for _, got := range keys {
+			want, err := store.APIKeyByPublicID(ctx, got.PublicID)
+			if err != nil {
+				t.Fatalf("key %d read by id as public id %q: %v", got.ID, got.PublicID, err)
+			}
+			if got.ID != want.ID || got.Name != want.Name || got.Scope != want.Scope || got.SecretHash != want.SecretHash ||
+				!equalTimes(got.ExpiresAt, want.ExpiresAt) || !equalTimes(got.DisabledAt, want.DisabledAt) {
+				t.Errorf("APIKeysByID read %+v, want the id, name, scope, secret hash, expiry and disabled time of %+v", got, want)
+			}
 		}
 		if keys, err := store.APIKeysByID(ctx, nil); err != nil || len(keys) != 0 {
 			t.Errorf("APIKeysByID(nil) = %v, %v; want nothing", keys, err)
 		}
 	})
+}
+
+// equalTimes tells whether two optional times are both absent, or the same instant.
+func equalTimes(a, b *time.Time) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.Equal(*b)
 }

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,6 +83,42 @@ func BenchmarkVerify(b *testing.B) {
 					b.Fatalf("got %v, want ErrKeyRefused", err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkRefresh measures one batch of the cache's background refresh: refreshBatch cached
+// keys in use, read again from the store and put back in the cache, as in the last 30 s of
+// their trust. Its cost per key is what a steady state with many keys in use pays for each
+// key every few minutes.
+//
+//	go test -run='^$' -bench=BenchmarkRefresh -benchmem ./web/
+func BenchmarkRefresh(b *testing.B) {
+	ctx := context.Background()
+	for _, target := range modelstest.Targets(b) {
+		store := modelstest.Open(b, target)
+		v := newTestVerifier(store)
+		sums := make([][32]byte, refreshBatch)
+		for i := range sums {
+			_, secret := createTestKey(b, store, fmt.Sprintf("bench %d", i), nil)
+			if _, err := verifyOnly(v, ctx, secret); err != nil {
+				b.Fatal(err)
+			}
+			sums[i] = secretSum(secret)
+		}
+		b.Run(target.Name, func(b *testing.B) {
+			b.ReportAllocs()
+			batch := make([]queuedRefresh, len(sums))
+			for b.Loop() {
+				now, epoch := store.Now(), v.epoch.Load()
+				v.mu.RLock()
+				for i, sum := range sums {
+					batch[i] = queuedRefresh{sum: sum, entry: v.cache[sum], now: now, epoch: epoch}
+				}
+				v.mu.RUnlock()
+				v.refresh(batch)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(sums)), "ns/key")
 		})
 	}
 }

@@ -366,9 +366,9 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 }
 
 // A cached key in use is read again in the background shortly before its trust runs out: the
-// request that notices is answered from the cache at once, and what the store says takes the
-// entry's place, so that a key deleted or disabled behind the cache's back is refused from then
-// on.
+// request that notices is answered from the cache at once. An unchanged key is trusted anew in
+// place; a key changed behind the cache's back gets an entry with what the store says, and one
+// deleted or disabled behind its back is refused from then on.
 func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	var clock atomic.Int64
@@ -376,6 +376,7 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
 	v := newTestVerifier(store)
 	_, kept := createTestKey(t, store, "kept", nil)
+	renamed, changed := createTestKey(t, store, "renamed", nil)
 	deleted, gone := createTestKey(t, store, "deleted", nil)
 	disabled, off := createTestKey(t, store, "disabled", nil)
 	cached := func(secret string) *cachedKey {
@@ -383,10 +384,13 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 		defer v.mu.RUnlock()
 		return v.cache[secretSum(secret)]
 	}
-	for _, secret := range []string{kept, gone, off} {
+	for _, secret := range []string{kept, changed, gone, off} {
 		if _, err := v.Verify(context.Background(), secret); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := openAgain(t, store).Exec(context.Background(), "UPDATE api_keys SET name = ? WHERE id = ?", "renamed behind its back", renamed.ID); err != nil {
+		t.Fatal(err)
 	}
 	deleteBehindItsBack(t, store, deleted)
 	if _, _, err := openAgain(t, store).DisableAPIKey(context.Background(), disabled.PublicID); err != nil {
@@ -395,8 +399,9 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 
 	// Within the last refreshAhead of the kept key's trust: answered from the cache, then read
 	// again.
-	before := cached(kept)
-	clock.Store(before.trustedUntil - int64(refreshAhead/2))
+	entry := cached(kept)
+	before := entry.trustedUntil.Load()
+	clock.Store(before - int64(refreshAhead/2))
 	misses := testutil.ToFloat64(v.metrics.cacheMisses)
 	if _, err := v.Verify(context.Background(), kept); err != nil {
 		t.Fatalf("a key in its refresh window: %v, want it answered", err)
@@ -405,21 +410,41 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 		t.Fatal("a key in its refresh window was looked up by the request, want it answered from the cache")
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for cached(kept) == before {
+	for testutil.ToFloat64(v.metrics.cacheRefreshes) != 1 {
 		if time.Now().After(deadline) {
 			t.Fatal("the key in its refresh window was not read again within 5 s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if after := cached(kept); after.trustedUntil <= before.trustedUntil || testutil.ToFloat64(v.metrics.cacheRefreshes) != 1 {
-		t.Errorf("after the refresh the key is trusted until %d (before %d), refreshes %v; want later, and 1",
-			after.trustedUntil, before.trustedUntil, testutil.ToFloat64(v.metrics.cacheRefreshes))
+	if after := cached(kept); after != entry || after.trustedUntil.Load() <= before || after.refreshing.Load() {
+		t.Errorf("after the refresh: the same entry %v, trusted until %d (before %d), refreshing %v; want the same entry, trusted later, and not refreshing",
+			after == entry, after.trustedUntil.Load(), before, after.refreshing.Load())
+	}
+
+	// The key renamed behind the cache's back: its entry is replaced by one with the new name,
+	// which keeps the use the old one gathered.
+	entry = cached(changed)
+	v.recordUse(entry, "192.0.2.10", "nightly-export/1.0", store.Now())
+	clock.Store(entry.trustedUntil.Load() - int64(refreshAhead/2))
+	if _, err := v.Verify(context.Background(), changed); err != nil {
+		t.Fatalf("a key renamed behind the cache's back: %v, want it answered", err)
+	}
+	for cached(changed) == entry {
+		if time.Now().After(deadline) {
+			t.Fatal("the renamed key in its refresh window was not read again within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if after := cached(changed); after.name != "renamed behind its back" || !strings.Contains(string(after.summary.JSON), "renamed behind its back") ||
+		after.recent.Load() == nil || after.recent.Load() != entry.recent.Load() {
+		t.Errorf("the renamed key's new entry: name %q, summary %s, last use kept %v; want the new name in both, and the use kept",
+			after.name, after.summary.JSON, after.recent.Load() == entry.recent.Load())
 	}
 
 	// The deleted and the disabled key, each in its own refresh window: answered from the cache
 	// once more, then the refresh hears the store no longer vouches for it.
 	for what, secret := range map[string]string{"deleted": gone, "disabled": off} {
-		clock.Store(cached(secret).trustedUntil - int64(refreshAhead/2))
+		clock.Store(cached(secret).trustedUntil.Load() - int64(refreshAhead/2))
 		if _, err := v.Verify(context.Background(), secret); err != nil {
 			t.Fatalf("a key %s behind the cache's back: %v, want it answered from the cache", what, err)
 		}
@@ -455,7 +480,7 @@ func TestRefreshedKeyKeepsItsLastUse(t *testing.T) {
 		// The entry's trust runs out before the use is due to be written again.
 		now = now.Add(time.Duration(useWriteSeconds(key.ID, false))*time.Second - time.Minute)
 		for _, entry := range srv.Keys.cache {
-			entry.trustedUntil = now.UnixNano()
+			entry.trustedUntil.Store(now.UnixNano())
 		}
 		misses := testutil.ToFloat64(srv.Keys.metrics.cacheMisses)
 		ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
@@ -600,7 +625,8 @@ func TestEvictForgetsTheKeysUses(t *testing.T) {
 func TestVerifierCacheIsBounded(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
-	filler := &cachedKey{trustedUntil: time.Now().Add(keyCacheTTL).UnixNano()}
+	filler := &cachedKey{}
+	filler.trustedUntil.Store(time.Now().Add(keyCacheTTL).UnixNano())
 	v.size = 10_000
 	for i := range v.size {
 		var sum [32]byte
@@ -660,7 +686,7 @@ func TestVerifierCacheEntriesExpireApart(t *testing.T) {
 	// none is below 10^-24).
 	var quarters [4]int
 	for _, entry := range v.cache {
-		span := time.Duration(entry.trustedUntil - now.UnixNano())
+		span := time.Duration(entry.trustedUntil.Load() - now.UnixNano())
 		if span < keyCacheTTL/2 || span > keyCacheTTL {
 			t.Fatalf("an entry is trusted for %v, want between %v and %v", span, keyCacheTTL/2, keyCacheTTL)
 		}

@@ -133,8 +133,9 @@ type cachedKey struct {
 	// 0 for never.
 	expiresAt int64
 	// trustedUntil is when the entry stops answering without the store, in Unix nanoseconds:
-	// when it was read plus its cacheLifetime.
-	trustedUntil int64
+	// when it was read plus its cacheLifetime. A refresh that finds the key unchanged moves it
+	// on in place.
+	trustedUntil atomic.Int64
 	// generation is the verifier's generation when the key was read from the store.
 	generation uint64
 	// previous marks the entry of a rotated key's previous secret, whose expiresAt is the end
@@ -160,7 +161,8 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous
 	if !ok {
 		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
 	}
-	entry := &cachedKey{id: key.ID, name: key.Name, trustedUntil: now.UnixNano() + cacheLifetime(), generation: generation, previous: previous}
+	entry := &cachedKey{id: key.ID, name: key.Name, generation: generation, previous: previous}
+	entry.trustedUntil.Store(now.UnixNano() + cacheLifetime())
 	switch {
 	case previous:
 		// The end of the grace comes no later than the old expiry, and is checked the same way.
@@ -203,6 +205,16 @@ func (e *cachedKey) expired(now time.Time) bool {
 // until-unused grace; otherwise the grace is ended for every instance.
 func (e *cachedKey) graceOver(now time.Time) bool {
 	return e.previous && e.expired(now)
+}
+
+// holds tells whether e, an entry of a key's current secret, holds what the store now says of
+// key: its public id, name, scope and expiry.
+func (e *cachedKey) holds(key *models.APIKey) bool {
+	expiresAt := int64(0)
+	if key.ExpiresAt != nil {
+		expiresAt = key.ExpiresAt.UnixMicro()
+	}
+	return !e.previous && e.publicID() == key.PublicID && e.name == key.Name && e.scope() == key.Scope && e.expiresAt == expiresAt
 }
 
 // inherit carries the last use and the day's count of old, the entry of the same secret read
@@ -332,9 +344,9 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RLock()
 	entry := v.cache[sum]
 	v.mu.RUnlock()
-	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano() < entry.trustedUntil && !entry.graceOver(now) {
+	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano() < entry.trustedUntil.Load() && !entry.graceOver(now) {
 		v.metrics.cacheHits.Inc()
-		if now.UnixNano() >= entry.trustedUntil-int64(refreshAhead) && !entry.previous && entry.refreshing.CompareAndSwap(false, true) {
+		if now.UnixNano() >= entry.trustedUntil.Load()-int64(refreshAhead) && !entry.previous && entry.refreshing.CompareAndSwap(false, true) {
 			v.refreshLater(sum, entry, now, epoch)
 		}
 		return checkEntry(entry, now, ResultOK)
@@ -456,12 +468,14 @@ func (v *KeyVerifier) refreshQueued() {
 	}
 }
 
-// refresh reads the keys of a batch of entries from the store in one query and puts what it
-// read in each entry's place, as a request's lookup would, unless the cache has changed since
-// the entry was queued: an eviction, a change of trust or another lookup decides then. A key
-// the store no longer vouches for with that secret (deleted, disabled or rotated behind the
-// cache's back) is evicted, and its next request goes to the store. When the store cannot be
-// asked the entries stay, and their trust runs out as it would have.
+// refresh reads the keys of a batch of entries from the store in one query, unless the cache
+// has changed since the entry was queued: an eviction, a change of trust or another lookup
+// decides then. A key read as its entry holds it, as nearly every key is, is trusted for a
+// new span in place: nothing is allocated or written to the cache's map, and requests go on
+// reading the same entry. A key changed behind the cache's back gets a new entry, as a
+// request's lookup would make it; one the store no longer vouches for with that secret
+// (deleted, disabled or rotated) is evicted, and its next request goes to the store. When the
+// store cannot be asked the entries stay, and their trust runs out as it would have.
 func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 	ids := make([]int64, len(batch))
 	for i, r := range batch {
@@ -477,6 +491,8 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 	for i := range keys {
 		byID[keys[i].ID] = &keys[i]
 	}
+	// fresh holds a new entry for a key that changed, and the queued one for a key that did
+	// not; nil for one to leave as it is.
 	fresh := make([]*cachedKey, len(batch))
 	var gone []string
 	for i, r := range batch {
@@ -486,26 +502,39 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 			gone = append(gone, hash)
 			continue
 		}
-		entry, err := v.entryOf(ctx, key, hash, r.now, r.entry.generation)
+		entry := r.entry
+		if key.DisabledAt != nil || !entry.holds(key) {
+			entry, err = v.entryOf(ctx, key, hash, r.now, r.entry.generation)
+		} else {
+			err = v.noteScannerOf(ctx, key)
+		}
 		if errors.Is(err, errKeyDisabled) {
 			gone = append(gone, hash)
 		}
 		if err != nil {
 			continue
 		}
+		fresh[i] = entry
+	}
+	// The entries read again are trusted anew, or take their places, before any eviction
+	// moves the epoch.
+	v.mu.Lock()
+	for i, r := range batch {
+		entry := fresh[i]
+		if entry == nil || v.epoch.Load() != r.epoch || v.cache[r.sum] != r.entry {
+			continue
+		}
+		if entry == r.entry {
+			entry.trustedUntil.Store(r.now.UnixNano() + cacheLifetime())
+			entry.refreshing.Store(false)
+		} else {
+			entry.inherit(r.entry)
+			v.cache[r.sum] = entry
+		}
 		if !entry.expired(r.now) {
 			entry.vouch(r.now)
 		}
-		fresh[i] = entry
-	}
-	// The entries read again take their places before any eviction moves the epoch.
-	v.mu.Lock()
-	for i, r := range batch {
-		if fresh[i] != nil && v.epoch.Load() == r.epoch && v.cache[r.sum] == r.entry {
-			fresh[i].inherit(r.entry)
-			v.cache[r.sum] = fresh[i]
-			v.metrics.cacheRefreshes.Inc()
-		}
+		v.metrics.cacheRefreshes.Inc()
 	}
 	v.mu.Unlock()
 	for _, hash := range gone {
@@ -551,16 +580,25 @@ func (v *KeyVerifier) entryOf(ctx context.Context, key *models.APIKey, hash stri
 	if key.DisabledAt != nil {
 		return nil, &disabledKeyError{key: &refusedKey{publicID: key.PublicID, name: key.Name}}
 	}
-	if key.Scope == models.ScopeScanner {
-		name, err := v.store.ScannerNameForKey(ctx, key.ID)
-		if err != nil {
-			return nil, err
-		}
-		if name != "" {
-			v.NoteScanner(key.ID, name)
-		}
+	if err := v.noteScannerOf(ctx, key); err != nil {
+		return nil, err
 	}
 	return newCachedKey(key, now, generation, key.SecretHash != hash)
+}
+
+// noteScannerOf notes the scanner name a Scanner key checked in with, as read from the store.
+func (v *KeyVerifier) noteScannerOf(ctx context.Context, key *models.APIKey) error {
+	if key.Scope != models.ScopeScanner {
+		return nil
+	}
+	name, err := v.store.ScannerNameForKey(ctx, key.ID)
+	if err != nil {
+		return err
+	}
+	if name != "" {
+		v.NoteScanner(key.ID, name)
+	}
+	return nil
 }
 
 // checkEntry checks expiry at now (the cache and the store found the entry by the full hash of
