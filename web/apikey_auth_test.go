@@ -460,6 +460,70 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 	}
 }
 
+// Keys that come due for a refresh apart, as they do one by one under load, are read again
+// together: the refresh lets refreshGather pass for more to gather, rather than reading each
+// alone.
+func TestVerifierRefreshesKeysInBatches(t *testing.T) {
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
+	v := newTestVerifier(store)
+	var entries []*cachedKey
+	var secrets []string
+	for _, name := range []string{"first", "second", "third"} {
+		_, secret := createTestKey(t, store, name, nil)
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Fatal(err)
+		}
+		v.mu.RLock()
+		entries = append(entries, v.cache[secretSum(secret)])
+		v.mu.RUnlock()
+		secrets = append(secrets, secret)
+	}
+	// Every entry in its refresh window.
+	end := time.Unix(0, clock.Load()).Add(keyCacheTTL).UnixNano()
+	before := make([]int64, len(entries))
+	for i, entry := range entries {
+		entry.trustedUntil.Store(end)
+		before[i] = end
+	}
+	clock.Store(end - int64(refreshAhead/2))
+	// The refresh trusts a batch's entries anew under the cache's lock: seen under it, either
+	// none of these or all of them moved on.
+	refreshed := func() (n int) {
+		v.mu.RLock()
+		defer v.mu.RUnlock()
+		for i, entry := range entries {
+			if entry.trustedUntil.Load() != before[i] {
+				n++
+			}
+		}
+		return n
+	}
+	// The keys come due 20 ms apart, each time enough for a refresh that did not wait to have
+	// read the keys queued so far.
+	for i, secret := range secrets {
+		if _, err := v.Verify(context.Background(), secret); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := refreshed(); n != 0 {
+			t.Fatalf("%d keys read again 20 ms after the %d of %d that came due apart, want the refresh to wait for the others", n, i+1, len(entries))
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for n := refreshed(); n != len(entries); n = refreshed() {
+		if n > 0 {
+			t.Fatalf("%d of the %d keys that came due apart were read again in a batch of their own, want all in one", n, len(entries))
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the keys in their refresh window were not read again within 5 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 // A key read again from the store when its trust in the cache runs out keeps its last use:
 // the refresh writes nothing until the use is due again.
 func TestRefreshedKeyKeepsItsLastUse(t *testing.T) {
