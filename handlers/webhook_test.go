@@ -47,8 +47,8 @@ type receivedEvent struct {
 
 // webhookReceiver is a local endpoint that checks every request with the Standard Webhooks
 // project's own Go library, independently of Keysmith's signing code, and records those
-// that pass. It answers 500 to the first failures requests it accepts, and holds every
-// request while hang is set.
+// that pass. It answers 500 to the first failures requests it accepts (or the refusals set
+// by refuse), and holds every request while hang is set.
 type webhookReceiver struct {
 	t      *testing.T
 	server *httptest.Server
@@ -61,6 +61,9 @@ type webhookReceiver struct {
 
 	mu       sync.Mutex
 	failures int
+	// refusals are the answers to the first requests, each a status and a Retry-After
+	// (none when empty), before failures are counted.
+	refusals []refusal
 	hang     bool
 	delay    time.Duration
 	requests []receivedEvent
@@ -111,8 +114,11 @@ func (r *webhookReceiver) serve(released chan struct{}) func(http.ResponseWriter
 		}
 		r.mu.Lock()
 		r.requests = append(r.requests, event)
-		fail := r.failures > 0
-		if fail {
+		refused := refusal{status: http.StatusInternalServerError}
+		fail := len(r.refusals) > 0 || r.failures > 0
+		if len(r.refusals) > 0 {
+			refused, r.refusals = r.refusals[0], r.refusals[1:]
+		} else if fail {
 			r.failures--
 		}
 		hang, delay := r.hang, r.delay
@@ -126,7 +132,10 @@ func (r *webhookReceiver) serve(released chan struct{}) func(http.ResponseWriter
 		}
 		time.Sleep(delay)
 		if fail {
-			http.Error(w, "not now", http.StatusInternalServerError)
+			if refused.retryAfter != "" {
+				w.Header().Set("Retry-After", refused.retryAfter)
+			}
+			http.Error(w, "not now", refused.status)
 			return
 		}
 		r.mu.Lock()
@@ -147,6 +156,19 @@ func (r *webhookReceiver) configure(cfg *config.Config) {
 		r.t.Fatal(err)
 	}
 	cfg.WebhookURL, cfg.WebhookSecret, cfg.WebhookTimeout = u, secret, webhookTimeout
+}
+
+// refusal is an answer the receiver gives instead of taking an event.
+type refusal struct {
+	status     int
+	retryAfter string
+}
+
+// refuse makes the receiver answer its next requests with these refusals, one each.
+func (r *webhookReceiver) refuse(refusals ...refusal) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.refusals = refusals
 }
 
 func (r *webhookReceiver) set(failures int, hang bool) {
@@ -421,6 +443,99 @@ func TestWebhookRetriesAfterFailures(t *testing.T) {
 			// counted in the next line of its kind: the log's flood guard).
 			if want := `msg="webhook attempt failed" event_id=` + requests[0].id + ` type=key.deleted attempt=1`; !strings.Contains(app.Logs(), want) {
 				t.Errorf("the log does not hold %q:\n%s", want, app.Logs())
+			}
+			if pending, _ := app.Store.PendingWebhookEvents(ctx); pending != 0 {
+				t.Errorf("pending events: got %d, want 0", pending)
+			}
+		})
+	}
+}
+
+// A receiver that answers 503 or 429 with a Retry-After gets the event again no sooner than
+// it asked, in seconds or as an HTTP date, rather than after the sender's own shorter delay;
+// and no later than the sender's longest delay, whatever it asks.
+func TestWebhookHonoursRetryAfter(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			ctx := context.Background()
+			receiver := newWebhookReceiver(t)
+			receiver.checkTime = false
+			store := modelstest.Open(t, target)
+			start := time.Now().UTC().Truncate(time.Second)
+			clock := setClock(start, store)
+			receiver.refuse(
+				refusal{http.StatusServiceUnavailable, "120"},
+				refusal{http.StatusTooManyRequests, start.Add(130*time.Second + 10*time.Minute).Format(http.TimeFormat)},
+				refusal{http.StatusServiceUnavailable, "86400"},
+			)
+			app := handlerstest.NewOnStore(t, store, receiver.configure)
+			metrics := metricsServer(t, app)
+			key, _ := createKey(t, app.Store, "throttled")
+			if _, err := app.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
+				t.Fatal(err)
+			}
+			receiver.waitForRequests(1)
+			waitForDeliveries(t, metrics, 0, 1, 0)
+			// attempt delivers what is due elapsed after the start, and wants the receiver to
+			// have had n requests in all then.
+			attempt := func(elapsed time.Duration, n int, why string) {
+				t.Helper()
+				clock.move(elapsed)
+				app.Server.Webhooks.DeliverDue(ctx)
+				if requests, _ := receiver.received(); len(requests) != n {
+					t.Fatalf("%s: got %d requests, want %d", why, len(requests), n)
+				}
+			}
+			// The sender alone would retry after 5 s: the receiver asked for 120.
+			attempt(10*time.Second, 1, "10 s after a 503 asking for 120 s")
+			attempt(119*time.Second, 1, "119 s after a 503 asking for 120 s")
+			attempt(121*time.Second, 2, "121 s after a 503 asking for 120 s")
+			waitForDeliveries(t, metrics, 0, 2, 0)
+			// The 429 asked until an HTTP date ten minutes on; the sender alone would have
+			// waited 20 s.
+			attempt(121*time.Second+9*time.Minute, 2, "9 minutes after a 429 asking for 10")
+			attempt(131*time.Second+10*time.Minute, 3, "10 minutes after a 429 asking for 10")
+			waitForDeliveries(t, metrics, 0, 3, 0)
+			// A day asked for is held to the sender's longest delay, 2 h (and a tenth).
+			attempt(131*time.Second+10*time.Minute+2*time.Hour+13*time.Minute, 4, "2 h 13 min after a 503 asking for a day")
+			waitForDeliveries(t, metrics, 1, 3, 0)
+			// The log says what the receiver asked for (the attempts after the first come
+			// within the same second, and the log's flood guard counts them in one line).
+			if want := `retry_at=` + start.Add(120*time.Second).Format("2006-01-02T15:04:05.000Z") + ` webhook_host=` + strings.TrimPrefix(receiver.server.URL, "http://") +
+				` error="answered 503 Service Unavailable, asking to retry after 2m0s"`; !strings.Contains(app.Logs(), want) {
+				t.Errorf("the log does not hold %q:\n%s", want, app.Logs())
+			}
+		})
+	}
+}
+
+// A receiver that answers 410 Gone says that it will never take events at this URL again:
+// the event is given up at its first attempt, logged and counted, and not retried.
+func TestWebhookGivesUpWhenTheReceiverIsGone(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			ctx := context.Background()
+			receiver := newWebhookReceiver(t)
+			receiver.checkTime = false
+			receiver.refuse(refusal{status: http.StatusGone})
+			store := modelstest.Open(t, target)
+			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
+			app := handlerstest.NewOnStore(t, store, receiver.configure)
+			metrics := metricsServer(t, app)
+			key, _ := createKey(t, app.Store, "gone")
+			if _, err := app.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
+				t.Fatal(err)
+			}
+			requests := receiver.waitForRequests(1)
+			waitForDeliveries(t, metrics, 0, 0, 1)
+			clock.move(24 * time.Hour)
+			app.Server.Webhooks.DeliverDue(ctx)
+			if requests, _ := receiver.received(); len(requests) != 1 {
+				t.Errorf("requests a day after a 410: got %d, want 1", len(requests))
+			}
+			want := `msg="webhook event given up" event_id=` + requests[0].id + ` type=key.deleted attempts=1`
+			if !strings.Contains(app.Logs(), want) || !strings.Contains(app.Logs(), "answered 410 Gone: the receiver says this URL is gone for good") {
+				t.Errorf("the log does not hold %q with the 410's reason:\n%s", want, app.Logs())
 			}
 			if pending, _ := app.Store.PendingWebhookEvents(ctx); pending != 0 {
 				t.Errorf("pending events: got %d, want 0", pending)

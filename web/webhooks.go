@@ -190,14 +190,14 @@ func (w *Webhooks) deliver(ctx context.Context, event *models.WebhookEvent) {
 		if err = w.store.WebhookEventDelivered(ctx, event); err == nil {
 			w.metrics.webhookDeliveries.WithLabelValues(webhookDelivered).Inc()
 		}
-	case event.Attempts >= webhookMaxAttempts || now.Sub(event.CreatedAt) >= webhookMaxAge:
+	case event.Attempts >= webhookMaxAttempts || now.Sub(event.CreatedAt) >= webhookMaxAge || isGone(sendErr):
 		if err = w.store.GiveUpWebhookEvent(ctx, event, sendErr.Error()); err == nil {
 			w.metrics.webhookDeliveries.WithLabelValues(webhookGivenUp).Inc()
 			w.log.Error("webhook event given up", "event_id", event.ID, "type", string(event.Type), "attempts", event.Attempts,
 				"queued_at", event.CreatedAt, "webhook_host", w.host, "error", sendErr.Error())
 		}
 	default:
-		retryAt := now.Add(webhookRetryDelay(event.Attempts))
+		retryAt := now.Add(max(webhookRetryDelay(event.Attempts), askedWait(sendErr)))
 		if err = w.store.RetryWebhookEvent(ctx, event, sendErr.Error(), retryAt); err == nil {
 			w.metrics.webhookDeliveries.WithLabelValues(webhookFailed).Inc()
 			w.log.Warn("webhook attempt failed", "event_id", event.ID, "type", string(event.Type), "attempt", event.Attempts,
@@ -207,6 +207,56 @@ func (w *Webhooks) deliver(ctx context.Context, event *models.WebhookEvent) {
 	if err != nil && !errors.Is(err, models.ErrWebhookClaimLost) && ctx.Err() == nil {
 		w.log.Error("record webhook attempt", "event_id", event.ID, "error", err)
 	}
+}
+
+// webhookRefusal is a receiver's answer other than a 2xx. retryAfter is how long a 429 or a 503
+// asked the sender to wait (its Retry-After, at most webhookRetryCap), zero when it did not.
+type webhookRefusal struct {
+	status     int
+	retryAfter time.Duration
+}
+
+func (r *webhookRefusal) Error() string {
+	message := fmt.Sprintf("answered %d %s", r.status, http.StatusText(r.status))
+	switch {
+	case r.status == http.StatusGone:
+		message += ": the receiver says this URL is gone for good (KEYSMITH_WEBHOOK_URL)"
+	case r.retryAfter > 0:
+		message += ", asking to retry after " + r.retryAfter.String()
+	}
+	return message
+}
+
+// isGone tells whether the receiver answered 410 Gone, which the Standard Webhooks
+// specification gives a receiver to say that it will never take events at this URL again:
+// the event is given up at once, not retried for days.
+func isGone(err error) bool {
+	var refusal *webhookRefusal
+	return errors.As(err, &refusal) && refusal.status == http.StatusGone
+}
+
+// askedWait is how long the receiver asked the sender to wait before the next attempt; zero
+// when it did not ask.
+func askedWait(err error) time.Duration {
+	var refusal *webhookRefusal
+	if errors.As(err, &refusal) {
+		return refusal.retryAfter
+	}
+	return 0
+}
+
+// parseRetryAfter reads a Retry-After header at now: a number of seconds, or an HTTP date. A
+// value it cannot read, or one in the past, asks for no wait; one past webhookRetryCap for
+// the cap, so that a receiver cannot hold events back for longer than the sender's own
+// longest delay.
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	var wait time.Duration
+	if seconds, err := strconv.ParseUint(value, 10, 64); err == nil {
+		wait = time.Duration(min(seconds, uint64(webhookRetryCap/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(value); err == nil {
+		wait = at.Sub(now)
+	}
+	return min(max(wait, 0), webhookRetryCap)
 }
 
 // webhookRetryDelay is how long to wait after the attempts-th failed attempt.
@@ -220,8 +270,9 @@ func webhookRetryDelay(attempts int) time.Duration {
 }
 
 // send posts event to the receiver, signed, within the attempt's deadline. Any answer but a
-// 2xx is a failure, a redirect included. The error says why in words safe to log: never the
-// URL, which may carry a token.
+// 2xx is a failure, a redirect included: a *webhookRefusal, which carries the Retry-After of a
+// 429 or a 503. The error says why in words safe to log: never the URL, which may carry a
+// token.
 func (w *Webhooks) send(ctx context.Context, event *models.WebhookEvent) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
@@ -250,7 +301,11 @@ func (w *Webhooks) send(ctx context.Context, event *models.WebhookEvent) error {
 	defer res.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(res.Body, webhookAnswerLimit))
 	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return fmt.Errorf("answered %d %s", res.StatusCode, http.StatusText(res.StatusCode))
+		refusal := &webhookRefusal{status: res.StatusCode}
+		if res.StatusCode == http.StatusTooManyRequests || res.StatusCode == http.StatusServiceUnavailable {
+			refusal.retryAfter = parseRetryAfter(res.Header.Get("Retry-After"), w.store.Now())
+		}
+		return refusal
 	}
 	return nil
 }
