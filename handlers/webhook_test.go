@@ -392,6 +392,24 @@ func TestWebhookExpiryNotices(t *testing.T) {
 	}
 }
 
+// deleteWithReceiver starts an app on target whose events go to receiver (timestamps not
+// checked), with the store's clock at start, deletes a key named name, and waits for the
+// receiver's first request. It returns the app, its metrics' address and the clock.
+func deleteWithReceiver(t *testing.T, target modelstest.Target, receiver *webhookReceiver, start time.Time, name string) (*handlerstest.App, string, *testClock) {
+	t.Helper()
+	receiver.checkTime = false
+	store := modelstest.Open(t, target)
+	clock := setClock(start, store)
+	app := handlerstest.NewOnStore(t, store, receiver.configure)
+	metrics := metricsServer(t, app)
+	key, _ := createKey(t, app.Store, name)
+	if _, err := app.Store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
+		t.Fatal(err)
+	}
+	receiver.waitForRequests(1)
+	return app, metrics, clock
+}
+
 // A receiver that fails twice gets the event a third time, after the back-off, with the same
 // webhook-id and body, signed anew with each attempt's timestamp.
 func TestWebhookRetriesAfterFailures(t *testing.T) {
@@ -399,17 +417,8 @@ func TestWebhookRetriesAfterFailures(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
 			receiver := newWebhookReceiver(t)
-			receiver.checkTime = false
 			receiver.set(2, false)
-			store := modelstest.Open(t, target)
-			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
-			app := handlerstest.NewOnStore(t, store, receiver.configure)
-			metrics := metricsServer(t, app)
-			key, _ := createKey(t, app.Store, "retried")
-			if _, err := app.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
-				t.Fatal(err)
-			}
-			receiver.waitForRequests(1)
+			app, metrics, clock := deleteWithReceiver(t, target, receiver, time.Now().UTC().Truncate(time.Second), "retried")
 			waitForDeliveries(t, metrics, 0, 1, 0)
 			// The first retry waits 5 s (and up to a tenth more): not sooner.
 			clock.move(4 * time.Second)
@@ -459,22 +468,13 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
 			receiver := newWebhookReceiver(t)
-			receiver.checkTime = false
-			store := modelstest.Open(t, target)
 			start := time.Now().UTC().Truncate(time.Second)
-			clock := setClock(start, store)
 			receiver.refuse(
 				refusal{http.StatusServiceUnavailable, "120"},
 				refusal{http.StatusTooManyRequests, start.Add(130*time.Second + 10*time.Minute).Format(http.TimeFormat)},
 				refusal{http.StatusServiceUnavailable, "86400"},
 			)
-			app := handlerstest.NewOnStore(t, store, receiver.configure)
-			metrics := metricsServer(t, app)
-			key, _ := createKey(t, app.Store, "throttled")
-			if _, err := app.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
-				t.Fatal(err)
-			}
-			receiver.waitForRequests(1)
+			app, metrics, clock := deleteWithReceiver(t, target, receiver, start, "throttled")
 			waitForDeliveries(t, metrics, 0, 1, 0)
 			// attempt delivers what is due elapsed after the start, and wants the receiver to
 			// have had n requests in all then.
@@ -516,17 +516,9 @@ func TestWebhookGivesUpWhenTheReceiverIsGone(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
 			receiver := newWebhookReceiver(t)
-			receiver.checkTime = false
 			receiver.refuse(refusal{status: http.StatusGone})
-			store := modelstest.Open(t, target)
-			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
-			app := handlerstest.NewOnStore(t, store, receiver.configure)
-			metrics := metricsServer(t, app)
-			key, _ := createKey(t, app.Store, "gone")
-			if _, err := app.Store.DeleteAPIKey(ctx, key.PublicID); err != nil {
-				t.Fatal(err)
-			}
-			requests := receiver.waitForRequests(1)
+			app, metrics, clock := deleteWithReceiver(t, target, receiver, time.Now().UTC().Truncate(time.Second), "gone")
+			requests, _ := receiver.received()
 			waitForDeliveries(t, metrics, 0, 0, 1)
 			clock.move(24 * time.Hour)
 			app.Server.Webhooks.DeliverDue(ctx)

@@ -365,16 +365,23 @@ func TestManyRequestsLeadToFewWrites(t *testing.T) {
 	})
 }
 
+// clockedVerifier returns a verifier over a store on the first test database whose clock reads
+// the Unix nanoseconds in clock, which starts at the real time.
+func clockedVerifier(t *testing.T) (*models.Store, *KeyVerifier, *atomic.Int64) {
+	t.Helper()
+	store := modelstest.Open(t, modelstest.Targets(t)[0])
+	clock := new(atomic.Int64)
+	clock.Store(time.Now().UnixNano())
+	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
+	return store, newTestVerifier(store), clock
+}
+
 // A cached key in use is read again in the background shortly before its trust runs out: the
 // request that notices is answered from the cache at once. An unchanged key is trusted anew in
 // place; a key changed behind the cache's back gets an entry with what the store says, and one
 // deleted or disabled behind its back is refused from then on.
 func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
-	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
-	v := newTestVerifier(store)
+	store, v, clock := clockedVerifier(t)
 	_, kept := createTestKey(t, store, "kept", nil)
 	renamed, changed := createTestKey(t, store, "renamed", nil)
 	deleted, gone := createTestKey(t, store, "deleted", nil)
@@ -464,11 +471,7 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 // together: the refresh lets refreshGather pass for more to gather, rather than reading each
 // alone.
 func TestVerifierRefreshesKeysInBatches(t *testing.T) {
-	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	var clock atomic.Int64
-	clock.Store(time.Now().UnixNano())
-	store.SetClock(func() time.Time { return time.Unix(0, clock.Load()) })
-	v := newTestVerifier(store)
+	store, v, clock := clockedVerifier(t)
 	var entries []*cachedKey
 	var secrets []string
 	for _, name := range []string{"first", "second", "third"} {
