@@ -56,9 +56,9 @@ func (s *Store) OnKeyNotice(fn func(KeyNotice)) {
 // it changed nothing, as for disabling a disabled key). The events are recorded, by the actor
 // ctx carries, in the same transaction, so that each is written if and only if its change is.
 // On PostgreSQL the notice is announced in the same transaction, so that PostgreSQL delivers it
-// to every instance when, and only when, the change is committed. A notice that revokes is
-// recorded in the same transaction, and names its record (RevocationID), for the proof of
-// revocation. Once committed, this instance's subscribers hear of it. No caller has a second
+// to every instance when, and only when, the change is committed. Every notice is recorded in
+// the same transaction, for a process that hears no announcement (pollKeyRevocations); a notice
+// that revokes names its record (RevocationID), for the proof of revocation. Once committed, this instance's subscribers hear of it. No caller has a second
 // step to remember.
 func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, []AuditEvent, error)) error {
 	var notice KeyNotice
@@ -75,15 +75,17 @@ func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNoti
 				return err
 			}
 		}
-		if notice.Revoked && !notice.NothingEnded {
-			if notice.RevocationID, err = s.recordRevocation(tx, notice); err != nil {
-				return err
-			}
-			if s.pollingRevocations.Load() {
-				// Delivered to this store's subscribers below: the poll of revocations made
-				// by other processes skips it, even if it reads it before that.
-				s.ownRevocations.Store(notice.RevocationID, struct{}{})
-			}
+		recorded, err := s.recordKeyNotice(tx, notice)
+		if err != nil {
+			return err
+		}
+		if noticeKind(notice) == noticeRevoked {
+			notice.RevocationID = recorded
+		}
+		if s.pollingRevocations.Load() {
+			// Delivered to this store's subscribers below: the poll of changes made by other
+			// processes skips it, even if it reads it before that.
+			s.ownRevocations.Store(recorded, struct{}{})
 		}
 		if s.dialect != DialectPostgres {
 			return nil

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -166,12 +165,13 @@ func reconnectKeyNotices(ctx context.Context, config *pgx.ConnConfig, l KeyNotic
 	}
 }
 
-// pollKeyRevocations delivers to l, every KeyNoticePingInterval, the revocations recorded since
-// it started (by changeKey, with their hashes) that this store did not make itself: on SQLite
-// no announcement reaches the serving process from another one, such as `keysmith keys
-// disable`, and without this the serving process would go on accepting a key disabled from the
-// command line from its cache. A failed poll is tried again at the next interval; the cache's
-// trust does not depend on it, since this instance's own changes reach it directly.
+// pollKeyRevocations delivers to l, every KeyNoticePingInterval, the changes to keys recorded
+// since it started (by changeKey, with their hashes) that this store did not make itself: on
+// SQLite no announcement reaches the serving process from another one. Without it the serving
+// process would go on accepting a key disabled from the command line (`keysmith keys disable`)
+// from its cache, and refusing the new secret of a key rotated there (`keysmith keys rotate`)
+// from its index of secret hashes. A failed poll is tried again at the next interval; the
+// cache's trust does not depend on it, since this instance's own changes reach it directly.
 func (s *Store) pollKeyRevocations(ctx context.Context, l KeyNoticeListener) error {
 	var after int64
 	if err := s.db.WithContext(ctx).Model(&keyRevocation{}).Select("COALESCE(MAX(id), 0)").Scan(&after).Error; err != nil {
@@ -196,7 +196,7 @@ func (s *Store) pollKeyRevocations(ctx context.Context, l KeyNoticeListener) err
 // revocationPollBatch bounds the revocations one poll reads.
 const revocationPollBatch = 1000
 
-// deliverRecordedRevocations delivers the revocations recorded after the one numbered after,
+// deliverRecordedRevocations delivers the key changes recorded after the one numbered after,
 // and returns the number of the last one read.
 func (s *Store) deliverRecordedRevocations(ctx context.Context, l KeyNoticeListener, after int64) int64 {
 	ctx, cancel := s.bound(ctx)
@@ -211,7 +211,7 @@ func (s *Store) deliverRecordedRevocations(ctx context.Context, l KeyNoticeListe
 		if _, own := s.ownRevocations.LoadAndDelete(row.ID); own {
 			continue
 		}
-		l.KeyChanged(KeyNotice{KeyID: row.APIKeyID, Hashes: strings.Fields(row.SecretHashes), Revoked: true, RevocationID: row.ID})
+		l.KeyChanged(row.notice())
 	}
 	return after
 }

@@ -14,15 +14,49 @@ import (
 // ErrRevocationNotFound means no revocation has that id: it never existed, or it was pruned.
 var ErrRevocationNotFound = fmt.Errorf("revocation %w", ErrNotFound)
 
-// keyRevocation is the record of a change that ended the validity of a key's secrets, written
-// by changeKey in the change's transaction. Its id travels in the KeyNotice, so that every
-// instance can acknowledge applying it. Times are Unix microseconds.
+// keyRevocation is the record of a change to what a key authenticates, written by changeKey in
+// the change's transaction. A change that ended the validity of a key's secrets (Kind
+// noticeRevoked) is a revocation: its id travels in the KeyNotice, so that every instance can
+// acknowledge applying it. The others are recorded for pollKeyRevocations only. Times are Unix
+// microseconds.
 type keyRevocation struct {
 	ID        int64
 	APIKeyID  int64
 	RevokedAt int64
 	// SecretHashes are the notice's hashes, space-separated (see pollKeyRevocations).
 	SecretHashes string
+	Kind         string
+}
+
+// The kinds of change a keyRevocation records.
+const (
+	// noticeRevoked: the change ended a secret's validity; a revocation to prove.
+	noticeRevoked = "revoked"
+	// noticeChanged: the change ended nothing but changed a secret's terms (a rotation with a
+	// grace): every instance reads the key again.
+	noticeChanged = "changed"
+	// noticeBegan: the change began a secret's validity (a key created or enabled).
+	noticeBegan = "began"
+)
+
+// noticeKind is the kind of change notice announces.
+func noticeKind(notice KeyNotice) string {
+	switch {
+	case !notice.Revoked:
+		return noticeBegan
+	case notice.NothingEnded:
+		return noticeChanged
+	}
+	return noticeRevoked
+}
+
+// notice is the KeyNotice the record was written for.
+func (r keyRevocation) notice() KeyNotice {
+	notice := KeyNotice{KeyID: r.APIKeyID, Hashes: strings.Fields(r.SecretHashes), Revoked: r.Kind != noticeBegan, NothingEnded: r.Kind == noticeChanged}
+	if r.Kind == noticeRevoked {
+		notice.RevocationID = r.ID
+	}
+	return notice
 }
 
 func (keyRevocation) TableName() string { return "key_revocations" }
@@ -43,12 +77,12 @@ type revocationAckRow struct {
 
 func (revocationAckRow) TableName() string { return "key_revocation_acks" }
 
-// recordRevocation writes the revocation of notice's key in tx, at the store's time, and
-// returns its id.
-func (s *Store) recordRevocation(tx *gorm.DB, notice KeyNotice) (int64, error) {
-	row := keyRevocation{APIKeyID: notice.KeyID, RevokedAt: s.now().UnixMicro(), SecretHashes: strings.Join(notice.Hashes, " ")}
+// recordKeyNotice writes the change notice announces in tx, at the store's time, and returns
+// its id.
+func (s *Store) recordKeyNotice(tx *gorm.DB, notice KeyNotice) (int64, error) {
+	row := keyRevocation{APIKeyID: notice.KeyID, RevokedAt: s.now().UnixMicro(), SecretHashes: strings.Join(notice.Hashes, " "), Kind: noticeKind(notice)}
 	if err := tx.Create(&row).Error; err != nil {
-		return 0, fmt.Errorf("models: record revocation: %w", err)
+		return 0, fmt.Errorf("models: record key change: %w", err)
 	}
 	return row.ID, nil
 }
@@ -77,7 +111,7 @@ func (s *Store) LatestKeyRevocation(ctx context.Context, keyID int64) (int64, er
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var ids []int64
-	err := s.db.WithContext(ctx).Model(&keyRevocation{}).Where("api_key_id = ?", keyID).Order("id DESC").Limit(1).Pluck("id", &ids).Error
+	err := s.db.WithContext(ctx).Model(&keyRevocation{}).Where("api_key_id = ? AND kind = ?", keyID, noticeRevoked).Order("id DESC").Limit(1).Pluck("id", &ids).Error
 	if err != nil {
 		return 0, fmt.Errorf("models: latest key revocation: %w", err)
 	}
@@ -124,7 +158,7 @@ func (s *Store) RevocationProof(ctx context.Context, id int64) (*RevocationProof
 	defer cancel()
 	db := s.db.WithContext(ctx)
 	var revocation keyRevocation
-	err := db.Where("id = ?", id).First(&revocation).Error
+	err := db.Where("id = ? AND kind = ?", id, noticeRevoked).First(&revocation).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return nil, ErrRevocationNotFound
 	}
@@ -157,8 +191,8 @@ func (s *Store) RevocationProof(ctx context.Context, id int64) (*RevocationProof
 	return proof, nil
 }
 
-// PruneKeyRevocations deletes the revocations committed before before, with their
-// acknowledgements, and returns how many revocations it deleted.
+// PruneKeyRevocations deletes the key changes recorded before before, revocations with their
+// acknowledgements, and returns how many records it deleted.
 func (s *Store) PruneKeyRevocations(ctx context.Context, before time.Time) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
