@@ -245,6 +245,7 @@ func TestDisableAndEnableReachEveryInstanceWithinOneSecond(t *testing.T) {
 	admin.Login(adminEmail)
 	admin.Get("/admin/api-keys")
 	key, secret := createKey(t, first.Store, "shared")
+	awaitHeard(t, second, secret)
 	for _, app := range []*handlerstest.App{first, second, second} {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before disable: status %d, want %d", got, http.StatusOK)
@@ -287,6 +288,7 @@ func TestDisabledKeyIsNeverAnsweredStale(t *testing.T) {
 	silent, silentSecret := createKey(t, direct, "disabled silently")
 	// Disabled by another instance while this one is cut off.
 	cutOff, cutOffSecret := createKey(t, direct, "disabled during the outage")
+	awaitHeard(t, app, heardSecret, silentSecret, cutOffSecret)
 	for _, secret := range []string{heardSecret, silentSecret, cutOffSecret} {
 		if got := verify(secret); got.StatusCode != http.StatusOK {
 			t.Fatalf("before: status %d, want 200", got.StatusCode)

@@ -263,6 +263,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 			narrow, narrowSecret := createKey(t, store, "narrow")
 			doomed, doomedSecret := createKey(t, store, "doomed")
 			rotated, oldSecret := createKey(t, store, "rotated")
+			awaitHeard(t, second, expiringSecret, pausedSecret, narrowSecret, doomedSecret, oldSecret)
 			for _, secret := range []string{doomedSecret, oldSecret} {
 				if got := first.VerifyStatus(t, secret); got != http.StatusOK {
 					t.Fatalf("before the changes: status %d, want 200", got)

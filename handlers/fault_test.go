@@ -156,6 +156,7 @@ func TestDatabaseFaults(t *testing.T) {
 			signIn.Get("/login")
 			cachedKey, cached := createKey(t, direct, "verified before the outage")
 			_, uncached := createKey(t, direct, "never verified")
+			awaitHeard(t, app, cached, uncached)
 			if got := verifyAs(gateway, cached, "before/1.0"); got.StatusCode != http.StatusOK {
 				t.Fatalf("before the outage: status %d, want 200", got.StatusCode)
 			}
@@ -325,6 +326,7 @@ func TestStaleKeysOnlyWithinTheirWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, lasting := createKey(t, direct, "lasting")
+	awaitHeard(t, app, expiring, lasting)
 	gateway := app.Client(t)
 	for _, secret := range []string{expiring, lasting} {
 		if got := verifyAs(gateway, secret, "x"); got.StatusCode != http.StatusOK {
@@ -349,6 +351,7 @@ func TestStaleKeysOnlyWithinTheirWindow(t *testing.T) {
 func TestStaleKeysCanBeTurnedOff(t *testing.T) {
 	app, proxy, direct := faultApp(t, func(cfg *config.Config) { cfg.StaleKeysFor = 0 })
 	_, secret := createKey(t, direct, "cached")
+	awaitHeard(t, app, secret)
 	gateway := app.Client(t)
 	if got := verifyAs(gateway, secret, "x"); got.StatusCode != http.StatusOK {
 		t.Fatalf("before the outage: status %d, want 200", got.StatusCode)
@@ -366,6 +369,7 @@ func TestDroppedConnectionsAreABlip(t *testing.T) {
 	admin := app.Client(t)
 	admin.Login("ada@example.com")
 	_, secret := createKey(t, direct, "key")
+	awaitHeard(t, app, secret)
 	gateway := app.Client(t)
 	proxy.Drop()
 	for i := range 20 {
@@ -397,6 +401,7 @@ func TestALookupThatTimesOutAloneTakesNothingDown(t *testing.T) {
 	_, slow := createKey(t, direct, "needs a new connection")
 	_, answered := createKey(t, direct, "finds an open connection")
 	_, after := createKey(t, direct, "asked after the slow one failed")
+	awaitHeard(t, app, first, slow, answered, after)
 	gateway, other := app.Client(t), app.Client(t)
 	if got := verifyAs(gateway, first, "x"); got.StatusCode != http.StatusOK {
 		t.Fatalf("before the fault: status %d, want 200", got.StatusCode)

@@ -200,7 +200,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 			}
 
 			const validUses = 3 // the first asks the database, the others are cache hits
-			// The first use asks the database, the second is answered from memory.
+			// Refused by the index of secret hashes, without the database.
 			const unknownUses = 2
 			unknown := models.GenerateSecret()
 			requests := []struct {
@@ -251,12 +251,15 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				{"keysmith_key_verifications_total", resultLabel("stale"), 0},
 				{"keysmith_key_verifications_total", resultLabel("unavailable"), 0},
 				{"keysmith_key_verifications_total", resultLabel("error"), 0},
-				// Misses: the valid key's first use, the unknown key's first, the expired key.
-				// Hits: the valid key's other uses and its use on the admin route.
-				{"keysmith_key_cache_misses_total", nil, 3},
+				// Misses: the valid key's first use, the expired key. Hits: the valid key's other
+				// uses and its use on the admin route. The unknown key is refused by the index
+				// at each use, and never reaches the memory of unknown keys.
+				{"keysmith_key_cache_misses_total", nil, 2},
 				{"keysmith_key_cache_hits_total", nil, validUses},
-				{"keysmith_key_negative_cache_hits_total", nil, unknownUses - 1},
-				{"keysmith_key_negative_cache_entries", nil, 1},
+				{"keysmith_key_index_refusals_total", nil, unknownUses},
+				{"keysmith_key_index_complete", nil, 1},
+				{"keysmith_key_negative_cache_hits_total", nil, 0},
+				{"keysmith_key_negative_cache_entries", nil, 0},
 				// The valid key and the expired one, which is refused at each use from the cache.
 				{"keysmith_key_cache_entries", nil, 2},
 				{"keysmith_revocation_listener_up", nil, 1},
@@ -325,6 +328,10 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 				"keysmith_key_cache_misses_total":        dto.MetricType_COUNTER,
 				"keysmith_key_negative_cache_hits_total": dto.MetricType_COUNTER,
 				"keysmith_key_negative_cache_entries":    dto.MetricType_GAUGE,
+				"keysmith_key_index_refusals_total":      dto.MetricType_COUNTER,
+				"keysmith_key_index_entries":             dto.MetricType_GAUGE,
+				"keysmith_key_index_complete":            dto.MetricType_GAUGE,
+				"keysmith_database_statements_total":     dto.MetricType_COUNTER,
 				"keysmith_revocation_listener_up":        dto.MetricType_GAUGE,
 				"keysmith_revocations_received_total":    dto.MetricType_COUNTER,
 				"keysmith_key_uses_pending":              dto.MetricType_GAUGE,

@@ -43,6 +43,22 @@ func waitForStatus(t *testing.T, app *handlerstest.App, secret string, want int,
 	}
 }
 
+// awaitHeard waits until app would look each secret up rather than refuse it from its index of
+// secret hashes: a key made through another store, as another instance would make it, reaches
+// the index with its notice, within milliseconds and within revocationBound at most.
+func awaitHeard(t *testing.T, app *handlerstest.App, secrets ...string) {
+	t.Helper()
+	deadline := time.Now().Add(revocationBound)
+	for _, secret := range secrets {
+		for !app.Server.Keys.Indexes(secret) {
+			if time.Now().After(deadline) {
+				t.Fatalf("a key made elsewhere: not heard of within %v", revocationBound)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
 func createKey(t *testing.T, store *models.Store, name string) (*models.APIKey, string) {
 	t.Helper()
 	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly})
@@ -56,6 +72,7 @@ func TestDeletedKeyIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	first, second, _ := twoInstances(t)
 	first.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
 	key, secret := createKey(t, first.Store, "nightly export")
+	awaitHeard(t, second, secret)
 	for _, app := range []*handlerstest.App{first, second, second} {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before delete: status %d, want %d", got, http.StatusOK)
@@ -112,6 +129,7 @@ func waitForTrustedCache(t *testing.T, first, second *handlerstest.App, within t
 	deadline := time.Now().Add(within)
 	for attempt := 0; ; attempt++ {
 		probe, probeSecret := createKey(t, first.Store, "probe "+time.Now().Format(time.RFC3339Nano))
+		awaitHeard(t, second, probeSecret)
 		second.VerifyStatus(t, probeSecret)
 		silentlyDelete(t, first, probe.ID)
 		if second.VerifyStatus(t, probeSecret) == http.StatusOK {
@@ -133,6 +151,7 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	// (no announcement): while the listener vouches for the cache, the key is still served
 	// from it; that is what losing the listener must stop.
 	stale, staleSecret := createKey(t, first.Store, "cached on second")
+	awaitHeard(t, second, staleSecret)
 	if got := second.VerifyStatus(t, staleSecret); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}
@@ -150,6 +169,7 @@ func TestRevocationListenerDropsCacheWhileDisconnectedAndReconnects(t *testing.T
 	waitForTrustedCache(t, first, second, 10*time.Second)
 
 	key, secret := createKey(t, first.Store, "after reconnect")
+	awaitHeard(t, second, secret)
 	if got := second.VerifyStatus(t, secret); got != http.StatusOK {
 		t.Fatalf("after reconnect: status %d, want %d", got, http.StatusOK)
 	}
@@ -176,6 +196,7 @@ func stopListenerBackends(t *testing.T, target modelstest.Target) (thaw func()) 
 func TestDeletedKeyIsRefusedWithinOneSecondWhileTheListenerHangs(t *testing.T) {
 	first, second, target := twoInstances(t)
 	key, secret := createKey(t, first.Store, "cached before the hang")
+	awaitHeard(t, second, secret)
 	if got := second.VerifyStatus(t, secret); got != http.StatusOK {
 		t.Fatalf("before: status %d, want %d", got, http.StatusOK)
 	}
@@ -205,6 +226,8 @@ func TestSQLiteServerHearsRevocationsFromAnotherProcess(t *testing.T) {
 	ctx := context.Background()
 	disabled, disabledSecret := createKey(t, other, "disabled elsewhere")
 	deleted, deletedSecret := createKey(t, other, "deleted elsewhere")
+	// Heard of through the server's poll of recorded key changes.
+	awaitHeard(t, app, disabledSecret, deletedSecret)
 	for _, secret := range []string{disabledSecret, deletedSecret} {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before: status %d, want %d", got, http.StatusOK)

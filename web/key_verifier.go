@@ -67,9 +67,10 @@ var ErrKeyRefused = errors.New("web: api key refused")
 var errKeyDisabled = errors.New("web: api key disabled")
 
 // KeyVerifier turns a presented secret into its key: format and checksum first (no database
-// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then a
-// bounded memory of secrets the store did not know a few seconds ago, then the store, within
-// its own deadline. Expiry is checked on every call. When the store cannot be asked, a key
+// work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then the
+// index of every secret hash the store holds (a secret it lacks is refused without a lookup),
+// then a bounded memory of secrets the store did not know a few seconds ago, then the store,
+// within its own deadline. Expiry is checked on every call. When the store cannot be asked, a key
 // this instance vouched for within the stale window keeps verifying (stale-if-error). It also
 // gathers each use in memory for batched last-use writes.
 type KeyVerifier struct {
@@ -90,6 +91,12 @@ type KeyVerifier struct {
 	// unknown answers a repeated unknown secret without a lookup; like the cache, only while
 	// trusted and in the generation it was filled in.
 	unknown *unknownKeys
+	// index refuses, without a lookup, every secret whose hash the store does not hold; it is
+	// built by RunIndex, and answers only while complete and the cache is trusted.
+	index secretIndex
+	// indexWanted asks RunIndex for a rebuild: trust is restored after notices may have been
+	// missed.
+	indexWanted chan struct{}
 	// vouchedUntil is when the cache stops being trusted unless the trust is renewed, in
 	// nanoseconds since born (the monotonic clock): never on a single instance, the revocation
 	// listener's lease on PostgreSQL, and 0 while revocations from other instances might be
@@ -267,7 +274,8 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 		store: store, log: log, metrics: metrics,
 		lookupTimeout: lookupTimeout, staleFor: staleFor, size: size,
 		cache: map[[sha256.Size]byte]*cachedKey{}, unknown: newUnknownKeys(unknownKeysSize), born: time.Now(),
-		refusals: newKeyRefusals(store, log),
+		indexWanted: make(chan struct{}, 1),
+		refusals:    newKeyRefusals(store, log),
 	}
 	v.usage.init(metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
@@ -283,6 +291,15 @@ func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, siz
 	})
 	metrics.gauge("keysmith_key_negative_cache_entries", "Unknown keys this instance remembers, so that their repeats cost no database lookup.", func() float64 {
 		return float64(v.unknown.len())
+	})
+	metrics.gauge("keysmith_key_index_entries", "Secret hashes in this instance's index of those the database holds (current, previous and retired secrets), by which unknown keys are refused without a database lookup.", func() float64 {
+		return float64(v.index.len())
+	})
+	metrics.gauge("keysmith_key_index_complete", "1 while the index of secret hashes holds every one the database holds and refuses unknown keys; 0 while it is built, or after notices may have been missed, when unknown keys are looked up.", func() float64 {
+		if v.index.complete.Load() {
+			return 1
+		}
+		return 0
 	})
 	metrics.gauge("keysmith_key_uses_pending", "Key uses gathered in memory and not yet written.", func() float64 {
 		return float64(v.usage.pending())
@@ -353,6 +370,12 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 			v.refreshLater(sum, entry, now, epoch)
 		}
 		return checkEntry(entry, now, ResultOK)
+	}
+	if v.trusted() && v.index.lacks(&sum) {
+		// No secret the store holds, nor any it retired, has this hash: nothing to look up,
+		// and no key for the audit log to name.
+		v.metrics.indexRefusals.Inc()
+		return nil, ResultUnknown, ErrKeyRefused
 	}
 	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(entry.vouchedAt.Load(), 0)) < v.staleFor
 	if v.storeKnownDown() {
@@ -677,6 +700,9 @@ func (v *KeyVerifier) forgetUnknown(secretHash string) {
 // apply for this instance's own changes (models.Store.OnKeyNotice), and the revocation
 // listener for every instance's on PostgreSQL, this one's included.
 func (v *KeyVerifier) apply(notice models.KeyNotice) {
+	// Revoked or not, a hash a notice names is one the store holds: a secret that works, or a
+	// tombstone that names its key.
+	v.index.add(notice.Hashes)
 	for _, hash := range notice.Hashes {
 		if notice.Revoked {
 			v.Evict(hash)
@@ -693,6 +719,7 @@ func (v *KeyVerifier) apply(notice models.KeyNotice) {
 // other instances could be missed. The entries stay, for stale-if-error only: each is read
 // from the store again before the cache answers for it.
 func (v *KeyVerifier) distrust() {
+	v.index.invalidate()
 	v.mu.Lock()
 	v.vouchedUntil.Store(0)
 	v.generation.Add(1)
@@ -709,6 +736,11 @@ func (v *KeyVerifier) restoreTrust(until time.Time) {
 	v.generation.Add(1)
 	v.epoch.Add(1)
 	v.mu.Unlock()
+	// Secrets that began to work while nobody listened are in no notice heard.
+	select {
+	case v.indexWanted <- struct{}{}:
+	default:
+	}
 }
 
 // vouchUntil extends the trust in the cache to the given time, when every revocation

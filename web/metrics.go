@@ -67,9 +67,12 @@ type Metrics struct {
 	cacheRefreshes prometheus.Counter
 	// negativeCacheHits counts the unknown keys answered from memory, without a lookup.
 	negativeCacheHits prometheus.Counter
-	revocations       prometheus.Counter
-	usesWritten       prometheus.Counter
-	usesDropped       prometheus.Counter
+	// indexRefusals counts the well-formed keys refused because the index of secret hashes
+	// lacks theirs, without a lookup.
+	indexRefusals prometheus.Counter
+	revocations   prometheus.Counter
+	usesWritten   prometheus.Counter
+	usesDropped   prometheus.Counter
 	// requestsUncounted counts requests left out of their key's daily count.
 	requestsUncounted prometheus.Counter
 	signIns           *prometheus.CounterVec
@@ -115,6 +118,10 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_key_negative_cache_hits_total",
 		Help: "Unknown keys answered from this instance's memory of keys the database did not know seconds before: database lookups avoided.",
 	})
+	m.indexRefusals = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_key_index_refusals_total",
+		Help: "Well-formed keys refused because no secret the database holds has their hash, as this instance's index of secret hashes tells without a database lookup.",
+	})
 	m.revocations = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "keysmith_revocations_received_total",
 		Help: "Revocation announcements heard by this instance's listener: keys deleted or disabled on any instance, evicted here if cached.",
@@ -150,7 +157,7 @@ func NewMetrics(store *models.Store) *Metrics {
 		Help: "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).",
 	})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.cacheRefreshes, m.negativeCacheHits, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
+		m.cacheRefreshes, m.negativeCacheHits, m.indexRefusals, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
 		factory(c)
 	}
 	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {
@@ -163,6 +170,10 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_password_hashes_total",
 		Help: "Passwords checked at sign-in (with a re-hash, for a password hashed with old parameters).",
 	}, func() float64 { return float64(store.PasswordHashStats().Done) }))
+	factory(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keysmith_database_statements_total",
+		Help: "SQL statements this instance has sent to the database (but for the revocation listener's pings), counted by the store.",
+	}, func() float64 { return float64(store.Statements()) }))
 	factory(collectors.NewGoCollector())
 	factory(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	factory(collectors.NewDBStatsCollector(store.Pool(), string(store.Dialect())))

@@ -165,6 +165,9 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		}
 		close(webhooksDone)
 	}()
+	// After the revocation listener started (main, and the test harness, start it before
+	// Serve), so that the index hears every notice from the start of its build on.
+	go s.Keys.RunIndex(background)
 	refusalsDone := make(chan struct{})
 	go func() {
 		s.Keys.RunRefusalWriter(background)

@@ -118,6 +118,14 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 			t.Errorf("serve: %v", err)
 		}
 	})
+	// The index of secret hashes is built in the background; until it is, unknown keys are
+	// looked up. Tests count lookups and connections, so they start once it is built, as a
+	// serving instance soon is.
+	for deadline := time.Now().Add(10 * time.Second); !srv.Keys.IndexComplete(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the index of secret hashes was not built within 10 s")
+		}
+	}
 	return &App{Store: store, Server: srv, Config: cfg, URL: "http://" + listener.Addr().String(), logs: logs}
 }
 
