@@ -3,9 +3,12 @@
 // log or a process list. Progress goes to standard error.
 //
 //	KEYSMITH_DATABASE_URL=... go run ./bench/mkkey [-n N] [-name NAME] [-scope read-only]
+//	go run ./bench/mkkey -unknown -n N
 //
 // With -n N above 1 the keys are named "NAME 1" to "NAME N"; the default NAME holds the time,
-// so every run's keys have a prefix of their own.
+// so every run's keys have a prefix of their own. With -unknown it creates nothing and needs no
+// database: it prints N well-formed secrets (a valid checksum each) that no key has, as anyone
+// can make them, for bench/unknown-keys.sh's flood.
 package main
 
 import (
@@ -43,17 +46,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	name := flags.String("name", "bench "+time.Now().UTC().Format(time.RFC3339Nano), "the key's name; with -n above 1, the prefix of the names NAME 1 to NAME N")
 	scopeName := flags.String("scope", string(models.ScopeReadOnly), "the keys' scope")
 	count := flags.Int("n", 1, "how many keys to create")
+	unknown := flags.Bool("unknown", false, "print N well-formed secrets of keys that do not exist, and create nothing")
 	if err := flags.Parse(args); err != nil {
 		return err
 	}
 	if flags.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", flags.Args())
 	}
-	if *databaseURL == "" {
-		return fmt.Errorf("set KEYSMITH_DATABASE_URL or -database-url")
-	}
 	if *count < 1 {
 		return fmt.Errorf("-n must be at least 1, got %d", *count)
+	}
+	if *unknown {
+		secrets := bufio.NewWriter(stdout)
+		for range *count {
+			if _, err := fmt.Fprintln(secrets, models.GenerateSecret()); err != nil {
+				return err
+			}
+		}
+		return secrets.Flush()
+	}
+	if *databaseURL == "" {
+		return fmt.Errorf("set KEYSMITH_DATABASE_URL or -database-url")
 	}
 	scope, ok := models.ParseScope(*scopeName)
 	if !ok {
