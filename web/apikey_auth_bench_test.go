@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -120,5 +122,57 @@ func BenchmarkRefresh(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(sums)), "ns/key")
 		})
+	}
+}
+
+// BenchmarkCacheMemory measures the memory each key in use holds on an instance: its cache
+// entry, as a lookup makes it, with its first use gathered and written, and its prefix in the
+// index of secret hashes. It reports the heap in use per key after a garbage collection, for
+// 100,000 keys, the size of bench/verify.sh --keys 100000; -memprofile shows where it goes.
+//
+//	go test -run='^$' -bench=BenchmarkCacheMemory -benchmem -memprofile=mem.out ./web/ && go tool pprof -sample_index=inuse_space -top web.test mem.out
+func BenchmarkCacheMemory(b *testing.B) {
+	const keys = 100_000
+	store := modelstest.Open(b, modelstest.Targets(b)[0])
+	for b.Loop() {
+		v := newTestVerifier(store)
+		now := store.Now()
+		secrets := make([]string, keys)
+		for i := range secrets {
+			secrets[i] = models.GenerateSecret()
+		}
+		heapInUse := func() uint64 {
+			runtime.GC()
+			var stats runtime.MemStats
+			runtime.ReadMemStats(&stats)
+			return stats.HeapAlloc
+		}
+		before := heapInUse()
+		for i, secret := range secrets {
+			// As the store reads a key: each text a string of its own.
+			key := &models.APIKey{ID: int64(i + 1), PublicID: "ak_" + strings.Repeat("x", 12) + fmt.Sprintf("%04d", i%10000),
+				Name: fmt.Sprintf("bench verify %d", i+1), Scope: models.ScopeReadOnly, SecretHash: models.HashSecret(secret)}
+			entry, err := newCachedKey(key, now, v.generation.Load(), false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			v.cache[secretSum(secret)] = entry
+			v.recordUse(entry, "127.0.0.1", "wrk", now)
+		}
+		if err := v.FlushUsage(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if err := v.index.rebuild(context.Background(), func(context.Context, func([]byte)) error { return nil }); err != nil {
+			b.Fatal(err)
+		}
+		cached := heapInUse()
+		for _, secret := range secrets {
+			v.index.add([]string{models.HashSecret(secret)})
+		}
+		indexed := heapInUse()
+		b.ReportMetric(float64(cached-before)/keys, "cache-B/key")
+		b.ReportMetric(float64(indexed-cached)/keys, "index-B/key")
+		runtime.KeepAlive(v)
+		runtime.KeepAlive(secrets)
 	}
 }

@@ -442,10 +442,10 @@ func TestVerifierRefreshesKeysInUseAhead(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if after := cached(changed); after.name != "renamed behind its back" || !strings.Contains(string(after.summary.JSON), "renamed behind its back") ||
-		after.recent.Load() == nil || after.recent.Load() != entry.recent.Load() {
+	if after := cached(changed); after.keyName() != "renamed behind its back" || !strings.Contains(string(after.summary.JSON), "renamed behind its back") ||
+		after.lastUse.Load() == 0 || after.lastUse.Load() != entry.lastUse.Load() {
 		t.Errorf("the renamed key's new entry: name %q, summary %s, last use kept %v; want the new name in both, and the use kept",
-			after.name, after.summary.JSON, after.recent.Load() == entry.recent.Load())
+			after.keyName(), after.summary.JSON, after.lastUse.Load() == entry.lastUse.Load())
 	}
 
 	// The deleted and the disabled key, each in its own refresh window: answered from the cache

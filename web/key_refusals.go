@@ -33,7 +33,7 @@ func (*keyRefusal) Unwrap() error { return ErrKeyRefused }
 
 // refused is the refusal of the entry's key.
 func (e *cachedKey) refused() *keyRefusal {
-	return &keyRefusal{key: &refusedKey{publicID: e.publicID(), name: e.name}}
+	return &keyRefusal{key: &refusedKey{publicID: e.publicID(), name: e.keyName()}}
 }
 
 // disabledKeyError is the lookup's answer for a disabled key's secret (errKeyDisabled),

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"hash/maphash"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,6 +64,9 @@ func useWriteSeconds(keyID int64, previous bool) int64 {
 type usageGatherer struct {
 	metrics *Metrics
 
+	// seed keys useFingerprint, a different one in each process.
+	seed maphash.Seed
+
 	mu   sync.Mutex
 	uses map[usageKey]pendingUse
 	// perKey counts uses' entries per api key id, so that no key gathers more than
@@ -104,22 +109,26 @@ type dayCount struct {
 	next *dayCount
 }
 
-// pendingUse is a use to write, and the record of it in its key's cache entry.
+// pendingUse is a use to write, with the cache entry of its key and the fingerprint of its
+// client and address, so that the entry learns when it is written.
 type pendingUse struct {
-	use    models.APIKeyUse
-	recent *recentUse
+	use         models.APIKeyUse
+	entry       *cachedKey
+	fingerprint uint32
 }
 
-// recentUse is the use of a key last gathered, to the second, and when the last use by the
-// same client and address was written (Unix seconds; 0 for not yet).
-type recentUse struct {
-	client, ip string
-	second     int64
-	written    atomic.Int64
+// useFingerprint names a client and an address in 32 bits, for a cache entry to tell whether a
+// use comes from the same client and address as the one before without holding their text:
+// two of a key's clients that share one, a chance of one in four billion, have the uses of one
+// written within the other's write interval only.
+func (g *usageGatherer) useFingerprint(client, ip string) uint32 {
+	// The address's hash is turned, so that a client and an address swapped differ.
+	return uint32((maphash.String(g.seed, client) ^ bits.RotateLeft64(maphash.String(g.seed, ip), 29)) >> 32)
 }
 
 func (g *usageGatherer) init(metrics *Metrics) {
 	g.metrics = metrics
+	g.seed = maphash.MakeSeed()
 	g.uses = map[usageKey]pendingUse{}
 	g.perKey = map[int64]int{}
 	g.dropped = map[int64]int{}
@@ -157,18 +166,20 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 	}
 	client = models.CleanClientName(client)
 	second := at.Unix()
-	written := int64(0)
-	if last := entry.recent.Load(); last != nil && last.client == client && last.ip == ip {
-		written = last.written.Load()
-		if last.second == second || (written != 0 && second-written < useWriteSeconds(entry.id, entry.previous)) {
+	fingerprint := g.useFingerprint(client, ip)
+	if last := entry.lastUse.Load(); last != 0 && uint32(last>>32) == fingerprint {
+		written := int64(entry.lastUseWritten.Load())
+		if int64(uint32(last)) == second || (written != 0 && second-written < useWriteSeconds(entry.id, entry.previous)) {
 			return
 		}
+	} else {
+		// Another client or address: none of its uses is written yet, as far as the entry
+		// knows.
+		entry.lastUseWritten.Store(0)
 	}
-	use := &recentUse{client: client, ip: ip, second: second}
-	use.written.Store(written)
-	entry.recent.Store(use)
+	entry.lastUse.Store(uint64(fingerprint)<<32 | uint64(uint32(second)))
 	g.mu.Lock()
-	g.gather(models.APIKeyUse{APIKeyID: entry.id, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner, Previous: entry.previous}, use)
+	g.gather(models.APIKeyUse{APIKeyID: entry.id, At: time.Unix(second, 0).UTC(), IP: ip, Client: client, Scanner: scanner, Previous: entry.previous}, entry, fingerprint)
 	g.mu.Unlock()
 }
 
@@ -231,12 +242,12 @@ func (g *usageGatherer) holdCounts(counts map[dayKey]int64) {
 	}
 }
 
-// gather adds a use to those to write, with the entry's record of it (nil for none), which
-// learns when it is written. A client its key has not been seen with since the last flush is
+// gather adds a use to those to write, with its key's cache entry (nil for none) and the
+// fingerprint of its client and address, so that the entry learns when it is written. A client its key has not been seen with since the last flush is
 // left out when the key has already gathered models.MaxClientsPerKey clients (its last use is
 // then already within the flush interval, and the client one of many made up), or when
 // maxPendingUses are held and the key has a use among them. The caller holds mu.
-func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
+func (g *usageGatherer) gather(use models.APIKeyUse, entry *cachedKey, fingerprint uint32) {
 	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP, previous: use.Previous}
 	if _, known := g.uses[k]; !known {
 		held := g.perKey[use.APIKeyID]
@@ -250,7 +261,7 @@ func (g *usageGatherer) gather(use models.APIKeyUse, recent *recentUse) {
 		}
 		g.perKey[use.APIKeyID]++
 	}
-	g.uses[k] = pendingUse{use: use, recent: recent}
+	g.uses[k] = pendingUse{use: use, entry: entry, fingerprint: fingerprint}
 }
 
 // FlushUsage writes every use gathered and every request counted since the last flush in one
@@ -267,8 +278,9 @@ func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
 	g := &v.usage
 	g.mu.Lock()
 	pending := g.uses
-	g.uses = map[usageKey]pendingUse{}
-	clear(g.perKey)
+	// New maps rather than cleared ones, which would keep the room of the largest flush (a
+	// hundred thousand keys first used together) for ever.
+	g.uses, g.perKey = map[usageKey]pendingUse{}, map[int64]int{}
 	g.mu.Unlock()
 	var counts map[dayKey]int64
 	if withCounts {
@@ -289,7 +301,7 @@ func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
 		g.mu.Lock()
 		for k, p := range pending {
 			if _, newer := g.uses[k]; !newer {
-				g.gather(p.use, p.recent)
+				g.gather(p.use, p.entry, p.fingerprint)
 			}
 		}
 		g.mu.Unlock()
@@ -298,10 +310,11 @@ func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
 	}
 	v.metrics.usesWritten.Add(float64(len(batch)))
 	// The key's next uses by the same client skip the lock until the write interval has
-	// passed: its entry learns when the use was written.
+	// passed: its entry learns when the use was written, unless another client's use came
+	// since.
 	for _, p := range pending {
-		if p.recent != nil {
-			p.recent.written.Store(p.use.At.Unix())
+		if p.entry != nil && uint32(p.entry.lastUse.Load()>>32) == p.fingerprint {
+			p.entry.lastUseWritten.Store(uint32(p.use.At.Unix()))
 		}
 	}
 	return nil

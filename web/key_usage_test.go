@@ -28,11 +28,11 @@ func TestPendingUsesAreBoundedButKeepEveryKey(t *testing.T) {
 	g := &v.usage
 	g.mu.Lock()
 	for i := range maxPendingUses {
-		g.gather(models.APIKeyUse{APIKeyID: int64(i % 4000), At: at, IP: "192.0.2.1", Client: fmt.Sprintf("client/%d", i)}, nil)
+		g.gather(models.APIKeyUse{APIKeyID: int64(i % 4000), At: at, IP: "192.0.2.1", Client: fmt.Sprintf("client/%d", i)}, nil, 0)
 	}
-	g.gather(models.APIKeyUse{APIKeyID: 5000, At: at, IP: "192.0.2.1", Client: "a key not held yet"}, nil)
-	g.gather(models.APIKeyUse{APIKeyID: 7, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil)
-	g.gather(models.APIKeyUse{APIKeyID: 8, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil)
+	g.gather(models.APIKeyUse{APIKeyID: 5000, At: at, IP: "192.0.2.1", Client: "a key not held yet"}, nil, 0)
+	g.gather(models.APIKeyUse{APIKeyID: 7, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil, 0)
+	g.gather(models.APIKeyUse{APIKeyID: 8, At: at, IP: "192.0.2.1", Client: "one client too many"}, nil, 0)
 	held, newKeyHeld := len(g.uses), g.perKey[5000] == 1
 	g.mu.Unlock()
 	if held != maxPendingUses+1 || !newKeyHeld {
@@ -55,7 +55,7 @@ func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
 	entries := make([]*cachedKey, keys)
 	start := time.Unix(1_800_000_000, 0)
 	for i := range entries {
-		entries[i] = &cachedKey{id: int64(i + 1), summary: KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}}
+		entries[i] = &cachedKey{id: int64(i + 1), summary: KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}}
 		v.recordUse(entries[i], "192.0.2.1", "nightly-export/1.0", start)
 	}
 	if got := v.usage.pending(); got != keys {
@@ -99,7 +99,7 @@ func TestPreviousSecretsUsesAreWrittenAgainWithinAMinute(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	start := time.Unix(1_800_000_000, 0)
-	summary := KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}
+	summary := KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}
 	current := &cachedKey{id: 7, summary: summary}
 	previous := &cachedKey{id: 7, summary: summary, previous: true}
 	for _, entry := range []*cachedKey{current, previous} {
@@ -314,7 +314,7 @@ func TestRequestCountsWaitForTheirOwnInterval(t *testing.T) {
 	v := newTestVerifier(store)
 	ctx := t.Context()
 	key, _ := createTestKey(t, store, "counted", nil)
-	entry := &cachedKey{id: key.ID, summary: KeySummary{scope: [1]string{string(models.ScopeReadOnly)}}}
+	entry := &cachedKey{id: key.ID, summary: KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}}
 	at := store.Now()
 	for range 3 {
 		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", at)

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"keysmith/models"
 )
@@ -133,11 +134,11 @@ type KeyVerifier struct {
 
 type cachedKey struct {
 	// What verification and the API's handlers read of the key, and nothing else, so that a
-	// hundred thousand cached keys stay small: the public id and the scope are the summary's.
-	// The entry is shared by every request that presents the key and never changed after it
-	// is cached, but for its atomics.
-	id   int64
-	name string
+	// hundred thousand cached keys stay small (BenchmarkCacheMemory): 112 bytes, the summary's
+	// JSON and a day's count. The public id and the scope are the summary's, and the name is
+	// read from the summary's JSON (keyName). The entry is shared by every request that
+	// presents the key and never changed after it is cached, but for its atomics.
+	id int64
 	// expiresAt is when the key stops working, in Unix microseconds (the databases' precision;
 	// nanoseconds overflow after 2262, and keys may expire as late as models.LatestExpiry);
 	// 0 for never.
@@ -146,32 +147,49 @@ type cachedKey struct {
 	// when it was read plus its cacheLifetime. A refresh that finds the key unchanged moves it
 	// on in place.
 	trustedUntil atomic.Int64
-	// generation is the verifier's generation when the key was read from the store.
-	generation uint64
+	// requests counts the key's requests of its latest day, until a flush takes them.
+	requests atomic.Pointer[dayCount]
+	// lastUse is the key's use last gathered, so that repeats skip the lock: the fingerprint
+	// of its client and address (useFingerprint) in the high 32 bits, its second (Unix time)
+	// in the low 32. lastUseWritten is the second of the last use by that client and address
+	// that was written; 0 for none yet.
+	lastUse        atomic.Uint64
+	lastUseWritten atomic.Uint32
+	// generation is the verifier's generation when the key was read from the store, cut to 32
+	// bits: it moves when trust is lost or restored, and would wrap after four billion times.
+	generation uint32
+	// vouchedAt is the last second (Unix time, to 2106) this instance knew the key valid: read
+	// from the store, or answered from a trusted cache. Stale-if-error counts from it.
+	vouchedAt atomic.Uint32
 	// previous marks the entry of a rotated key's previous secret, whose expiresAt is the end
 	// of its grace as the store's recorded uses stood when read (models.APIKey.PreviousEndsAt).
 	previous bool
+	// nameEscaped tells that JSON escaped the key's name, which keyName then decodes.
+	nameEscaped bool
 	// refreshing is set by the request that starts the entry's background refresh.
 	refreshing atomic.Bool
-	// vouchedAt is the last second (Unix time) this instance knew the key valid: read from
-	// the store, or answered from a trusted cache. Stale-if-error counts from it.
-	vouchedAt atomic.Int64
 	// summary is made once per cached key, not on every request that shows it.
 	summary KeySummary
-	// recent is the key's use last gathered, so that repeats skip the lock.
-	recent atomic.Pointer[recentUse]
-	// requests counts the key's requests of its latest day, until a flush takes them.
-	requests atomic.Pointer[dayCount]
 }
+
+// scopeHeaders holds each scope as an http.Header value, shared by every summary of its scope:
+// read, never changed.
+var scopeHeaders = func() map[models.Scope]*[1]string {
+	headers := make(map[models.Scope]*[1]string, len(models.Scopes))
+	for _, scope := range models.Scopes {
+		headers[scope] = &[1]string{string(scope)}
+	}
+	return headers
+}()
 
 // newCachedKey makes the cache entry of a key read from the store, for its current secret or,
 // with previous, for its previous one.
 func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous bool) (*cachedKey, error) {
-	scope, ok := models.ParseScope(string(key.Scope))
+	scope, ok := scopeHeaders[key.Scope]
 	if !ok {
 		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
 	}
-	entry := &cachedKey{id: key.ID, name: key.Name, generation: generation, previous: previous}
+	entry := &cachedKey{id: key.ID, generation: uint32(generation), previous: previous}
 	entry.trustedUntil.Store(now.UnixNano() + cacheLifetime())
 	switch {
 	case previous:
@@ -180,24 +198,55 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous
 	case key.ExpiresAt != nil:
 		entry.expiresAt = key.ExpiresAt.UnixMicro()
 	}
-	body, err := json.Marshal(struct {
-		ID    string       `json:"id"`
-		Name  string       `json:"name"`
-		Scope models.Scope `json:"scope"`
-	}{key.PublicID, key.Name, scope})
+	name, err := json.Marshal(key.Name)
 	if err != nil {
 		return nil, err
 	}
-	entry.summary = KeySummary{JSON: body, id: [1]string{key.PublicID}, scope: [1]string{string(scope)}}
+	// {"id":"ak_…","name":…,"scope":"…"}, in one allocation that the public id and the name
+	// are read from: two allocations and a string fewer per cached key. A public id is
+	// letters, digits and "_", which JSON writes as they are.
+	body := make([]byte, 0, len(summaryOpen)+len(key.PublicID)+len(summaryName)+len(name)+len(summaryScope)+len(key.Scope)+len(summaryEnd))
+	body = append(body, summaryOpen...)
+	body = append(body, key.PublicID...)
+	body = append(body, summaryName...)
+	body = append(body, name...)
+	body = append(body, summaryScope...)
+	body = append(body, key.Scope...)
+	body = append(body, summaryEnd...)
+	entry.summary = KeySummary{JSON: body, id: [1]string{bytesString(body[len(summaryOpen) : len(summaryOpen)+len(key.PublicID)])}, scope: scope}
+	entry.nameEscaped = len(name) != len(key.Name)+2 || string(name[1:len(name)-1]) != key.Name
 	return entry, nil
 }
+
+// The parts of a summary's JSON around the public id, the name (a JSON string) and the scope.
+const summaryOpen, summaryName, summaryScope, summaryEnd = `{"id":"`, `","name":`, `,"scope":"`, `"}`
+
+// keyName is the key's name, read from the summary's JSON: as it is there unless JSON escaped
+// it, which is decoded (a name with <, > or &, say).
+func (e *cachedKey) keyName() string {
+	body := e.summary.JSON
+	quoted := body[len(summaryOpen)+len(e.publicID())+len(summaryName) : len(body)-len(summaryScope)-len(e.summary.scope[0])-len(summaryEnd)]
+	if !e.nameEscaped {
+		return bytesString(quoted[1 : len(quoted)-1])
+	}
+	var name string
+	if err := json.Unmarshal(quoted, &name); err != nil {
+		panic("web: a cached key's summary holds no JSON string: " + err.Error()) // made by newCachedKey
+	}
+	return name
+}
+
+// bytesString views b as a string without copying it. b must never change afterwards: the
+// summaries' JSON, which every entry shares read-only with the requests that present its key,
+// never does.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (e *cachedKey) publicID() string    { return e.summary.id[0] }
 func (e *cachedKey) scope() models.Scope { return models.Scope(e.summary.scope[0]) }
 
 // apiKey is the key as the models know it, made for a handler that asks for it.
 func (e *cachedKey) apiKey() *models.APIKey {
-	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.name, Scope: e.scope()}
+	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.keyName(), Scope: e.scope()}
 	if e.expiresAt != 0 {
 		expiresAt := time.UnixMicro(e.expiresAt).UTC()
 		key.ExpiresAt = &expiresAt
@@ -224,21 +273,22 @@ func (e *cachedKey) holds(key *models.APIKey) bool {
 	if key.ExpiresAt != nil {
 		expiresAt = key.ExpiresAt.UnixMicro()
 	}
-	return !e.previous && e.publicID() == key.PublicID && e.name == key.Name && e.scope() == key.Scope && e.expiresAt == expiresAt
+	return !e.previous && e.publicID() == key.PublicID && e.keyName() == key.Name && e.scope() == key.Scope && e.expiresAt == expiresAt
 }
 
 // inherit carries the last use and the day's count of old, the entry of the same secret read
 // before, over to e, which replaces it: so that the use is not written again, nor the count
 // started again, each time the key is read again.
 func (e *cachedKey) inherit(old *cachedKey) {
-	e.recent.Store(old.recent.Load())
+	e.lastUse.Store(old.lastUse.Load())
+	e.lastUseWritten.Store(old.lastUseWritten.Load())
 	e.requests.Store(old.requests.Load())
 }
 
 // vouch records that the key was known valid at now; it writes at most once a second, so
 // that requests sharing the key do not contend for its cache line.
 func (e *cachedKey) vouch(now time.Time) {
-	if second := now.Unix(); e.vouchedAt.Load() != second {
+	if second := uint32(now.Unix()); e.vouchedAt.Load() != second {
 		e.vouchedAt.Store(second)
 	}
 }
@@ -247,8 +297,10 @@ func (e *cachedKey) vouch(now time.Time) {
 // scope, as a JSON object and as header values. It is shared: read it, never change it.
 type KeySummary struct {
 	JSON []byte // {"id":…,"name":…,"scope":…}
-	// id and scope are header values, arrays so that a summary is made in one allocation.
-	id, scope [1]string
+	// id is the public id as a header value, an array so that it is no allocation of its own;
+	// scope is the scope's, shared by every summary of the scope (scopeHeaders).
+	id    [1]string
+	scope *[1]string
 }
 
 // IDHeader is the public id, as an http.Header value.
@@ -364,7 +416,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RLock()
 	entry := v.cache[sum]
 	v.mu.RUnlock()
-	if entry != nil && entry.generation == generation && v.trusted() && now.UnixNano() < entry.trustedUntil.Load() && !entry.graceOver(now) {
+	if entry != nil && entry.generation == uint32(generation) && v.trusted() && now.UnixNano() < entry.trustedUntil.Load() && !entry.graceOver(now) {
 		v.metrics.cacheHits.Inc()
 		if now.UnixNano() >= entry.trustedUntil.Load()-int64(refreshAhead) && !entry.previous && entry.refreshing.CompareAndSwap(false, true) {
 			v.refreshLater(sum, entry, now, epoch)
@@ -377,7 +429,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		v.metrics.indexRefusals.Inc()
 		return nil, ResultUnknown, ErrKeyRefused
 	}
-	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(entry.vouchedAt.Load(), 0)) < v.staleFor
+	staleAllowed := entry != nil && v.staleFor > 0 && now.Sub(time.Unix(int64(entry.vouchedAt.Load()), 0)) < v.staleFor
 	if v.storeKnownDown() {
 		if staleAllowed {
 			return checkEntry(entry, now, ResultStale)
@@ -537,7 +589,7 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 		}
 		entry := r.entry
 		if key.DisabledAt != nil || !entry.holds(key) {
-			entry, err = v.entryOf(ctx, key, hash, r.now, r.entry.generation)
+			entry, err = v.entryOf(ctx, key, hash, r.now, uint64(r.entry.generation))
 		} else {
 			err = v.noteScannerOf(ctx, key)
 		}
