@@ -160,6 +160,11 @@ func TestDockerfileBuildServesReadyz(t *testing.T) {
 		t.Errorf("Dockerfile: build stage ENV %q, want CGO_ENABLED=0 for a static binary", image.buildEnv)
 	}
 
+	// The image's settings, its listen address on every interface included, are accepted.
+	if _, _, err := config.Load("keysmith serve", nil, func(name string) string { return image.runEnv[name] }, io.Discard); err != nil {
+		t.Errorf("Dockerfile: the image's ENV is refused: %v", err)
+	}
+
 	// Build as the Dockerfile does, with its -o pointed into a temporary folder. GOFLAGS and
 	// CGO_ENABLED from this environment would not be in the build stage's.
 	binary := filepath.Join(t.TempDir(), "keysmith")
@@ -245,11 +250,6 @@ func TestDockerfileBuildServesReadyz(t *testing.T) {
 		if fields["committed"] == "" || (fields["modified"] != "true" && fields["modified"] != "false") {
 			t.Errorf("keysmith %s: committed %q, modified %q; want the commit's time and true or false\n%s", arg, fields["committed"], fields["modified"], out)
 		}
-	}
-
-	// The image's settings, its listen address on every interface included, are accepted.
-	if _, _, err := config.Load("keysmith serve", nil, func(name string) string { return image.runEnv[name] }, io.Discard); err != nil {
-		t.Errorf("Dockerfile: the image's ENV is refused: %v", err)
 	}
 
 	// Started with the image's settings, the database on a folder standing in for the volume.
