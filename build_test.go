@@ -327,32 +327,3 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("keysmith version extra: got %v, want an error naming the unexpected arguments", err)
 	}
 }
-
-// Every `docker run` example that serves, in the Dockerfile and the guides, sets
-// KEYSMITH_BASE_URL: the address people use is for the operator to say.
-func TestDockerRunExamplesSetTheBaseURL(t *testing.T) {
-	examples := 0
-	for _, file := range []string{"Dockerfile", "README.md", filepath.Join("docs", "deployment.md")} {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(data), "\n") {
-			_, command, ok := strings.Cut(line, "docker run ")
-			if !ok {
-				continue
-			}
-			command, _, _ = strings.Cut(command, "#")
-			if words := strings.Fields(command); len(words) == 0 || words[len(words)-1] == "version" {
-				continue
-			}
-			examples++
-			if !strings.Contains(command, "-e KEYSMITH_BASE_URL=") {
-				t.Errorf("%s: %q does not set KEYSMITH_BASE_URL", file, strings.TrimSpace(line))
-			}
-		}
-	}
-	if examples < 3 {
-		t.Errorf("found %d `docker run` examples that serve, want the Dockerfile's and the deployment guide's two", examples)
-	}
-}
