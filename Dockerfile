@@ -29,9 +29,8 @@ COPY --from=build --chown=65532:65532 /out/data /data
 # Listen on every interface of the container; the database is a file on the volume. Links and
 # cookies need the address people use, which 0.0.0.0 is not (Keysmith refuses it): the default,
 # http://localhost:8080, suits a container on one's own machine, its port published on
-# loopback (-p 127.0.0.1:8080:8080).
-# Anywhere else, set KEYSMITH_BASE_URL to the console's https:// address, which also makes the
-# cookies Secure.
+# loopback (-p 127.0.0.1:8080:8080). Anywhere else, set KEYSMITH_BASE_URL to the console's
+# https:// address, which also makes the cookies Secure.
 ENV KEYSMITH_ADDR=0.0.0.0:8080 \
     KEYSMITH_BASE_URL=http://localhost:8080 \
     KEYSMITH_DATABASE_URL=/data/keysmith.db \

@@ -350,9 +350,13 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 	if !baseURLSet {
 		// Setup and invite links, and whether cookies are Secure, come from the base URL. One
 		// made of an address that listens on every interface would send people to 0.0.0.0.
+		const setIt = "set KEYSMITH_BASE_URL to the address people use, for example KEYSMITH_BASE_URL=https://keys.example.com"
 		base, err := url.Parse("http://" + cfg.Addr)
-		if err != nil || wildcardHost(base.Hostname()) {
-			return Config{}, nil, fmt.Errorf("config: KEYSMITH_ADDR=%q listens on every interface, so it cannot make the console's address for links and cookies: set KEYSMITH_BASE_URL to the address people use, for example KEYSMITH_BASE_URL=https://keys.example.com", cfg.Addr)
+		if err != nil {
+			return Config{}, nil, fmt.Errorf("config: KEYSMITH_ADDR=%q makes no URL for links and cookies: %s", cfg.Addr, setIt)
+		}
+		if wildcardHost(base.Hostname()) {
+			return Config{}, nil, fmt.Errorf("config: KEYSMITH_ADDR=%q listens on every interface, so it cannot make the console's address for links and cookies: %s", cfg.Addr, setIt)
 		}
 		cfg.BaseURL = base
 	}

@@ -232,6 +232,10 @@ func TestWildcardBaseURLIsRefused(t *testing.T) {
 			t.Errorf("KEYSMITH_ADDR=%s without KEYSMITH_BASE_URL: error %v, want one saying to set KEYSMITH_BASE_URL", addr, err)
 		}
 	}
+	_, _, err := config.Load("test", nil, env(map[string]string{"KEYSMITH_ADDR": "a b:8080"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "makes no URL") || !strings.Contains(err.Error(), "set KEYSMITH_BASE_URL") {
+		t.Errorf("KEYSMITH_ADDR=a b:8080 without KEYSMITH_BASE_URL: error %v, want one saying to set KEYSMITH_BASE_URL", err)
+	}
 	for _, base := range []string{"http://0.0.0.0:8080", "https://[::]", "http://:8080", "http://0", "http://0x0.0:8080", "https://[0:0:0:0:0:0:0:0]/", "http://[::%25eth0]:8080"} {
 		for _, args := range [][]string{nil, {"-base-url", base}} {
 			vars := map[string]string{"KEYSMITH_ADDR": "0.0.0.0:8080", "KEYSMITH_BASE_URL": base}

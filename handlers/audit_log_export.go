@@ -25,9 +25,8 @@ var auditCSVHeader = []string{"id", "time", "actor_type", "actor_id", "actor_lab
 // auditLogCSV exports every event the filters select, newest first, as CSV for a spreadsheet:
 // an attachment that no cache keeps, read and written a batch at a time. Every cell is quoted
 // and none can run as a formula, whatever separator the spreadsheet splits on (writeCSVRow,
-// csvCell). The export
-// is itself recorded (audit.exported, with its filters) before anything is sent: nobody
-// takes the log away unrecorded.
+// csvCell). The export is itself recorded (audit.exported, with its filters) before anything
+// is sent: nobody takes the log away unrecorded.
 func (h *Handler) auditLogCSV(c echo.Context) error {
 	filter, err := auditFilter(c.QueryParams())
 	if err != nil {
