@@ -2,7 +2,7 @@
 # unprivileged user on a read-only root filesystem, with its SQLite database on the /data volume.
 #
 #   docker build -t keysmith .
-#   docker run --read-only -v keysmith-data:/data -p 8080:8080 keysmith
+#   docker run --read-only -v keysmith-data:/data -p 127.0.0.1:8080:8080 -e KEYSMITH_BASE_URL=http://localhost:8080 keysmith
 #
 # Build from a git checkout: the .git folder is part of the build context so that the Go
 # toolchain stamps the commit into the binary (`keysmith version`); only the binary reaches the
@@ -26,8 +26,13 @@ RUN mkdir -p /out/data
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/keysmith /usr/local/bin/keysmith
 COPY --from=build --chown=65532:65532 /out/data /data
-# Listen on every interface of the container; the database is a file on the volume.
+# Listen on every interface of the container; the database is a file on the volume. Links and
+# cookies need the address people use, which 0.0.0.0 is not (Keysmith refuses it): the default,
+# http://localhost:8080, suits a container on one's own machine, its port published on
+# loopback (-p 127.0.0.1:8080:8080). Anywhere else, set KEYSMITH_BASE_URL to the console's
+# https:// address, which also makes the cookies Secure.
 ENV KEYSMITH_ADDR=0.0.0.0:8080 \
+    KEYSMITH_BASE_URL=http://localhost:8080 \
     KEYSMITH_DATABASE_URL=/data/keysmith.db \
     KEYSMITH_LOG_FORMAT=json
 VOLUME /data

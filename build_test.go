@@ -6,6 +6,7 @@ import (
 	"debug/buildinfo"
 	"debug/elf"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -157,6 +158,11 @@ func TestDockerfileBuildServesReadyz(t *testing.T) {
 	}
 	if !slices.Contains(image.buildEnv, "CGO_ENABLED=0") {
 		t.Errorf("Dockerfile: build stage ENV %q, want CGO_ENABLED=0 for a static binary", image.buildEnv)
+	}
+
+	// The image's settings, its listen address on every interface included, are accepted.
+	if _, _, err := config.Load("keysmith serve", nil, func(name string) string { return image.runEnv[name] }, io.Discard); err != nil {
+		t.Errorf("Dockerfile: the image's ENV is refused: %v", err)
 	}
 
 	// Build as the Dockerfile does, with its -o pointed into a temporary folder. GOFLAGS and

@@ -110,6 +110,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer store.Close()
 	log := web.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
 	defer web.FlushLog(log)
+	if loose := store.LooseFiles(); len(loose) > 0 {
+		var files, paths []string
+		for _, file := range loose {
+			files = append(files, fmt.Sprintf("%s (%04o)", file.Path, file.Mode))
+			// In single quotes, each quote of its own closed, escaped and reopened, a path is
+			// one word to the shell.
+			paths = append(paths, "'"+strings.ReplaceAll(file.Path, "'", `'\''`)+"'")
+		}
+		log.Warn("database files readable by other local users: they hold password hashes, key hashes and the session key",
+			"files", strings.Join(files, ", "), "fix", "chmod 600 "+strings.Join(paths, " "))
+	}
 	if err := store.Warm(ctx); err != nil {
 		// The database answered; it may allow fewer connections than the pool's size, and the
 		// pool opens more when it needs them.

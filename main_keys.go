@@ -176,7 +176,7 @@ func setKeyDisabled(ctx context.Context, command string, args []string, getenv f
 	case !changed:
 		fmt.Fprintf(stdout, "%s (%s) was already %sd: nothing changed\n", key.PublicID, key.Name, command)
 	case command == "disable":
-		fmt.Fprintf(stdout, "disabled %s (%s): services that use it can no longer connect\n", key.PublicID, key.Name)
+		fmt.Fprintf(stdout, "disabled %s (%s): services that use it can no longer connect; every instance refuses it within a second\n", key.PublicID, key.Name)
 	case key.Expired(store.Now()):
 		fmt.Fprintf(stdout, "enabled %s (%s), but it has expired: services that use it still cannot connect\n", key.PublicID, key.Name)
 	default:

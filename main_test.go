@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -91,6 +94,9 @@ func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
 	if strings.Contains(errs.String(), link[1]) {
 		t.Error("the setup token is in the log")
 	}
+	if strings.Contains(errs.String(), "readable by other local users") {
+		t.Errorf("a new database reported as readable by others; log:\n%s", errs.String())
+	}
 }
 
 // serveInProcess runs `keysmith serve` with vars in the test's process until /healthz answers
@@ -145,4 +151,35 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// serve reports the files of a SQLite database that other local users could read, and the
+// command that makes them private.
+func TestServeReportsALooseDatabase(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keysmith's.db")
+	vars := map[string]string{"KEYSMITH_ADDR": freeAddr(t), "KEYSMITH_DATABASE_URL": path, "KEYSMITH_LOG_FORMAT": "json"}
+	var out, errs bytes.Buffer
+	if err := run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
+		t.Fatalf("migrate: %v; %s", err, errs.String())
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stop, _, log := serveInProcess(t, vars)
+	stop()
+	var warnings []map[string]string
+	for _, line := range strings.Split(log.String(), "\n") {
+		var entry map[string]string
+		if json.Unmarshal([]byte(line), &entry) == nil && strings.HasPrefix(entry["msg"], "database files readable by other local users") {
+			warnings = append(warnings, entry)
+		}
+	}
+	quoted := `'` + strings.ReplaceAll(path, "'", `'\''`)
+	want := map[string]string{
+		"files": fmt.Sprintf("%s (0644), %[1]s-wal (0644), %[1]s-shm (0644)", path),
+		"fix":   fmt.Sprintf("chmod 600 %s' %[1]s-wal' %[1]s-shm'", quoted),
+	}
+	if len(warnings) != 1 || warnings[0]["level"] != "WARN" || warnings[0]["files"] != want["files"] || warnings[0]["fix"] != want["fix"] {
+		t.Errorf("warnings: got %q, want one with %q; log:\n%s", warnings, want, log.String())
+	}
 }

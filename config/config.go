@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -153,6 +154,9 @@ var settings = []setting{
 		u, err := url.Parse(strings.TrimRight(v, "/"))
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return errors.New("must be an absolute http:// or https:// URL")
+		}
+		if wildcardHost(u.Hostname()) {
+			return errors.New("names every interface, not an address a browser can be sent to: give the address people use, for example https://keys.example.com")
 		}
 		c.BaseURL = u
 		return nil
@@ -344,7 +348,17 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		return Config{}, nil, flagErr
 	}
 	if !baseURLSet {
-		cfg.BaseURL, _ = url.Parse("http://" + cfg.Addr)
+		// Setup and invite links, and whether cookies are Secure, come from the base URL. One
+		// made of an address that listens on every interface would send people to 0.0.0.0.
+		const setIt = "set KEYSMITH_BASE_URL to the address people use, for example KEYSMITH_BASE_URL=https://keys.example.com"
+		base, err := url.Parse("http://" + cfg.Addr)
+		if err != nil {
+			return Config{}, nil, fmt.Errorf("config: KEYSMITH_ADDR=%q makes no URL for links and cookies: %s", cfg.Addr, setIt)
+		}
+		if wildcardHost(base.Hostname()) {
+			return Config{}, nil, fmt.Errorf("config: KEYSMITH_ADDR=%q listens on every interface, so it cannot make the console's address for links and cookies: %s", cfg.Addr, setIt)
+		}
+		cfg.BaseURL = base
 	}
 	if cfg.DrainDelay > cfg.ShutdownTimeout/2 {
 		// The rest of the stop (requests in flight, the last write of key uses) needs time too.
@@ -361,6 +375,29 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		return Config{}, nil, errors.New("config: KEYSMITH_WEBHOOK_SECRET is set without KEYSMITH_WEBHOOK_URL: there is nowhere to send events")
 	}
 	return cfg, fs.Args(), nil
+}
+
+// wildcardHost tells whether host, a URL's host name, stands for every interface rather than
+// one address: 0.0.0.0, ::, none at all, or a short form of 0.0.0.0 that browsers read as it
+// ("0", "0.0", "0x0"). A browser sent there reaches whatever machine it runs on.
+func wildcardHost(host string) bool {
+	if host == "" {
+		return true
+	}
+	if addr, err := netip.ParseAddr(host); err == nil {
+		return addr.WithZone("").Unmap().IsUnspecified()
+	}
+	parts := strings.Split(host, ".")
+	if len(parts) > 4 {
+		return false
+	}
+	for _, part := range parts {
+		digits := strings.TrimPrefix(strings.ToLower(part), "0x")
+		if part == "" || strings.Trim(digits, "0") != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // parseWebhookSecret reads a secret in the specification's form: "whsec_" and the standard

@@ -220,3 +220,50 @@ func TestWebhookSettingsRefused(t *testing.T) {
 		})
 	}
 }
+
+// A base URL must name an address a browser can be sent to. Keysmith refuses to start when it
+// would be a wildcard, 0.0.0.0 or ::, in any spelling: set, or made of an address that listens
+// on every interface (a container's), which would put setup links on http://0.0.0.0:8080 and
+// take Secure and __Host- from the cookies.
+func TestWildcardBaseURLIsRefused(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:8080", "[::]:8080", ":8080", "0:8080", "0.0:8080", "0x0:8080", "[::ffff:0.0.0.0]:8080", "[::%25eth0]:8080"} {
+		_, _, err := config.Load("test", nil, env(map[string]string{"KEYSMITH_ADDR": addr}), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "KEYSMITH_ADDR") || !strings.Contains(err.Error(), "set KEYSMITH_BASE_URL") {
+			t.Errorf("KEYSMITH_ADDR=%s without KEYSMITH_BASE_URL: error %v, want one saying to set KEYSMITH_BASE_URL", addr, err)
+		}
+	}
+	_, _, err := config.Load("test", nil, env(map[string]string{"KEYSMITH_ADDR": "a b:8080"}), io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "makes no URL") || !strings.Contains(err.Error(), "set KEYSMITH_BASE_URL") {
+		t.Errorf("KEYSMITH_ADDR=a b:8080 without KEYSMITH_BASE_URL: error %v, want one saying to set KEYSMITH_BASE_URL", err)
+	}
+	for _, base := range []string{"http://0.0.0.0:8080", "https://[::]", "http://:8080", "http://0", "http://0x0.0:8080", "https://[0:0:0:0:0:0:0:0]/", "http://[::%25eth0]:8080"} {
+		for _, args := range [][]string{nil, {"-base-url", base}} {
+			vars := map[string]string{"KEYSMITH_ADDR": "0.0.0.0:8080", "KEYSMITH_BASE_URL": base}
+			if args != nil {
+				vars["KEYSMITH_BASE_URL"] = "https://keys.example.com"
+			}
+			_, _, err := config.Load("test", args, env(vars), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "KEYSMITH_BASE_URL") || !strings.Contains(err.Error(), "every interface") {
+				t.Errorf("base URL %s (flag %t): error %v, want one naming KEYSMITH_BASE_URL", base, args != nil, err)
+			}
+		}
+	}
+	for addr, base := range map[string]string{
+		"0.0.0.0:8080":  "https://keys.example.com",
+		"[::]:8080":     "http://localhost:8080",
+		"10.0.1.11:80":  "https://0.example.com",
+		"127.0.0.1:80":  "http://10.0.0.0:8080",
+		"[::1]:8080":    "",
+		"localhost:808": "",
+	} {
+		vars := map[string]string{"KEYSMITH_ADDR": addr, "KEYSMITH_BASE_URL": base}
+		cfg, _, err := config.Load("test", nil, env(vars), io.Discard)
+		want := base
+		if base == "" {
+			want = "http://" + addr
+		}
+		if err != nil || cfg.BaseURL.String() != want {
+			t.Errorf("KEYSMITH_ADDR=%s KEYSMITH_BASE_URL=%q: got %v, %v; want the base URL %s", addr, base, cfg.BaseURL, err, want)
+		}
+	}
+}

@@ -104,8 +104,8 @@ func TestBrowserRotateWithoutJavaScript(t *testing.T) {
 	if want := models.ScopeScanner.CopyFormat(secret); formatted != want {
 		t.Errorf("scanner configuration on the page: got %q, want %q", formatted, want)
 	}
-	if got := tb.text(`[data-testid="rotated-grace"]`); got != "The previous secret no longer works." {
-		t.Errorf("grace on the page: got %q, want %q", got, "The previous secret no longer works.")
+	if got, want := tb.text(`[data-testid="rotated-grace"]`), "The previous secret is refused at once by this instance and by every instance within a second."; got != want {
+		t.Errorf("grace on the page: got %q, want %q", got, want)
 	}
 	tb.do("go back to the list",
 		chromedp.Click(chromedp.CSS(`[data-testid="back-to-list"]`)),

@@ -64,13 +64,18 @@ func (h *Handler) setKeyDisabled(c echo.Context, disable bool) error {
 	return c.Redirect(http.StatusSeeOther, returnTo)
 }
 
+// refusedEverywhere says how soon a deleted or disabled key is refused: the instance that made
+// the change drops it from its cache at once; the others hear of it and do within a second
+// (under load, one answered 200 for 48 ms after the change), which the revocation's proof shows.
+const refusedEverywhere = "it is refused at once by this instance and by every instance within a second."
+
 // disableMessage tells the administrator what a disable or enable did to the services that use
 // the key.
 func disableMessage(key *models.APIKey, changed bool, now time.Time) string {
 	name := "API key “" + key.Name + "”"
 	switch {
 	case key.DisabledAt != nil && changed:
-		return name + " disabled. Services that use it can no longer connect, until it is enabled again."
+		return name + " disabled. Services that use it can no longer connect, until it is enabled again: " + refusedEverywhere
 	case key.DisabledAt != nil:
 		return name + " was already disabled."
 	case !changed:
@@ -78,5 +83,5 @@ func disableMessage(key *models.APIKey, changed bool, now time.Time) string {
 	case key.Expired(now):
 		return name + " enabled, but it has expired: services that use it still cannot connect."
 	}
-	return name + " enabled. Services that use it can connect again."
+	return name + " enabled. Services that use it can connect again: at once through this instance, through every instance within a second."
 }

@@ -311,8 +311,8 @@ func TestRotateTwice(t *testing.T) {
 			}
 		}
 		form := admin.Get("/admin/api-keys/" + key.PublicID + "/rotate")
-		if got := doc(t, form.Body).Find(`[data-testid="rotate-ends-grace"]`).Text(); !strings.Contains(got, "stops working at once") {
-			t.Errorf("rotate form during a grace: got %q, want a warning that the previous secret stops working at once", got)
+		if got := doc(t, form.Body).Find(`[data-testid="rotate-ends-grace"]`).Text(); !strings.Contains(got, "refused at once by this instance and by every instance within a second") {
+			t.Errorf("rotate form during a grace: got %q, want a warning that the previous secret is refused at once here and within a second everywhere", got)
 		}
 		res = admin.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(models.GraceWeek, "30d"))
 		wantStatus(t, res, http.StatusOK)

@@ -1,12 +1,14 @@
 package handlers
 
 import (
+	"bufio"
 	"cmp"
-	"encoding/csv"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,10 +23,10 @@ var auditCSVHeader = []string{"id", "time", "actor_type", "actor_id", "actor_lab
 	"target_label", "client_address", "user_agent", "request_id", "detail"}
 
 // auditLogCSV exports every event the filters select, newest first, as CSV for a spreadsheet:
-// an attachment that no cache keeps, read and written a batch at a time. A cell that a
-// spreadsheet would read as a formula is written with a leading quote (csvCell). The export
-// is itself recorded (audit.exported, with its filters) before anything is sent: nobody
-// takes the log away unrecorded.
+// an attachment that no cache keeps, read and written a batch at a time. Every cell is quoted
+// and none can run as a formula, whatever separator the spreadsheet splits on (writeCSVRow,
+// csvCell). The export is itself recorded (audit.exported, with its filters) before anything
+// is sent: nobody takes the log away unrecorded.
 func (h *Handler) auditLogCSV(c echo.Context) error {
 	filter, err := auditFilter(c.QueryParams())
 	if err != nil {
@@ -46,18 +48,15 @@ func (h *Handler) auditLogCSV(c echo.Context) error {
 	header.Set("Content-Disposition", `attachment; filename="keysmith-audit-log-`+h.store.Now().Format("20060102T150405Z")+`.csv"`)
 	header.Set("Cache-Control", "no-store")
 	c.Response().WriteHeader(http.StatusOK)
-	out := csv.NewWriter(c.Response())
-	if err := out.Write(auditCSVHeader); err != nil {
+	out := bufio.NewWriter(c.Response())
+	if err := writeCSVRow(out, auditCSVHeader); err != nil {
 		return err
 	}
 	for {
 		for _, ev := range page.Events {
 			row := []string{strconv.FormatInt(ev.ID, 10), ev.At.UTC().Format(time.RFC3339Nano), ev.Actor.Type, ev.Actor.ID, ev.Actor.Label,
 				ev.Action, ev.TargetType, ev.TargetID, ev.TargetLabel, ev.Actor.Address, ev.Actor.UserAgent, ev.Actor.RequestID, ev.Detail}
-			for i, cell := range row {
-				row[i] = csvCell(cell)
-			}
-			if err := out.Write(row); err != nil {
+			if err := writeCSVRow(out, row); err != nil {
 				return err
 			}
 		}
@@ -71,16 +70,63 @@ func (h *Handler) auditLogCSV(c echo.Context) error {
 			break
 		}
 	}
-	out.Flush()
-	return out.Error()
+	return out.Flush()
 }
 
-// csvCell neutralises a cell that a spreadsheet would run as a formula (one beginning with =,
-// +, -, @, a tab or a carriage return) by putting a single quote before it, which spreadsheets
-// show as text.
-func csvCell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+// writeCSVRow writes one record with every cell quoted and neutralised (csvCell), ending in
+// CRLF as RFC 4180 does. It is written by hand because encoding/csv quotes a cell only when it
+// holds a comma, a quote or a line break: "a;=3+4" went out bare, and a spreadsheet that splits
+// on semicolons (Excel in German, French or Dutch) made =3+4 a cell of its own. The bufio.Writer
+// keeps its first error, so the last write's says whether the row went out.
+func writeCSVRow(out *bufio.Writer, cells []string) error {
+	for i, cell := range cells {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('"')
+		out.WriteString(strings.ReplaceAll(csvCell(cell), `"`, `""`))
+		out.WriteByte('"')
 	}
-	return s
+	_, err := out.WriteString("\r\n")
+	return err
+}
+
+// csvBreaks are where a spreadsheet may begin a new cell in text it splits itself, as one that
+// ignores the quotes does: the comma, the semicolon and the tab, each some locale's separator,
+// and the line ends, which begin a new row.
+const csvBreaks = ",;\t\r\n"
+
+// formulaStarts begin a formula: =, +, - and @, and their full-width forms, which some
+// spreadsheets take for them.
+const formulaStarts = "=+-@＝＋－＠"
+
+// csvCell neutralises a cell that a spreadsheet could run as a formula, split on any separator
+// or not: it puts a single quote, which spreadsheets show as text, before the cell and before
+// each part after a separator (csvBreaks) that starts a formula. A part starts one when it
+// begins with a tab or a carriage return, or with a formula character after blanks (spaces,
+// and invisible formatting characters such as a zero-width space), since a spreadsheet may
+// trim those. The quote goes before the blanks, so that trimmed or not the part begins with it.
+// Exact values are in /api/v1/audit-events.
+func csvCell(s string) string {
+	var out strings.Builder
+	for i := range len(s) {
+		// Separators are ASCII, so a byte that is one never sits inside a wider character.
+		if (i == 0 || strings.IndexByte(csvBreaks, s[i-1]) >= 0) && startsFormula(s[i:]) {
+			out.WriteByte('\'')
+		}
+		out.WriteByte(s[i])
+	}
+	return out.String()
+}
+
+// startsFormula tells whether a spreadsheet could read part as a formula (see csvCell).
+func startsFormula(part string) bool {
+	if strings.HasPrefix(part, "\t") || strings.HasPrefix(part, "\r") {
+		return true
+	}
+	// A separator ends the blanks: the part after it is checked on its own.
+	first, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(part, func(r rune) bool {
+		return !strings.ContainsRune(csvBreaks, r) && (unicode.IsSpace(r) || unicode.Is(unicode.Cf, r))
+	}))
+	return strings.ContainsRune(formulaStarts, first)
 }

@@ -3,15 +3,20 @@ package handlers_test
 import (
 	"context"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"keysmith/config"
+	"keysmith/handlers"
 	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
@@ -214,6 +219,143 @@ func TestAuditLogCSVExport(t *testing.T) {
 			t.Errorf("exports recorded:\ngot  %q\nwant %q", exports, wantExports)
 		}
 	})
+}
+
+// runsAsFormula tells whether a spreadsheet could take cell for a formula: one beginning with
+// a tab or a carriage return, or with =, +, - or @ (or their full-width forms) after spaces.
+func runsAsFormula(cell string) bool {
+	if strings.HasPrefix(cell, "\t") || strings.HasPrefix(cell, "\r") {
+		return true
+	}
+	first, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(cell, unicode.IsSpace))
+	return strings.ContainsRune("=+-@＝＋－＠", first)
+}
+
+// A spreadsheet runs no cell of the export in any locale. An attacker who never signed in
+// types an email and sends a User-Agent that hide formulas behind semicolons, and a key's name
+// does the same; each reaches the export quoted, and neutralised wherever a spreadsheet could
+// split it: read with a comma, with a semicolon (a lenient reader, as spreadsheets are), and
+// split on every separator with the quotes ignored.
+func TestAuditLogCSVRunsNoFormulaInAnyLocale(t *testing.T) {
+	const (
+		email     = "a;=3+4;@ex.com"
+		userAgent = "Mozilla/5.0;=cmd|'/ccalc'!A0;"
+	)
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		visitor := app.Client(t)
+		visitor.Get("/login")
+		wantStatus(t, postAs(visitor, "/login", userAgent, signInForm(email, "guess")), http.StatusUnauthorized)
+		// From another address, so that the sign-in throttle's summary does not fold it in.
+		other := app.ClientFrom(t, "127.0.0.2")
+		other.Get("/login")
+		wantStatus(t, postAs(other, "/login", "curl, =1+1; -2", signInForm("b@ex.com", "guess")), http.StatusUnauthorized)
+		// Names the console accepts, each hiding a formula behind a separator, a space, a
+		// quote or a full-width equals sign.
+		names := []string{"k;=1+2;", `q";=3+4`, "s, =5+6", "w;＝7+8"}
+		for _, name := range names {
+			admin.Get("/admin/api-keys/new")
+			wantStatus(t, admin.Post("/admin/api-keys", createForm(name, models.ScopeReadOnly, "30d")), http.StatusOK)
+		}
+
+		res := admin.Get("/admin/audit-log.csv")
+		wantStatus(t, res, http.StatusOK)
+		comma := csv.NewReader(strings.NewReader(res.Body))
+		lines := strings.Split(res.Body, "\n")
+		var rows [][]string
+		var bare []string
+		for {
+			row, err := comma.Read()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("the export is not CSV: %v\n%s", err, res.Body)
+			}
+			for i := range row {
+				line, column := comma.FieldPos(i)
+				if raw := lines[line-1]; column > len(raw) || raw[column-1] != '"' {
+					bare = append(bare, fmt.Sprintf("line %d field %d %q", line, i+1, row[i]))
+				}
+			}
+			rows = append(rows, row)
+		}
+		if len(bare) > 0 {
+			t.Errorf("%d fields not quoted, the first %s", len(bare), bare[0])
+		}
+		semicolon := csv.NewReader(strings.NewReader(res.Body))
+		semicolon.Comma, semicolon.LazyQuotes, semicolon.FieldsPerRecord = ';', true, -1
+		bySemicolon, err := semicolon.ReadAll()
+		if err != nil {
+			t.Fatalf("the export read with semicolons: %v", err)
+		}
+		var unquoted [][]string
+		for _, line := range lines {
+			unquoted = append(unquoted, strings.FieldsFunc(line, func(r rune) bool { return strings.ContainsRune(",;\t\r", r) }))
+		}
+		for reading, cells := range map[string][][]string{"with commas": rows, "with semicolons": bySemicolon, "split with the quotes ignored": unquoted} {
+			for _, row := range cells {
+				for _, cell := range row {
+					if runsAsFormula(strings.TrimLeft(cell, `"`)) {
+						t.Errorf("read %s: cell %q would run as a formula", reading, cell)
+					}
+				}
+			}
+		}
+
+		var signIns, userAgents, keyNames []string
+		for _, row := range rows[1:] {
+			switch row[5] {
+			case models.AuditSignInFailed:
+				signIns, userAgents = append(signIns, row[8]), append(userAgents, row[10])
+			case models.AuditKeyCreated:
+				keyNames = append(keyNames, row[8])
+			}
+		}
+		if want := []string{"b@ex.com", "a;'=3+4;'@ex.com"}; !slices.Equal(signIns, want) {
+			t.Errorf("failed sign-ins' emails, newest first: got %q, want %q", signIns, want)
+		}
+		if want := []string{"curl,' =1+1;' -2", "Mozilla/5.0;'=cmd|'/ccalc'!A0;"}; !slices.Equal(userAgents, want) {
+			t.Errorf("failed sign-ins' User-Agents, newest first: got %q, want %q", userAgents, want)
+		}
+		if want := []string{"w;'＝7+8", "s,' =5+6", `q";'=3+4`, "k;'=1+2;"}; !slices.Equal(keyNames, want) {
+			t.Errorf("key names, newest first: got %q, want %q", keyNames, want)
+		}
+	})
+}
+
+// csvCell quotes the start of the cell and of each part after a separator that a spreadsheet
+// could run, blanks before it included, and leaves everything else as it is.
+func TestCSVCell(t *testing.T) {
+	for _, tc := range []struct{ cell, want string }{
+		{"", ""},
+		{"plain name", "plain name"},
+		{"2030-02-03T10:00:00Z", "2030-02-03T10:00:00Z"},
+		{"a-b, c; d@e", "a-b, c; d@e"},
+		{"=1+1", "'=1+1"},
+		{"+1", "'+1"},
+		{"-1", "'-1"},
+		{"@SUM(A1)", "'@SUM(A1)"},
+		{"a;=3+4;@ex.com", "a;'=3+4;'@ex.com"},
+		{"a,-1", "a,'-1"},
+		{"a\t+1", "a\t'+1"},
+		{"\t=1", "'\t'=1"},
+		{"\rx", "'\rx"},
+		{"\tx", "'\tx"},
+		{"line\n=1", "line\n'=1"},
+		{"line\r\n@x", "line\r\n'@x"},
+		{" =1", "' =1"},
+		{"a;\u00a0\u200b=1", "a;'\u00a0\u200b=1"},
+		{"＝1+1", "'＝1+1"},
+		{"x,＠y", "x,'＠y"},
+		{"café;－1", "café;'－1"},
+		{"\xff;=1", "\xff;'=1"},
+		{";;=", ";;'="},
+		{"a; \t=1", "a; \t'=1"},
+	} {
+		if got := handlers.CSVCell(tc.cell); got != tc.want {
+			t.Errorf("csvCell(%q): got %q, want %q", tc.cell, got, tc.want)
+		}
+	}
 }
 
 // auditFeed is the API's answer.

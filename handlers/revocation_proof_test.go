@@ -316,3 +316,42 @@ func TestDisableShowsWhereTheKeyWasRevoked(t *testing.T) {
 		}
 	})
 }
+
+// The console says how soon a deleted or disabled key is refused, as it is: at once by the
+// instance that made the change, by every instance within a second; not "at once" everywhere.
+// The dialogs and forms say it before, the notices after.
+func TestConsoleSaysHowSoonARevokedKeyIsRefused(t *testing.T) {
+	const reach = "it is refused at once by this instance and by every instance within a second"
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "nightly", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := "/admin/api-keys/" + key.PublicID
+		page := doc(t, admin.Get(path).Body)
+		said := map[string]string{
+			"the delete dialog":        doc(t, admin.Get(path+"/delete").Body).Find(`[data-testid="delete-warning"]`).Text(),
+			"the key page's Delete":    page.Find(`[data-testid="key-delete-warning"]`).Text(),
+			"the key page's Disable":   page.Find(`[data-testid="disable-form"] p`).Text(),
+			"the notice after disable": "",
+			"the notice after delete":  "",
+		}
+		wantStatus(t, admin.Post(path+"/disable", url.Values{"return": {"/admin/api-keys"}}), http.StatusSeeOther)
+		said["the notice after disable"] = doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="flash"]`).Text()
+		if got := doc(t, admin.Get(path).Body).Find(`[data-testid="enable-form"] p`).Text(); !strings.Contains(got, "at once on this instance and on every instance within a second") {
+			t.Errorf("the key page's Enable: got %q, want it to say at once here, within a second everywhere", got)
+		}
+		wantStatus(t, admin.Post(path+"/enable", url.Values{"return": {"/admin/api-keys"}}), http.StatusSeeOther)
+		if got := doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(got, "at once through this instance, through every instance within a second") {
+			t.Errorf("the notice after enable: got %q, want it to say at once here, within a second everywhere", got)
+		}
+		admin.Get(path + "/delete")
+		wantStatus(t, admin.Post(path+"/delete", url.Values{"return": {"/admin/api-keys"}}), http.StatusSeeOther)
+		said["the notice after delete"] = doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="flash"]`).Text()
+		for where, text := range said {
+			if !strings.Contains(strings.Join(strings.Fields(text), " "), reach) {
+				t.Errorf("%s: got %q, want it to say %q", where, text, reach)
+			}
+		}
+	})
+}

@@ -5,3 +5,6 @@ const (
 	DailyUsesKept         = dailyUsesKept
 	DailyUsesPrunedAtOnce = dailyUsesPrunedAtOnce
 )
+
+// SQLiteFile is sqliteFile, for the table of data source names in models_test.
+var SQLiteFile = sqliteFile

@@ -75,6 +75,8 @@ type Store struct {
 	webhooks atomic.Bool
 	// statements counts the SQL statements the store has sent (Statements).
 	statements atomic.Int64
+	// looseFiles are the SQLite files that other local users could read when it was opened.
+	looseFiles []LooseFile
 	// expiryScan is how far QueueExpiryEvents has looked; one scan runs at a time.
 	expiryScan struct {
 		sync.Mutex
@@ -102,13 +104,15 @@ func Open(ctx context.Context, databaseURL string) (*Store, error) {
 }
 
 // OpenWithTimeout connects to the database named by databaseURL: a postgres:// or
-// postgresql:// URL, or else the path of a SQLite file (created if missing). Connecting, and
+// postgresql:// URL, or else the path of a SQLite file (created if missing, with mode 0600;
+// LooseFiles lists those that others could read). Connecting, and
 // every later call that its caller gives no earlier deadline, waits at most timeout, so a
 // database that hangs cannot hold a request or a stop for longer. It does not run migrations.
 func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Duration) (*Store, error) {
 	var (
 		dialector gorm.Dialector
 		dialect   Dialect
+		file      string
 	)
 	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
 		dialect = DialectPostgres
@@ -122,6 +126,11 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 		dialector = postgres.New(postgres.Config{Conn: stdlib.OpenDB(*config)})
 	} else {
 		path := strings.TrimPrefix(databaseURL, "sqlite://")
+		if file = sqliteFile(path); file != "" {
+			if err := createPrivate(file); err != nil {
+				return nil, fmt.Errorf("models: create sqlite database: %w", err)
+			}
+		}
 		sep := "?"
 		if strings.Contains(path, "?") {
 			sep = "&"
@@ -162,6 +171,9 @@ func OpenWithTimeout(ctx context.Context, databaseURL string, timeout time.Durat
 	if err := s.countStatements(); err != nil {
 		sqlDB.Close()
 		return nil, fmt.Errorf("models: open %s database: %w", dialect, err)
+	}
+	if file != "" {
+		s.looseFiles = looseFiles(file)
 	}
 	s.SetClock(time.Now)
 	s.hashes.Store(defaultPasswordHashes())

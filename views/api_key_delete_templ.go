@@ -188,7 +188,7 @@ func deleteContent(d DeleteKey, csrfToken string, inDialog bool) templ.Component
 				return templ_7745c5c3_Err
 			}
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</dd></dl><p class=\"notice warning\" role=\"alert\" data-testid=\"delete-warning\">The services (scripts, scanners or others) that use this key will no longer be able to connect. This cannot be undone.</p>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</dd></dl><p class=\"notice warning\" role=\"alert\" data-testid=\"delete-warning\">The services (scripts, scanners or others) that use this key will no longer be able to connect: it is refused at once by this instance and by every instance within a second. This cannot be undone.</p>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

@@ -367,7 +367,7 @@ func APIKeyPage(p Page, k KeyPage) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<div class=\"key-action\"><h3>Delete</h3><p>The services that use this key will no longer be able to connect. This cannot be undone.</p><a href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<div class=\"key-action\"><h3>Delete</h3><p data-testid=\"key-delete-warning\">The services that use this key will no longer be able to connect: it is refused at once by this instance and by every instance within a second. This cannot be undone.</p><a href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -988,7 +988,7 @@ func disableForm(k KeyPage, csrfToken string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, "\" class=\"key-action\" data-testid=\"enable-form\"><h3>Enable</h3><p>The key works again, with the same secret, on every instance within a second.</p><input type=\"hidden\" name=\"_csrf\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 88, "\" class=\"key-action\" data-testid=\"enable-form\"><h3>Enable</h3><p>The key works again, with the same secret, at once on this instance and on every instance within a second.</p><input type=\"hidden\" name=\"_csrf\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1019,7 +1019,7 @@ func disableForm(k KeyPage, csrfToken string) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "\" class=\"key-action\" data-testid=\"disable-form\"><h3>Disable</h3><p>The key is refused on every instance within a second, until you enable it again. Nothing is deleted.</p><input type=\"hidden\" name=\"_csrf\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, "\" class=\"key-action\" data-testid=\"disable-form\"><h3>Disable</h3><p>The key stops working until you enable it again: it is refused at once by this instance and by every instance within a second. Nothing is deleted.</p><input type=\"hidden\" name=\"_csrf\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

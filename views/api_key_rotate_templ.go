@@ -196,7 +196,7 @@ func rotateContent(r RotateKey, csrfToken string, inDialog bool) templ.Component
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<p>Rotating again ends that grace: the previous secret stops working at once, and the current one takes its place.</p></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<p>Rotating again ends that grace: the previous secret is refused at once by this instance and by every instance within a second, and the current one takes its place.</p></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

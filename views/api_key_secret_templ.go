@@ -196,7 +196,7 @@ func secretContent(ck CreatedKey, inDialog bool) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "The previous secret no longer works.")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "The previous secret is refused at once by this instance and by every instance within a second.")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

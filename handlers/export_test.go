@@ -1,0 +1,4 @@
+package handlers
+
+// CSVCell is csvCell, for the table of cases in handlers_test.
+var CSVCell = csvCell
