@@ -65,6 +65,8 @@ type Store struct {
 	hashes atomic.Pointer[passwordHashes]
 	// signInAudit bounds the audit events of refused sign-ins per client address and minute.
 	signInAudit signInAudit
+	// denialAudit bounds the audit events of refused console requests per actor and hour.
+	denialAudit denialAudit
 	// notices are told of this store's changes to keys (OnKeyNotice).
 	notices keyNotices
 	// pollingRevocations is set on SQLite once the store polls for revocations made by other
