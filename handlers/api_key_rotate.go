@@ -25,17 +25,22 @@ type rotateForm struct {
 	Return    string `form:"return"`
 }
 
-// apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise.
+// apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
+// user who may not give the key's scope is refused (403, recorded as authz.denied).
 func (h *Handler) apiKeyRotateForm(c echo.Context) error {
 	form, err := h.loadRotateKey(c, rotateForm{Grace: string(defaultGrace), Return: c.QueryParam("return")})
 	if err != nil {
 		return err
+	}
+	if form.ScopesRefused[form.Key.Scope] != "" {
+		return h.refuseRotation(c, form.Key.Scope)
 	}
 	return h.renderRotate(c, http.StatusOK, form)
 }
 
 // apiKeyRotate gives the key a new secret, the one it replaces working on for the chosen grace.
 // Invalid input re-renders the form with a message beside each wrong field and changes nothing.
+// A user who may not give the key's scope is refused (403, recorded as authz.denied).
 // Success shows the new secret once, as creation does: over HTMX in the modal, with the list
 // behind it refreshed when the form was opened over the list; without JavaScript on a page.
 func (h *Handler) apiKeyRotate(c echo.Context) error {
@@ -46,6 +51,9 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	form, err := h.loadRotateKey(c, input)
 	if err != nil {
 		return err
+	}
+	if form.ScopesRefused[form.Key.Scope] != "" {
+		return h.refuseRotation(c, form.Key.Scope)
 	}
 	grace, ok := models.ParseGrace(input.Grace)
 	if !ok {
@@ -58,11 +66,16 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	if len(form.Errors) > 0 {
 		return h.renderRotate(c, http.StatusUnprocessableEntity, form)
 	}
-	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{Grace: grace, ExpiresAt: expiresAt})
-	if errors.Is(err, models.ErrAPIKeyNotFound) {
+	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{
+		Grace: grace, ExpiresAt: expiresAt, Minter: h.minter(c),
+	})
+	switch {
+	case errors.Is(err, models.ErrAPIKeyNotFound):
 		return errKeyGone
-	}
-	if err != nil {
+	case errors.Is(err, models.ErrScopeAboveMinter):
+		// The key's scope changed since the form was read.
+		return h.refuseRotation(c, form.Key.Scope)
+	case err != nil:
 		return err
 	}
 	h.log.Info("api key rotated", "key_id", key.PublicID, "grace", string(grace), "user_id", web.CurrentUser(c).ID)
@@ -104,7 +117,7 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 		return views.RotateKey{}, err
 	}
 	form := views.RotateKey{
-		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}},
+		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)},
 		Key:        *key,
 		Grace:      input.Grace,
 		ReturnTo:   web.LocalPath(input.Return, "/admin/api-keys"),
@@ -115,6 +128,15 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 	}
 	h.fillExpiry(&form.APIKeyForm, input.ExpiresIn, input.ExpiresAt)
 	return form, nil
+}
+
+// refuseRotation records and answers (403) a rotation of a key whose scope the signed-in user
+// may not give: a new secret of it would outrank them.
+func (h *Handler) refuseRotation(c echo.Context, scope models.Scope) error {
+	if err := h.srv.AuditDenial(c, models.DeniedPermission, scopeRefusalDetail("rotating", scope)); err != nil {
+		return err
+	}
+	return echo.NewHTTPError(http.StatusForbidden, scopeAboveMinter)
 }
 
 func (h *Handler) renderRotate(c echo.Context, status int, form views.RotateKey) error {

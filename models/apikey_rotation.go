@@ -136,6 +136,8 @@ func (k *APIKey) SecretHashes() []string {
 type Rotation struct {
 	Grace     Grace
 	ExpiresAt *time.Time
+	// Minter is the console user rotating the key; nil for the operator.
+	Minter *Minter
 }
 
 // RotateAPIKey gives the key with that public id a new secret and returns the key with it; the
@@ -143,8 +145,9 @@ type Rotation struct {
 // scanners and history; the new expiry replaces the old. The secret it replaces keeps working
 // for the grace, and never past the key's old expiry; a previous secret still in its grace
 // stops working at once (rotating again ends the older grace). ErrAPIKeyNotFound when no such
-// key exists; an unknown grace or an expiry after LatestExpiry is a FieldError. One notice
-// names the key and every hash concerned, so that each instance drops what it holds of them.
+// key exists; an unknown grace or an expiry after LatestExpiry is a FieldError; a key whose
+// scope the minter may not give is ErrScopeAboveMinter. Each refusal changes nothing. One notice names the key and every hash concerned, so that each instance drops what
+// it holds of them.
 func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -166,6 +169,9 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 		}
 		if err != nil {
 			return KeyNotice{}, nil, fmt.Errorf("models: rotate api key: %w", err)
+		}
+		if err := r.Minter.MayGive(rotated.Scope); err != nil {
+			return KeyNotice{}, nil, err
 		}
 		// Every hash is named as revoked: the replaced secrets end or take a grace end, which
 		// no instance's cached entry of them knows. The new secret needs no forgetting as

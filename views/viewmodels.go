@@ -56,7 +56,10 @@ type APIKeyList struct {
 	ExpiringSoon int64
 	// CSRFToken goes in the rows' forms, for browsers without JavaScript.
 	CSRFToken string
-	Now       time.Time
+	// ScopesRefused are the scopes the signed-in user may not give a key, each with why: the
+	// rows of such keys offer no Rotate, and say why.
+	ScopesRefused map[models.Scope]string
+	Now           time.Time
 }
 
 // URL is the list's address with the given sort and page, keeping the search and filters.
@@ -176,6 +179,9 @@ type APIKeyForm struct {
 	MinDate, MaxDate string
 	// MaxLifetimeDays is the policy's cap in days, 0 for none, to explain hidden choices.
 	MaxLifetimeDays int
+	// ScopesRefused are the scopes the signed-in user may not give a key
+	// (KEYSMITH_ADMIN_KEYS_BY), each with why: offered disabled, with the reason beside them.
+	ScopesRefused map[models.Scope]string
 }
 
 // CreatedKey is a key just created or rotated with its secret, shown once.
