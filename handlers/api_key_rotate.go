@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -17,12 +18,14 @@ import (
 // defaultGrace is the grace the rotate form preselects: a day for every service to move.
 const defaultGrace = models.GraceDay
 
-// rotateForm is the rotate form as sent, before validation.
+// rotateForm is the rotate form as sent, before validation. Replaces is the hint of the
+// secret the form was opened to replace; without it, whatever secret is current is replaced.
 type rotateForm struct {
 	Grace     string `form:"grace"`
 	ExpiresIn string `form:"expires_in"`
 	ExpiresAt string `form:"expires_at"`
 	Return    string `form:"return"`
+	Replaces  string `form:"replaces"`
 }
 
 // apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
@@ -40,7 +43,9 @@ func (h *Handler) apiKeyRotateForm(c echo.Context) error {
 
 // apiKeyRotate gives the key a new secret, the one it replaces working on for the chosen grace.
 // Invalid input re-renders the form with a message beside each wrong field and changes nothing.
-// A user who may not give the key's scope is refused (403, recorded as authz.denied).
+// A user who may not give the key's scope is refused (403, recorded as authz.denied). A form
+// whose secret another rotation replaced since it was opened changes nothing either: 409, with
+// who rotated the key and when, so that nobody replaces unawares a secret just handed out.
 // Success shows the new secret once, as creation does: over HTMX in the modal, with the list
 // behind it refreshed when the form was opened over the list; without JavaScript on a page.
 func (h *Handler) apiKeyRotate(c echo.Context) error {
@@ -67,14 +72,20 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 		return h.renderRotate(c, http.StatusUnprocessableEntity, form)
 	}
 	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{
-		Grace: grace, ExpiresAt: expiresAt, Minter: h.minter(c),
+		Grace: grace, ExpiresAt: expiresAt, Replaces: input.Replaces, Minter: h.minter(c),
 	})
+	var meanwhile *models.RotatedMeanwhile
 	switch {
 	case errors.Is(err, models.ErrAPIKeyNotFound):
 		return errKeyGone
 	case errors.Is(err, models.ErrScopeAboveMinter):
 		// The key's scope changed since the form was read.
 		return h.refuseRotation(c, form.Key.Scope)
+	case errors.As(err, &meanwhile):
+		h.log.Info("api key rotation refused: rotated meanwhile", "key_id", meanwhile.Key.PublicID, "user_id", web.CurrentUser(c).ID)
+		return h.renderRotatedMeanwhile(c, views.RotatedMeanwhile{
+			Key: meanwhile.Key, By: meanwhile.By, At: meanwhile.At, ReturnTo: form.ReturnTo, Now: h.store.Now(),
+		})
 	case err != nil:
 		return err
 	}
@@ -120,8 +131,10 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)},
 		Key:        *key,
 		Grace:      input.Grace,
-		ReturnTo:   web.LocalPath(input.Return, "/admin/api-keys"),
-		Now:        h.store.Now(),
+		// What the form was opened to replace, kept through a form sent back for correction.
+		Replaces: cmp.Or(input.Replaces, key.Hint),
+		ReturnTo: web.LocalPath(input.Return, "/admin/api-keys"),
+		Now:      h.store.Now(),
 	}
 	if !strings.HasPrefix(form.ReturnTo, "/admin/api-keys") {
 		form.ReturnTo = "/admin/api-keys"
@@ -137,6 +150,13 @@ func (h *Handler) refuseRotation(c echo.Context, scope models.Scope) error {
 		return err
 	}
 	return echo.NewHTTPError(http.StatusForbidden, scopeAboveMinter)
+}
+
+// renderRotatedMeanwhile answers, with 409, a rotation that another came before: in the
+// dialog's place over HTMX, on a page otherwise.
+func (h *Handler) renderRotatedMeanwhile(c echo.Context, answer views.RotatedMeanwhile) error {
+	return h.renderDialogOrPage(c, http.StatusConflict, views.RotatedMeanwhileDialog(answer), "API key rotated meanwhile",
+		func(p views.Page) templ.Component { return views.RotatedMeanwhilePage(p, answer) })
 }
 
 func (h *Handler) renderRotate(c echo.Context, status int, form views.RotateKey) error {
