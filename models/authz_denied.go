@@ -116,13 +116,16 @@ func (a *denialAudit) admit(actor AuditActor, now time.Time, reason, route strin
 	if counts.unrecorded == nil {
 		counts.unrecorded = map[string]int{}
 	}
-	what := reason + " " + route
+	what := auditText(reason + " " + route)
 	if _, counted := counts.unrecorded[what]; !counted && len(counts.unrecorded) >= denialRoutesCounted {
 		what = denialOtherRoutes
 	}
 	counts.unrecorded[what]++
-	counts.actor, counts.last = actor, now
-	counts.actor.RequestID = ""
+	// Kept as the log would keep it, each text cut at maxAuditField bytes: a client's user
+	// agent may be as long as its headers.
+	counts.actor = AuditActor{Type: actor.Type, ID: auditText(actor.ID), Label: auditText(actor.Label),
+		Address: auditText(actor.Address), UserAgent: auditText(actor.UserAgent)}
+	counts.last = now
 	return false, due
 }
 

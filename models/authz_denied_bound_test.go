@@ -8,8 +8,9 @@ import (
 )
 
 // However many actors are refused within an hour, the memory counts denialAuditActors of them
-// apart and the rest together, and each actor's count tells at most denialRoutesCounted
-// routes apart: a flood of addresses, methods or paths cannot make it grow.
+// apart and the rest together, each actor's count tells at most denialRoutesCounted routes
+// apart, and keeps no text longer than the log would: a flood of addresses, routes or long
+// headers cannot make it grow.
 func TestDenialAuditMemoryIsBounded(t *testing.T) {
 	var audit denialAudit
 	now := time.Date(2030, 1, 1, 10, 0, 0, 0, time.UTC)
@@ -40,12 +41,15 @@ func TestDenialAuditMemoryIsBounded(t *testing.T) {
 		t.Errorf("after the hour: %d actors remembered, want none", len(audit.actors))
 	}
 
-	user := AuditActor{Type: ActorUser, ID: "1"}
+	user := AuditActor{Type: ActorUser, ID: "1", UserAgent: strings.Repeat("x", 1<<20)}
 	for i := range denialEventsPerHour + 3*denialRoutesCounted {
 		audit.admit(user, now, DeniedPermission, fmt.Sprintf("GET /route-%d", i))
 	}
 	if got := len(audit.actors["user 1"].unrecorded); got != denialRoutesCounted+1 {
 		t.Errorf("routes one actor's count tells apart: got %d, want %d and one count for the rest", got, denialRoutesCounted)
+	}
+	if got := len(audit.actors["user 1"].actor.UserAgent); got > maxAuditField {
+		t.Errorf("user agent kept for the summary: %d bytes, want at most %d", got, maxAuditField)
 	}
 	due = audit.over(now, true)
 	if want := fmt.Sprintf("%s %d,", denialOtherRoutes, 2*denialRoutesCounted); len(due) != 1 || !strings.Contains(due[0].event.Detail, want) {
