@@ -80,6 +80,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// AuditRetention is how long audit events are kept before the retention job deletes them.
 	AuditRetention time.Duration
+	// AdminKeysBy says who may give an API key the Admin scope in the console (create an Admin
+	// key, rotate one): AdminKeysBySuperAdmins or AdminKeysByKeyAdmins.
+	AdminKeysBy string
 }
 
 // WebhookSecret is the key that signs webhook events. It prints as "[hidden]", so that no
@@ -110,6 +113,16 @@ const (
 	DefaultWebhookTimeout     = 10 * time.Second
 	DefaultHeartbeatInterval  = 5 * time.Second
 	DefaultAuditRetention     = 400 * 24 * time.Hour
+)
+
+// The values of KEYSMITH_ADMIN_KEYS_BY. An Admin key reads every console user and the whole
+// audit log, which only Super admins see in the console; so by default only they may mint one.
+const (
+	// AdminKeysBySuperAdmins: only Super admins may create or rotate an Admin key (default).
+	AdminKeysBySuperAdmins = "super-admins"
+	// AdminKeysByKeyAdmins: any key administrator may, Connectivity admins too (the behaviour
+	// before the setting existed).
+	AdminKeysByKeyAdmins = "key-admins"
 )
 
 // Webhook secrets are "whsec_" and the base64 of 24 to 64 random bytes, as the Standard
@@ -244,6 +257,14 @@ var settings = []setting{
 		c.AuditRetention = d
 		return err
 	}},
+	{"admin-keys-by", "KEYSMITH_ADMIN_KEYS_BY", "who may create or rotate Admin-scope API keys: super-admins (default) or key-admins", func(c *Config, v string) error {
+		v = strings.ToLower(strings.TrimSpace(v))
+		if v != AdminKeysBySuperAdmins && v != AdminKeysByKeyAdmins {
+			return errors.New("must be super-admins or key-admins")
+		}
+		c.AdminKeysBy = v
+		return nil
+	}},
 	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
 		v = strings.ToLower(strings.TrimSpace(v))
 		if v != "text" && v != "json" {
@@ -303,6 +324,7 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		WebhookTimeout:     DefaultWebhookTimeout,
 		HeartbeatInterval:  DefaultHeartbeatInterval,
 		AuditRetention:     DefaultAuditRetention,
+		AdminKeysBy:        AdminKeysBySuperAdmins,
 		LogFormat:          "text",
 		LogLevel:           slog.LevelInfo,
 	}

@@ -68,7 +68,7 @@ func TestOperationsSettings(t *testing.T) {
 	if cfg.VerifyDBTimeout != 500*time.Millisecond || cfg.DBTimeout != 5*time.Second || cfg.ShutdownTimeout != 10*time.Second ||
 		cfg.DrainDelay != 0 || cfg.StaleKeysFor != time.Minute || cfg.KeyCacheSize != 100_000 || cfg.LogFormat != "text" ||
 		cfg.LogLevel != slog.LevelInfo || cfg.MetricsAddr != "" || cfg.HeartbeatInterval != 5*time.Second ||
-		cfg.AuditRetention != 400*24*time.Hour {
+		cfg.AuditRetention != 400*24*time.Hour || cfg.AdminKeysBy != config.AdminKeysBySuperAdmins {
 		t.Errorf("defaults = %+v", cfg)
 	}
 	cfg, _, err = config.Load("test", nil, env(map[string]string{
@@ -83,6 +83,7 @@ func TestOperationsSettings(t *testing.T) {
 		"KEYSMITH_METRICS_ADDR":       "127.0.0.1:9464",
 		"KEYSMITH_HEARTBEAT_INTERVAL": "250ms",
 		"KEYSMITH_AUDIT_RETENTION":    "90d",
+		"KEYSMITH_ADMIN_KEYS_BY":      " Key-Admins ",
 	}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -90,7 +91,7 @@ func TestOperationsSettings(t *testing.T) {
 	if cfg.VerifyDBTimeout != 200*time.Millisecond || cfg.DBTimeout != 2*time.Second || cfg.ShutdownTimeout != 30*time.Second ||
 		cfg.DrainDelay != 5*time.Second || cfg.StaleKeysFor != 0 || cfg.KeyCacheSize != 250_000 || cfg.LogFormat != "json" ||
 		cfg.LogLevel != slog.LevelWarn || cfg.MetricsAddr != "127.0.0.1:9464" || cfg.HeartbeatInterval != 250*time.Millisecond ||
-		cfg.AuditRetention != 90*24*time.Hour {
+		cfg.AuditRetention != 90*24*time.Hour || cfg.AdminKeysBy != config.AdminKeysByKeyAdmins {
 		t.Errorf("settings = %+v", cfg)
 	}
 }
@@ -115,6 +116,7 @@ func TestBadValuesNameTheVariable(t *testing.T) {
 		"KEYSMITH_METRICS_ADDR":         "9464",
 		"KEYSMITH_HEARTBEAT_INTERVAL":   "1ms",
 		"KEYSMITH_AUDIT_RETENTION":      "12h",
+		"KEYSMITH_ADMIN_KEYS_BY":        "everyone",
 	} {
 		_, _, err := config.Load("test", nil, env(map[string]string{variable: value}), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), variable) {

@@ -125,3 +125,43 @@ func apiStatus(t *testing.T, app *handlerstest.App, secret string) int {
 	res := app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret})
 	return res.StatusCode
 }
+
+// TestBrowserRotatedMeanwhile opens the rotate dialog, lets another administrator rotate the
+// key first, then presses Rotate: the dialog gives way to one saying who rotated the key, with
+// no secret, and the other administrator's secret keeps working.
+func TestBrowserRotatedMeanwhile(t *testing.T) {
+	browserCtx := startBrowser(t)
+	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+	key, _, err := app.Store.CreateAPIKey(t.Context(), models.NewAPIKey{Name: "Shared export", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb := openTab(t, browserCtx, app, true)
+	// The browser logs the 409 with which htmx gets the dialog that explains it.
+	tb.allow("status of 409")
+	tb.login(adminEmail)
+	tb.do("open the rotate dialog",
+		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
+	)
+	other := models.WithAuditActor(t.Context(), models.AuditActor{Type: models.ActorCLI, Label: "ops"})
+	_, winner, err := app.Store.RotateAPIKey(other, key.PublicID, models.Rotation{Grace: models.GraceNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb.do("press Rotate",
+		chromedp.Click(chromedp.CSS(`dialog[open] input[name="grace"][value="0"]`)),
+		chromedp.Click(chromedp.CSS(`dialog[open] [data-testid="confirm-rotate"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotated-meanwhile-dialog"]`)),
+	)
+	if got := tb.text(`[data-testid="rotated-by"]`); got != "the command line (ops)" {
+		t.Errorf("rotated by: got %q, want %q", got, "the command line (ops)")
+	}
+	if n := eval[int](tb, "count secrets on the page", `document.querySelectorAll("[data-testid=api-key-secret]").length`); n != 0 {
+		t.Errorf("secrets shown after the refused rotation: %d, want none", n)
+	}
+	if got := apiStatus(t, app, winner); got != http.StatusOK {
+		t.Errorf("the other rotation's secret: status %d, want %d", got, http.StatusOK)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keysmith/config"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
@@ -25,12 +26,13 @@ type apiKeyForm struct {
 
 // apiKeyNew shows the New API Key form: in a dialog for HTMX, on its own page otherwise.
 func (h *Handler) apiKeyNew(c echo.Context) error {
-	form := h.newForm(apiKeyForm{})
+	form := h.newForm(c, apiKeyForm{})
 	return h.renderForm(c, http.StatusOK, form)
 }
 
 // apiKeyCreate validates the form and creates the key. Invalid input re-renders the form with
-// a message beside each wrong field and stores nothing. Success shows the secret once; over
+// a message beside each wrong field and stores nothing; a scope the user may not give is such
+// a field, and its refusal is recorded (authz.denied). Success shows the secret once; over
 // HTMX the list behind the dialog is refreshed in the same response, as it was shown (its
 // search, filters, sort and page), so the search box and the next search agree with it.
 func (h *Handler) apiKeyCreate(c echo.Context) error {
@@ -38,10 +40,15 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	if err := c.Bind(&input); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	form := h.newForm(input)
+	form := h.newForm(c, input)
 	newKey, ok, err := h.validate(c, &form)
 	if err != nil {
 		return err
+	}
+	if scope := models.Scope(form.Scope); form.ScopesRefused[scope] != "" {
+		if err := h.srv.AuditDenial(c, models.DeniedPermission, scopeRefusalDetail("creating", scope)); err != nil {
+			return err
+		}
 	}
 	if !ok {
 		return h.renderForm(c, http.StatusUnprocessableEntity, form)
@@ -95,11 +102,44 @@ func duplicateNameMessage(existing string) string {
 	return fmt.Sprintf("An API key named “%s” already exists (names are compared ignoring case and letter width). Choose another name.", existing)
 }
 
-// newForm fills the form's choices from the lifetime policy and its defaults.
-func (h *Handler) newForm(input apiKeyForm) views.APIKeyForm {
-	form := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: map[string]string{}}
+// newForm fills the form's choices from the lifetime policy and its defaults, and from the
+// scopes the signed-in user may give.
+func (h *Handler) newForm(c echo.Context, input apiKeyForm) views.APIKeyForm {
+	form := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)}
 	h.fillExpiry(&form, input.ExpiresIn, input.ExpiresAt)
 	return form
+}
+
+// scopeAboveMinter is why a key administrator who is not a Super admin may not create or rotate
+// an Admin key (KEYSMITH_ADMIN_KEYS_BY=super-admins).
+const scopeAboveMinter = "Only a Super admin can create or rotate an Admin key: it can read every user and the whole audit log."
+
+// minter is the signed-in user as the giver of keys' scopes, under KEYSMITH_ADMIN_KEYS_BY: the
+// store checks what it may give (models.Minter.MayGive), and the console offers no more.
+func (h *Handler) minter(c echo.Context) *models.Minter {
+	return &models.Minter{Permission: web.CurrentUser(c).Permission, KeyAdminsMayGiveAdmin: h.cfg.AdminKeysBy == config.AdminKeysByKeyAdmins}
+}
+
+// scopesRefused are the scopes the signed-in user may not give a key, each with why, for the
+// views to offer them disabled; nil when they may give every scope.
+func (h *Handler) scopesRefused(c echo.Context) map[models.Scope]string {
+	minter := h.minter(c)
+	var refused map[models.Scope]string
+	for _, scope := range models.Scopes {
+		if minter.MayGive(scope) != nil {
+			if refused == nil {
+				refused = map[models.Scope]string{}
+			}
+			refused[scope] = scopeAboveMinter
+		}
+	}
+	return refused
+}
+
+// scopeRefusalDetail is the authz.denied detail of a request to give a key a scope its minter
+// may not give: "rotating an admin key needs super-admin".
+func scopeRefusalDetail(doing string, scope models.Scope) string {
+	return doing + " an " + string(scope) + " key needs super-admin (KEYSMITH_ADMIN_KEYS_BY=" + config.AdminKeysBySuperAdmins + ")"
 }
 
 // expiryPolicy is the lifetime policy every new secret is given its expiry under.
@@ -161,8 +201,11 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 		}
 	}
 	scope, ok := models.ParseScope(form.Scope)
-	if !ok {
+	switch {
+	case !ok:
 		form.Errors["scope"] = "Choose a permission scope."
+	case form.ScopesRefused[scope] != "":
+		form.Errors["scope"] = form.ScopesRefused[scope]
 	}
 	expiresAt, err := h.validateExpiry(form)
 	if err != nil {
@@ -172,7 +215,7 @@ func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAP
 		return models.NewAPIKey{}, false, nil
 	}
 	userID := web.CurrentUser(c).ID
-	return models.NewAPIKey{Name: name, Scope: scope, ExpiresAt: expiresAt, CreatedByID: &userID}, true, nil
+	return models.NewAPIKey{Name: name, Scope: scope, ExpiresAt: expiresAt, CreatedByID: &userID, Minter: h.minter(c)}, true, nil
 }
 
 func (h *Handler) renderForm(c echo.Context, status int, form views.APIKeyForm) error {

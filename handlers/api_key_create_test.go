@@ -51,7 +51,7 @@ func TestCustomExpiryBounds(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		now := app.Store.Now()
 		custom := func(name, date string) url.Values {
-			return url.Values{"name": {name}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {date}}
+			return url.Values{"name": {name}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {date}}
 		}
 		if max, _ := doc(t, admin.Get("/admin/api-keys/new").Body).Find(`input[name="expires_at"]`).Attr("max"); max != "9999-12-30" {
 			t.Errorf("date field max: got %q, want %q", max, "9999-12-30")

@@ -73,7 +73,8 @@ func (h *Handler) listView(c echo.Context, params url.Values) (views.APIKeyList,
 	if err != nil || pageNumber < 1 {
 		pageNumber = 1
 	}
-	list := views.APIKeyList{Search: search, Sort: models.ParseAPIKeySort(params.Get("sort")), CSRFToken: web.CSRFToken(c), Now: h.store.Now()}
+	list := views.APIKeyList{Search: search, Sort: models.ParseAPIKeySort(params.Get("sort")), CSRFToken: web.CSRFToken(c),
+		ScopesRefused: h.scopesRefused(c), Now: h.store.Now()}
 	if value := params.Get("status"); value != "" {
 		if status, ok := models.ParseKeyStatus(value); ok {
 			list.Status = status

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -17,25 +18,34 @@ import (
 // defaultGrace is the grace the rotate form preselects: a day for every service to move.
 const defaultGrace = models.GraceDay
 
-// rotateForm is the rotate form as sent, before validation.
+// rotateForm is the rotate form as sent, before validation. Replaces is the hint of the
+// secret the form was opened to replace; without it, whatever secret is current is replaced.
 type rotateForm struct {
 	Grace     string `form:"grace"`
 	ExpiresIn string `form:"expires_in"`
 	ExpiresAt string `form:"expires_at"`
 	Return    string `form:"return"`
+	Replaces  string `form:"replaces"`
 }
 
-// apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise.
+// apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
+// user who may not give the key's scope is refused (403, recorded as authz.denied).
 func (h *Handler) apiKeyRotateForm(c echo.Context) error {
 	form, err := h.loadRotateKey(c, rotateForm{Grace: string(defaultGrace), Return: c.QueryParam("return")})
 	if err != nil {
 		return err
+	}
+	if form.ScopesRefused[form.Key.Scope] != "" {
+		return h.refuseRotation(c, form.Key.Scope)
 	}
 	return h.renderRotate(c, http.StatusOK, form)
 }
 
 // apiKeyRotate gives the key a new secret, the one it replaces working on for the chosen grace.
 // Invalid input re-renders the form with a message beside each wrong field and changes nothing.
+// A user who may not give the key's scope is refused (403, recorded as authz.denied). A form
+// whose secret another rotation replaced since it was opened changes nothing either: 409, with
+// who rotated the key and when, so that nobody replaces unawares a secret just handed out.
 // Success shows the new secret once, as creation does: over HTMX in the modal, with the list
 // behind it refreshed when the form was opened over the list; without JavaScript on a page.
 func (h *Handler) apiKeyRotate(c echo.Context) error {
@@ -46,6 +56,9 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	form, err := h.loadRotateKey(c, input)
 	if err != nil {
 		return err
+	}
+	if form.ScopesRefused[form.Key.Scope] != "" {
+		return h.refuseRotation(c, form.Key.Scope)
 	}
 	grace, ok := models.ParseGrace(input.Grace)
 	if !ok {
@@ -58,11 +71,22 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	if len(form.Errors) > 0 {
 		return h.renderRotate(c, http.StatusUnprocessableEntity, form)
 	}
-	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{Grace: grace, ExpiresAt: expiresAt})
-	if errors.Is(err, models.ErrAPIKeyNotFound) {
+	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{
+		Grace: grace, ExpiresAt: expiresAt, Replaces: input.Replaces, Minter: h.minter(c),
+	})
+	var meanwhile *models.RotatedMeanwhile
+	switch {
+	case errors.Is(err, models.ErrAPIKeyNotFound):
 		return errKeyGone
-	}
-	if err != nil {
+	case errors.Is(err, models.ErrScopeAboveMinter):
+		// The key's scope changed since the form was read.
+		return h.refuseRotation(c, form.Key.Scope)
+	case errors.As(err, &meanwhile):
+		h.log.Info("api key rotation refused: rotated meanwhile", "key_id", meanwhile.Key.PublicID, "user_id", web.CurrentUser(c).ID)
+		return h.renderRotatedMeanwhile(c, views.RotatedMeanwhile{
+			Key: meanwhile.Key, By: meanwhile.By, At: meanwhile.At, ReturnTo: form.ReturnTo, Now: h.store.Now(),
+		})
+	case err != nil:
 		return err
 	}
 	h.log.Info("api key rotated", "key_id", key.PublicID, "grace", string(grace), "user_id", web.CurrentUser(c).ID)
@@ -104,17 +128,35 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 		return views.RotateKey{}, err
 	}
 	form := views.RotateKey{
-		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}},
+		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)},
 		Key:        *key,
 		Grace:      input.Grace,
-		ReturnTo:   web.LocalPath(input.Return, "/admin/api-keys"),
-		Now:        h.store.Now(),
+		// What the form was opened to replace, kept through a form sent back for correction.
+		Replaces: cmp.Or(input.Replaces, key.Hint),
+		ReturnTo: web.LocalPath(input.Return, "/admin/api-keys"),
+		Now:      h.store.Now(),
 	}
 	if !strings.HasPrefix(form.ReturnTo, "/admin/api-keys") {
 		form.ReturnTo = "/admin/api-keys"
 	}
 	h.fillExpiry(&form.APIKeyForm, input.ExpiresIn, input.ExpiresAt)
 	return form, nil
+}
+
+// refuseRotation records and answers (403) a rotation of a key whose scope the signed-in user
+// may not give: a new secret of it would outrank them.
+func (h *Handler) refuseRotation(c echo.Context, scope models.Scope) error {
+	if err := h.srv.AuditDenial(c, models.DeniedPermission, scopeRefusalDetail("rotating", scope)); err != nil {
+		return err
+	}
+	return echo.NewHTTPError(http.StatusForbidden, scopeAboveMinter)
+}
+
+// renderRotatedMeanwhile answers, with 409, a rotation that another came before: in the
+// dialog's place over HTMX, on a page otherwise.
+func (h *Handler) renderRotatedMeanwhile(c echo.Context, answer views.RotatedMeanwhile) error {
+	return h.renderDialogOrPage(c, http.StatusConflict, views.RotatedMeanwhileDialog(answer), "API key rotated meanwhile",
+		func(p views.Page) templ.Component { return views.RotatedMeanwhilePage(p, answer) })
 }
 
 func (h *Handler) renderRotate(c echo.Context, status int, form views.RotateKey) error {

@@ -523,3 +523,124 @@ func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
 		}
 	})
 }
+
+// replacesIn reads the secret a rotate form names as the one it replaces.
+func replacesIn(t *testing.T, res *handlerstest.Response) string {
+	t.Helper()
+	wantStatus(t, res, http.StatusOK)
+	replaces, ok := doc(t, res.Body).Find(`form input[name="replaces"]`).Attr("value")
+	if !ok || replaces == "" {
+		t.Fatalf("%s %s: no form naming the secret it replaces:\n%s", res.Request.Method, res.Request.URL.Path, res.Body)
+	}
+	return replaces
+}
+
+// Two administrators open the rotate form of one key; the second to send it is told, with
+// 409, that the first rotated the key and when, and changes nothing: the first one's new
+// secret keeps working. So it is on the page and over htmx, and from the key page's form.
+func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, _ := createKey(t, app.Store, "shared")
+		path := "/admin/api-keys/" + key.PublicID + "/rotate"
+		app.CreateUser(t, "grace@example.com", models.PermissionConnectivityAdmin)
+		other := app.Client(t)
+		other.Login("grace@example.com")
+
+		fromPage := replacesIn(t, other.Get(path))
+		fromDialog := replacesIn(t, other.HTMX(http.MethodGet, path, "dialog-slot", nil))
+		fromKeyPage := replacesIn(t, other.Get("/admin/api-keys/"+key.PublicID))
+		if fromPage != key.Hint || fromDialog != key.Hint || fromKeyPage != key.Hint {
+			t.Fatalf("forms name %q, %q and %q; want the current secret %q", fromPage, fromDialog, fromKeyPage, key.Hint)
+		}
+		first := admin.Post(path, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {replacesIn(t, admin.Get(path))}})
+		winner := rotatedSecret(t, first)
+
+		late := other.Post(path, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {fromPage}})
+		wantStatus(t, late, http.StatusConflict)
+		page := doc(t, late.Body)
+		if page.Find(`[data-testid="rotated-meanwhile-page"]`).Length() != 1 || secretInPage.MatchString(late.Body) {
+			t.Fatalf("the late rotation's answer: want the rotated-meanwhile page and no secret:\n%s", late.Body)
+		}
+		if got := page.Find(`[data-testid="rotated-by"]`).Text(); got != adminEmail {
+			t.Errorf("rotated by: got %q, want %q", got, adminEmail)
+		}
+		if got, _ := page.Find(`[data-testid="rotated-at"]`).Attr("datetime"); got == "" {
+			t.Error("the answer does not say when the key was rotated")
+		}
+		rotated, err := app.Store.APIKeyByPublicID(context.Background(), key.PublicID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := page.Find(`[data-testid="current-hint"]`).Text(); got != rotated.Hint || got == key.Hint {
+			t.Errorf("current secret named: got %q, want the first rotation's %q", got, rotated.Hint)
+		}
+		dialog := other.HTMX(http.MethodPost, path, "dialog-slot", url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {fromDialog}})
+		wantStatus(t, dialog, http.StatusConflict)
+		if d := doc(t, dialog.Body); d.Find(`dialog[data-testid="rotated-meanwhile-dialog"] [data-testid="rotated-by"]`).Text() != adminEmail || d.Find("html > head > title").Length() != 0 {
+			t.Errorf("over htmx: want the rotated-meanwhile dialog naming %s, alone:\n%s", adminEmail, dialog.Body)
+		}
+		other.Get("/admin/api-keys/" + key.PublicID)
+		wantStatus(t, other.Post(path, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {fromKeyPage}}), http.StatusConflict)
+
+		if got := app.VerifyStatus(t, winner); got != http.StatusOK {
+			t.Errorf("the first rotation's secret after the late ones: status %d, want 200", got)
+		}
+		if rotations := modelstest.AuditEvents(t, app.Store, models.AuditFilter{Action: models.AuditKeyRotated}); len(rotations) != 1 {
+			t.Errorf("key.rotated events: %d, want 1", len(rotations))
+		}
+		// A form naming a secret that is no hint is refused as invalid, changing nothing.
+		wantStatus(t, other.Post(path, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {"ksk_\x00"}}), http.StatusUnprocessableEntity)
+		wantStatus(t, other.Post(path, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {winner}}), http.StatusUnprocessableEntity)
+		if got := app.VerifyStatus(t, winner); got != http.StatusOK {
+			t.Errorf("the first rotation's secret after invalid forms: status %d, want 200", got)
+		}
+	})
+}
+
+// Administrators who opened the rotate form of one key send it at once, with no grace: one
+// gets a new secret, which works; every other is told 409 that the key was rotated meanwhile.
+func TestParallelRotationsOfOneFormThroughTheConsole(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		key, _ := createKey(t, app.Store, "contended")
+		path := "/admin/api-keys/" + key.PublicID + "/rotate"
+		const rotations = 6
+		responses := make([]*handlerstest.Response, rotations)
+		browsers := make([]*handlerstest.Client, rotations)
+		forms := make([]url.Values, rotations)
+		for i := range browsers {
+			// One browser each: a client's CSRF token is not for sharing between goroutines.
+			browsers[i] = app.Client(t)
+			browsers[i].Login(adminEmail)
+			forms[i] = url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {replacesIn(t, browsers[i].Get(path))}}
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i, browser := range browsers {
+			wg.Go(func() {
+				<-start
+				responses[i] = browser.Post(path, forms[i])
+			})
+		}
+		close(start)
+		wg.Wait()
+		var secrets []string
+		for i, res := range responses {
+			switch res.StatusCode {
+			case http.StatusOK:
+				secrets = append(secrets, rotatedSecret(t, res))
+			case http.StatusConflict:
+				if doc(t, res.Body).Find(`[data-testid="rotated-meanwhile"]`).Length() != 1 {
+					t.Errorf("rotation %d: 409 without saying the key was rotated meanwhile", i)
+				}
+			default:
+				t.Errorf("rotation %d: status %d, want 200 or 409", i, res.StatusCode)
+			}
+		}
+		if len(secrets) != 1 {
+			t.Fatalf("rotations that got a secret: %d, want 1", len(secrets))
+		}
+		if got := app.VerifyStatus(t, secrets[0]); got != http.StatusOK {
+			t.Errorf("the one new secret: status %d, want 200", got)
+		}
+	})
+}

@@ -57,7 +57,7 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 		return err
 	}
 	return web.Render(c, http.StatusOK, views.APIKeyPage(page, views.KeyPage{
-		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(apiKeyForm{}),
+		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(c, apiKeyForm{}),
 		LastRevocation: revoked, Now: now,
 	}))
 }

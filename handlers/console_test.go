@@ -141,9 +141,9 @@ func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
 func TestCSRFIsRequired(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		for name, res := range map[string]*handlerstest.Response{
-			"missing token": admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"admin"}, "expires_in": {"30d"}, "_csrf": {""}}),
-			"wrong token":   admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"admin"}, "expires_in": {"30d"}, "_csrf": {"forged"}}),
-			"cross-site": admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(createForm("x", models.ScopeAdmin, "30d").Encode()+"&_csrf="+url.QueryEscape(admin.CSRF)),
+			"missing token": admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {""}}),
+			"wrong token":   admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {"forged"}}),
+			"cross-site": admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(createForm("x", models.ScopeManageDocumentation, "30d").Encode()+"&_csrf="+url.QueryEscape(admin.CSRF)),
 				map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site"}),
 			"htmx without header": admin.Do(http.MethodDelete, "/admin/api-keys/ak_whatever", nil, map[string]string{"HX-Request": "true"}),
 		} {
@@ -158,7 +158,7 @@ func TestCSRFIsRequired(t *testing.T) {
 		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "_csrf": {"nope"}})
 		wantStatus(t, res, http.StatusForbidden)
 		// The same token with the header works, as htmx sends it.
-		res = admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("via header", models.ScopeAdmin, "30d"))
+		res = admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("via header", models.ScopeManageDocumentation, "30d"))
 		wantStatus(t, res, http.StatusOK)
 	})
 }
@@ -245,7 +245,7 @@ func TestPermissionRequired(t *testing.T) {
 				t.Errorf("%s: 403 page does not name the missing permission: %q", path, message)
 			}
 		}
-		res := reader.Post("/admin/api-keys", createForm("sneaky", models.ScopeAdmin, "30d"))
+		res := reader.Post("/admin/api-keys", createForm("sneaky", models.ScopeManageDocumentation, "30d"))
 		wantStatus(t, res, http.StatusForbidden)
 		app.CreateUser(t, "super@example.com", models.PermissionSuperAdmin)
 		super := app.Client(t)
@@ -347,16 +347,16 @@ func TestCreateValidation(t *testing.T) {
 			field string
 			want  string
 		}{
-			{"empty name", createForm("   ", models.ScopeAdmin, "30d"), "name", "Enter a name"},
-			{"long name", createForm(strings.Repeat("é", 101), models.ScopeAdmin, "30d"), "name", "at most 100 characters"},
-			{"duplicate name ignoring case", createForm(" existing ", models.ScopeAdmin, "30d"), "name", "already exists"},
+			{"empty name", createForm("   ", models.ScopeManageDocumentation, "30d"), "name", "Enter a name"},
+			{"long name", createForm(strings.Repeat("é", 101), models.ScopeManageDocumentation, "30d"), "name", "at most 100 characters"},
+			{"duplicate name ignoring case", createForm(" existing ", models.ScopeManageDocumentation, "30d"), "name", "already exists"},
 			{"no scope", url.Values{"name": {"a"}, "expires_in": {"30d"}}, "scope", "Choose a permission scope"},
 			{"unknown scope", createForm("a", "root", "30d"), "scope", "Choose a permission scope"},
-			{"unknown expiry", createForm("a", models.ScopeAdmin, "45d"), "expires_in", "Choose when the key expires"},
-			{"custom without date", createForm("a", models.ScopeAdmin, "custom"), "expires_at", "Enter the date"},
-			{"custom bad date", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {"31/12/2030"}}, "expires_at", "YYYY-MM-DD"},
-			{"custom in the past", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {yesterday}}, "expires_at", "in the future"},
-			{"custom today", url.Values{"name": {"a"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {today}}, "expires_at", "in the future"},
+			{"unknown expiry", createForm("a", models.ScopeManageDocumentation, "45d"), "expires_in", "Choose when the key expires"},
+			{"custom without date", createForm("a", models.ScopeManageDocumentation, "custom"), "expires_at", "Enter the date"},
+			{"custom bad date", url.Values{"name": {"a"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {"31/12/2030"}}, "expires_at", "YYYY-MM-DD"},
+			{"custom in the past", url.Values{"name": {"a"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {yesterday}}, "expires_at", "in the future"},
+			{"custom today", url.Values{"name": {"a"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {today}}, "expires_at", "in the future"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				res := admin.Post("/admin/api-keys", tc.form)
@@ -395,8 +395,8 @@ func TestLifetimePolicy(t *testing.T) {
 		}
 		tooLate := app.Store.Now().AddDate(0, 0, 100).Format(time.DateOnly)
 		for field, f := range map[string]url.Values{
-			"expires_in": createForm("forever", models.ScopeAdmin, "never"),
-			"expires_at": {"name": {"late"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {tooLate}},
+			"expires_in": createForm("forever", models.ScopeManageDocumentation, "never"),
+			"expires_at": {"name": {"late"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {tooLate}},
 		} {
 			res := admin.Post("/admin/api-keys", f)
 			wantStatus(t, res, http.StatusUnprocessableEntity)
@@ -404,7 +404,7 @@ func TestLifetimePolicy(t *testing.T) {
 				t.Errorf("%s: message %q does not state the 90-day policy", field, got)
 			}
 		}
-		wantStatus(t, admin.Post("/admin/api-keys", createForm("within", models.ScopeAdmin, "90d")), http.StatusOK)
+		wantStatus(t, admin.Post("/admin/api-keys", createForm("within", models.ScopeManageDocumentation, "90d")), http.StatusOK)
 	}, func(cfg *config.Config) { cfg.MaxKeyLifetime = 90 * 24 * time.Hour })
 }
 
@@ -465,12 +465,12 @@ func TestCreateOverHTMX(t *testing.T) {
 		if d := doc(t, dialog.Body); d.Find(`dialog[data-testid="new-api-key-dialog"]`).Length() != 1 || d.Find("html > head > title").Length() != 0 {
 			t.Fatalf("new form over htmx is not a bare dialog fragment:\n%s", dialog.Body)
 		}
-		invalid := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("", models.ScopeAdmin, "30d"))
+		invalid := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("", models.ScopeManageDocumentation, "30d"))
 		wantStatus(t, invalid, http.StatusUnprocessableEntity)
 		if doc(t, invalid.Body).Find(`dialog [data-testid="error-name"]`).Length() != 1 {
 			t.Errorf("invalid htmx create does not re-render the dialog with the message:\n%s", invalid.Body)
 		}
-		res := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("BI gateway", models.ScopeAdmin, "30d"))
+		res := admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("BI gateway", models.ScopeManageDocumentation, "30d"))
 		wantStatus(t, res, http.StatusOK)
 		d := doc(t, res.Body)
 		secretDialog := d.Find(`dialog[data-testid="api-key-secret-dialog"]`)
@@ -563,7 +563,7 @@ func TestListSearchSortPaging(t *testing.T) {
 func TestHostileNameIsEscaped(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		hostile := `<img src=x onerror=alert(1)>"'`
-		wantStatus(t, admin.Post("/admin/api-keys", createForm(hostile, models.ScopeAdmin, "30d")), http.StatusOK)
+		wantStatus(t, admin.Post("/admin/api-keys", createForm(hostile, models.ScopeManageDocumentation, "30d")), http.StatusOK)
 		res := admin.Get("/admin/api-keys")
 		if strings.Contains(res.Body, "<img src=x") {
 			t.Fatal("the key name is rendered as HTML")
@@ -729,8 +729,9 @@ func TestSetupLink(t *testing.T) {
 			res := visitor.Post("/setup", url.Values{"token": {token}, "name": {"Root"}, "email": {"root@example.com"}, "password": {"a long enough password"}})
 			wantStatus(t, res, http.StatusSeeOther)
 			wantStatus(t, visitor.Get("/admin/api-keys"), http.StatusOK)
+			// Once the first Super admin exists, the link says that setup is done.
 			again := app.Client(t)
-			wantStatus(t, again.Get("/setup?token="+url.QueryEscape(token)), http.StatusNotFound)
+			wantSetupDone(t, again.Get("/setup?token="+url.QueryEscape(token)))
 			if strings.Contains(app.Logs(), token) {
 				t.Error("the setup token reached the access log")
 			}
@@ -826,7 +827,7 @@ func TestDeleteCountsUsesNotYetWritten(t *testing.T) {
 func TestCustomDateKeyWorksThroughThatDay(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		day := app.Store.Now().AddDate(0, 0, 10)
-		form := url.Values{"name": {"until the tenth"}, "scope": {"admin"}, "expires_in": {"custom"}, "expires_at": {day.Format(time.DateOnly)}}
+		form := url.Values{"name": {"until the tenth"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {day.Format(time.DateOnly)}}
 		res := admin.Post("/admin/api-keys", form)
 		wantStatus(t, res, http.StatusOK)
 		secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")

@@ -43,7 +43,7 @@ func TestCSRFPairFromAnotherBrowserIsRefused(t *testing.T) {
 				"Content-Type": "application/x-www-form-urlencoded",
 				"Cookie":       "keysmith_session=" + victimSession + "; keysmith_csrf=" + seed,
 			}
-			form := createForm(name+" via the "+via, models.ScopeAdmin, "30d")
+			form := createForm(name+" via the "+via, models.ScopeManageDocumentation, "30d")
 			if via == "header" {
 				headers["X-CSRF-Token"] = token
 			} else {
@@ -98,7 +98,7 @@ func TestCSRFTokenRenewedAtSignInAndSignOut(t *testing.T) {
 			if got := browser.Cookie("keysmith_csrf"); got == seedBeforeSignIn {
 				t.Errorf("seed after sign-in: got %q, the seed from before; want a new one", got)
 			}
-			wantStatus(t, browser.Post("/admin/api-keys", createForm("with the old token", models.ScopeAdmin, "30d")), http.StatusForbidden)
+			wantStatus(t, browser.Post("/admin/api-keys", createForm("with the old token", models.ScopeManageDocumentation, "30d")), http.StatusForbidden)
 			if got := storedKeyCount(t, app); got != 0 {
 				t.Fatalf("got %d keys created with the token from before sign-in, want 0", got)
 			}
@@ -108,7 +108,7 @@ func TestCSRFTokenRenewedAtSignInAndSignOut(t *testing.T) {
 			if tokenSignedIn == tokenBeforeSignIn {
 				t.Fatalf("token after sign-in: got %q, the token from before; want a new one", tokenSignedIn)
 			}
-			wantStatus(t, browser.Post("/admin/api-keys", createForm("with the new token", models.ScopeAdmin, "30d")), http.StatusOK)
+			wantStatus(t, browser.Post("/admin/api-keys", createForm("with the new token", models.ScopeManageDocumentation, "30d")), http.StatusOK)
 
 			browser.Get("/admin/api-keys")
 			seedSignedIn := browser.Cookie("keysmith_csrf")
@@ -132,7 +132,7 @@ func TestCSRFTokenRenewedAtSignInAndSignOut(t *testing.T) {
 func TestCSRFTokenIsNeverReadFromTheQueryString(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
 		query := "?_csrf=" + url.QueryEscape(admin.CSRF)
-		form := createForm("token in the query", models.ScopeAdmin, "30d")
+		form := createForm("token in the query", models.ScopeManageDocumentation, "30d")
 		res := admin.Do(http.MethodPost, "/admin/api-keys"+query, strings.NewReader(form.Encode()),
 			map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 		wantStatus(t, res, http.StatusForbidden)
@@ -145,7 +145,7 @@ func TestCSRFTokenIsNeverReadFromTheQueryString(t *testing.T) {
 
 		var body bytes.Buffer
 		multi := multipart.NewWriter(&body)
-		for name, value := range map[string]string{"name": "multipart", "scope": string(models.ScopeAdmin), "expires_in": "30d", "_csrf": admin.CSRF} {
+		for name, value := range map[string]string{"name": "multipart", "scope": string(models.ScopeManageDocumentation), "expires_in": "30d", "_csrf": admin.CSRF} {
 			if err := multi.WriteField(name, value); err != nil {
 				t.Fatal(err)
 			}

@@ -25,7 +25,7 @@ func TestErrorAnswersAreNeverStored(t *testing.T) {
 		for range 5 { // the throttle allows an account five failures from one address
 			guesser.Post("/login", wrong)
 		}
-		form := createForm("too large", models.ScopeAdmin, "30d")
+		form := createForm("too large", models.ScopeManageDocumentation, "30d")
 		form.Set("description", strings.Repeat("x", 100_000))
 
 		cases := []struct {

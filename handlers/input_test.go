@@ -31,7 +31,7 @@ func TestBadBytesInPagesAreRefused(t *testing.T) {
 			{"invalid UTF-8 in the key name", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form("caf\xe9", "admin")) }, 422, "name must be valid UTF-8"},
 			{"escape in the scope", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form("ok", "admin\x1b")) }, 422, "scope must not contain control characters"},
 			{"NUL in a field's name", func() *handlerstest.Response {
-				return admin.Post("/admin/api-keys", url.Values{"name": {"ok"}, "scope": {"admin"}, "expires_in": {"30d"}, "x\x00": {"1"}})
+				return admin.Post("/admin/api-keys", url.Values{"name": {"ok"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "x\x00": {"1"}})
 			}, 422, "parameter names must not contain NUL"},
 			{"NUL in the key name over htmx", func() *handlerstest.Response {
 				return admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", form("a\x00b", "admin"))
@@ -58,7 +58,7 @@ func TestBadBytesInPagesAreRefused(t *testing.T) {
 			t.Errorf("keys stored: got %d, want 0", page.Total)
 		}
 		// The refusals left the session and its CSRF token as they were.
-		wantStatus(t, admin.Post("/admin/api-keys", form("Fine", "admin")), http.StatusOK)
+		wantStatus(t, admin.Post("/admin/api-keys", form("Fine", "manage-documentation")), http.StatusOK)
 	})
 }
 

@@ -14,13 +14,17 @@ import (
 var errSetupLink = echo.NewHTTPError(http.StatusNotFound,
 	"This setup link is invalid, has already been used or has expired. Restart Keysmith to print a new one, or run “keysmith users create”.")
 
-// setupShow opens the first-run page from the link printed in the log.
+// setupShow opens the first-run page from the link printed in the log. Once a user exists,
+// every link answers that setup is done (409), with the way to sign in.
 func (h *Handler) setupShow(c echo.Context) error {
 	token := c.QueryParam("token")
-	if err := h.store.CheckSetupToken(c.Request().Context(), token); err != nil {
-		if errors.Is(err, models.ErrSetupTokenInvalid) {
-			return errSetupLink
-		}
+	err := h.store.CheckSetupToken(c.Request().Context(), token)
+	switch {
+	case errors.Is(err, models.ErrSetupDone):
+		return h.renderSetupDone(c)
+	case errors.Is(err, models.ErrSetupTokenInvalid):
+		return errSetupLink
+	case err != nil:
 		return err
 	}
 	return h.renderSetup(c, http.StatusOK, views.SetupForm{Token: token})
@@ -37,6 +41,9 @@ func (h *Handler) setupSubmit(c echo.Context) error {
 		Email: form.Email, Name: form.Name, Password: c.FormValue("password"),
 	})
 	switch {
+	case errors.Is(err, models.ErrSetupDone):
+		// Another link, perhaps printed by another instance, made the first Super admin.
+		return h.renderSetupDone(c)
 	case errors.Is(err, models.ErrSetupTokenInvalid):
 		return errSetupLink
 	case errors.Is(err, models.ErrDuplicateEmail):
@@ -62,4 +69,15 @@ func (h *Handler) renderSetup(c echo.Context, status int, form views.SetupForm) 
 		return err
 	}
 	return web.Render(c, status, views.SetupPage(page, form))
+}
+
+// renderSetupDone says, with 409, that setup is over: the first Super admin exists, and
+// people sign in instead.
+func (h *Handler) renderSetupDone(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "no-store")
+	page, err := h.srv.Page(c, "Setup is already done", "")
+	if err != nil {
+		return err
+	}
+	return web.Render(c, http.StatusConflict, views.SetupDonePage(page))
 }

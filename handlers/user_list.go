@@ -45,18 +45,28 @@ func userParam(c echo.Context) (int64, error) {
 }
 
 // userRefused answers an action that a guard rail refused: the Users page again, saying why,
-// with 409 (or 403 for an administrator who lost the right to act meanwhile). Any other error
-// is returned as it is, for the error handler.
+// with 409 (or 403 for an administrator who lost the right to act meanwhile), each refusal
+// recorded in the audit log (authz.denied). Any other error is returned as it is, for the
+// error handler.
 func (h *Handler) userRefused(c echo.Context, err error, name string) error {
 	var message string
 	switch {
 	case errors.Is(err, models.ErrUserNotFound):
 		return errUserGone
 	case errors.Is(err, models.ErrNotSuperAdmin):
+		if err := h.srv.AuditDenial(c, models.DeniedPermission, "no longer a super-admin"); err != nil {
+			return err
+		}
 		return echo.NewHTTPError(http.StatusForbidden, "Administering users needs the “"+models.PermissionSuperAdmin.Label()+"” permission, which your account no longer has.")
 	case errors.Is(err, models.ErrOwnAccount):
+		if err := h.srv.AuditDenial(c, models.DeniedGuardRail, "own account"); err != nil {
+			return err
+		}
 		message = "You cannot disable, demote or reset your own account: ask another Super admin. Change your own password on Your account."
 	case errors.Is(err, models.ErrLastSuperAdmin):
+		if err := h.srv.AuditDenial(c, models.DeniedGuardRail, "last enabled super-admin"); err != nil {
+			return err
+		}
 		message = name + " is the last enabled Super admin, and cannot be disabled or demoted. Make another user Super admin first."
 	case errors.Is(err, models.ErrUserDisabled):
 		message = name + " is disabled. Enable them first, then make a reset link."

@@ -132,19 +132,21 @@ func (k *APIKey) terms() string {
 // the end of 9999-12-31 as year 10000 and fail to read the key again.
 var LatestExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
-// NewAPIKey is what creating a key needs. CreateAPIKey checks the name and the expiry's
-// bounds itself, so every caller gets the same rules.
+// NewAPIKey is what creating a key needs. CreateAPIKey checks the name, the expiry's bounds
+// and whether the minter may give the scope itself, so every caller gets the same rules.
 type NewAPIKey struct {
 	Name        string
 	Scope       Scope
 	ExpiresAt   *time.Time
 	CreatedByID *int64
+	// Minter is the console user creating the key; nil for the operator.
+	Minter *Minter
 }
 
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
 // return value: the caller shows it once and forgets it. A name CleanAPIKeyName refuses, or an
 // expiry after LatestExpiry, is a FieldError; a name that folds like an existing key's is
-// ErrDuplicateName. Every instance hears of the new key (a KeyNotice), so that none answers
+// ErrDuplicateName; a scope the minter may not give is ErrScopeAboveMinter. Every instance hears of the new key (a KeyNotice), so that none answers
 // its secret unknown from memory.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
@@ -155,6 +157,9 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 	}
 	if _, ok := ParseScope(string(nk.Scope)); !ok {
 		return nil, "", fmt.Errorf("models: create api key: unknown scope %q", nk.Scope)
+	}
+	if err := nk.Minter.MayGive(nk.Scope); err != nil {
+		return nil, "", err
 	}
 	if nk.ExpiresAt != nil && nk.ExpiresAt.After(LatestExpiry) {
 		return nil, "", &FieldError{Field: "expires_at", Message: "must be no later than the end of " + LatestExpiry.AddDate(0, 0, -1).Format(time.DateOnly) + " (UTC)"}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -136,6 +137,67 @@ func (k *APIKey) SecretHashes() []string {
 type Rotation struct {
 	Grace     Grace
 	ExpiresAt *time.Time
+	// Replaces is the hint of the secret the rotation means to replace, as the form that asked
+	// for it showed it (SecretHint); "" replaces whatever secret is current, as the command
+	// line does.
+	Replaces string
+	// Minter is the console user rotating the key; nil for the operator.
+	Minter *Minter
+}
+
+// ErrRotatedMeanwhile refuses a rotation whose key no longer has the secret it meant to replace
+// (Rotation.Replaces): another rotation came first. Nothing is changed, so the secret that
+// rotation showed keeps working.
+var ErrRotatedMeanwhile = errors.New("models: the key was rotated meanwhile")
+
+// RotatedMeanwhile is ErrRotatedMeanwhile with what an administrator is told: the key as it is
+// now, and who rotated it last and when, from its latest key.rotated event. By is the zero
+// actor when the audit log holds no such event (pruned, or the key never rotated: a form that
+// named a secret the key never had).
+type RotatedMeanwhile struct {
+	Key APIKey
+	By  AuditActor
+	// At is when the key was rotated last; nil when it never was.
+	At *time.Time
+}
+
+func (e *RotatedMeanwhile) Error() string { return ErrRotatedMeanwhile.Error() }
+
+// Unwrap makes errors.Is(err, ErrRotatedMeanwhile) hold.
+func (e *RotatedMeanwhile) Unwrap() error { return ErrRotatedMeanwhile }
+
+// ValidHint tells whether s has the shape of a secret's hint (SecretHint): the prefix, four
+// base62 characters, an ellipsis and four more.
+func ValidHint(s string) bool {
+	start, end, ok := strings.Cut(s, "…")
+	body, prefixed := strings.CutPrefix(start, SecretPrefix)
+	return ok && prefixed && len(body) == 4 && len(end) == 4 && allBase62(body) && allBase62(end)
+}
+
+// allBase62 tells whether s is made of base62 characters only.
+func allBase62(s string) bool {
+	for i := range len(s) {
+		if !isBase62[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// rotatedMeanwhile reads, in tx, who rotated key last and when, for ErrRotatedMeanwhile.
+func rotatedMeanwhile(tx *gorm.DB, key *APIKey) error {
+	conflict := &RotatedMeanwhile{Key: *key, At: key.RotatedAt}
+	var rows []auditRow
+	err := tx.Select(auditColumns).Where("target_type = ? AND target_id = ? AND action = ?", TargetKey, key.PublicID, AuditKeyRotated).
+		Order("id DESC").Limit(1).Find(&rows).Error
+	if err != nil {
+		return fmt.Errorf("models: rotate api key: %w", err)
+	}
+	if len(rows) == 1 {
+		event := rows[0].event()
+		conflict.By, conflict.At = event.Actor, &event.At
+	}
+	return conflict
 }
 
 // RotateAPIKey gives the key with that public id a new secret and returns the key with it; the
@@ -143,13 +205,19 @@ type Rotation struct {
 // scanners and history; the new expiry replaces the old. The secret it replaces keeps working
 // for the grace, and never past the key's old expiry; a previous secret still in its grace
 // stops working at once (rotating again ends the older grace). ErrAPIKeyNotFound when no such
-// key exists; an unknown grace or an expiry after LatestExpiry is a FieldError. One notice
-// names the key and every hash concerned, so that each instance drops what it holds of them.
+// key exists; an unknown grace, an expiry after LatestExpiry or a Replaces that is no hint is
+// a FieldError; a key whose scope the minter may not give is ErrScopeAboveMinter; a key whose
+// secret is no longer the one Replaces names is a RotatedMeanwhile. Each refusal changes
+// nothing. One notice names the key and every hash concerned, so that each instance drops what
+// it holds of them.
 func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	if _, ok := ParseGrace(string(r.Grace)); !ok {
 		return nil, "", &FieldError{Field: "grace", Message: "Choose how long the previous secret keeps working."}
+	}
+	if r.Replaces != "" && !ValidHint(r.Replaces) {
+		return nil, "", &FieldError{Field: "replaces", Message: "must be the hint of the secret to replace, such as " + SecretPrefix + "AbCd…wXyZ"}
 	}
 	if r.ExpiresAt != nil && r.ExpiresAt.After(LatestExpiry) {
 		return nil, "", &FieldError{Field: "expires_at", Message: "must be no later than the end of " + LatestExpiry.AddDate(0, 0, -1).Format(time.DateOnly) + " (UTC)"}
@@ -166,6 +234,13 @@ func (s *Store) RotateAPIKey(ctx context.Context, publicID string, r Rotation) (
 		}
 		if err != nil {
 			return KeyNotice{}, nil, fmt.Errorf("models: rotate api key: %w", err)
+		}
+		if err := r.Minter.MayGive(rotated.Scope); err != nil {
+			return KeyNotice{}, nil, err
+		}
+		// Read under the lock: a rotation that waited for another's sees its secret here.
+		if r.Replaces != "" && r.Replaces != rotated.Hint {
+			return KeyNotice{}, nil, rotatedMeanwhile(tx, &rotated)
 		}
 		// Every hash is named as revoked: the replaced secrets end or take a grace end, which
 		// no instance's cached entry of them knows. The new secret needs no forgetting as

@@ -524,3 +524,105 @@ func TestRotationQueuesWebhookEvents(t *testing.T) {
 		}
 	})
 }
+
+// A rotation that names the secret it replaces (Replaces, its hint) is refused once another
+// rotation has replaced that secret, with who rotated the key and when, and changes nothing:
+// the secret the other rotation made keeps working. Without Replaces, the current secret is
+// replaced, as the command line does. A Replaces that is no hint is a FieldError.
+func TestRotationNamesTheSecretItReplaces(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		clock := setClock(store, rotationStart)
+		key, _, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "named", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ada := models.AuditActor{Type: models.ActorUser, ID: "4", Label: "ada@example.com"}
+		byAda := models.WithAuditActor(context.Background(), ada)
+		clock.advance(90 * time.Second)
+		rotated, winner, err := store.RotateAPIKey(byAda, key.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: key.Hint})
+		if err != nil {
+			t.Fatalf("rotation naming the current secret: %v", err)
+		}
+		clock.advance(time.Minute)
+		_, got, err := store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: key.Hint})
+		var meanwhile *models.RotatedMeanwhile
+		if !errors.As(err, &meanwhile) || !errors.Is(err, models.ErrRotatedMeanwhile) || got != "" {
+			t.Fatalf("rotation naming the replaced secret: got %v, want RotatedMeanwhile and no secret", err)
+		}
+		if meanwhile.By.Type != ada.Type || meanwhile.By.Label != ada.Label || meanwhile.At == nil ||
+			!meanwhile.At.Equal(rotationStart.Add(90*time.Second)) || meanwhile.Key.Hint != rotated.Hint {
+			t.Errorf("refusal: got %+v by %+v at %v, want Ada at %v with the key's new hint %s", meanwhile.Key.Hint, meanwhile.By, meanwhile.At, rotationStart.Add(90*time.Second), rotated.Hint)
+		}
+		if got := holder(t, store, models.HashSecret(winner)); got != "current" {
+			t.Errorf("the winner's secret after the refused rotation: got %s, want current", got)
+		}
+		// A well-formed hint the key never had is refused alike; the key was rotated, so it
+		// says by whom.
+		if _, _, err := store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: "ksk_AAAA…zzzz"}); !errors.Is(err, models.ErrRotatedMeanwhile) {
+			t.Errorf("a hint the key never had: got %v, want ErrRotatedMeanwhile", err)
+		}
+		for _, replaces := range []string{"ksk_AAAA...zzzz", "ksk_AA\x00A…zzzz", "ksk_AAAA…zzz", "ak_AAAA…zzzz", rotated.Hint + "\xff", winner} {
+			var fieldErr *models.FieldError
+			if _, _, err := store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: replaces}); !errors.As(err, &fieldErr) || fieldErr.Field != "replaces" {
+				t.Errorf("replaces %q: got %v, want a FieldError for replaces", replaces, err)
+			}
+		}
+		if got := holder(t, store, models.HashSecret(winner)); got != "current" {
+			t.Errorf("the winner's secret after the refused rotations: got %s, want current", got)
+		}
+		_, latest, err := store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceNone})
+		if err != nil || holder(t, store, models.HashSecret(latest)) != "current" {
+			t.Errorf("a rotation naming no secret: %v; want the current secret replaced", err)
+		}
+
+		// A key never rotated has no one to name.
+		fresh, _, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "never rotated", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, err = store.RotateAPIKey(context.Background(), fresh.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: "ksk_AAAA…zzzz"})
+		if !errors.As(err, &meanwhile) || meanwhile.At != nil || meanwhile.By != (models.AuditActor{}) {
+			t.Errorf("a hint a never-rotated key never had: got %v (%+v), want RotatedMeanwhile without who or when", err, meanwhile)
+		}
+	})
+}
+
+// Rotations of one key at once that name the same secret: exactly one replaces it, and every
+// other is refused as rotated meanwhile, the winner's secret left current.
+func TestParallelRotationsNamingOneSecret(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		key, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "contended", Scope: models.ScopeReadOnly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		const rotations = 8
+		secrets := make([]string, rotations)
+		errs := make([]error, rotations)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range rotations {
+			wg.Go(func() {
+				<-start
+				_, secrets[i], errs[i] = store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: models.GraceNone, Replaces: key.Hint})
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+				if got := holder(t, store, models.HashSecret(secrets[i])); got != "current" {
+					t.Errorf("the winner's secret: got %s, want current", got)
+				}
+			case !errors.Is(err, models.ErrRotatedMeanwhile):
+				t.Errorf("rotation %d: got %v, want success or ErrRotatedMeanwhile", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("rotations that replaced the secret: got %d, want 1", won)
+		}
+	})
+}

@@ -31,12 +31,18 @@ const (
 	AuditExported = "audit.exported"
 	// AuditPruned is the retention job deleting events past KEYSMITH_AUDIT_RETENTION.
 	AuditPruned = "audit.pruned"
+	// AuditAuthzDenied is a console request refused for want of permission, by a guard rail
+	// or for a missing or wrong CSRF token (RecordDenial).
+	AuditAuthzDenied = "authz.denied"
 )
 
 // The kinds of target an audit event names.
 const (
 	TargetUser = "user" // ID is the user id, Label the email (as typed, for an unknown account)
 	TargetKey  = "key"  // ID is the key's public id, Label its name
+	// TargetRoute is a console route refused (authz.denied): ID is the method and the route
+	// as registered, Label the path asked for.
+	TargetRoute = "route"
 )
 
 // keyAudit is the audit event of action on key, its target named by public id and name.

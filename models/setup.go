@@ -40,7 +40,8 @@ func (s *Store) CreateSetupToken(ctx context.Context) (string, error) {
 	return token, nil
 }
 
-// CheckSetupToken tells whether token is an unused, unexpired setup token while no user exists.
+// CheckSetupToken tells whether token is an unused, unexpired setup token while no user
+// exists: ErrSetupDone once one does, whatever the token, and ErrSetupTokenInvalid before.
 func (s *Store) CheckSetupToken(ctx context.Context, token string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -48,6 +49,13 @@ func (s *Store) CheckSetupToken(ctx context.Context, token string) error {
 }
 
 func checkSetupToken(ctx context.Context, db *gorm.DB, token string, now time.Time) error {
+	var users int64
+	if err := db.WithContext(ctx).Model(&User{}).Count(&users).Error; err != nil {
+		return fmt.Errorf("models: check setup token: %w", err)
+	}
+	if users > 0 {
+		return ErrSetupDone
+	}
 	var row SetupToken
 	err := db.WithContext(ctx).Where("token_hash = ? AND used_at IS NULL AND expires_at > ?", hashToken(token), now).First(&row).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
@@ -56,19 +64,17 @@ func checkSetupToken(ctx context.Context, db *gorm.DB, token string, now time.Ti
 	if err != nil {
 		return fmt.Errorf("models: check setup token: %w", err)
 	}
-	var users int64
-	if err := db.WithContext(ctx).Model(&User{}).Count(&users).Error; err != nil {
-		return fmt.Errorf("models: check setup token: %w", err)
-	}
-	if users > 0 {
-		return ErrSetupTokenInvalid
-	}
 	return nil
 }
 
 // CompleteSetup uses the setup token to create the first Super admin, all or nothing: the
 // token is marked used, and setup.completed recorded in the audit log, in the same
-// transaction, so it works once.
+// transaction, so it works once. It creates a user only while none exists, however many
+// instances and links race: on PostgreSQL the transaction first locks the users table against
+// every other writer (SHARE ROW EXCLUSIVE conflicts with the ROW EXCLUSIVE lock that any
+// INSERT takes, and with itself), so that its count of users cannot miss one being added; on
+// SQLite every writing transaction takes the database's write lock as it begins
+// (_txlock=immediate). The loser gets ErrSetupDone.
 func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*User, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -79,6 +85,11 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*U
 	var created *User
 	now := s.now()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if s.dialect == DialectPostgres {
+			if err := tx.Exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").Error; err != nil {
+				return fmt.Errorf("models: complete setup: %w", err)
+			}
+		}
 		if err := checkSetupToken(ctx, tx, token, now); err != nil {
 			return err
 		}

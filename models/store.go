@@ -48,6 +48,8 @@ var (
 	ErrDuplicateName     = errors.New("models: an API key with this name already exists")
 	ErrDuplicateEmail    = errors.New("models: a user with this email already exists")
 	ErrSetupTokenInvalid = errors.New("models: setup link is invalid, used or expired")
+	// ErrSetupDone refuses every setup link once a user exists: setup creates the first.
+	ErrSetupDone = errors.New("models: setup is already done")
 )
 
 // Store reads and writes Keysmith's data. It is safe for concurrent use. Every call it makes to
@@ -65,6 +67,8 @@ type Store struct {
 	hashes atomic.Pointer[passwordHashes]
 	// signInAudit bounds the audit events of refused sign-ins per client address and minute.
 	signInAudit signInAudit
+	// denialAudit bounds the audit events of refused console requests per actor and hour.
+	denialAudit denialAudit
 	// notices are told of this store's changes to keys (OnKeyNotice).
 	notices keyNotices
 	// pollingRevocations is set on SQLite once the store polls for revocations made by other

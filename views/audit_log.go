@@ -28,6 +28,7 @@ var AuditActions = []string{
 	models.AuditSessionEnded,
 	"user", models.AuditUserCreated, models.AuditUserActivated, models.AuditUserPermissionChanged, models.AuditUserDisabled,
 	models.AuditUserEnabled, models.AuditUserResetLink, models.AuditUserPasswordChanged, models.AuditUserPasswordChangeFailed,
+	"authz", models.AuditAuthzDenied,
 	"setup", "audit",
 }
 

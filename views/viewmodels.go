@@ -34,11 +34,12 @@ type Page struct {
 
 // HTMXConfig is the htmx configuration of every page: no inline styles or eval (so the CSP
 // holds), no copies of pages in localStorage (so a secret can never land there), and form
-// errors (422) swapped in like successes.
+// errors (422) and conflicts (409, a rotation that another came before) swapped in like
+// successes, each answered with the dialog that explains it.
 const HTMXConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,` +
 	`"historyCacheSize":0,"refreshOnHistoryMiss":true,"selfRequestsOnly":true,` +
 	`"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},` +
-	`{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
+	`{"code":"409","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":false,"error":true}]}`
 
 // APIKeyList is the list region: one page of keys with the search, filters and sort that chose
 // them.
@@ -56,7 +57,10 @@ type APIKeyList struct {
 	ExpiringSoon int64
 	// CSRFToken goes in the rows' forms, for browsers without JavaScript.
 	CSRFToken string
-	Now       time.Time
+	// ScopesRefused are the scopes the signed-in user may not give a key, each with why: the
+	// rows of such keys offer no Rotate, and say why.
+	ScopesRefused map[models.Scope]string
+	Now           time.Time
 }
 
 // URL is the list's address with the given sort and page, keeping the search and filters.
@@ -176,6 +180,9 @@ type APIKeyForm struct {
 	MinDate, MaxDate string
 	// MaxLifetimeDays is the policy's cap in days, 0 for none, to explain hidden choices.
 	MaxLifetimeDays int
+	// ScopesRefused are the scopes the signed-in user may not give a key
+	// (KEYSMITH_ADMIN_KEYS_BY), each with why: offered disabled, with the reason beside them.
+	ScopesRefused map[models.Scope]string
 }
 
 // CreatedKey is a key just created or rotated with its secret, shown once.
@@ -211,9 +218,37 @@ type RotateKey struct {
 	APIKeyForm
 	Key   models.APIKey
 	Grace string
+	// Replaces is the hint of the secret the form was opened to replace, sent back with it so
+	// that a rotation made meanwhile by someone else is not silently replaced too.
+	Replaces string
 	// ReturnTo is the list (with its search, sort and page) to go back to.
 	ReturnTo string
 	Now      time.Time
+}
+
+// RotatedMeanwhile answers a rotation that another rotation of the same key came before:
+// nothing was changed, and it says who rotated the key and when, and which secret it has now.
+type RotatedMeanwhile struct {
+	// Key is the key as it is now.
+	Key models.APIKey
+	// By rotated the key last; the zero actor when the audit log no longer says.
+	By models.AuditActor
+	// At is when; nil when the key was never rotated (the form named a secret it never had).
+	At *time.Time
+	// ReturnTo is the list (with its search, sort and page) to go back to.
+	ReturnTo string
+	Now      time.Time
+}
+
+// Who names who rotated the key last, as the audit log records them.
+func (r RotatedMeanwhile) Who() string {
+	switch r.By.Type {
+	case models.ActorUser:
+		return r.By.Label
+	case models.ActorCLI:
+		return "the command line (" + r.By.Label + ")"
+	}
+	return "another administrator"
 }
 
 // ClientUse is a script, scanner or other client seen using a key.

@@ -91,10 +91,13 @@ func (s *Server) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // RequireAPIKeyAdmin lets through users with Connectivity administration or Super admin and
-// tells anyone else which permission they lack.
+// tells anyone else which permission they lack, recording the refusal (authz.denied).
 func (s *Server) RequireAPIKeyAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.RequireUser(func(c echo.Context) error {
-		if !CurrentUser(c).Permission.CanManageAPIKeys() {
+		if permission := CurrentUser(c).Permission; !permission.CanManageAPIKeys() {
+			if err := s.AuditDenial(c, models.DeniedPermission, "needs connectivity-admin or super-admin, has "+string(permission)); err != nil {
+				return err
+			}
 			return echo.NewHTTPError(http.StatusForbidden, "Managing API keys needs the “"+models.PermissionConnectivityAdmin.Label()+
 				"” or “"+models.PermissionSuperAdmin.Label()+"” permission, which your account does not have. Ask a Super admin to grant it.")
 		}
@@ -103,10 +106,13 @@ func (s *Server) RequireAPIKeyAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // RequireSuperAdmin lets through Super admins, who alone administer users, and tells anyone
-// else which permission they lack.
+// else which permission they lack, recording the refusal (authz.denied).
 func (s *Server) RequireSuperAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return s.RequireUser(func(c echo.Context) error {
-		if !CurrentUser(c).Permission.CanManageUsers() {
+		if permission := CurrentUser(c).Permission; !permission.CanManageUsers() {
+			if err := s.AuditDenial(c, models.DeniedPermission, "needs super-admin, has "+string(permission)); err != nil {
+				return err
+			}
 			return echo.NewHTTPError(http.StatusForbidden, "Administering users needs the “"+models.PermissionSuperAdmin.Label()+
 				"” permission, which your account does not have. Ask a Super admin to grant it.")
 		}

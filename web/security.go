@@ -9,6 +9,8 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+
+	"keysmith/models"
 )
 
 const (
@@ -65,7 +67,8 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // issued to another browser are worthless beside this browser's session, and a planted seed
 // is worthless without the key. The token is read from the X-CSRF-Token header or the _csrf
 // field of the body, never from the URL, which logs, history and Referer headers keep.
-// Requests a browser marks as cross-site are refused outright. API routes authenticate with
+// Requests a browser marks as cross-site are refused outright. Every refusal is recorded in the
+// audit log (authz.denied, reason csrf). API routes authenticate with
 // keys, not cookies, and are exempt, as are health checks and static files, which change
 // nothing.
 func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
@@ -90,21 +93,32 @@ func (s *Server) csrf(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		if c.Request().Header.Get("Sec-Fetch-Site") == "cross-site" {
-			return echo.NewHTTPError(http.StatusForbidden, csrfMessage)
+			return s.refuseCSRF(c, "sent from another site")
 		}
 		sent := c.Request().Header.Get(CSRFHeader)
 		if sent == "" {
 			// The body only (urlencoded or multipart): PostFormValue ignores the query string.
 			sent = c.Request().PostFormValue(CSRFField)
 		}
-		if subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1 {
-			return echo.NewHTTPError(http.StatusForbidden, csrfMessage)
+		switch {
+		case sent == "":
+			return s.refuseCSRF(c, "no token")
+		case subtle.ConstantTimeCompare([]byte(sent), []byte(token)) != 1:
+			return s.refuseCSRF(c, "wrong token")
 		}
 		return next(c)
 	}
 }
 
 const csrfMessage = "This form has expired or did not come from Keysmith. Go back, reload the page and try again."
+
+// refuseCSRF records a CSRF refusal (authz.denied) and answers it with 403.
+func (s *Server) refuseCSRF(c echo.Context, why string) error {
+	if err := s.AuditDenial(c, models.DeniedCSRF, why); err != nil {
+		return err
+	}
+	return echo.NewHTTPError(http.StatusForbidden, csrfMessage)
+}
 
 // csrfSeedLength is the length of a pre-session seed: 32 random bytes in unpadded base64url.
 const csrfSeedLength = 43

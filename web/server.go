@@ -185,6 +185,10 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		_, err := s.store.RecordSignInSummaries(ctx)
 		return err
 	})
+	go s.every(background, denialSummaryInterval, "record summaries of refused console requests", func(ctx context.Context) error {
+		_, err := s.store.RecordDenialSummaries(ctx)
+		return err
+	})
 	go s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
 	go s.runAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
@@ -213,6 +217,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		<-heartbeatDone
 		deregister, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
+		s.flushDenialSummaries(deregister)
 		s.deregister(deregister)
 		return err
 	case <-ctx.Done():
@@ -267,8 +272,18 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	if err := s.Keys.FlushRefusals(flush); err != nil {
 		s.log.Warn("stopping: api key refusals not recorded in the audit log", "error", err)
 	}
+	s.flushDenialSummaries(flush)
 	<-deregistered
 	return nil
+}
+
+// flushDenialSummaries records, once no request is served any more, the summaries of the
+// refused console requests counted in the current hour, which the process would otherwise
+// take with it.
+func (s *Server) flushDenialSummaries(ctx context.Context) {
+	if _, err := s.store.FlushDenialSummaries(ctx); err != nil {
+		s.log.Warn("stopping: summaries of refused console requests not recorded in the audit log", "error", err)
+	}
 }
 
 // onceCloseListener closes its listener once, so that the stop can close it before
@@ -365,12 +380,16 @@ func (s *Server) pruneAuditLog(ctx context.Context) error {
 //     and tells every instance (models.Store.EndGrace), once;
 //   - every signInSummaryInterval, the refused sign-ins that were counted rather than recorded
 //     one by one in a minute now over are recorded as one event per address and action;
+//   - every denialSummaryInterval, the refused console requests that were counted rather than
+//     recorded one by one in an hour now over are recorded as one event per actor (and the
+//     current hour's at a stop);
 //   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION.
 const (
 	sessionSweepInterval  = 10 * time.Minute
 	bucketPruneInterval   = time.Minute
 	graceSweepInterval    = 5 * time.Second
 	signInSummaryInterval = 10 * time.Second
+	denialSummaryInterval = time.Minute
 	auditPruneInterval    = time.Hour
 )
 
