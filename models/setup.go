@@ -78,7 +78,7 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*U
 	}
 	var created *User
 	now := s.now()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if err := checkSetupToken(ctx, tx, token, now); err != nil {
 			return err
 		}

@@ -49,6 +49,8 @@ type Server struct {
 	log      *slog.Logger
 	assets   views.Assets
 	csrfKey  []byte
+	// chainCheck is the scheduled check of the audit chain's memory.
+	chainCheck chainCheck
 }
 
 // New builds the server and its middleware chain; handlers.Register adds the routes.
@@ -182,7 +184,11 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		_, err := s.store.RecordSignInSummaries(ctx)
 		return err
 	})
-	go s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
+	go func() {
+		s.storeAuditRetention(background)
+		s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
+	}()
+	go s.nowAndEvery(background, auditChainCheckInterval, "check the audit chain", s.checkAuditChain)
 	go s.runAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
 	// is tried again by the heartbeat.
@@ -362,7 +368,9 @@ func (s *Server) pruneAuditLog(ctx context.Context) error {
 //     and tells every instance (models.Store.EndGrace), once;
 //   - every signInSummaryInterval, the refused sign-ins that were counted rather than recorded
 //     one by one in a minute now over are recorded as one event per address and action;
-//   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION.
+//   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION, which is
+//     first stored as the retention the database enforces (storeAuditRetention);
+//   - the audit chain is checked (audit_checks.go).
 const (
 	sessionSweepInterval  = 10 * time.Minute
 	bucketPruneInterval   = time.Minute
