@@ -2,7 +2,13 @@ package handlers_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -89,5 +95,103 @@ func TestScheduledAuditChainCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// holdTransactionOpen begins a transaction that writes, in the database postgres of the test
+// server (not Keysmith's), as application name, and keeps it open until the returned function
+// ends it (or the test does).
+func holdTransactionOpen(t *testing.T, name string) (end func()) {
+	t.Helper()
+	u, err := url.Parse(os.Getenv(modelstest.EnvPostgres))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	query := u.Query()
+	query.Set("application_name", name)
+	u.RawQuery = query.Encode()
+	other, err := models.Open(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	tx, err := other.Pool().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A transaction id is what holds the feed back: taking one is writing, as far as that goes.
+	if _, err := tx.Exec("SELECT pg_current_xact_id()"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback() })
+	return func() { tx.Rollback() }
+}
+
+// A write transaction held open in another database of the same PostgreSQL server holds the
+// audit feed back. keysmith_audit_feed_held_back_seconds says for how long, and past 30 s the
+// log says so and names the transaction; once it ends, the gauge is back to 0 and the feed
+// serves what it held.
+func TestAuditFeedSaysWhenItIsHeldBack(t *testing.T) {
+	target := modelstest.Postgres(t, "the audit feed held back by a transaction elsewhere")
+	store := modelstest.Open(t, target)
+	_, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "siem", Scope: models.ScopeAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := make([]byte, 6)
+	rand.Read(raw)
+	holder := "keysmith-test-holder-" + hex.EncodeToString(raw)
+	end := holdTransactionOpen(t, holder)
+	// Recorded 40 s ago, as far as the gauge goes: the warning's threshold is passed at once.
+	if err := store.RecordAudit(context.Background(), models.AuditEvent{At: store.Now().Add(-40 * time.Second), Action: "test.held_back"}); err != nil {
+		t.Fatal(err)
+	}
+	app := handlerstest.NewOnStore(t, store)
+	metrics := httptest.NewServer(app.Server.Metrics.Handler())
+	t.Cleanup(metrics.Close)
+	feed := func() []string {
+		res := app.Client(t).Do(http.MethodGet, "/api/v1/audit-events?action=test", nil, map[string]string{"X-API-SECRET": secret})
+		var page struct {
+			Events []struct{ Action string }
+		}
+		if err := json.Unmarshal([]byte(res.Body), &page); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("the feed: got %d %q, %v", res.StatusCode, res.Body, err)
+		}
+		var actions []string
+		for _, ev := range page.Events {
+			actions = append(actions, ev.Action)
+		}
+		return actions
+	}
+
+	eventually(t, "the warning", 10*time.Second, func() string {
+		if !strings.Contains(app.Logs(), "the audit feed (/api/v1/audit-events) holds events back") {
+			return "log: " + app.Logs()
+		}
+		return ""
+	})
+	if held, _ := scrapeMetrics(t, metrics.URL).value("keysmith_audit_feed_held_back_seconds", nil); held < 40 {
+		t.Errorf("keysmith_audit_feed_held_back_seconds: got %v, want 40 or more", held)
+	}
+	if logs := app.Logs(); !strings.Contains(logs, `holder_database=postgres`) || !strings.Contains(logs, "holder_application="+holder) {
+		t.Errorf("the warning: got %q, want it to name the database postgres and the application %s", logs, holder)
+	}
+	if got := feed(); len(got) != 0 {
+		t.Errorf("the feed while the transaction is open: got %v, want nothing yet", got)
+	}
+
+	end()
+	eventually(t, "the gauge back to 0", 15*time.Second, func() string {
+		if held, _ := scrapeMetrics(t, metrics.URL).value("keysmith_audit_feed_held_back_seconds", nil); held != 0 {
+			return "metrics: " + scrapeMetrics(t, metrics.URL).lines("keysmith_audit_feed")
+		}
+		return ""
+	})
+	if got := feed(); len(got) != 1 || got[0] != "test.held_back" {
+		t.Errorf("the feed once the transaction ended: got %v, want the event held back", got)
+	}
+	if !strings.Contains(app.Logs(), "the audit feed no longer holds events back") {
+		t.Errorf("the log: got %q, want a line saying the hold is over", app.Logs())
 	}
 }

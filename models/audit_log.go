@@ -395,3 +395,102 @@ func (s *Store) SetAuditRetention(ctx context.Context, retention time.Duration) 
 	}
 	return nil
 }
+
+// AuditFeedHold is how long the API's feed (AuditEventsAfter) holds committed events back, and
+// why. On PostgreSQL it serves an event once every transaction older than the event's has
+// ended, so that no event committed late is skipped: a transaction that writes and stays open,
+// in any database of the server, holds back every event written after it began.
+type AuditFeedHold struct {
+	// Waiting is how long the oldest event held back has waited since it was recorded; 0
+	// when none is held back.
+	Waiting time.Duration
+	// Holder is the oldest transaction still running, which holds them back; zero when none
+	// is held back.
+	Holder AuditFeedHolder
+}
+
+// AuditFeedHolder is a transaction that holds the feed back, as pg_stat_activity (or, for a
+// prepared transaction, pg_prepared_xacts) shows it. PostgreSQL shows another role's
+// session's state and start only to a superuser or a member of pg_read_all_stats: they are
+// empty otherwise.
+type AuditFeedHolder struct {
+	PID         int64
+	Database    string
+	Application string
+	User        string
+	State       string
+	// Started is when its transaction began; zero when not shown.
+	Started time.Time
+	// Prepared is the name of a prepared transaction (PREPARE TRANSACTION), which no session
+	// holds.
+	Prepared string
+}
+
+// String describes the holder for a log line.
+func (h AuditFeedHolder) String() string {
+	if h.Prepared != "" {
+		return fmt.Sprintf("prepared transaction %q in database %q (see pg_prepared_xacts)", h.Prepared, h.Database)
+	}
+	if h.PID == 0 {
+		return "a transaction that has ended since"
+	}
+	out := fmt.Sprintf("process %d in database %q, application %q, user %q", h.PID, h.Database, h.Application, h.User)
+	if h.State == "" {
+		return out + " (its state and start are shown to a superuser or a member of pg_read_all_stats)"
+	}
+	out += ", state " + h.State
+	if !h.Started.IsZero() {
+		out += ", transaction started " + h.Started.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+// AuditFeedHold tells how long the API's feed has held committed events back, and which
+// transaction holds them. On SQLite, whose writers take turns, it never holds any back.
+func (s *Store) AuditFeedHold(ctx context.Context) (AuditFeedHold, error) {
+	if s.dialect != DialectPostgres {
+		return AuditFeedHold{}, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	db := s.db.WithContext(ctx)
+	var oldest sql.NullInt64
+	// The events AuditEventsAfter does not serve yet that this transaction sees: committed.
+	err := db.Raw("SELECT min(at) FROM audit_events WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())").Row().Scan(&oldest)
+	if err != nil {
+		return AuditFeedHold{}, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	if !oldest.Valid {
+		return AuditFeedHold{}, nil
+	}
+	hold := AuditFeedHold{Waiting: max(s.now().Sub(time.UnixMicro(oldest.Int64)), time.Microsecond)}
+	var holders []struct {
+		ProcessID                              int64
+		Database, Application, UserName, State string
+		Started                                *time.Time
+	}
+	err = db.Raw(`SELECT pid AS process_id, coalesce(datname, '') AS database, coalesce(application_name, '') AS application,
+		coalesce(usename, '') AS user_name, coalesce(state, '') AS state, xact_start AS started
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1`).Scan(&holders).Error
+	if err != nil {
+		return hold, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	var prepared []struct{ Name, Database string }
+	err = db.Raw(`SELECT gid AS name, database FROM pg_prepared_xacts
+		WHERE age(transaction) > coalesce((SELECT max(age(backend_xid)) FROM pg_stat_activity WHERE backend_xid IS NOT NULL), 0)
+		ORDER BY age(transaction) DESC LIMIT 1`).Scan(&prepared).Error
+	if err != nil {
+		return hold, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	switch {
+	case len(prepared) > 0:
+		hold.Holder = AuditFeedHolder{Prepared: prepared[0].Name, Database: prepared[0].Database}
+	case len(holders) > 0:
+		h := holders[0]
+		hold.Holder = AuditFeedHolder{PID: h.ProcessID, Database: h.Database, Application: h.Application, User: h.UserName, State: h.State}
+		if h.Started != nil {
+			hold.Holder.Started = *h.Started
+		}
+	}
+	return hold, nil
+}

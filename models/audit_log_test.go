@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -521,6 +523,69 @@ func TestAuditCursorText(t *testing.T) {
 			var fieldErr *models.FieldError
 			if !errors.As(err, &fieldErr) || fieldErr.Field != "cursor" {
 				t.Errorf("cursor %q: got %v, want a FieldError naming cursor", bad, err)
+			}
+		}
+	})
+}
+
+// AuditFeedHold tells how long the API's feed holds committed events back and which
+// transaction holds them: on PostgreSQL one that writes and stays open, here in another
+// database of the server; on SQLite, whose writers take turns, never any.
+func TestAuditFeedHold(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
+		ctx := context.Background()
+		if target.Name == "sqlite" {
+			if err := store.RecordAudit(ctx, models.AuditEvent{At: store.Now().Add(-time.Minute), Action: "test.event"}); err != nil {
+				t.Fatal(err)
+			}
+			if hold, err := store.AuditFeedHold(ctx); err != nil || hold != (models.AuditFeedHold{}) {
+				t.Errorf("on SQLite: got %+v, %v; want nothing held back", hold, err)
+			}
+			return
+		}
+		u, err := url.Parse(os.Getenv(modelstest.EnvPostgres))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/postgres"
+		query := u.Query()
+		query.Set("application_name", "keysmith-test-feed-hold")
+		u.RawQuery = query.Encode()
+		other, err := models.Open(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		tx, err := other.Pool().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.Exec("SELECT pg_current_xact_id()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.RecordAudit(ctx, models.AuditEvent{At: store.Now().Add(-time.Minute), Action: "test.event"}); err != nil {
+			t.Fatal(err)
+		}
+		hold, err := store.AuditFeedHold(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hold.Waiting < time.Minute || hold.Holder.Application != "keysmith-test-feed-hold" || hold.Holder.Database != "postgres" ||
+			hold.Holder.State != "idle in transaction" || hold.Holder.Started.IsZero() {
+			t.Errorf("while the transaction is open: got %+v, want a minute or more, held by keysmith-test-feed-hold in postgres", hold)
+		}
+		tx.Rollback()
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			hold, err := store.AuditFeedHold(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hold == (models.AuditFeedHold{}) {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("after the transaction ended: got %+v, want nothing held back", hold)
 			}
 		}
 	})

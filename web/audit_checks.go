@@ -12,10 +12,16 @@ import (
 //   - the chain, at start and every auditChainCheckInterval: it goes on from the last event it
 //     verified, and from the start again every auditChainFullInterval (and at every start of the
 //     instance), so that a change to an event already verified is found within a day. Each run
-//     has until the next to finish; one cut short goes on from where it stopped.
+//     has until the next to finish; one cut short goes on from where it stopped;
+//   - the API's feed, on PostgreSQL, every auditFeedCheckInterval: how long it holds events back.
 const (
 	auditChainCheckInterval = 10 * time.Minute
 	auditChainFullInterval  = 24 * time.Hour
+	auditFeedCheckInterval  = 5 * time.Second
+	// auditFeedWarnAfter is how long the feed may hold an event back before the log says so,
+	// and auditFeedWarnEvery how often it says it again while it lasts.
+	auditFeedWarnAfter = 30 * time.Second
+	auditFeedWarnEvery = time.Minute
 )
 
 // chainCheck is the scheduled chain check's memory; only its goroutine touches it.
@@ -75,6 +81,29 @@ func (s *Server) checkAuditChain(ctx context.Context) error {
 	}
 	if report.Holds() && (advanced || full) {
 		s.log.Info("audit chain verified", "anchor", report.Last.String(), "from_start", full, "events_checked", report.Checked, "unkeyed_to", report.UnkeyedTo)
+	}
+	return nil
+}
+
+// checkAuditFeed sets keysmith_audit_feed_held_back_seconds, and past auditFeedWarnAfter logs
+// a warning naming the transaction that holds the feed back, once every auditFeedWarnEvery
+// while it lasts, and a line when it is over.
+func (s *Server) checkAuditFeed(ctx context.Context) error {
+	hold, err := s.store.AuditFeedHold(ctx)
+	if err != nil {
+		return err
+	}
+	s.Metrics.auditFeedHeldBack.Set(hold.Waiting.Seconds())
+	now := time.Now()
+	switch {
+	case hold.Waiting > auditFeedWarnAfter && now.Sub(s.feedWarnedAt) >= auditFeedWarnEvery:
+		s.feedWarnedAt = now
+		s.log.Warn("the audit feed (/api/v1/audit-events) holds events back: a transaction that writes and stays open on the database server holds back every event written after it began, until it ends",
+			"held_back", hold.Waiting.Round(time.Second).String(), "holder", hold.Holder.String(),
+			"holder_pid", hold.Holder.PID, "holder_database", hold.Holder.Database, "holder_application", hold.Holder.Application)
+	case hold.Waiting <= auditFeedWarnAfter && !s.feedWarnedAt.IsZero():
+		s.feedWarnedAt = time.Time{}
+		s.log.Info("the audit feed no longer holds events back past the warning's threshold", "held_back", hold.Waiting.Round(time.Second).String())
 	}
 	return nil
 }
