@@ -195,3 +195,37 @@ func TestAuditFeedSaysWhenItIsHeldBack(t *testing.T) {
 		t.Errorf("the log: got %q, want a line saying the hold is over", app.Logs())
 	}
 }
+
+// Each event the feed serves carries its place in the chain, so that a SIEM holds anchors: the
+// newest it has, given to the verification, must still be in the chain, unchanged.
+func TestAuditFeedCarriesTheChain(t *testing.T) {
+	eachAPI(t, models.ScopeAdmin, func(t *testing.T, api *apiClient) {
+		seedAudit(t, api.app.Store, 2, api.app.Store.Now())
+		res := api.do(http.MethodGet, "/api/v1/audit-events", "")
+		var page struct {
+			Events []struct {
+				Action string
+				Chain  *struct {
+					Position int64
+					Link     string
+				}
+			}
+		}
+		if err := json.Unmarshal([]byte(res.Body), &page); err != nil || res.StatusCode != http.StatusOK {
+			t.Fatalf("the feed: got %d %q, %v", res.StatusCode, res.Body, err)
+		}
+		if len(page.Events) != 3 {
+			t.Fatalf("the feed: got %d events, want the key's creation and the 2 seeded", len(page.Events))
+		}
+		for i, ev := range page.Events {
+			if ev.Chain == nil || ev.Chain.Position != int64(i+1) || len(ev.Chain.Link) != 64 {
+				t.Fatalf("event %d (%s): got chain %+v, want position %d and a link", i, ev.Action, ev.Chain, i+1)
+			}
+		}
+		last := page.Events[2].Chain
+		report, err := api.app.Store.VerifyAuditChain(context.Background(), models.AuditChainCheck{Anchors: []models.AuditChainPoint{{Position: last.Position, Link: last.Link}}})
+		if err != nil || !report.Holds() || report.AnchorsChecked != 1 {
+			t.Errorf("verified against the feed's last event: got %+v, %v; want the anchor found and the chain whole", report, err)
+		}
+	})
+}

@@ -68,6 +68,10 @@ type AuditEvent struct {
 	TargetLabel string
 	// Detail is a short, secret-free remark: a reason, a count, what changed.
 	Detail string
+	// Chain is the event's position in the audit chain and its link, as read (the zero point
+	// for an event recorded before the chain began). A copy kept elsewhere, as a SIEM keeps
+	// the API's events, anchors the chain there (AuditChainPoint).
+	Chain AuditChainPoint
 }
 
 // auditRow is an AuditEvent as the audit_events table holds it.

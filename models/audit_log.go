@@ -86,15 +86,19 @@ func (f AuditFilter) apply(query *gorm.DB) *gorm.DB {
 }
 
 // auditColumns are the columns of an event that both databases have (not PostgreSQL's xid).
-const auditColumns = "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, target_label, address, user_agent, request_id, detail"
+const auditColumns = "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, target_label, address, user_agent, request_id, detail, chain_seq, chain_link"
 
 // event is the row as an AuditEvent.
 func (r auditRow) event() AuditEvent {
-	return AuditEvent{
+	ev := AuditEvent{
 		ID: r.ID, At: time.UnixMicro(r.At).UTC(),
 		Actor:  AuditActor{Type: r.ActorType, ID: r.ActorID, Label: r.ActorLabel, Address: r.Address, UserAgent: r.UserAgent, RequestID: r.RequestID},
 		Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID, TargetLabel: r.TargetLabel, Detail: r.Detail,
 	}
+	if r.ChainSeq != nil {
+		ev.Chain = AuditChainPoint{Position: *r.ChainSeq, Link: r.ChainLink}
+	}
+	return ev
 }
 
 // AuditLogQuery selects a page of the console's audit log, newest first: the Limit events
