@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"keysmith/models"
 	"keysmith/models/modelstest"
@@ -218,11 +219,14 @@ func TestServeRefusesAnotherAuditKey(t *testing.T) {
 			for _, other := range others {
 				vars["KEYSMITH_AUDIT_KEY"] = other
 				var out, errs bytes.Buffer
-				err := run(context.Background(), nil, getenv(vars), nil, &out, &errs)
+				// Bounded, so that an instance that starts anyway stops and fails the test.
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err := run(ctx, nil, getenv(vars), nil, &out, &errs)
+				cancel()
 				if err == nil || !strings.Contains(err.Error(), "the audit log is chained with") || !strings.Contains(err.Error(), "KEYSMITH_AUDIT_KEY") {
 					t.Errorf("serve with the key %q: got %v, want start-up refused", other, err)
 				}
-				if strings.Contains(err.Error(), key) || (other != "" && strings.Contains(err.Error(), other)) {
+				if err != nil && (strings.Contains(err.Error(), key) || (other != "" && strings.Contains(err.Error(), other))) {
 					t.Errorf("serve with the key %q: the message %q shows a key", other, err)
 				}
 			}
