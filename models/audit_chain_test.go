@@ -148,9 +148,9 @@ func TestAuditChainShowsTampering(t *testing.T) {
 	}
 }
 
-// Events recorded at once by many transactions, on PostgreSQL by many connections, are linked
-// one after the other in the order their transactions commit: no two take one position, none
-// is lost, and the chain holds.
+// Events recorded at once by many transactions, on PostgreSQL by many connections (key changes
+// and refused sign-ins, as a flood brings them), are linked one after the other in the order
+// their transactions commit: no two take one position, none is lost, and the chain holds.
 func TestAuditChainWithParallelWriters(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		if err := store.UseAuditKey(testAuditSecret); err != nil {
@@ -159,7 +159,7 @@ func TestAuditChainWithParallelWriters(t *testing.T) {
 		ctx := models.WithAuditActor(context.Background(), models.AuditActor{Type: models.ActorUser, ID: "1", Label: "ops@example.com"})
 		const writers, rounds = 8, 10
 		var wg sync.WaitGroup
-		errs := make(chan error, writers*rounds*3)
+		errs := make(chan error, writers*rounds*4)
 		for w := range writers {
 			wg.Go(func() {
 				for r := range rounds {
@@ -171,6 +171,10 @@ func TestAuditChainWithParallelWriters(t *testing.T) {
 					errs <- store.RecordAudit(ctx, models.AuditEvent{Action: "test.event", Detail: key.PublicID})
 					_, _, err = store.DisableAPIKey(ctx, key.PublicID)
 					errs <- err
+					attempt := models.SignInAttempt{Email: "root@example.com", Password: "a guess", Address: fmt.Sprintf("192.0.2.%d", w*rounds+r)}
+					if _, err := store.SignIn(ctx, attempt); !errors.Is(err, models.ErrUserNotFound) {
+						errs <- fmt.Errorf("a refused sign-in: got %v, want ErrUserNotFound", err)
+					}
 				}
 			})
 		}
@@ -181,7 +185,7 @@ func TestAuditChainWithParallelWriters(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		const want = writers * rounds * 3
+		const want = writers * rounds * 4
 		report := verify(t, store, models.AuditChainCheck{})
 		if !report.Holds() || report.Checked != want || report.First.Position != 1 || report.Last.Position != want {
 			t.Fatalf("got %+v, want %d events whole at positions 1 to %d", report, want, want)
