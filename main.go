@@ -1,7 +1,8 @@
 // Command keysmith serves the Administration › API Keys console and the catalog API that the
 // keys open. `keysmith` or `keysmith serve` serves; `keysmith migrate` applies migrations;
 // `keysmith users create|list|disable|enable|set-permission|reset-link` administers console users
-// from a script; `keysmith keys list|disable|enable|rotate` lists, pauses and rotates API keys.
+// from a script; `keysmith keys list|disable|enable|rotate` lists, pauses and rotates API keys;
+// `keysmith audit verify` checks the audit log's chain.
 package main
 
 import (
@@ -44,6 +45,7 @@ const usage = `usage:
   keysmith keys list [--status S] [--scope S] [--json] [flags]
   keysmith keys disable|enable ak_… [flags]
   keysmith keys rotate ak_… --grace=0|1h|24h|7d|until-unused [--expires=30d|never|YYYY-MM-DD] [flags]
+  keysmith audit verify [--anchor POSITION:LINK]… [flags]   check the audit log's chain; exits 1 where it breaks
   keysmith version                  print the module version and the commit it was built from (also --version)
 flags (each also read from its environment variable): run "keysmith serve -h"`
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return usersCommand(ctx, args, getenv, stdin, stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args, getenv, stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args, getenv, stdout, stderr)
 	case "version":
 		return printVersion(args, stdout)
 	case "help":
@@ -75,8 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 }
 
 // openStore loads the configuration from args (configuration flags only) and the environment,
-// opens the database (queueing webhook events when a webhook is configured) and applies
-// pending migrations, returning the versions it applied.
+// opens the database (queueing webhook events when a webhook is configured), applies pending
+// migrations, returning the versions it applied, and gives the store its audit key
+// (useAuditKey).
 func openStore(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer) (config.Config, *models.Store, []int64, error) {
 	cfg, rest, err := config.Load(name, args, getenv, stderr)
 	if err == nil && len(rest) > 0 {
@@ -95,6 +100,9 @@ func openStore(ctx context.Context, name string, args []string, getenv func(stri
 		store.EnableWebhookEvents()
 	}
 	applied, err := store.Migrate(ctx)
+	if err == nil {
+		err = useAuditKey(ctx, &cfg, store, stderr)
+	}
 	if err != nil {
 		store.Close()
 		return cfg, nil, nil, err
@@ -134,6 +142,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		sessionKeys = [][]byte{key}
 	}
+	if err := store.CheckAuditKey(ctx); err != nil {
+		return auditKeyAdvice(err)
+	}
+	logAuditProtection(ctx, cfg, store, log)
 	srv := web.New(cfg, store, log, sessionKeys)
 	handlers.New(store, srv, cfg, log).Register(srv.Echo)
 	// The listener outlives ctx: the cache stays vouched for while the stop drains requests.
@@ -159,7 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	_, store, applied, err := openStore(ctx, "keysmith migrate", args, getenv, stderr)
+	cfg, store, applied, err := openStore(ctx, "keysmith migrate", args, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -170,7 +182,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	for _, version := range applied {
 		fmt.Fprintf(stdout, "migrate: applied %05d\n", version)
 	}
-	return nil
+	return storeAuditRetention(ctx, cfg, store, stdout)
 }
 
 func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {

@@ -3,6 +3,7 @@
 package config
 
 import (
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -83,7 +85,23 @@ type Config struct {
 	// AdminKeysBy says who may give an API key the Admin scope in the console (create an Admin
 	// key, rotate one): AdminKeysBySuperAdmins or AdminKeysByKeyAdmins.
 	AdminKeysBy string
+	// AuditKey keys the audit log's chain of HMACs, so that whoever can write to the database
+	// but does not hold it cannot forge an event that verifies: KEYSMITH_AUDIT_KEY, or the
+	// content of KEYSMITH_AUDIT_KEY_FILE. Nil when neither is set.
+	AuditKey AuditKey
+	// AuditKeyFile is the file AuditKey was read from; empty when it came from
+	// KEYSMITH_AUDIT_KEY or is not set.
+	AuditKeyFile string
 }
+
+// AuditKey is the secret that keys the audit log's chain. It prints as "[hidden]".
+type AuditKey []byte
+
+// String hides the key.
+func (AuditKey) String() string { return "[hidden]" }
+
+// GoString hides the key from %#v too.
+func (AuditKey) GoString() string { return "[hidden]" }
 
 // WebhookSecret is the key that signs webhook events. It prints as "[hidden]", so that no
 // log line or test failure that prints the configuration shows it.
@@ -133,12 +151,20 @@ const (
 	maxWebhookSecretBytes = 64
 )
 
+// The audit key is written in hex: at least 32 bytes (64 hex characters), at most 64 (HMAC-SHA256
+// hashes a longer key down to 32 bytes anyway).
+const (
+	MinAuditKeyBytes = 32
+	maxAuditKeyBytes = 64
+)
+
 // hiddenValues are the settings whose values an error message must not repeat: secrets, and
 // the webhook URL, which often carries a token of its own.
 var hiddenValues = map[string]bool{
 	"KEYSMITH_SESSION_KEYS":   true,
 	"KEYSMITH_WEBHOOK_URL":    true,
 	"KEYSMITH_WEBHOOK_SECRET": true,
+	"KEYSMITH_AUDIT_KEY":      true,
 }
 
 // setting describes one configuration value: its flag, its environment variable and how it
@@ -265,6 +291,16 @@ var settings = []setting{
 		c.AdminKeysBy = v
 		return nil
 	}},
+	{"audit-key", "KEYSMITH_AUDIT_KEY", "64 to 128 hex characters (32 to 64 random bytes) keying the audit log's chain of HMACs (prefer the variable, or KEYSMITH_AUDIT_KEY_FILE: a flag shows in the process list)", func(c *Config, v string) error {
+		key, err := ParseAuditKey(v)
+		c.AuditKey = key
+		return err
+	}},
+	{"audit-key-file", "KEYSMITH_AUDIT_KEY_FILE", "file holding the audit key in hex, readable by its owner only (mode 0600 or 0400)", func(c *Config, v string) error {
+		key, err := ReadAuditKeyFile(v)
+		c.AuditKey, c.AuditKeyFile = key, v
+		return err
+	}},
 	{"log-format", "KEYSMITH_LOG_FORMAT", "text or json", func(c *Config, v string) error {
 		v = strings.ToLower(strings.TrimSpace(v))
 		if v != "text" && v != "json" {
@@ -329,10 +365,16 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 		LogLevel:           slog.LevelInfo,
 	}
 	baseURLSet := false
+	// A key from the environment and another from a flag are one source each; a flag replaces
+	// the variable of its own name.
+	auditKeyFrom := map[string]bool{}
 	for _, s := range settings {
 		v := getenv(s.env)
 		if v == "" {
 			continue
+		}
+		if s.flag == "audit-key" || s.flag == "audit-key-file" {
+			auditKeyFrom[s.flag] = true
 		}
 		if err := s.parse(&cfg, v); err != nil {
 			if hiddenValues[s.env] {
@@ -364,6 +406,9 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 				}
 			}
 			baseURLSet = baseURLSet || s.flag == "base-url"
+			if s.flag == "audit-key" || s.flag == "audit-key-file" {
+				auditKeyFrom[s.flag] = true
+			}
 		}
 	})
 	if flagErr != nil {
@@ -396,6 +441,9 @@ func Load(name string, args []string, getenv func(string) string, output io.Writ
 	if cfg.WebhookURL == nil && cfg.WebhookSecret != nil {
 		return Config{}, nil, errors.New("config: KEYSMITH_WEBHOOK_SECRET is set without KEYSMITH_WEBHOOK_URL: there is nowhere to send events")
 	}
+	if len(auditKeyFrom) > 1 {
+		return Config{}, nil, errors.New("config: KEYSMITH_AUDIT_KEY and KEYSMITH_AUDIT_KEY_FILE are both set: set one")
+	}
 	return cfg, fs.Args(), nil
 }
 
@@ -420,6 +468,80 @@ func wildcardHost(host string) bool {
 		}
 	}
 	return true
+}
+
+// ParseAuditKey reads an audit key written in hex. The messages never repeat the value.
+func ParseAuditKey(v string) (AuditKey, error) {
+	v = strings.TrimSpace(v)
+	key, err := hex.DecodeString(v)
+	if err != nil {
+		return nil, errors.New("must be hex (0-9, a-f), an even number of characters (make one with: openssl rand -hex 32)")
+	}
+	if len(key) < MinAuditKeyBytes || len(key) > maxAuditKeyBytes {
+		return nil, fmt.Errorf("must be %d to %d hex characters (%d to %d bytes), not %d (make one with: openssl rand -hex 32)",
+			2*MinAuditKeyBytes, 2*maxAuditKeyBytes, MinAuditKeyBytes, maxAuditKeyBytes, len(v))
+	}
+	return key, nil
+}
+
+// maxAuditKeyFile bounds what ReadAuditKeyFile reads: a key and a line end, with room to spare.
+const maxAuditKeyFile = 1024
+
+// ReadAuditKeyFile reads the audit key from the file at path: the key in hex, optionally
+// followed by a line end. The file must be a regular file that only its owner may read or
+// write (mode 0600 or 0400): a key others can read keys nothing. The messages name the file,
+// never its content.
+func ReadAuditKeyFile(path string) (AuditKey, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the audit key file: %w", err)
+	}
+	defer file.Close()
+	info, err := file.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the audit key file: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("the audit key file %s is not a regular file", path)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("the audit key file %s may be read or written by others (mode %04o): make it readable by its owner only (chmod 600 %s)", path, perm, path)
+	}
+	content, err := io.ReadAll(io.LimitReader(file, maxAuditKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the audit key file: %w", err)
+	}
+	if len(content) > maxAuditKeyFile {
+		return nil, fmt.Errorf("the audit key file %s is too large to hold a key", path)
+	}
+	key, err := ParseAuditKey(string(content))
+	if err != nil {
+		return nil, fmt.Errorf("the audit key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// CreateAuditKeyFile makes a new random audit key and writes it in hex to a new file at path,
+// readable by its owner only (0600); it fails if the file exists.
+func CreateAuditKeyFile(path string) (AuditKey, error) {
+	key := make(AuditKey, MinAuditKeyBytes)
+	rand.Read(key)
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create the audit key file: %w", err)
+	}
+	_, err = file.WriteString(hex.EncodeToString(key) + "\n")
+	if err == nil {
+		err = file.Sync()
+	}
+	if closeErr := file.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil {
+		os.Remove(path)
+		return nil, fmt.Errorf("cannot write the audit key file: %w", err)
+	}
+	return key, nil
 }
 
 // parseWebhookSecret reads a secret in the specification's form: "whsec_" and the standard

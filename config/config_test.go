@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -267,5 +269,117 @@ func TestWildcardBaseURLIsRefused(t *testing.T) {
 		if err != nil || cfg.BaseURL.String() != want {
 			t.Errorf("KEYSMITH_ADDR=%s KEYSMITH_BASE_URL=%q: got %v, %v; want the base URL %s", addr, base, cfg.BaseURL, err, want)
 		}
+	}
+}
+
+// testAuditKey is a valid audit key of 32 bytes in hex.
+var testAuditKey = strings.Repeat("5a", 32)
+
+// The audit key comes from KEYSMITH_AUDIT_KEY or from a file only its owner reads; a bad value
+// is refused with a message that names the variable and never repeats the key.
+func TestAuditKeySettings(t *testing.T) {
+	dir := t.TempDir()
+	file := func(name, content string, mode os.FileMode) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	good := file("good", testAuditKey+"\n", 0o600)
+
+	cfg, _, err := config.Load("test", nil, env(nil), io.Discard)
+	if err != nil || cfg.AuditKey != nil || cfg.AuditKeyFile != "" {
+		t.Fatalf("default: got key set %t, file %q, %v; want none", cfg.AuditKey != nil, cfg.AuditKeyFile, err)
+	}
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+		file string
+	}{
+		{"the variable", map[string]string{"KEYSMITH_AUDIT_KEY": testAuditKey}, nil, ""},
+		{"upper case, 64 bytes", map[string]string{"KEYSMITH_AUDIT_KEY": strings.ToUpper(strings.Repeat(testAuditKey[:64], 2))}, nil, ""},
+		{"a file", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": good}, nil, good},
+		{"a file read-only", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": file("read-only", testAuditKey, 0o400)}, nil, filepath.Join(dir, "read-only")},
+		{"the flag", nil, []string{"-audit-key-file", good}, good},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := config.Load("test", tc.args, env(tc.vars), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cfg.AuditKey) < 32 || cfg.AuditKey[0] != 0x5a || cfg.AuditKeyFile != tc.file {
+				t.Errorf("got a key of %d bytes from %q, want 0x5a… from %q", len(cfg.AuditKey), cfg.AuditKeyFile, tc.file)
+			}
+			for _, format := range []string{"%v", "%+v", "%#v"} {
+				if printed := fmt.Sprintf(format, cfg); strings.Contains(printed, "5a5a") || strings.Contains(printed, "90 90") || strings.Contains(printed, "0x5a") {
+					t.Errorf("Sprintf(%q, cfg) shows the key: %q", format, printed)
+				}
+			}
+		})
+	}
+
+	const secretLooking = "c0ffee"
+	for _, tc := range []struct {
+		name, want string
+		vars       map[string]string
+	}{
+		{"too short", "64 to 128 hex characters", map[string]string{"KEYSMITH_AUDIT_KEY": strings.Repeat(secretLooking, 10)}},
+		{"too long", "64 to 128 hex characters", map[string]string{"KEYSMITH_AUDIT_KEY": strings.Repeat(secretLooking, 22)}},
+		{"not hex", "must be hex", map[string]string{"KEYSMITH_AUDIT_KEY": strings.Repeat(secretLooking, 10) + "zz" + strings.Repeat(secretLooking, 2)}},
+		{"odd length", "must be hex", map[string]string{"KEYSMITH_AUDIT_KEY": strings.Repeat(secretLooking, 11) + "c"}},
+		{"a NUL byte", "must be hex", map[string]string{"KEYSMITH_AUDIT_KEY": strings.Repeat(secretLooking, 10) + "\x00" + strings.Repeat(secretLooking, 2)}},
+		{"both set", "both set", map[string]string{"KEYSMITH_AUDIT_KEY": testAuditKey, "KEYSMITH_AUDIT_KEY_FILE": good}},
+		{"a file others may read", "chmod 600", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": file("open", strings.Repeat(secretLooking, 11)+"\n", 0o644)}},
+		{"a file the group may read", "mode 0640", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": file("group", strings.Repeat(secretLooking, 11)+"\n", 0o640)}},
+		{"a file of the wrong content", "must be hex", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": file("wrong", "key = "+strings.Repeat(secretLooking, 11)+"\n", 0o600)}},
+		{"a file too short", "64 to 128 hex characters", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": file("short", strings.Repeat(secretLooking, 5), 0o600)}},
+		{"a missing file", "cannot read the audit key file", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": filepath.Join(dir, "missing")}},
+		{"a directory", "not a regular file", map[string]string{"KEYSMITH_AUDIT_KEY_FILE": dir}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := config.Load("test", nil, env(tc.vars), io.Discard)
+			if err == nil || !strings.Contains(err.Error(), "KEYSMITH_AUDIT_KEY") || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one naming KEYSMITH_AUDIT_KEY… and saying %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), secretLooking) || strings.Contains(err.Error(), "5a5a") {
+				t.Errorf("got error %q, which repeats the key", err)
+			}
+		})
+	}
+	if _, _, err := config.Load("test", []string{"-audit-key", "c0ffee"}, env(nil), io.Discard); err == nil || strings.Contains(err.Error(), "c0ffee") {
+		t.Errorf("a bad -audit-key flag: got error %v, want one that does not repeat the value", err)
+	}
+}
+
+// A key file made by CreateAuditKeyFile is readable by its owner only, holds a new random key,
+// reads back, and is never overwritten.
+func TestCreateAuditKeyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keysmith.db.audit-key")
+	key, err := config.CreateAuditKeyFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("the file: got %v, %v; want mode 0600", info.Mode(), err)
+	}
+	read, err := config.ReadAuditKeyFile(path)
+	if err != nil || string(read) != string(key) || len(key) != 32 {
+		t.Fatalf("read back: got %d bytes equal %t, %v; want the 32 bytes made", len(read), string(read) == string(key), err)
+	}
+	if _, err := config.CreateAuditKeyFile(path); err == nil {
+		t.Error("made again over the existing file: got no error")
+	}
+	if again, _ := config.ReadAuditKeyFile(path); string(again) != string(key) {
+		t.Error("the existing file was overwritten")
+	}
+	other, err := config.CreateAuditKeyFile(filepath.Join(t.TempDir(), "other"))
+	if err != nil || string(other) == string(key) {
+		t.Errorf("a second file: got the same key %t, %v; want a new random key", string(other) == string(key), err)
 	}
 }

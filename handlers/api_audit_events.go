@@ -27,6 +27,15 @@ type auditEventJSON struct {
 	UserAgent     string         `json:"user_agent"`
 	RequestID     string         `json:"request_id"`
 	Detail        string         `json:"detail"`
+	// Chain is null for an event recorded before the audit log was chained.
+	Chain *auditChainJSON `json:"chain"`
+}
+
+// auditChainJSON is an event's place in the audit chain: kept by a SIEM, the newest it holds
+// is an anchor for `keysmith audit verify --anchor position:link`.
+type auditChainJSON struct {
+	Position int64  `json:"position"`
+	Link     string `json:"link"`
 }
 
 // apiAuditEvents answers GET /api/v1/audit-events for a SIEM to pull: the events the filters
@@ -59,6 +68,9 @@ func (h *Handler) apiAuditEvents(c echo.Context) error {
 			Action:        ev.Action,
 			Target:        auditPartyJSON{Type: ev.TargetType, ID: ev.TargetID, Label: ev.TargetLabel},
 			ClientAddress: ev.Actor.Address, UserAgent: ev.Actor.UserAgent, RequestID: ev.Actor.RequestID, Detail: ev.Detail,
+		}
+		if ev.Chain.Position > 0 {
+			out[i].Chain = &auditChainJSON{Position: ev.Chain.Position, Link: ev.Chain.Link}
 		}
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")

@@ -408,15 +408,30 @@ func TestALookupThatTimesOutAloneTakesNothingDown(t *testing.T) {
 	}
 
 	proxy.HangNew()
-	// Every open connection is held, so that the next lookup must open one, which hangs.
+	// Every open connection is held, so that the next lookup must open one, which hangs. One
+	// that a background job (the heartbeat, the audit checks) has in use is waited for and
+	// held too: given back later, it would answer the slow lookup.
 	pool := app.Store.Pool()
 	var held []*sql.Conn
-	for pool.Stats().Idle > 0 {
-		conn, err := pool.Conn(ctx)
-		if err != nil {
-			t.Fatal(err)
+	for start := time.Now(); ; {
+		stats := pool.Stats()
+		if stats.Idle == 0 && stats.InUse == len(held) {
+			break
 		}
-		held = append(held, conn)
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("background jobs kept %d connections for 5 s", stats.InUse-len(held))
+		}
+		if stats.Idle == 0 {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		// Bounded: a job may take the idle connection first, and a new one hangs.
+		taking, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		conn, err := pool.Conn(taking)
+		cancel()
+		if err == nil {
+			held = append(held, conn)
+		}
 	}
 	hung := proxy.Connections()
 	slowAnswer := make(chan answer, 1)

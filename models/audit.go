@@ -68,6 +68,10 @@ type AuditEvent struct {
 	TargetLabel string
 	// Detail is a short, secret-free remark: a reason, a count, what changed.
 	Detail string
+	// Chain is the event's position in the audit chain and its link, as read (the zero point
+	// for an event recorded before the chain began). A copy kept elsewhere, as a SIEM keeps
+	// the API's events, anchors the chain there (AuditChainPoint).
+	Chain AuditChainPoint
 }
 
 // auditRow is an AuditEvent as the audit_events table holds it.
@@ -85,6 +89,13 @@ type auditRow struct {
 	UserAgent   string
 	RequestID   string
 	Detail      string
+	// The event's place in the audit chain (audit_chain.go): its position, the link of the
+	// event before it, the id of the key that links it ("" for SHA-256) and its own link.
+	// ChainSeq is nil for an event recorded before the chain began.
+	ChainSeq  *int64
+	ChainPrev string
+	ChainKey  string
+	ChainLink string
 }
 
 func (auditRow) TableName() string { return "audit_events" }
@@ -125,9 +136,14 @@ func auditText(s string) string {
 	return out
 }
 
-// recordAudit appends ev, by the actor ctx carries, in transaction tx: the event is written
-// if and only if the change it records is.
+// recordAudit appends ev, by the actor ctx carries, in transaction tx, which Store.transaction
+// began: the event is written, linked into the audit chain, as the transaction's last
+// statement, if and only if the change it records is.
 func (s *Store) recordAudit(ctx context.Context, tx *gorm.DB, ev AuditEvent) error {
+	pending, _ := tx.Statement.Context.Value(pendingAuditKey{}).(*pendingAudit)
+	if pending == nil {
+		return fmt.Errorf("models: record audit event %s: not in a transaction of Store.transaction, which links events into the chain", ev.Action)
+	}
 	actor := AuditActorFrom(ctx)
 	at := ev.At
 	if at.IsZero() {
@@ -147,9 +163,7 @@ func (s *Store) recordAudit(ctx context.Context, tx *gorm.DB, ev AuditEvent) err
 		RequestID:   auditText(actor.RequestID),
 		Detail:      auditText(ev.Detail),
 	}
-	if err := tx.Create(&row).Error; err != nil {
-		return fmt.Errorf("models: record audit event %s: %w", ev.Action, err)
-	}
+	pending.rows = append(pending.rows, row)
 	return nil
 }
 
@@ -158,5 +172,5 @@ func (s *Store) recordAudit(ctx context.Context, tx *gorm.DB, ev AuditEvent) err
 func (s *Store) RecordAudit(ctx context.Context, ev AuditEvent) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return s.recordAudit(ctx, s.db.WithContext(ctx), ev)
+	return s.transaction(ctx, func(tx *gorm.DB) error { return s.recordAudit(ctx, tx, ev) })
 }

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -85,15 +86,19 @@ func (f AuditFilter) apply(query *gorm.DB) *gorm.DB {
 }
 
 // auditColumns are the columns of an event that both databases have (not PostgreSQL's xid).
-const auditColumns = "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, target_label, address, user_agent, request_id, detail"
+const auditColumns = "id, at, actor_type, actor_id, actor_label, action, target_type, target_id, target_label, address, user_agent, request_id, detail, chain_seq, chain_link"
 
 // event is the row as an AuditEvent.
 func (r auditRow) event() AuditEvent {
-	return AuditEvent{
+	ev := AuditEvent{
 		ID: r.ID, At: time.UnixMicro(r.At).UTC(),
 		Actor:  AuditActor{Type: r.ActorType, ID: r.ActorID, Label: r.ActorLabel, Address: r.Address, UserAgent: r.UserAgent, RequestID: r.RequestID},
 		Action: r.Action, TargetType: r.TargetType, TargetID: r.TargetID, TargetLabel: r.TargetLabel, Detail: r.Detail,
 	}
+	if r.ChainSeq != nil {
+		ev.Chain = AuditChainPoint{Position: *r.ChainSeq, Link: r.ChainLink}
+	}
+	return ev
 }
 
 // AuditLogQuery selects a page of the console's audit log, newest first: the Limit events
@@ -272,44 +277,37 @@ const auditPruneBatch = 5000
 
 // PruneAuditEvents deletes the events older than before, in transactions of auditPruneBatch
 // events until none is left or the store's deadline passes (a later call goes on from there),
-// and returns how many it deleted. It is the one deletion the append-only audit log allows:
-// each transaction first marks itself as the retention job's (on PostgreSQL SET LOCAL
-// keysmith.audit_prune = 'on'; on SQLite a row in audit_prune, which it removes again), which
-// the triggers that refuse every other UPDATE and DELETE check, and records what it deleted as
-// an audit.pruned event.
+// and returns how many it deleted. It is the one deletion the append-only audit log allows, and
+// the database allows it only for events older than the retention it stores (SetAuditRetention),
+// whatever before says: on PostgreSQL through prune_audit_events, which runs with its owner's
+// rights, so that the runtime role needs no DELETE; on SQLite inside a transaction that holds a
+// row in audit_prune. Events outside the chain go first; then the chain's oldest events, up to
+// the first younger than before, so that the rest of the chain stays whole. Each transaction
+// records an audit.pruned event naming the last position it deleted, where the chain now starts.
 func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	cutoff := before.UnixMicro()
 	var deleted int64
 	for {
-		var batch int64
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			allow, disallow := "SET LOCAL keysmith.audit_prune = 'on'", ""
-			if s.dialect == DialectSQLite {
-				allow, disallow = "INSERT INTO audit_prune (on_since) VALUES (0)", "DELETE FROM audit_prune"
-			}
-			if err := tx.Exec(allow).Error; err != nil {
+		var batch, cut int64
+		err := s.transaction(ctx, func(tx *gorm.DB) error {
+			var err error
+			if batch, cut, err = s.pruneBatch(tx, cutoff); err != nil {
 				return err
 			}
-			res := tx.Exec("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE at < ? ORDER BY at LIMIT ?)", cutoff, auditPruneBatch)
-			if res.Error != nil {
-				return res.Error
-			}
-			if batch = res.RowsAffected; batch == 0 {
+			if batch == 0 {
 				return errNothingToPrune
-			}
-			if disallow != "" {
-				if err := tx.Exec(disallow).Error; err != nil {
-					return err
-				}
 			}
 			events := "events"
 			if batch == 1 {
 				events = "event"
 			}
-			detail := fmt.Sprintf("%d %s from before %s deleted: they passed the retention period", batch, events, before.UTC().Format(time.RFC3339))
-			return s.recordAudit(ctx, tx, AuditEvent{Action: AuditPruned, Detail: detail})
+			event := AuditEvent{Action: AuditPruned, Detail: fmt.Sprintf("%d %s from before %s deleted: they passed the retention period", batch, events, before.UTC().Format(time.RFC3339))}
+			if cut > 0 {
+				event.TargetType, event.TargetID, event.TargetLabel = TargetAuditChain, formatID(cut), fmt.Sprintf("the audit log up to position %d", cut)
+			}
+			return s.recordAudit(ctx, tx, event)
 		})
 		if errors.Is(err, errNothingToPrune) {
 			return deleted, nil
@@ -324,5 +322,179 @@ func (s *Store) PruneAuditEvents(ctx context.Context, before time.Time) (int64, 
 	}
 }
 
+// pruneBatch deletes, in tx, up to auditPruneBatch events older than cutoff (Unix
+// microseconds) and than the stored retention, and returns how many, with the last position of
+// the chain it deleted (0 for none).
+func (s *Store) pruneBatch(tx *gorm.DB, cutoff int64) (deleted, cut int64, err error) {
+	var lastCut sql.NullInt64
+	if s.dialect == DialectPostgres {
+		err := tx.Raw("SELECT deleted, cut FROM prune_audit_events(?, ?)", cutoff, auditPruneBatch).Row().Scan(&deleted, &lastCut)
+		return deleted, lastCut.Int64, err
+	}
+	// The same as prune_audit_events (migrations/postgres/00016_audit_retention.sql). SQLite's
+	// triggers refuse a DELETE without a row in audit_prune, and of an event younger than the
+	// stored retention.
+	err = tx.Raw("SELECT min(?, CAST(strftime('%s', 'now') AS INTEGER) * 1000000 - micros) FROM audit_retention", cutoff).Row().Scan(&cutoff)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := tx.Exec("INSERT INTO audit_prune (on_since) VALUES (0)").Error; err != nil {
+		return 0, 0, err
+	}
+	res := tx.Exec("DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE chain_seq IS NULL AND at < ? ORDER BY id LIMIT ?)", cutoff, auditPruneBatch)
+	if res.Error != nil {
+		return 0, 0, res.Error
+	}
+	deleted = res.RowsAffected
+	err = tx.Raw(`SELECT max(w.chain_seq) FROM (
+		SELECT o.chain_seq, max(CASE WHEN o.at < ? THEN 0 ELSE 1 END) OVER (ORDER BY o.chain_seq) AS young_so_far
+		FROM (SELECT chain_seq, at FROM audit_events WHERE chain_seq IS NOT NULL ORDER BY chain_seq LIMIT ?) o
+	) w WHERE w.young_so_far = 0`, cutoff, auditPruneBatch-deleted).Row().Scan(&lastCut)
+	if err != nil {
+		return 0, 0, err
+	}
+	if lastCut.Valid {
+		res := tx.Exec("DELETE FROM audit_events WHERE chain_seq <= ?", lastCut.Int64)
+		if res.Error != nil {
+			return 0, 0, res.Error
+		}
+		deleted += res.RowsAffected
+	}
+	return deleted, lastCut.Int64, tx.Exec("DELETE FROM audit_prune").Error
+}
+
 // errNothingToPrune rolls back a prune transaction that found no event to delete.
 var errNothingToPrune = errors.New("models: no audit event to prune")
+
+// ErrAuditRetentionFixed: the database role may not change the retention the database stores;
+// its owner role does, with `keysmith migrate`.
+var ErrAuditRetentionFixed = errors.New("models: this database role may not change the audit retention the database enforces")
+
+// AuditRetention returns the retention the database enforces: no event younger is deleted.
+func (s *Store) AuditRetention(ctx context.Context) (time.Duration, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var micros int64
+	if err := s.db.WithContext(ctx).Raw("SELECT micros FROM audit_retention").Row().Scan(&micros); err != nil {
+		return 0, fmt.Errorf("models: read the audit retention: %w", err)
+	}
+	return time.Duration(micros) * time.Microsecond, nil
+}
+
+// SetAuditRetention stores retention (at least a day) as the retention the database enforces.
+// On PostgreSQL only the owner role may (ErrAuditRetentionFixed otherwise), so that the
+// runtime role cannot shorten the log's life.
+func (s *Store) SetAuditRetention(ctx context.Context, retention time.Duration) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if retention < 24*time.Hour {
+		return fmt.Errorf("models: the audit retention must be at least a day, not %s", retention)
+	}
+	err := s.db.WithContext(ctx).Exec("UPDATE audit_retention SET micros = ? WHERE id = 1", retention.Microseconds()).Error
+	if isInsufficientPrivilege(err) {
+		return ErrAuditRetentionFixed
+	}
+	if err != nil {
+		return fmt.Errorf("models: store the audit retention: %w", err)
+	}
+	return nil
+}
+
+// AuditFeedHold is how long the API's feed (AuditEventsAfter) holds committed events back, and
+// why. On PostgreSQL it serves an event once every transaction older than the event's has
+// ended, so that no event committed late is skipped: a transaction that writes and stays open,
+// in any database of the server, holds back every event written after it began.
+type AuditFeedHold struct {
+	// Waiting is how long the oldest event held back has waited since it was recorded; 0
+	// when none is held back.
+	Waiting time.Duration
+	// Holder is the oldest transaction still running, which holds them back; zero when none
+	// is held back.
+	Holder AuditFeedHolder
+}
+
+// AuditFeedHolder is a transaction that holds the feed back, as pg_stat_activity (or, for a
+// prepared transaction, pg_prepared_xacts) shows it. PostgreSQL shows another role's
+// session's state and start only to a superuser or a member of pg_read_all_stats: they are
+// empty otherwise.
+type AuditFeedHolder struct {
+	PID         int64
+	Database    string
+	Application string
+	User        string
+	State       string
+	// Started is when its transaction began; zero when not shown.
+	Started time.Time
+	// Prepared is the name of a prepared transaction (PREPARE TRANSACTION), which no session
+	// holds.
+	Prepared string
+}
+
+// String describes the holder for a log line.
+func (h AuditFeedHolder) String() string {
+	if h.Prepared != "" {
+		return fmt.Sprintf("prepared transaction %q in database %q (see pg_prepared_xacts)", h.Prepared, h.Database)
+	}
+	if h.PID == 0 {
+		return "a transaction that has ended since"
+	}
+	out := fmt.Sprintf("process %d in database %q, application %q, user %q", h.PID, h.Database, h.Application, h.User)
+	if h.State == "" {
+		return out + " (its state and start are shown to a superuser or a member of pg_read_all_stats)"
+	}
+	out += ", state " + h.State
+	if !h.Started.IsZero() {
+		out += ", transaction started " + h.Started.UTC().Format(time.RFC3339)
+	}
+	return out
+}
+
+// AuditFeedHold tells how long the API's feed has held committed events back, and which
+// transaction holds them. On SQLite, whose writers take turns, it never holds any back.
+func (s *Store) AuditFeedHold(ctx context.Context) (AuditFeedHold, error) {
+	if s.dialect != DialectPostgres {
+		return AuditFeedHold{}, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	db := s.db.WithContext(ctx)
+	var oldest sql.NullInt64
+	// The events AuditEventsAfter does not serve yet that this transaction sees: committed.
+	err := db.Raw("SELECT min(at) FROM audit_events WHERE xid >= pg_snapshot_xmin(pg_current_snapshot())").Row().Scan(&oldest)
+	if err != nil {
+		return AuditFeedHold{}, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	if !oldest.Valid {
+		return AuditFeedHold{}, nil
+	}
+	hold := AuditFeedHold{Waiting: max(s.now().Sub(time.UnixMicro(oldest.Int64)), time.Microsecond)}
+	var holders []struct {
+		ProcessID                              int64
+		Database, Application, UserName, State string
+		Started                                *time.Time
+	}
+	err = db.Raw(`SELECT pid AS process_id, coalesce(datname, '') AS database, coalesce(application_name, '') AS application,
+		coalesce(usename, '') AS user_name, coalesce(state, '') AS state, xact_start AS started
+		FROM pg_stat_activity WHERE backend_xid IS NOT NULL ORDER BY age(backend_xid) DESC LIMIT 1`).Scan(&holders).Error
+	if err != nil {
+		return hold, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	var prepared []struct{ Name, Database string }
+	err = db.Raw(`SELECT gid AS name, database FROM pg_prepared_xacts
+		WHERE age(transaction) > coalesce((SELECT max(age(backend_xid)) FROM pg_stat_activity WHERE backend_xid IS NOT NULL), 0)
+		ORDER BY age(transaction) DESC LIMIT 1`).Scan(&prepared).Error
+	if err != nil {
+		return hold, fmt.Errorf("models: audit feed hold: %w", err)
+	}
+	switch {
+	case len(prepared) > 0:
+		hold.Holder = AuditFeedHolder{Prepared: prepared[0].Name, Database: prepared[0].Database}
+	case len(holders) > 0:
+		h := holders[0]
+		hold.Holder = AuditFeedHolder{PID: h.ProcessID, Database: h.Database, Application: h.Application, User: h.UserName, State: h.State}
+		if h.Started != nil {
+			hold.Holder.Started = *h.Started
+		}
+	}
+	return hold, nil
+}

@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -110,12 +113,14 @@ func TestKeyChangesAreAudited(t *testing.T) {
 }
 
 // The audit log is append-only: the database refuses UPDATE and DELETE (and TRUNCATE on
-// PostgreSQL) on audit_events. The retention job alone deletes, events older than its
-// cutoff, and records that it did; afterwards deleting is refused again.
+// PostgreSQL) on audit_events, even to the role that owns it. The retention job alone deletes,
+// events older than its cutoff and than the retention the database stores, and records that it
+// did; afterwards deleting is refused again. The times are the real clock's, which the
+// database's triggers read.
 func TestAuditLogIsAppendOnly(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
 		ctx := context.Background()
-		now := time.Date(2031, 6, 1, 12, 0, 0, 0, time.UTC)
+		now := time.Now().UTC().Truncate(time.Second)
 		store.SetClock(func() time.Time { return now })
 		for _, at := range []time.Time{now.AddDate(-2, 0, 0), now.AddDate(-1, 0, -36), now.AddDate(0, 0, -399), now} {
 			if err := store.RecordAudit(ctx, models.AuditEvent{At: at, Action: "test.event", Detail: at.Format(time.DateOnly)}); err != nil {
@@ -131,6 +136,24 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 				t.Errorf("%s: got %v, want it refused as append-only", statement, err)
 			}
 		}
+		// The retention job's own way in deletes no event younger than the retention, even
+		// for the role that owns the table (the tests' role is a superuser).
+		allowPrune := "SET LOCAL keysmith.audit_prune = 'on'"
+		if target.Name == "sqlite" {
+			allowPrune = "INSERT INTO audit_prune (on_since) VALUES (0)"
+		}
+		tx, err := store.Pool().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, allowPrune); err != nil {
+			t.Fatal(err)
+		}
+		_, err = tx.ExecContext(ctx, "DELETE FROM audit_events WHERE at = "+strconv.FormatInt(now.UnixMicro(), 10))
+		tx.Rollback()
+		if err == nil || !strings.Contains(err.Error(), "younger than the retention") {
+			t.Errorf("%s, then DELETE of a fresh event: got %v, want it refused as younger than the retention", allowPrune, err)
+		}
 		if got := len(modelstest.AuditEvents(t, store, models.AuditFilter{Action: "test.event"})); got != 4 {
 			t.Fatalf("after the refused statements: %d events, want the 4 recorded", got)
 		}
@@ -143,9 +166,10 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		if got := actionsOf(kept); !slices.Equal(got, []string{"test.event", "test.event", models.AuditPruned}) {
 			t.Fatalf("after the prune: got %v, want the 2 recent events and the prune's", got)
 		}
+		wantDetail := "2 events from before " + now.AddDate(0, 0, -400).Format(time.RFC3339) + " deleted: they passed the retention period"
 		if kept[0].Detail != now.AddDate(0, 0, -399).Format(time.DateOnly) || kept[2].Actor.Type != models.ActorSystem ||
-			kept[2].Detail != "2 events from before 2030-04-27T12:00:00Z deleted: they passed the retention period" {
-			t.Errorf("after the prune: got %+v, want the event of 399 days ago first and the prune's by Keysmith", kept)
+			kept[2].Detail != wantDetail || kept[2].TargetType != models.TargetAuditChain || kept[2].TargetID != "2" {
+			t.Errorf("after the prune: got %+v, want the event of 399 days ago first and the prune's by Keysmith, naming position 2", kept)
 		}
 		if err := store.Exec(ctx, "DELETE FROM audit_events"); err == nil {
 			t.Error("DELETE after the prune: got no error, want it refused again")
@@ -155,6 +179,14 @@ func TestAuditLogIsAppendOnly(t *testing.T) {
 		}
 		if got := len(modelstest.AuditEvents(t, store, models.AuditFilter{})); got != 3 {
 			t.Errorf("after a prune with nothing to delete: %d events, want 3", got)
+		}
+		// Asked for everything, the retention job deletes nothing younger than the retention
+		// the database stores.
+		if deleted, err := store.PruneAuditEvents(ctx, now.Add(time.Hour)); err != nil || deleted != 0 {
+			t.Errorf("prune before an hour from now: got %d, %v; want nothing deleted", deleted, err)
+		}
+		if report, err := store.VerifyAuditChain(ctx, models.AuditChainCheck{}); err != nil || !report.Holds() || report.PrunedTo != 2 || report.First.Position != 3 {
+			t.Errorf("the chain after the prune: got %+v, %v; want it whole from position 3, pruned to 2", report, err)
 		}
 	})
 }
@@ -491,6 +523,69 @@ func TestAuditCursorText(t *testing.T) {
 			var fieldErr *models.FieldError
 			if !errors.As(err, &fieldErr) || fieldErr.Field != "cursor" {
 				t.Errorf("cursor %q: got %v, want a FieldError naming cursor", bad, err)
+			}
+		}
+	})
+}
+
+// AuditFeedHold tells how long the API's feed holds committed events back and which
+// transaction holds them: on PostgreSQL one that writes and stays open, here in another
+// database of the server; on SQLite, whose writers take turns, never any.
+func TestAuditFeedHold(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, target modelstest.Target) {
+		ctx := context.Background()
+		if target.Name == "sqlite" {
+			if err := store.RecordAudit(ctx, models.AuditEvent{At: store.Now().Add(-time.Minute), Action: "test.event"}); err != nil {
+				t.Fatal(err)
+			}
+			if hold, err := store.AuditFeedHold(ctx); err != nil || hold != (models.AuditFeedHold{}) {
+				t.Errorf("on SQLite: got %+v, %v; want nothing held back", hold, err)
+			}
+			return
+		}
+		u, err := url.Parse(os.Getenv(modelstest.EnvPostgres))
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.Path = "/postgres"
+		query := u.Query()
+		query.Set("application_name", "keysmith-test-feed-hold")
+		u.RawQuery = query.Encode()
+		other, err := models.Open(ctx, u.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer other.Close()
+		tx, err := other.Pool().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.Exec("SELECT pg_current_xact_id()"); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.RecordAudit(ctx, models.AuditEvent{At: store.Now().Add(-time.Minute), Action: "test.event"}); err != nil {
+			t.Fatal(err)
+		}
+		hold, err := store.AuditFeedHold(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hold.Waiting < time.Minute || hold.Holder.Application != "keysmith-test-feed-hold" || hold.Holder.Database != "postgres" ||
+			hold.Holder.State != "idle in transaction" || hold.Holder.Started.IsZero() {
+			t.Errorf("while the transaction is open: got %+v, want a minute or more, held by keysmith-test-feed-hold in postgres", hold)
+		}
+		tx.Rollback()
+		for start := time.Now(); ; time.Sleep(50 * time.Millisecond) {
+			hold, err := store.AuditFeedHold(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hold == (models.AuditFeedHold{}) {
+				break
+			}
+			if time.Since(start) > 5*time.Second {
+				t.Fatalf("after the transaction ended: got %+v, want nothing held back", hold)
 			}
 		}
 	})

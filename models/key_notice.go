@@ -62,7 +62,7 @@ func (s *Store) OnKeyNotice(fn func(KeyNotice)) {
 // step to remember.
 func (s *Store) changeKey(ctx context.Context, change func(tx *gorm.DB) (KeyNotice, []AuditEvent, error)) error {
 	var notice KeyNotice
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var (
 			events []AuditEvent
 			err    error

@@ -96,7 +96,7 @@ func (s *Store) RecordKeyRefusal(ctx context.Context, r KeyRefusal) (bool, error
 		detail += " (" + r.Route + ")"
 	}
 	event := AuditEvent{At: r.At, Action: AuditKeyRefused, TargetType: TargetKey, TargetID: r.PublicID, TargetLabel: r.Name, Detail: detail}
-	err := db.Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Exec("INSERT INTO key_refusal_marks (public_id, hour) VALUES (?, ?) ON CONFLICT DO NOTHING", r.PublicID, refusalHour(r.At))
 		if res.Error != nil {
 			return res.Error

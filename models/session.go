@@ -177,7 +177,7 @@ func (s *Store) EndUserSession(ctx context.Context, user *User, sessionID string
 	if CheckText("session", sessionID, false) != nil {
 		return ErrSessionNotFound
 	}
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Where("id = ? AND user_id = ?", sessionID, user.ID).Delete(&Session{})
 		if res.Error != nil {
 			return fmt.Errorf("models: end session: %w", res.Error)

@@ -84,7 +84,7 @@ func (s *Store) CompleteSetup(ctx context.Context, token string, nu NewUser) (*U
 	}
 	var created *User
 	now := s.now()
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if s.dialect == DialectPostgres {
 			if err := tx.Exec("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE").Error; err != nil {
 				return fmt.Errorf("models: complete setup: %w", err)

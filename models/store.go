@@ -75,6 +75,9 @@ type Store struct {
 	// processes; ownRevocations holds the ids of those it made itself until the poll skips them.
 	pollingRevocations atomic.Bool
 	ownRevocations     sync.Map
+	// auditKey links the audit events this store records (UseAuditKey); nil links them with
+	// SHA-256.
+	auditKey atomic.Pointer[auditKey]
 	// webhooks tells whether changes to keys queue webhook events (EnableWebhookEvents).
 	webhooks atomic.Bool
 	// statements counts the SQL statements the store has sent (Statements).
@@ -267,29 +270,13 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // Migrate applies every pending migration of the store's dialect and returns the versions it
-// applied. On PostgreSQL an advisory lock keeps two instances starting together apart.
+// applied. On PostgreSQL an advisory lock keeps two instances starting together apart, and a
+// role that owns the audit log takes from every other role what no role but the owner may do
+// to it (restrictAuditPrivileges).
 func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, migrationTimeout)
 	defer cancel()
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return nil, fmt.Errorf("models: migrate: %w", err)
-	}
-	dir, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
-	if err != nil {
-		return nil, fmt.Errorf("models: migrate: %w", err)
-	}
-	gooseDialect := goose.DialectSQLite3
-	var opts []goose.ProviderOption
-	if s.dialect == DialectPostgres {
-		gooseDialect = goose.DialectPostgres
-		locker, err := lock.NewPostgresSessionLocker()
-		if err != nil {
-			return nil, fmt.Errorf("models: migrate: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
-	}
-	provider, err := goose.NewProvider(gooseDialect, sqlDB, dir, opts...)
+	provider, err := s.migrations()
 	if err != nil {
 		return nil, fmt.Errorf("models: migrate: %w", err)
 	}
@@ -304,7 +291,33 @@ func (s *Store) Migrate(ctx context.Context) ([]int64, error) {
 	if err := s.backfillNameFolds(ctx); err != nil {
 		return applied, fmt.Errorf("models: migrate: fold api key names: %w", err)
 	}
+	if err := s.restrictAuditPrivileges(ctx); err != nil {
+		return applied, fmt.Errorf("models: migrate: restrict the audit log's privileges: %w", err)
+	}
 	return applied, nil
+}
+
+// migrations is the goose provider of the store's dialect.
+func (s *Store) migrations() (*goose.Provider, error) {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	if err != nil {
+		return nil, err
+	}
+	gooseDialect := goose.DialectSQLite3
+	var opts []goose.ProviderOption
+	if s.dialect == DialectPostgres {
+		gooseDialect = goose.DialectPostgres
+		locker, err := lock.NewPostgresSessionLocker()
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
+	}
+	return goose.NewProvider(gooseDialect, sqlDB, dir, opts...)
 }
 
 // SetClock replaces the store's clock; tests use it to move time forward.
@@ -369,4 +382,24 @@ func Unavailable(err error) bool {
 	// timeout.
 	msg := err.Error()
 	return strings.Contains(msg, "database is locked") || strings.Contains(msg, "SQLITE_BUSY")
+}
+
+// isInsufficientPrivilege tells whether err is PostgreSQL refusing the role a privilege.
+func isInsufficientPrivilege(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "42501"
+}
+
+// SQLiteAuditKeyFile returns where the audit key of an SQLite database is kept when no key
+// is given: beside the database, keysmith.db.audit-key for keysmith.db. It returns "" for an
+// in-memory database or a PostgreSQL URL.
+func SQLiteAuditKeyFile(databaseURL string) string {
+	if strings.HasPrefix(databaseURL, "postgres://") || strings.HasPrefix(databaseURL, "postgresql://") {
+		return ""
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(databaseURL, "sqlite://"), "?")
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file::memory:") {
+		return ""
+	}
+	return strings.TrimPrefix(path, "file:") + ".audit-key"
 }

@@ -186,7 +186,7 @@ func (s *Store) CreateUser(ctx context.Context, nu NewUser) (*User, error) {
 		return nil, err
 	}
 	var created *User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		var err error
 		if created, err = createUser(ctx, tx, nu, s.now()); err != nil {
 			return err

@@ -93,7 +93,7 @@ func (s *Store) InviteUser(ctx context.Context, inv Invitation) (*User, string, 
 		CreatedAt:  now,
 	}
 	var token string
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		if _, err := s.lockSuperAdmins(ctx, tx); err != nil {
 			return err
 		}
@@ -291,7 +291,7 @@ func (s *Store) SetPasswordWithLink(ctx context.Context, token, password string)
 	}
 	now := s.now()
 	var user *User
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(ctx, func(tx *gorm.DB) error {
 		var err error
 		if user, err = userByLink(ctx, tx, token, now, true); err != nil {
 			return err
@@ -400,7 +400,7 @@ func (s *Store) changeUser(ctx context.Context, id int64, change func(tx *gorm.D
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var user User
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		admins, err := s.lockSuperAdmins(ctx, tx)
 		if err != nil {
 			return err

@@ -104,7 +104,7 @@ func (s *Store) changePassword(ctx context.Context, change PasswordChange) (int6
 		return 0, wrong, ErrWrongPassword
 	}
 	var ended int64
-	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(ctx, func(tx *gorm.DB) error {
 		// Only over the hash just checked: a change made meanwhile elsewhere wins.
 		res := tx.Model(&User{}).Where("id = ? AND password_hash = ? AND NOT disabled", user.ID, user.PasswordHash).
 			Update("password_hash", hash)

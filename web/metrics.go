@@ -79,6 +79,13 @@ type Metrics struct {
 	// webhookDeliveries counts attempts to deliver webhook events by result.
 	webhookDeliveries *prometheus.CounterVec
 	webhookPending    prometheus.Gauge
+	// auditChainBreaks counts the places where the scheduled check found the audit chain
+	// broken, each once; auditChainVerified is the last position it verified.
+	auditChainBreaks   prometheus.Counter
+	auditChainVerified prometheus.Gauge
+	// auditFeedHeldBack is how long the API's audit feed has held its oldest committed event
+	// back.
+	auditFeedHeldBack prometheus.Gauge
 }
 
 // NewMetrics registers Keysmith's metrics, with the Go runtime's, the process's and the
@@ -156,8 +163,21 @@ func NewMetrics(store *models.Store) *Metrics {
 		Name: "keysmith_webhook_events_pending",
 		Help: "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).",
 	})
+	m.auditChainBreaks = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "keysmith_audit_chain_breaks_total",
+		Help: "Places where this instance's scheduled check found the audit log's chain broken (an event deleted, changed or inserted), each counted once. Any is an incident.",
+	})
+	m.auditChainVerified = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "keysmith_audit_chain_verified_position",
+		Help: "The position of the newest audit event that this instance's scheduled check verified in the chain (0 before its first check).",
+	})
+	m.auditFeedHeldBack = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "keysmith_audit_feed_held_back_seconds",
+		Help: "How long the oldest committed audit event that /api/v1/audit-events does not serve yet has waited since it was recorded: on PostgreSQL, a transaction that writes and stays open anywhere on the server holds back the events after it began (0 when none is held back, and on SQLite).",
+	})
 	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, verifications, m.cacheHits, m.cacheMisses,
-		m.cacheRefreshes, m.negativeCacheHits, m.indexRefusals, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending} {
+		m.cacheRefreshes, m.negativeCacheHits, m.indexRefusals, m.revocations, m.usesWritten, m.usesDropped, m.requestsUncounted, m.signIns, m.webhookDeliveries, m.webhookPending,
+		m.auditChainBreaks, m.auditChainVerified, m.auditFeedHeldBack} {
 		factory(c)
 	}
 	m.gauge("keysmith_password_hashes_running", "Passwords being hashed now (argon2id, at sign-in); bounded by the memory they may take.", func() float64 {

@@ -49,6 +49,10 @@ type Server struct {
 	log      *slog.Logger
 	assets   views.Assets
 	csrfKey  []byte
+	// chainCheck is the scheduled check of the audit chain's memory; feedWarnedAt when the
+	// feed check last warned that the feed holds events back (zero when it does not).
+	chainCheck   chainCheck
+	feedWarnedAt time.Time
 }
 
 // New builds the server and its middleware chain; handlers.Register adds the routes.
@@ -189,7 +193,14 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		_, err := s.store.RecordDenialSummaries(ctx)
 		return err
 	})
-	go s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
+	go func() {
+		s.storeAuditRetention(background)
+		s.nowAndEvery(background, auditPruneInterval, "prune the audit log", s.pruneAuditLog)
+	}()
+	go s.nowAndEvery(background, auditChainCheckInterval, "check the audit chain", s.checkAuditChain)
+	if s.store.Dialect() == models.DialectPostgres {
+		go s.nowAndEvery(background, auditFeedCheckInterval, "check the audit feed", s.checkAuditFeed)
+	}
 	go s.runAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
 	// is tried again by the heartbeat.
@@ -383,7 +394,9 @@ func (s *Server) pruneAuditLog(ctx context.Context) error {
 //   - every denialSummaryInterval, the refused console requests that were counted rather than
 //     recorded one by one in an hour now over are recorded as one event per actor (and the
 //     current hour's at a stop);
-//   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION.
+//   - at start and every hour, the audit log is pruned to KEYSMITH_AUDIT_RETENTION, which is
+//     first stored as the retention the database enforces (storeAuditRetention);
+//   - the audit chain and the audit feed are checked (audit_checks.go).
 const (
 	sessionSweepInterval  = 10 * time.Minute
 	bucketPruneInterval   = time.Minute

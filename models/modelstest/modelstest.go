@@ -7,11 +7,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"keysmith/config"
 	"keysmith/models"
 )
 
@@ -49,8 +52,31 @@ func Postgres(t testing.TB, why string) Target {
 	return Target{Name: "postgres", URL: freshSchema(t, base)}
 }
 
-// Open opens and migrates the target's database and closes it when the test ends.
+// Open opens and migrates the target's database and closes it when the test ends. As
+// `keysmith` does, it links the audit events of an SQLite database with the key kept beside
+// it, made if missing, so that the store and the commands a test runs on the same file link
+// them with one key; a PostgreSQL database is unkeyed, as without KEYSMITH_AUDIT_KEY.
 func Open(t testing.TB, target Target) *models.Store {
+	t.Helper()
+	store := OpenUnkeyed(t, target)
+	if path := models.SQLiteAuditKeyFile(target.URL); path != "" {
+		key, err := config.ReadAuditKeyFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			key, err = config.CreateAuditKeyFile(path)
+		}
+		if err == nil {
+			err = store.UseAuditKey(key)
+		}
+		if err != nil {
+			t.Fatalf("the audit key of %s: %v", target.Name, err)
+		}
+	}
+	return store
+}
+
+// OpenUnkeyed opens and migrates the target's database, as Open does, but links the audit
+// events with SHA-256 whatever the database, for the tests of the chain without a key.
+func OpenUnkeyed(t testing.TB, target Target) *models.Store {
 	t.Helper()
 	store, err := models.Open(context.Background(), target.URL)
 	if err != nil {
