@@ -14,15 +14,18 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
+	"keysmith/config"
 	"keysmith/models"
 )
 
@@ -80,6 +83,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if _, err := store.Migrate(ctx); err != nil {
 		return err
 	}
+	if err := useAuditKey(store, *databaseURL, getenv); err != nil {
+		return err
+	}
 
 	secrets := bufio.NewWriter(stdout)
 	start := time.Now()
@@ -100,6 +106,32 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 	}
 	return secrets.Flush()
+}
+
+// useAuditKey gives the store the key the serving instance links the audit log with, so that
+// the keys.created events mkkey records continue its chain: KEYSMITH_AUDIT_KEY, the file
+// KEYSMITH_AUDIT_KEY_FILE names, or on SQLite the key file beside the database once `keysmith`
+// has made it. With none of them the events are linked without a key, as serve links them.
+func useAuditKey(store *models.Store, databaseURL string, getenv func(string) string) error {
+	var (
+		key []byte
+		err error
+	)
+	switch {
+	case getenv("KEYSMITH_AUDIT_KEY") != "":
+		key, err = config.ParseAuditKey(getenv("KEYSMITH_AUDIT_KEY"))
+	case getenv("KEYSMITH_AUDIT_KEY_FILE") != "":
+		key, err = config.ReadAuditKeyFile(getenv("KEYSMITH_AUDIT_KEY_FILE"))
+	case models.SQLiteAuditKeyFile(databaseURL) != "":
+		key, err = config.ReadAuditKeyFile(models.SQLiteAuditKeyFile(databaseURL))
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+	}
+	if err != nil || key == nil {
+		return err
+	}
+	return store.UseAuditKey(key)
 }
 
 // withoutWaitingForDisk turns off PostgreSQL's synchronous_commit for mkkey's connections,
