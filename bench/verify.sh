@@ -250,6 +250,6 @@ echo "healthz:     $healthz req/s (mean of the rounds), server CPU $(median "${h
 echo "auth/verify: $verify req/s (mean of the rounds), server CPU $(median "${verify_cpu[@]}" | awk '{ printf "%.1f", $1 }') µs per request (median)"
 awk -v h="$healthz" -v v="$verify" -v m="$(median "${round_ratios[@]}")" -v spread="$spread" -v target="$target" \
   'BEGIN { printf "ratio:       %s (target >= %s): median of the rounds (%s); ratio of the means %.3f\n", m, target, spread, v / h }'
-echo "server RSS:  $rss MB now, $rss_peak MB at most (VmRSS, VmHWM; target < 150 MB with 100,000 keys cached)"
+echo "server RSS:  $rss MB now, $rss_peak MB at most (VmRSS, VmHWM; target < 135 MB after 100,000 keys in use, issue 18)"
 echo "keys used:   $used of $keys with a use written to the database"
 server_trouble
