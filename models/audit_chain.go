@@ -415,6 +415,10 @@ func (s *Store) VerifyAuditChain(ctx context.Context, check AuditChainCheck) (Au
 			switch {
 			case previous.Position == 0:
 				// The chain's start; checked below, against the retention job's last cut.
+			case position > previous.Position+1 && prunedMeanwhile(read, position-1):
+				// The retention job, on this instance or another, deleted the events after the
+				// last one read since they were read: the chain starts again here, as if the
+				// walk had begun after the cut.
 			case position == previous.Position+2:
 				problems = append(problems, fmt.Sprintf("position %d is missing before it: deleted", previous.Position+1))
 			case position != previous.Position+1:
@@ -470,18 +474,40 @@ func (s *Store) VerifyAuditChain(ctx context.Context, check AuditChainCheck) (Au
 	return report, nil
 }
 
+// lastCut reads the target of the retention job's last audit.pruned, the last position of the
+// chain it deleted, into cuts; nothing when it has deleted none.
+func lastCut(db *gorm.DB, cuts *[]string) error {
+	return db.Model(&auditRow{}).Where("action = ? AND target_type = ? AND chain_seq IS NOT NULL", AuditPruned, TargetAuditChain).
+		Order("chain_seq DESC").Limit(1).Pluck("target_id", cuts).Error
+}
+
+// prunedMeanwhile tells whether the retention job has deleted the chain up to position at
+// least, as its last audit.pruned says: a gap that ends there was made by it while the chain
+// was read, not by a deletion to report. A cut that cannot be read explains nothing.
+func prunedMeanwhile(read func(func(*gorm.DB) error) error, position int64) bool {
+	var cuts []string
+	if err := read(func(db *gorm.DB) error { return lastCut(db, &cuts) }); err != nil || len(cuts) == 0 {
+		return false
+	}
+	cut, err := strconv.ParseInt(cuts[0], 10, 64)
+	return err == nil && cut >= position
+}
+
 // checkChainEnds checks what the walk through the events cannot: that the chain starts where
 // the retention job's last cut says (or at 1, at the link before the first), that it reaches
 // its head and every anchor, and that every event outside it is from before it began.
 func (s *Store) checkChainEnds(read func(func(*gorm.DB) error) error, head chainHead, anchors map[int64]string, report *AuditChainReport) error {
 	var first []auditRow
 	var cuts []string
+	// In one transaction, so that the chain's first event and the last cut are read as one
+	// retention job's commit left them, whatever job runs meanwhile.
 	err := read(func(db *gorm.DB) error {
-		if err := db.Where("chain_seq IS NOT NULL").Order("chain_seq").Limit(1).Find(&first).Error; err != nil {
-			return err
-		}
-		return db.Model(&auditRow{}).Where("action = ? AND target_type = ? AND chain_seq IS NOT NULL", AuditPruned, TargetAuditChain).
-			Order("chain_seq DESC").Limit(1).Pluck("target_id", &cuts).Error
+		return db.Transaction(func(tx *gorm.DB) error {
+			if err := tx.Where("chain_seq IS NOT NULL").Order("chain_seq").Limit(1).Find(&first).Error; err != nil {
+				return err
+			}
+			return lastCut(tx, &cuts)
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("models: verify the audit chain's start: %w", err)

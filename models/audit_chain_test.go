@@ -221,6 +221,12 @@ func TestAuditChainAfterPruning(t *testing.T) {
 		if !report.Holds() || report.PrunedTo != 3 || report.First.Position != 4 || report.Last.Position != 7 {
 			t.Fatalf("after the prune: got %+v, want positions 4 to 7 whole, pruned to 3", report)
 		}
+		// A check that had read up to position 1 when the job deleted up to 3, on this
+		// instance or another, goes on past the gap the job explains, as the scheduled check
+		// and a check racing with the job at start do.
+		if report := verify(t, store, models.AuditChainCheck{After: models.AuditChainPoint{Position: 1, Link: strings.Repeat("0", 64)}}); !report.Holds() || report.First.Position != 4 || report.Last.Position != 7 {
+			t.Errorf("going on from before the cut: got %+v, want positions 4 to 7 whole", report)
+		}
 		// An anchor the retention job has deleted since is not held against the chain.
 		if report := verify(t, store, models.AuditChainCheck{Anchors: []models.AuditChainPoint{{Position: 2, Link: strings.Repeat("0", 64)}}}); !report.Holds() || report.AnchorsChecked != 0 {
 			t.Errorf("with an anchor pruned since: got %+v, want it whole, the anchor not checked", report)

@@ -8,7 +8,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -50,25 +49,22 @@ const (
 	denialOtherRoutes = "other routes"
 )
 
-// denialAudit bounds the authz.denied events per actor and hour (hours of Unix time), as
-// signInAudit does for refused sign-ins per address and minute. Its memory holds the current
-// hour's counts only: an hour's summary is taken once it is over, by the next refusal of its
-// actor or by RecordDenialSummaries, and at a stop by FlushDenialSummaries.
-type denialAudit struct {
-	mu     sync.Mutex
-	actors map[string]*denialHour
-}
+// denialLimits bound the authz.denied events per actor and hour.
+var denialLimits = floodLimits{period: time.Hour, perPeriod: denialEventsPerHour, maxKeys: denialAuditActors, others: denialAuditOthers}
 
-// denialHour counts the refusals of one actor in one hour.
-type denialHour struct {
-	hour     int64
-	recorded int
-	// unrecorded counts the others by reason and route ("permission GET /admin/users").
+// denialAudit bounds the authz.denied events per actor and hour (denialLimits), as signInAudit
+// does for refused sign-ins per address and minute. An hour's summary is taken once it is
+// over, by the next refusal of its actor or by RecordDenialSummaries, and at a stop by
+// FlushDenialSummaries.
+type denialAudit struct{ counts floodBound[denialCounts] }
+
+// denialCounts counts an actor's refusals not recorded one by one.
+type denialCounts struct {
+	// unrecorded counts them by reason and route ("permission GET /admin/users").
 	unrecorded map[string]int
 	// actor is who the summary names: the last refused request's actor, without its request
 	// id, which was one request's among many.
 	actor AuditActor
-	last  time.Time
 }
 
 // denialSummary is an event that sums up refusals not recorded one by one, and its actor.
@@ -89,91 +85,59 @@ func denialActorKey(actor AuditActor) string {
 // admit tells whether a refusal by actor at now, for reason on route, is recorded on its own;
 // otherwise it is counted. It returns the summary of the actor's hour if it finds it over.
 func (a *denialAudit) admit(actor AuditActor, now time.Time, reason, route string) (bool, []denialSummary) {
-	hour := now.Unix() / 3600
-	key := denialActorKey(actor)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.actors == nil {
-		a.actors = map[string]*denialHour{}
-	}
-	if _, counted := a.actors[key]; !counted && len(a.actors) >= denialAuditActors {
-		key = denialAuditOthers
-	}
-	var due []denialSummary
-	counts := a.actors[key]
-	if counts != nil && counts.hour != hour {
-		due = counts.summary(key)
-		counts = nil
-	}
-	if counts == nil {
-		counts = &denialHour{hour: hour}
-		a.actors[key] = counts
-	}
-	if counts.recorded < denialEventsPerHour {
-		counts.recorded++
-		return true, due
-	}
-	if counts.unrecorded == nil {
-		counts.unrecorded = map[string]int{}
-	}
-	what := auditText(reason + " " + route)
-	if _, counted := counts.unrecorded[what]; !counted && len(counts.unrecorded) >= denialRoutesCounted {
-		what = denialOtherRoutes
-	}
-	counts.unrecorded[what]++
-	// Kept as the log would keep it, each text cut at maxAuditField bytes: a client's user
-	// agent may be as long as its headers.
-	counts.actor = AuditActor{Type: actor.Type, ID: auditText(actor.ID), Label: auditText(actor.Label),
-		Address: auditText(actor.Address), UserAgent: auditText(actor.UserAgent)}
-	counts.last = now
-	return false, due
+	record, over := a.counts.admit(denialLimits, denialActorKey(actor), now, func(counts *denialCounts) {
+		if counts.unrecorded == nil {
+			counts.unrecorded = map[string]int{}
+		}
+		what := auditText(reason + " " + route)
+		if _, counted := counts.unrecorded[what]; !counted && len(counts.unrecorded) >= denialRoutesCounted {
+			what = denialOtherRoutes
+		}
+		counts.unrecorded[what]++
+		// Kept as the log would keep it, each text cut at maxAuditField bytes: a client's user
+		// agent may be as long as its headers.
+		counts.actor = AuditActor{Type: actor.Type, ID: auditText(actor.ID), Label: auditText(actor.Label),
+			Address: auditText(actor.Address), UserAgent: auditText(actor.UserAgent)}
+	})
+	return record, denialSummaries(over)
 }
 
 // over takes the summaries of every hour before now's, or of every hour when all is set (at
 // a stop, when the counts would be lost), and forgets those hours.
 func (a *denialAudit) over(now time.Time, all bool) []denialSummary {
-	hour := now.Unix() / 3600
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var due []denialSummary
-	for key, counts := range a.actors {
-		if all || counts.hour < hour {
-			due = append(due, counts.summary(key)...)
-			delete(a.actors, key)
-		}
-	}
-	return due
+	return denialSummaries(a.counts.over(denialLimits, now, all))
 }
 
-// summary is the event that sums up the hour's unrecorded refusals, the most frequent first;
-// none when every refusal was recorded.
-func (h *denialHour) summary(key string) []denialSummary {
-	if len(h.unrecorded) == 0 {
-		return nil
+// denialSummaries are the events that sum up each actor's unrecorded refusals of an hour, the
+// most frequent first.
+func denialSummaries(over []floodOver[denialCounts]) []denialSummary {
+	var out []denialSummary
+	for _, hour := range over {
+		unrecorded := hour.counts.unrecorded
+		whats := slices.SortedFunc(maps.Keys(unrecorded), func(a, b string) int {
+			return cmp.Or(cmp.Compare(unrecorded[b], unrecorded[a]), strings.Compare(a, b))
+		})
+		total := 0
+		parts := make([]string, len(whats))
+		for i, what := range whats {
+			total += unrecorded[what]
+			parts[i] = fmt.Sprintf("%s %d", what, unrecorded[what])
+		}
+		who := "by this actor"
+		actor := hour.counts.actor
+		if hour.key == denialAuditOthers {
+			who = fmt.Sprintf("by actors beyond the %d counted apart", denialAuditActors)
+			actor = AuditActor{Type: ActorAnonymous}
+		}
+		refusals := "refusals"
+		if total == 1 {
+			refusals = "refusal"
+		}
+		detail := fmt.Sprintf("%d more %s %s in the hour from %s, not recorded one by one: %s",
+			total, refusals, who, hour.from.Format(time.RFC3339), strings.Join(parts, ", "))
+		out = append(out, denialSummary{actor: actor, event: AuditEvent{At: hour.last, Action: AuditAuthzDenied, Detail: detail}})
 	}
-	whats := slices.SortedFunc(maps.Keys(h.unrecorded), func(a, b string) int {
-		return cmp.Or(cmp.Compare(h.unrecorded[b], h.unrecorded[a]), strings.Compare(a, b))
-	})
-	total := 0
-	parts := make([]string, len(whats))
-	for i, what := range whats {
-		total += h.unrecorded[what]
-		parts[i] = fmt.Sprintf("%s %d", what, h.unrecorded[what])
-	}
-	from := time.Unix(h.hour*3600, 0).UTC().Format(time.RFC3339)
-	who := "by this actor"
-	actor := h.actor
-	if key == denialAuditOthers {
-		who = fmt.Sprintf("by actors beyond the %d counted apart", denialAuditActors)
-		actor = AuditActor{Type: ActorAnonymous}
-	}
-	refusals := "refusals"
-	if total == 1 {
-		refusals = "refusal"
-	}
-	detail := fmt.Sprintf("%d more %s %s in the hour from %s, not recorded one by one: %s",
-		total, refusals, who, from, strings.Join(parts, ", "))
-	return []denialSummary{{actor: actor, event: AuditEvent{At: h.last, Action: AuditAuthzDenied, Detail: detail}}}
+	return out
 }
 
 // RecordDenial records a refused console request (authz.denied) by the actor ctx carries,

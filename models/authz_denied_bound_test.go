@@ -26,7 +26,7 @@ func TestDenialAuditMemoryIsBounded(t *testing.T) {
 			t.Fatalf("refusal %d: got summaries %+v within the hour, want none", i, due)
 		}
 	}
-	if got := len(audit.actors); got != denialAuditActors+1 {
+	if got := audit.counts.len(); got != denialAuditActors+1 {
 		t.Errorf("actors counted apart: got %d, want %d and one count for the rest", got, denialAuditActors+1)
 	}
 	if want := denialAuditActors + denialEventsPerHour; recorded != want {
@@ -37,18 +37,18 @@ func TestDenialAuditMemoryIsBounded(t *testing.T) {
 		due[0].actor.Type != ActorAnonymous || !strings.HasPrefix(due[0].event.Detail, want) {
 		t.Errorf("summaries of the hour: got %+v, want one starting %q", due, want)
 	}
-	if len(audit.actors) != 0 {
-		t.Errorf("after the hour: %d actors remembered, want none", len(audit.actors))
+	if audit.counts.len() != 0 {
+		t.Errorf("after the hour: %d actors remembered, want none", audit.counts.len())
 	}
 
 	user := AuditActor{Type: ActorUser, ID: "1", UserAgent: strings.Repeat("x", 1<<20)}
 	for i := range denialEventsPerHour + 3*denialRoutesCounted {
 		audit.admit(user, now, DeniedPermission, fmt.Sprintf("GET /route-%d", i))
 	}
-	if got := len(audit.actors["user 1"].unrecorded); got != denialRoutesCounted+1 {
+	if got := len(audit.counts.keys["user 1"].counts.unrecorded); got != denialRoutesCounted+1 {
 		t.Errorf("routes one actor's count tells apart: got %d, want %d and one count for the rest", got, denialRoutesCounted)
 	}
-	if got := len(audit.actors["user 1"].actor.UserAgent); got > maxAuditField {
+	if got := len(audit.counts.keys["user 1"].counts.actor.UserAgent); got > maxAuditField {
 		t.Errorf("user agent kept for the summary: %d bytes, want at most %d", got, maxAuditField)
 	}
 	due = audit.over(now, true)

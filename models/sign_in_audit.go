@@ -7,7 +7,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -40,23 +39,17 @@ const (
 	signInAuditOthers = ""
 )
 
-// signInAudit bounds the audit events of refused sign-ins per client address and minute
-// (minutes of Unix time). Its memory holds the current minute's counts only: a minute's
-// summaries are taken once it is over, by the next refusal from its address or by
-// RecordSignInSummaries.
-type signInAudit struct {
-	mu      sync.Mutex
-	clients map[string]*signInMinute
-}
+// signInLimits bound the audit events of refused sign-ins per client address and minute.
+var signInLimits = floodLimits{period: time.Minute, perPeriod: signInEventsPerMinute, maxKeys: signInAuditClients, others: signInAuditOthers}
 
-// signInMinute counts the refused sign-ins of one client address in one minute.
-type signInMinute struct {
-	minute   int64
-	recorded int
-	// unrecorded counts the others by action, then by reason.
-	unrecorded map[string]map[string]int
-	last       time.Time
-}
+// signInAudit bounds the audit events of refused sign-ins per client address and minute
+// (signInLimits). A minute's summaries are taken once it is over, by the next refusal from its
+// address or by RecordSignInSummaries.
+type signInAudit struct{ counts floodBound[signInCounts] }
+
+// signInCounts counts the refused sign-ins of a client address not recorded one by one: by
+// action, then by reason.
+type signInCounts map[string]map[string]int
 
 // signInSummary is an event that sums up refusals not recorded one by one, and the address it
 // is about.
@@ -69,74 +62,45 @@ type signInSummary struct {
 // and reason, is recorded on its own; otherwise it is counted. It returns the summaries of the
 // client's minute that it finds over.
 func (a *signInAudit) admit(client string, now time.Time, action, reason string) (bool, []signInSummary) {
-	minute := now.Unix() / 60
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.clients == nil {
-		a.clients = map[string]*signInMinute{}
-	}
-	if _, counted := a.clients[client]; !counted && len(a.clients) >= signInAuditClients {
-		client = signInAuditOthers
-	}
-	var due []signInSummary
-	counts := a.clients[client]
-	if counts != nil && counts.minute != minute {
-		due = counts.summaries(client)
-		counts = nil
-	}
-	if counts == nil {
-		counts = &signInMinute{minute: minute}
-		a.clients[client] = counts
-	}
-	if counts.recorded < signInEventsPerMinute {
-		counts.recorded++
-		return true, due
-	}
-	if counts.unrecorded == nil {
-		counts.unrecorded = map[string]map[string]int{}
-	}
-	if counts.unrecorded[action] == nil {
-		counts.unrecorded[action] = map[string]int{}
-	}
-	counts.unrecorded[action][reason]++
-	counts.last = now
-	return false, due
+	record, over := a.counts.admit(signInLimits, client, now, func(counts *signInCounts) {
+		if *counts == nil {
+			*counts = signInCounts{}
+		}
+		if (*counts)[action] == nil {
+			(*counts)[action] = map[string]int{}
+		}
+		(*counts)[action][reason]++
+	})
+	return record, signInSummaries(over)
 }
 
 // over takes the summaries of every minute before now's, and forgets those minutes.
 func (a *signInAudit) over(now time.Time) []signInSummary {
-	minute := now.Unix() / 60
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var due []signInSummary
-	for client, counts := range a.clients {
-		if counts.minute < minute {
-			due = append(due, counts.summaries(client)...)
-			delete(a.clients, client)
-		}
-	}
-	return due
+	return signInSummaries(a.counts.over(signInLimits, now, false))
 }
 
-// summaries are the events that sum up the minute's unrecorded refusals, one per action.
-func (m *signInMinute) summaries(client string) []signInSummary {
+// signInSummaries are the events that sum up the minutes' unrecorded refusals, one per address
+// and action.
+func signInSummaries(over []floodOver[signInCounts]) []signInSummary {
 	var out []signInSummary
-	from := time.Unix(m.minute*60, 0).UTC().Format(time.RFC3339)
-	for _, action := range slices.Sorted(maps.Keys(m.unrecorded)) {
-		reasons := m.unrecorded[action]
-		total := 0
-		var parts []string
-		for _, reason := range slices.Sorted(maps.Keys(reasons)) {
-			total += reasons[reason]
-			parts = append(parts, fmt.Sprintf("%s %d", reason, reasons[reason]))
+	for _, minute := range over {
+		from := minute.from.Format(time.RFC3339)
+		for _, action := range slices.Sorted(maps.Keys(minute.counts)) {
+			reasons := minute.counts[action]
+			total := 0
+			var parts []string
+			for _, reason := range slices.Sorted(maps.Keys(reasons)) {
+				total += reasons[reason]
+				parts = append(parts, fmt.Sprintf("%s %d", reason, reasons[reason]))
+			}
+			where := "from this address"
+			if minute.key == signInAuditOthers {
+				where = fmt.Sprintf("from addresses beyond the %d counted apart", signInAuditClients)
+			}
+			detail := fmt.Sprintf("%d more %s in the minute from %s, not recorded one by one (%s)",
+				total, where, from, strings.Join(parts, ", "))
+			out = append(out, signInSummary{address: minute.key, event: AuditEvent{At: minute.last, Action: action, Detail: detail}})
 		}
-		where := "from this address"
-		if client == signInAuditOthers {
-			where = fmt.Sprintf("from addresses beyond the %d counted apart", signInAuditClients)
-		}
-		detail := fmt.Sprintf("%d more %s in the minute from %s, not recorded one by one (%s)",
-			total, where, from, strings.Join(parts, ", "))
-		out = append(out, signInSummary{address: client, event: AuditEvent{At: m.last, Action: action, Detail: detail}})
 	}
 	return out
 }

@@ -24,7 +24,7 @@ func TestSignInAuditMemoryIsBounded(t *testing.T) {
 			t.Fatalf("attempt %d: got summaries %+v within the minute, want none", i, due)
 		}
 	}
-	if got := len(audit.clients); got != signInAuditClients+1 {
+	if got := audit.counts.len(); got != signInAuditClients+1 {
 		t.Errorf("addresses counted apart: got %d, want %d and one count for the rest", got, signInAuditClients+1)
 	}
 	if want := signInAuditClients + signInEventsPerMinute; recorded != want {
@@ -35,7 +35,7 @@ func TestSignInAuditMemoryIsBounded(t *testing.T) {
 		!strings.HasPrefix(due[0].event.Detail, fmt.Sprintf("899 more from addresses beyond the %d counted apart", signInAuditClients)) {
 		t.Errorf("summaries of the minute: got %+v, want one of the 899 attempts past the bound", due)
 	}
-	if len(audit.clients) != 0 {
-		t.Errorf("after the minute: %d addresses remembered, want none", len(audit.clients))
+	if audit.counts.len() != 0 {
+		t.Errorf("after the minute: %d addresses remembered, want none", audit.counts.len())
 	}
 }
