@@ -20,30 +20,6 @@ func runAudit(vars map[string]string, args ...string) (stdout, stderr string, er
 	return out.String(), errs.String(), err
 }
 
-// rewriteAuditEvents runs statements on the audit log as the role that owns it can, triggers
-// out of the way: on PostgreSQL disabled for the transaction, on SQLite dropped.
-func rewriteAuditEvents(t *testing.T, store *models.Store, target modelstest.Target, statements ...string) {
-	t.Helper()
-	if target.Name == "sqlite" {
-		statements = append([]string{"DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete", "DROP TRIGGER IF EXISTS audit_events_no_young_delete"}, statements...)
-	} else {
-		statements = append(append([]string{"ALTER TABLE audit_events DISABLE TRIGGER USER"}, statements...), "ALTER TABLE audit_events ENABLE TRIGGER USER")
-	}
-	tx, err := store.Pool().BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	for _, statement := range statements {
-		if _, err := tx.Exec(statement); err != nil {
-			t.Fatalf("%s: %v", statement, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // `keysmith audit verify` checks the chain: it says what it checked and exits 0 while the chain
 // holds; it prints where it breaks and fails once an event is changed, deleted or inserted. On
 // PostgreSQL without a key it says that forged events go undetected, and still exits 0.
@@ -69,7 +45,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 				t.Errorf("audit verify: got %q, want it to say that forged events go undetected: %t", out, wantUnkeyed)
 			}
 
-			rewriteAuditEvents(t, store, target, "UPDATE audit_events SET detail = 'scope admin, never expires' WHERE chain_seq = 1")
+			modelstest.TamperAuditLog(t, store, target, "UPDATE audit_events SET detail = 'scope admin, never expires' WHERE chain_seq = 1")
 			out, _, err = runAudit(vars, "verify")
 			if err == nil || !strings.Contains(err.Error(), "broken in 1 places") {
 				t.Errorf("audit verify of a changed event: got %v, want it to fail", err)
@@ -102,7 +78,7 @@ func TestAuditVerifyWithAnAnchor(t *testing.T) {
 			if out, _, err := runAudit(vars, "verify", "--anchor", anchor); err != nil || !strings.Contains(out, "1 of 1 anchors found") {
 				t.Fatalf("audit verify --anchor %s: got %v, %q; want the anchor found and the chain holding", anchor, err, out)
 			}
-			rewriteAuditEvents(t, store, target, "DELETE FROM audit_events WHERE chain_seq = 3",
+			modelstest.TamperAuditLog(t, store, target, "DELETE FROM audit_events WHERE chain_seq = 3",
 				"UPDATE audit_chain SET seq = 2, link = (SELECT chain_link FROM audit_events WHERE chain_seq = 2)")
 			if out, _, err := runAudit(vars, "verify"); err != nil {
 				t.Errorf("without the anchor: got %v, %q; want the shortened chain to hold, as it does without one", err, out)

@@ -18,30 +18,6 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// rewriteAuditLog runs statements on the audit log with its triggers out of the way, as the
-// role that owns it can: on PostgreSQL disabled for the transaction, on SQLite dropped.
-func rewriteAuditLog(t *testing.T, store *models.Store, target modelstest.Target, statements ...string) {
-	t.Helper()
-	if target.Name == "sqlite" {
-		statements = append([]string{"DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete"}, statements...)
-	} else {
-		statements = append(append([]string{"ALTER TABLE audit_events DISABLE TRIGGER USER"}, statements...), "ALTER TABLE audit_events ENABLE TRIGGER USER")
-	}
-	tx, err := store.Pool().BeginTx(context.Background(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	for _, statement := range statements {
-		if _, err := tx.Exec(statement); err != nil {
-			t.Fatalf("%s: %v", statement, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // The scheduled check verifies the chain at start: while it holds it logs the anchor of the
 // newest event and sets the verified position; a break is logged, counted and audited, once,
 // even when the next instance finds it again.
@@ -67,7 +43,7 @@ func TestScheduledAuditChainCheck(t *testing.T) {
 				t.Errorf("the log: got %q, want the anchor of position 3", logs)
 			}
 
-			rewriteAuditLog(t, store, target, "UPDATE audit_events SET target_label = 'someone else' WHERE chain_seq = 2")
+			modelstest.TamperAuditLog(t, store, target, "UPDATE audit_events SET target_label = 'someone else' WHERE chain_seq = 2")
 			for instance := range 2 {
 				next := handlerstest.NewOnStore(t, store)
 				nextMetrics := httptest.NewServer(next.Server.Metrics.Handler())

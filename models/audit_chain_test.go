@@ -38,32 +38,6 @@ func recordEvents(t *testing.T, store *models.Store, n int) {
 	}
 }
 
-// tamper runs statements on the store's database with the audit log's triggers out of the way,
-// as the role that owns the table can: on PostgreSQL ALTER TABLE … DISABLE TRIGGER (and ENABLE
-// again after), on SQLite by dropping them.
-func tamper(t *testing.T, store *models.Store, target modelstest.Target, statements ...string) {
-	t.Helper()
-	ctx := context.Background()
-	if target.Name == "sqlite" {
-		statements = append([]string{"DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete", "DROP TRIGGER IF EXISTS audit_events_no_young_delete"}, statements...)
-	} else {
-		statements = append(append([]string{"ALTER TABLE audit_events DISABLE TRIGGER USER"}, statements...), "ALTER TABLE audit_events ENABLE TRIGGER USER")
-	}
-	tx, err := store.Pool().BeginTx(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	for _, statement := range statements {
-		if _, err := tx.ExecContext(ctx, statement); err != nil {
-			t.Fatalf("%s: %v", statement, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // verify checks the store's audit chain and fails the test on an error.
 func verify(t *testing.T, store *models.Store, check models.AuditChainCheck) models.AuditChainReport {
 	t.Helper()
@@ -131,7 +105,7 @@ func TestAuditChainShowsTampering(t *testing.T) {
 					if report := verify(t, store, check); !report.Holds() || report.Checked != 5 || report.First.Position != 1 || report.Last.Position != 5 {
 						t.Fatalf("before: got %+v, want positions 1 to 5 whole", report)
 					}
-					tamper(t, store, target, tc.statements...)
+					modelstest.TamperAuditLog(t, store, target, tc.statements...)
 					report := verify(t, store, check)
 					if len(report.Breaks) == 0 || (len(report.Breaks) > 1 && !tc.several) ||
 						report.Breaks[0].Position != tc.wantPosition || !strings.Contains(report.Breaks[0].Problem, tc.wantProblem) {
@@ -247,7 +221,7 @@ func TestAuditChainAfterPruning(t *testing.T) {
 			}
 			return
 		}
-		tamper(t, store, target, "DELETE FROM audit_events WHERE chain_seq = 4")
+		modelstest.TamperAuditLog(t, store, target, "DELETE FROM audit_events WHERE chain_seq = 4")
 		report = verify(t, store, models.AuditChainCheck{})
 		if len(report.Breaks) != 1 || report.Breaks[0].Position != 5 || !strings.Contains(report.Breaks[0].Problem, "the last audit.pruned says the retention job deleted up to position 3") {
 			t.Fatalf("after deleting the oldest event left: got breaks %v, want one at position 5", report.Breaks)
@@ -302,22 +276,22 @@ func TestAuditChainWithoutAKey(t *testing.T) {
 			if !report.Holds() || report.KeyID != "" || report.UnkeyedTo != 3 {
 				t.Fatalf("got %+v, want 3 events whole, unkeyed", report)
 			}
-			tamper(t, store, target, "UPDATE audit_events SET detail = 'nothing happened' WHERE chain_seq = 2")
+			modelstest.TamperAuditLog(t, store, target, "UPDATE audit_events SET detail = 'nothing happened' WHERE chain_seq = 2")
 			if report := verify(t, store, models.AuditChainCheck{}); len(report.Breaks) != 1 || report.Breaks[0].Position != 2 {
 				t.Fatalf("a changed event: got breaks %v, want one at position 2", report.Breaks)
 			}
 			// Linked again, as anyone can without a key, the change verifies.
 			previous := chainPoint(t, store, 1).Link
 			for position := int64(2); position <= 3; position++ {
-				tamper(t, store, target, fmt.Sprintf("UPDATE audit_events SET chain_prev = '%s' WHERE chain_seq = %d", previous, position))
+				modelstest.TamperAuditLog(t, store, target, fmt.Sprintf("UPDATE audit_events SET chain_prev = '%s' WHERE chain_seq = %d", previous, position))
 				link, err := store.ForgeAuditLink(ctx, position, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
-				tamper(t, store, target, fmt.Sprintf("UPDATE audit_events SET chain_link = '%s' WHERE chain_seq = %d", link, position))
+				modelstest.TamperAuditLog(t, store, target, fmt.Sprintf("UPDATE audit_events SET chain_link = '%s' WHERE chain_seq = %d", link, position))
 				previous = link
 			}
-			tamper(t, store, target, fmt.Sprintf("UPDATE audit_chain SET link = '%s'", previous))
+			modelstest.TamperAuditLog(t, store, target, fmt.Sprintf("UPDATE audit_chain SET link = '%s'", previous))
 			if report := verify(t, store, models.AuditChainCheck{}); !report.Holds() {
 				t.Errorf("a change linked again without a key: got breaks %v, want none (the unkeyed chain cannot tell)", report.Breaks)
 			}
@@ -362,12 +336,12 @@ func TestAuditChainKeyedLater(t *testing.T) {
 			}
 
 			// An event linked without a key after keyed ones, with a link anyone computes.
-			tamper(t, keyed, target, "INSERT INTO audit_events (at, actor_type, action, chain_seq, chain_prev, chain_key, chain_link) SELECT at, 'system', 'test.forged', 5, chain_link, '', '' FROM audit_events WHERE chain_seq = 4")
+			modelstest.TamperAuditLog(t, keyed, target, "INSERT INTO audit_events (at, actor_type, action, chain_seq, chain_prev, chain_key, chain_link) SELECT at, 'system', 'test.forged', 5, chain_link, '', '' FROM audit_events WHERE chain_seq = 4")
 			link, err := keyed.ForgeAuditLink(ctx, 5, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			tamper(t, keyed, target, "UPDATE audit_events SET chain_link = '"+link+"' WHERE chain_seq = 5", "UPDATE audit_chain SET seq = 5, link = '"+link+"'")
+			modelstest.TamperAuditLog(t, keyed, target, "UPDATE audit_events SET chain_link = '"+link+"' WHERE chain_seq = 5", "UPDATE audit_chain SET seq = 5, link = '"+link+"'")
 			report = verify(t, keyed, models.AuditChainCheck{})
 			if len(report.Breaks) != 1 || report.Breaks[0].Position != 5 || !strings.Contains(report.Breaks[0].Problem, "without a key after events linked with one") {
 				t.Fatalf("an unkeyed event after keyed ones: got breaks %v, want one at position 5", report.Breaks)
@@ -414,7 +388,7 @@ func TestAuditChainStartsOverOlderEvents(t *testing.T) {
 			if !report.Holds() || report.Legacy != 3 || report.Checked != 3 {
 				t.Fatalf("got %+v, want 3 events linked, 3 from before", report)
 			}
-			tamper(t, store, target, "INSERT INTO audit_events (at, actor_type, action) VALUES (1, 'system', 'test.forged')")
+			modelstest.TamperAuditLog(t, store, target, "INSERT INTO audit_events (at, actor_type, action) VALUES (1, 'system', 'test.forged')")
 			report = verify(t, store, models.AuditChainCheck{})
 			if len(report.Breaks) != 1 || report.Breaks[0].Action != "test.forged" || report.Legacy != 3 {
 				t.Fatalf("an event inserted outside the chain: got %+v, want it the one break", report)
@@ -438,7 +412,7 @@ func TestAuditChainCheckGoesOnFromWhereItStopped(t *testing.T) {
 		if !next.Holds() || next.Checked != 2 || next.Last.Position != 5 {
 			t.Fatalf("after position 3: got %+v, want positions 4 and 5 checked", next)
 		}
-		tamper(t, store, target, "UPDATE audit_events SET detail = 'changed' WHERE chain_seq IN (2, 5)", "DELETE FROM audit_events WHERE chain_seq = 4")
+		modelstest.TamperAuditLog(t, store, target, "UPDATE audit_events SET detail = 'changed' WHERE chain_seq IN (2, 5)", "DELETE FROM audit_events WHERE chain_seq = 4")
 		report := verify(t, store, models.AuditChainCheck{After: first.Last})
 		if len(report.Breaks) != 1 || report.Breaks[0].Position != 5 ||
 			!strings.Contains(report.Breaks[0].Problem, "position 4 is missing") || !strings.Contains(report.Breaks[0].Problem, "does not match its content") {

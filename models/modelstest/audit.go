@@ -58,3 +58,29 @@ func AuditEvents(t testing.TB, store *models.Store, filter models.AuditFilter) [
 	slices.Reverse(page.Events)
 	return page.Events
 }
+
+// TamperAuditLog runs statements on the audit log as the role that owns it can, its triggers
+// out of the way: on PostgreSQL disabled for the transaction, on SQLite dropped. The tests of
+// the audit chain rewrite, delete and forge events with it, as an attacker with that role would.
+func TamperAuditLog(t testing.TB, store *models.Store, target Target, statements ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if target.Name == "sqlite" {
+		statements = append([]string{"DROP TRIGGER IF EXISTS audit_events_no_update", "DROP TRIGGER IF EXISTS audit_events_no_delete", "DROP TRIGGER IF EXISTS audit_events_no_young_delete"}, statements...)
+	} else {
+		statements = append(append([]string{"ALTER TABLE audit_events DISABLE TRIGGER USER"}, statements...), "ALTER TABLE audit_events ENABLE TRIGGER USER")
+	}
+	tx, err := store.Pool().BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, statement := range statements {
+		if _, err := tx.ExecContext(ctx, statement); err != nil {
+			t.Fatalf("%s: %v", statement, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
