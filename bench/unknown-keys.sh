@@ -36,16 +36,7 @@ flood_connections=${FLOOD_CONNECTIONS:-30}
 flood_delay=${FLOOD_DELAY_MS:-8}
 command -v wrk >/dev/null || { echo "wrk not found: apt-get install -y wrk" >&2; exit 1; }
 
-work=$(mktemp -d)
-server_pid=""
-schema=""
-pg_url=${KEYSMITH_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ -n "$schema" ]; then psql -q "$pg_url" -c "DROP SCHEMA $schema CASCADE" >/dev/null 2>&1 || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+source bench/lib.sh
 
 if [ -n "${KEYSMITH_BIN:-}" ]; then
   cp "$KEYSMITH_BIN" "$work/keysmith"
@@ -53,24 +44,8 @@ else
   go build -o "$work/keysmith" .
 fi
 go build -o "$work/mkkey" ./bench/mkkey
+bench_database
 
-if [ "$database" = postgres ]; then
-  schema="keysmith_bench_$$"
-  psql -q "$pg_url" -c "CREATE SCHEMA $schema" >/dev/null
-  case "$pg_url" in *\?*) sep='&' ;; *) sep='?' ;; esac
-  export KEYSMITH_DATABASE_URL="$pg_url${sep}search_path=$schema"
-else
-  export KEYSMITH_DATABASE_URL="$work/keysmith.db"
-fi
-
-free_port() {
-  local port
-  for _ in $(seq 1 50); do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-  done
-  echo "$port"
-}
 export KEYSMITH_ADDR="127.0.0.1:$(free_port)"
 export KEYSMITH_METRICS_ADDR="127.0.0.1:$(free_port)"
 base="http://$KEYSMITH_ADDR"
