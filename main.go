@@ -19,6 +19,7 @@ import (
 
 	"keysmith/config"
 	"keysmith/handlers"
+	"keysmith/logging"
 	"keysmith/models"
 	"keysmith/web"
 )
@@ -116,8 +117,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
-	log := web.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel)
-	defer web.FlushLog(log)
+	log := logging.New(stderr, cfg.LogFormat, cfg.LogLevel)
+	defer logging.Flush(log)
 	if loose := store.LooseFiles(); len(loose) > 0 {
 		var files, paths []string
 		for _, file := range loose {

@@ -11,8 +11,8 @@ import (
 	"strings"
 
 	"keysmith/config"
+	"keysmith/logging"
 	"keysmith/models"
-	"keysmith/web"
 )
 
 // useAuditKey gives the store the key that links the audit chain: KEYSMITH_AUDIT_KEY or the
@@ -39,7 +39,7 @@ func useAuditKey(ctx context.Context, cfg *config.Config, store *models.Store, s
 				return fmt.Errorf("the audit log is chained with a key up to position %d, and its key file %s is missing: restore it from a backup, or set KEYSMITH_AUDIT_KEY or KEYSMITH_AUDIT_KEY_FILE to the key", head.Position, path)
 			}
 			if key, err = config.CreateAuditKeyFile(path); err == nil {
-				web.NewLogger(stderr, cfg.LogFormat, cfg.LogLevel).Info("made the audit log's key file beside the database (readable by this user only): keep a copy with the backups, apart from them, to verify the audit log later",
+				logging.New(stderr, cfg.LogFormat, cfg.LogLevel).Info("made the audit log's key file beside the database (readable by this user only): keep a copy with the backups, apart from them, to verify the audit log later",
 					"audit_key_file", path)
 			}
 		}

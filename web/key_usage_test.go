@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"keysmith/logging"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -23,7 +24,7 @@ func TestPendingUsesAreBoundedButKeepEveryKey(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	var logs strings.Builder
-	v.log = NewLogger(&logs, "text", nil)
+	v.log = logging.New(&logs, "text", nil)
 	at := time.Unix(1_800_000_000, 0)
 	g := &v.usage
 	g.mu.Lock()
@@ -258,7 +259,7 @@ func TestHeldCountsAreBoundedAndNeverLostSilently(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	var logs strings.Builder
-	v.log = NewLogger(&logs, "text", nil)
+	v.log = logging.New(&logs, "text", nil)
 	counts := make(map[dayKey]int64, maxHeldCounts)
 	for i := range maxHeldCounts {
 		counts[dayKey{keyID: int64(i), day: 20000}] = 1

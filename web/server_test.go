@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/logging"
 	"keysmith/models/modelstest"
 )
 
@@ -17,7 +18,7 @@ func TestPanicIsAnsweredLoggedAndCounted(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	srv := keyServer(t, store, "")
 	var logs strings.Builder
-	srv.log = NewLogger(&logs, "text", nil)
+	srv.log = logging.New(&logs, "text", nil)
 	srv.Echo.GET("/api/v1/boom", func(echo.Context) error { panic("boom") })
 	rec := httptest.NewRecorder()
 	srv.Echo.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/boom", nil))

@@ -21,6 +21,7 @@ import (
 
 	"keysmith/config"
 	"keysmith/handlers"
+	"keysmith/logging"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 	"keysmith/web"
@@ -91,7 +92,7 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 		f(&cfg)
 	}
 	logs := &lockedWriter{}
-	log := web.NewLogger(logs, "text", slog.LevelInfo)
+	log := logging.New(logs, "text", slog.LevelInfo)
 	key, err := store.SessionKeys(context.Background())
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package web
+package logging
 
 import (
 	"bytes"
@@ -215,7 +215,7 @@ func TestFlushLogWritesPendingCounts(t *testing.T) {
 	}
 	log.Error("setup token expired")
 
-	FlushLog(log.With("request_id", "r1"))
+	Flush(log.With("request_id", "r1"))
 	want := []map[string]string{
 		{"level": "ERROR", "msg": "database unavailable", "suppressed": "4", "request_id": "<nil>"},
 		{"level": "WARN", "msg": "slow query", "suppressed": "2", "request_id": "<nil>"},
@@ -233,7 +233,7 @@ func TestFlushLogWritesPendingCounts(t *testing.T) {
 	}
 
 	before := out.Len()
-	FlushLog(log)
+	Flush(log)
 	if got := out.String()[before:]; got != "" {
 		t.Errorf("a second flush wrote %q, want %q", got, "")
 	}
@@ -243,8 +243,8 @@ func TestFlushLogWritesPendingCounts(t *testing.T) {
 		t.Errorf("after a flush: got suppressed %q, want %q", got, want)
 	}
 
-	FlushLog(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	FlushLog(nil)
+	Flush(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	Flush(nil)
 }
 
 // textLine matches the level and message of a TextHandler line whose message has no spaces;
@@ -269,14 +269,14 @@ func TestNewLogger(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("format %q at %s", tt.format, tt.level), func(t *testing.T) {
 			var out bytes.Buffer
-			log := NewLogger(&out, tt.format, tt.level)
+			log := New(&out, tt.format, tt.level)
 			log.Debug("detail")
 			log.Info("request", "status", 200)
 			log.Warn("slow", "duration_ms", 1200)
 			for range 100 {
 				log.Error("down", "error", "connection refused")
 			}
-			FlushLog(log) // the last line: down with suppressed=99
+			Flush(log) // the last line: down with suppressed=99
 
 			var got []string
 			var last string
@@ -365,7 +365,7 @@ func TestSummarizeConcurrentLogging(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	FlushLog(log)
+	Flush(log)
 
 	// Every record is either a line of its own, which carries the logger's attributes, or
 	// counted in a suppressed=N of a later line or of a Flush summary.

@@ -1,4 +1,7 @@
-package web
+// Package logging makes Keysmith's logger: log/slog's text or JSON handler, with warnings and
+// errors of one kind summarised to a line a second, so that an outage under load writes tens of
+// lines, not one per request.
+package logging
 
 import (
 	"cmp"
@@ -10,7 +13,7 @@ import (
 	"time"
 )
 
-// summarizeInterval is how often NewLogger lets a line of one kind through: an outage that
+// summarizeInterval is how often New lets a line of one kind through: an outage that
 // fails every request writes about one ERROR line a second per cause, not one per request.
 const summarizeInterval = time.Second
 
@@ -18,11 +21,11 @@ const summarizeInterval = time.Second
 // strings, so it is not reached in practice; it keeps a mistake from growing memory.
 const maxSummarizedKinds = 1000
 
-// NewLogger returns Keysmith's logger writing to w: format "json" gives log/slog's JSONHandler
+// New returns Keysmith's logger writing to w: format "json" gives log/slog's JSONHandler
 // and anything else its TextHandler (config rejects other values); records below level are
 // dropped, and WARN and ERROR records are summarised by a SummarizeHandler with an interval of
 // one second, so that an outage under load writes tens of lines, not one per request.
-func NewLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
+func New(w io.Writer, format string, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	var handler slog.Handler
 	if format == "json" {
@@ -164,9 +167,9 @@ func (h *SummarizeHandler) Flush(ctx context.Context) {
 	h.state.writeSummaries(ctx, h.state.takePending())
 }
 
-// FlushLog writes the summaries that log's handler holds, if it is a SummarizeHandler or was
+// Flush writes the summaries that log's handler holds, if it is a SummarizeHandler or was
 // derived from one with With or WithGroup; main calls it at shutdown with the logger it has.
-func FlushLog(log *slog.Logger) {
+func Flush(log *slog.Logger) {
 	if log == nil {
 		return
 	}
