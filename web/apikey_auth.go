@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"keysmith/models"
+	"keysmith/services/keyauth"
 )
 
 // presentedSecret reads the secret from X-API-SECRET or an Authorization Bearer header. The
@@ -52,15 +53,15 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 		next = bodyLimit(next)
 		return func(c echo.Context) error {
 			req := c.Request()
-			entry, result, err := s.Keys.verify(req.Context(), presentedSecret(req.Header))
-			if err == nil && !slices.Contains(scopes, entry.scope()) {
-				result = ResultWrongScope
+			entry, result, err := s.Keys.Check(req.Context(), presentedSecret(req.Header))
+			if err == nil && !slices.Contains(scopes, entry.Scope()) {
+				result = keyauth.ResultWrongScope
 			}
-			s.Metrics.verifications[result].Inc()
+			s.Keys.Count(result)
 			switch {
-			case errors.Is(err, ErrKeyRefused):
-				if refusal, ok := err.(*keyRefusal); ok {
-					s.Keys.noteRefusal(c, refusal, result)
+			case errors.Is(err, keyauth.ErrKeyRefused):
+				if refusal := keyauth.RefusalOf(err); refusal != nil {
+					s.Keys.NoteRefusal(refusal, result, s.refusedRequest(c))
 				}
 				return errKeyRequired
 			case err != nil:
@@ -68,20 +69,29 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			}
 			// The use is gathered once the request is handled, so that a scanner's check-in
 			// is already attributed to the scanner's name.
-			defer s.Keys.recordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
-			if result != ResultWrongScope {
-				if result == ResultStale {
+			defer s.Keys.RecordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
+			if result != keyauth.ResultWrongScope {
+				if result == keyauth.ResultStale {
 					c.Response().Header()["X-Keysmith-Stale"] = staleHeader
 				}
-				return next(&keyContext{Context: c, entry: entry, stale: result == ResultStale})
+				return next(&keyContext{Context: c, entry: entry, stale: result == keyauth.ResultStale})
 			}
-			s.Keys.noteRefusal(c, entry.refused(), result)
+			s.Keys.NoteRefusal(entry.Refused(), result, s.refusedRequest(c))
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",
-				Fields:  map[string]any{"key_scope": entry.scope(), "allowed_scopes": allowed},
+				Fields:  map[string]any{"key_scope": entry.Scope(), "allowed_scopes": allowed},
 			}
 		}
+	}
+}
+
+// refusedRequest is the request whose key was refused, as the audit log records it.
+func (s *Server) refusedRequest(c echo.Context) keyauth.RefusedRequest {
+	req := c.Request()
+	return keyauth.RefusedRequest{
+		Route: req.Method + " " + c.Path(), At: s.store.Now(),
+		Address: c.RealIP(), UserAgent: req.UserAgent(), RequestID: requestID(c),
 	}
 }
 
@@ -89,7 +99,7 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 // name, scope and expiry.
 func CurrentKey(c echo.Context) *models.APIKey {
 	if kc, ok := c.(*keyContext); ok {
-		return kc.entry.apiKey()
+		return kc.entry.APIKey()
 	}
 	return nil
 }
@@ -97,9 +107,9 @@ func CurrentKey(c echo.Context) *models.APIKey {
 // CurrentKeySummary returns the public summary of the API key that authenticated the request,
 // or nil, and whether the key was accepted from memory while the database could not be asked.
 // The summary is shared with other requests: read it, never change it.
-func CurrentKeySummary(c echo.Context) (summary *KeySummary, stale bool) {
+func CurrentKeySummary(c echo.Context) (summary *keyauth.Summary, stale bool) {
 	if kc, ok := c.(*keyContext); ok {
-		return &kc.entry.summary, kc.stale
+		return kc.entry.Summary(), kc.stale
 	}
 	return nil, false
 }
@@ -108,6 +118,6 @@ func CurrentKeySummary(c echo.Context) (summary *KeySummary, stale bool) {
 // store, which would make a map on every API request.
 type keyContext struct {
 	echo.Context
-	entry *cachedKey
+	entry *keyauth.Entry
 	stale bool
 }

@@ -73,7 +73,7 @@ func (s *Server) setListenerState(state models.ListenerState) { s.instance.liste
 // was last told.
 func (s *Server) listenerState() models.ListenerState {
 	state := s.instance.listener.Load().(models.ListenerState)
-	if state == models.ListenerListening && !s.Keys.trusted() {
+	if state == models.ListenerListening && !s.Keys.Trusted() {
 		return models.ListenerStalled
 	}
 	return state

@@ -80,7 +80,7 @@ func TestServeRegistersReportsAndDeregisters(t *testing.T) {
 			t.Fatalf("registered: got %+v, want live at %s on %s", registered, addr, hostname)
 		}
 
-		_, secret := createTestKey(t, store, "cached", nil)
+		_, secret := modelstest.CreateKey(t, store, "cached", nil)
 		if _, err := srv.Keys.Verify(context.Background(), secret); err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 		}
 	}
 	waitForListener(models.ListenerListening, 0)
-	key, _ := createTestKey(t, direct, "revoked", nil)
+	key, _ := modelstest.CreateKey(t, direct, "revoked", nil)
 	if _, err := direct.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
 		t.Fatal(err)
 	}

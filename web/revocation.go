@@ -44,7 +44,7 @@ type revocationListener struct {
 }
 
 func (l *revocationListener) KeyChanged(notice models.KeyNotice) {
-	l.s.Keys.apply(notice)
+	l.s.Keys.Apply(notice)
 	if notice.Revoked && !notice.NothingEnded {
 		l.s.Metrics.revocations.Inc()
 		l.s.acknowledge(notice)
@@ -52,7 +52,7 @@ func (l *revocationListener) KeyChanged(notice models.KeyNotice) {
 }
 
 func (l *revocationListener) Listening(since time.Time) {
-	l.s.Keys.restoreTrust(since.Add(cacheLease))
+	l.s.Keys.RestoreTrust(since.Add(cacheLease))
 	l.s.setListenerState(models.ListenerListening)
 	if l.lost {
 		l.lost = false
@@ -61,11 +61,11 @@ func (l *revocationListener) Listening(since time.Time) {
 }
 
 func (l *revocationListener) CaughtUp(asOf time.Time) {
-	l.s.Keys.vouchUntil(asOf.Add(cacheLease))
+	l.s.Keys.VouchUntil(asOf.Add(cacheLease))
 }
 
 func (l *revocationListener) Lost(err error) {
-	l.s.Keys.distrust()
+	l.s.Keys.Distrust()
 	if errors.Is(err, context.Canceled) {
 		l.s.setListenerState(models.ListenerStopped)
 		return

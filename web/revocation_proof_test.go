@@ -41,11 +41,11 @@ func TestNoteRevocationShowsOnlyARevocationJustMade(t *testing.T) {
 			return strings.Contains(rec.Body.String(), `data-testid="revocation-proof"`)
 		}
 
-		revoked, _ := createTestKey(t, store, "revoked", nil)
+		revoked, _ := modelstest.CreateKey(t, store, "revoked", nil)
 		if _, err := store.DeleteAPIKey(context.Background(), revoked.PublicID); err != nil {
 			t.Fatal(err)
 		}
-		never, _ := createTestKey(t, store, "never revoked", nil)
+		never, _ := modelstest.CreateKey(t, store, "never revoked", nil)
 		for _, c := range []struct {
 			name  string
 			after time.Duration

@@ -19,7 +19,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"keysmith/config"
+	"keysmith/metrics"
 	"keysmith/models"
+	"keysmith/services/keyauth"
 	"keysmith/static"
 	"keysmith/views"
 )
@@ -34,7 +36,7 @@ const (
 type Server struct {
 	Echo     *echo.Echo
 	Sessions *Sessions
-	Keys     *KeyVerifier
+	Keys     *keyauth.Verifier
 	Metrics  *Metrics
 	// Webhooks sends key events to the configured webhook URL; nil when none is set.
 	Webhooks *Webhooks
@@ -61,11 +63,12 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	metrics := NewMetrics(store)
+	registry := metrics.New(store)
+	metrics := NewMetrics(registry)
 	s := &Server{
 		Echo:     e,
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
-		Keys:     NewKeyVerifier(store, log, metrics, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
+		Keys:     keyauth.New(store, log, registry, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
 		Metrics:  metrics,
 		instance: newInstance(store.Now()),
 		acks:     newRevocationAcks(),

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"keysmith/config"
 	"keysmith/models"
@@ -134,4 +135,15 @@ func freshSchema(t testing.TB, base string) string {
 // sign in; the tests of the hashing itself name their parameters.
 func UseFastPasswords() {
 	models.SetPasswordParams(models.PasswordParams{Memory: 64, Time: 1, Threads: 1})
+}
+
+// CreateKey creates a read-only key named name that expires at expiresAt (nil for never), and
+// returns it with its secret.
+func CreateKey(t testing.TB, store *models.Store, name string, expiresAt *time.Time) (*models.APIKey, string) {
+	t.Helper()
+	key, secret, err := store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly, ExpiresAt: expiresAt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key, secret
 }

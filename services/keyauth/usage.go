@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func useWriteSeconds(keyID int64, previous bool) int64 {
 
 // usageGatherer holds the uses of keys between two writes.
 type usageGatherer struct {
-	metrics *Metrics
+	metrics *keyMetrics
 
 	// seed keys useFingerprint, a different one in each process.
 	seed maphash.Seed
@@ -113,7 +113,7 @@ type dayCount struct {
 // client and address, so that the entry learns when it is written.
 type pendingUse struct {
 	use         models.APIKeyUse
-	entry       *cachedKey
+	entry       *Entry
 	fingerprint uint32
 }
 
@@ -126,7 +126,7 @@ func (g *usageGatherer) useFingerprint(client, ip string) uint32 {
 	return uint32((maphash.String(g.seed, client) ^ bits.RotateLeft64(maphash.String(g.seed, ip), 29)) >> 32)
 }
 
-func (g *usageGatherer) init(metrics *Metrics) {
+func (g *usageGatherer) init(metrics *keyMetrics) {
 	g.metrics = metrics
 	g.seed = maphash.MakeSeed()
 	g.uses = map[usageKey]pendingUse{}
@@ -148,18 +148,18 @@ func (g *usageGatherer) forget(keyID int64) {
 	g.scanners.Delete(keyID)
 }
 
-// recordUse gathers one use in memory; FlushUsage writes what was gathered. Every use is
+// RecordUse gathers one use in memory; FlushUsage writes what was gathered. Every use is
 // counted for its day, without a lock (countRequest). Last use is kept to the second, and
 // written again only the key's write interval (useWriteSeconds) after the last written: a use
 // by the same client and address as the key's last, within the same second or within the
 // interval of the last written, changes nothing more, and returns without taking the lock
 // every request would otherwise contend for.
-func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.Time) {
+func (v *Verifier) RecordUse(entry *Entry, ip, userAgent string, at time.Time) {
 	g := &v.usage
 	g.countRequest(entry, at)
 	client, scanner := userAgent, false
 	// Only a Scanner key checks in, so only its uses look for a scanner's name.
-	if entry.scope() == models.ScopeScanner {
+	if entry.Scope() == models.ScopeScanner {
 		if name, ok := g.scanners.Load(entry.id); ok {
 			client, scanner = name.(string), true
 		}
@@ -185,7 +185,7 @@ func (v *KeyVerifier) recordUse(entry *cachedKey, ip, userAgent string, at time.
 
 // countRequest adds one to the entry's requests on at's day. A count's first request since a
 // flush took it puts it on the counted list, for the next flush.
-func (g *usageGatherer) countRequest(entry *cachedKey, at time.Time) {
+func (g *usageGatherer) countRequest(entry *Entry, at time.Time) {
 	day := models.UnixDay(at)
 	c := entry.requests.Load()
 	for c == nil || c.day != day {
@@ -247,7 +247,7 @@ func (g *usageGatherer) holdCounts(counts map[dayKey]int64) {
 // left out when the key has already gathered models.MaxClientsPerKey clients (its last use is
 // then already within the flush interval, and the client one of many made up), or when
 // maxPendingUses are held and the key has a use among them. The caller holds mu.
-func (g *usageGatherer) gather(use models.APIKeyUse, entry *cachedKey, fingerprint uint32) {
+func (g *usageGatherer) gather(use models.APIKeyUse, entry *Entry, fingerprint uint32) {
 	k := usageKey{keyID: use.APIKeyID, client: use.Client, ip: use.IP, previous: use.Previous}
 	if _, known := g.uses[k]; !known {
 		held := g.perKey[use.APIKeyID]
@@ -267,14 +267,14 @@ func (g *usageGatherer) gather(use models.APIKeyUse, entry *cachedKey, fingerpri
 // FlushUsage writes every use gathered and every request counted since the last flush in one
 // batch. On failure the uses are put back, unless newer ones for the same client have arrived,
 // and the counts are held, to be written at the next flush.
-func (v *KeyVerifier) FlushUsage(ctx context.Context) error {
+func (v *Verifier) FlushUsage(ctx context.Context) error {
 	return v.flushUsage(ctx, true)
 }
 
 // flushUsage is FlushUsage, writing the requests counted only when withCounts: the flusher
 // writes them once every countWriteInterval, not every flush, since every key in use has a
 // count to write each time.
-func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
+func (v *Verifier) flushUsage(ctx context.Context, withCounts bool) error {
 	g := &v.usage
 	g.mu.Lock()
 	pending := g.uses
@@ -322,7 +322,7 @@ func (v *KeyVerifier) flushUsage(ctx context.Context, withCounts bool) error {
 
 // RunUsageFlusher writes gathered uses every few seconds until ctx ends. What is gathered
 // after that is for FlushUsageAtShutdown.
-func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
+func (v *Verifier) RunUsageFlusher(ctx context.Context) {
 	ticker := time.NewTicker(usageFlushInterval)
 	defer ticker.Stop()
 	countsWritten := time.Now()
@@ -346,7 +346,7 @@ func (v *KeyVerifier) RunUsageFlusher(ctx context.Context) {
 
 // logDroppedUses counts in the log the uses and requests left out at the memory bound since the
 // last call.
-func (v *KeyVerifier) logDroppedUses() {
+func (v *Verifier) logDroppedUses() {
 	g := &v.usage
 	g.mu.Lock()
 	uses, keys := 0, len(g.dropped)
@@ -371,7 +371,7 @@ func (v *KeyVerifier) logDroppedUses() {
 // FlushUsageAtShutdown writes what is gathered, trying again until ctx ends. Uses it must give
 // up are counted in one log line, "last uses not written", requests in another, "daily request
 // counts not written", and both in the metrics: nothing is lost without a word.
-func (v *KeyVerifier) FlushUsageAtShutdown(ctx context.Context) {
+func (v *Verifier) FlushUsageAtShutdown(ctx context.Context) {
 	for {
 		err := v.FlushUsage(ctx)
 		if err == nil {

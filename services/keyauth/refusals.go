@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -7,8 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-
-	"github.com/labstack/echo/v4"
+	"time"
 
 	"keysmith/models"
 )
@@ -18,22 +17,23 @@ type refusedKey struct {
 	publicID, name string
 }
 
-// keyRefusal is ErrKeyRefused carrying what the audit log needs to name the refusal: the key,
+// Refusal is ErrKeyRefused carrying what the audit log needs to name the refusal: the key,
 // when the refused secret is known to be its (expired, disabled); or, when the store has just
 // answered the secret unknown, its hash, which a tombstone may name (a key deleted, a secret
 // replaced). A secret answered unknown from memory carries neither: it was passed on already.
-type keyRefusal struct {
+type Refusal struct {
 	key     *refusedKey
 	unknown bool
 	sum     [sha256.Size]byte
 }
 
-func (*keyRefusal) Error() string { return ErrKeyRefused.Error() }
-func (*keyRefusal) Unwrap() error { return ErrKeyRefused }
+func (*Refusal) Error() string { return ErrKeyRefused.Error() }
+func (*Refusal) Unwrap() error { return ErrKeyRefused }
 
-// refused is the refusal of the entry's key.
-func (e *cachedKey) refused() *keyRefusal {
-	return &keyRefusal{key: &refusedKey{publicID: e.publicID(), name: e.keyName()}}
+// Refused is the refusal of the entry's key, for the audit log: a key of another scope than
+// the route admits, or expired.
+func (e *Entry) Refused() *Refusal {
+	return &Refusal{key: &refusedKey{publicID: e.publicID(), name: e.keyName()}}
 }
 
 // disabledKeyError is the lookup's answer for a disabled key's secret (errKeyDisabled),
@@ -60,12 +60,12 @@ const (
 	unknownPending    = refusalsPending / 2
 )
 
-// keyRefusals passes the first refusal of each key in each hour on to the audit log
+// refusalQueue passes the first refusal of each key in each hour on to the audit log
 // (models.Store.RecordKeyRefusal), off the request's path: a request only looks its key up in
 // a bounded memory of the hour's refusals and, the first time, queues the refusal in a bounded
 // queue that a background writer empties. The store keeps several instances from recording the
 // same key and hour twice.
-type keyRefusals struct {
+type refusalQueue struct {
 	store *models.Store
 	log   *slog.Logger
 
@@ -88,13 +88,13 @@ type pendingRefusal struct {
 	seen    string
 }
 
-func newKeyRefusals(store *models.Store, log *slog.Logger) *keyRefusals {
-	return &keyRefusals{store: store, log: log, seen: map[string]struct{}{}, wake: make(chan struct{}, 1)}
+func newRefusalQueue(store *models.Store, log *slog.Logger) *refusalQueue {
+	return &refusalQueue{store: store, log: log, seen: map[string]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
 // note queues refusal for the writer unless seen, which names its key or secret, was queued
 // already this hour.
-func (r *keyRefusals) note(refusal models.KeyRefusal, seen string) {
+func (r *refusalQueue) note(refusal models.KeyRefusal, seen string) {
 	hour := refusal.At.Unix() / 3600
 	unknown := refusal.PublicID == ""
 	r.mu.Lock()
@@ -129,7 +129,7 @@ func (r *keyRefusals) note(refusal models.KeyRefusal, seen string) {
 }
 
 // run writes queued refusals as they come, until ctx ends.
-func (r *keyRefusals) run(ctx context.Context) {
+func (r *refusalQueue) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -144,7 +144,7 @@ func (r *keyRefusals) run(ctx context.Context) {
 
 // flush writes every queued refusal, after any write under way. A refusal that cannot be
 // written is forgotten, so that the key's next refusal in the hour is queued again.
-func (r *keyRefusals) flush(ctx context.Context) error {
+func (r *refusalQueue) flush(ctx context.Context) error {
 	r.writing.Lock()
 	defer r.writing.Unlock()
 	r.mu.Lock()
@@ -173,19 +173,30 @@ func (r *keyRefusals) flush(ctx context.Context) error {
 		}
 	}
 	if first != nil {
-		return fmt.Errorf("web: %d of %d api key refusals not recorded: %w", failed, len(pending), first)
+		return fmt.Errorf("keyauth: %d of %d api key refusals not recorded: %w", failed, len(pending), first)
 	}
 	return nil
 }
 
-// noteRefusal passes the refusal of a request on to the audit log, as the result the metrics
+// RefusedRequest is what the audit log records of a request whose key was refused: its route
+// (method and pattern), when, and its client's address, user agent and request id.
+type RefusedRequest struct {
+	Route, Address, UserAgent, RequestID string
+	At                                   time.Time
+}
+
+// RefusalOf returns the refusal that err carries when the audit log may record it (a key
+// named, or a secret the store has just answered unknown), and nil otherwise: a caller builds
+// the RefusedRequest only for those.
+func RefusalOf(err error) *Refusal {
+	refusal, _ := err.(*Refusal)
+	return refusal
+}
+
+// NoteRefusal passes the refusal of a request on to the audit log, as the result the metrics
 // counted, if it is the first of its key this hour. It costs the request a lookup in memory.
-func (v *KeyVerifier) noteRefusal(c echo.Context, refusal *keyRefusal, result VerifyResult) {
-	req := c.Request()
-	r := models.KeyRefusal{
-		Route: req.Method + " " + c.Path(), At: v.store.Now(),
-		Address: c.RealIP(), UserAgent: req.UserAgent(), RequestID: requestID(c),
-	}
+func (v *Verifier) NoteRefusal(refusal *Refusal, result Result, req RefusedRequest) {
+	r := models.KeyRefusal{Route: req.Route, At: req.At, Address: req.Address, UserAgent: req.UserAgent, RequestID: req.RequestID}
 	var seen string
 	switch {
 	case refusal.key != nil:
@@ -212,8 +223,8 @@ func (v *KeyVerifier) noteRefusal(c echo.Context, refusal *keyRefusal, result Ve
 
 // RunRefusalWriter records the API's refusals of keys in the audit log as they come, until ctx
 // ends; FlushRefusals writes what is left.
-func (v *KeyVerifier) RunRefusalWriter(ctx context.Context) { v.refusals.run(ctx) }
+func (v *Verifier) RunRefusalWriter(ctx context.Context) { v.refusals.run(ctx) }
 
 // FlushRefusals records every refusal waiting to be, after those being written: at a stop, and
 // for a test to see what a request queued.
-func (v *KeyVerifier) FlushRefusals(ctx context.Context) error { return v.refusals.flush(ctx) }
+func (v *Verifier) FlushRefusals(ctx context.Context) error { return v.refusals.flush(ctx) }

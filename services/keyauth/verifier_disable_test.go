@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -16,15 +16,15 @@ func TestVerifierRefusesDisabledKeysAndForgetsOnceEnabled(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
 		v := newTestVerifier(store)
-		key, secret := createTestKey(t, store, "pausable", nil)
-		if _, _, err := v.verify(ctx, secret); err != nil {
+		key, secret := modelstest.CreateKey(t, store, "pausable", nil)
+		if _, _, err := v.Check(ctx, secret); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := store.DisableAPIKey(ctx, key.PublicID); err != nil {
 			t.Fatal(err)
 		}
 		for i := range 3 {
-			if _, result, err := v.verify(ctx, secret); !errors.Is(err, ErrKeyRefused) || result != ResultDisabled {
+			if _, result, err := v.Check(ctx, secret); !errors.Is(err, ErrKeyRefused) || result != ResultDisabled {
 				t.Fatalf("use %d after disable: got %v, %v; want ErrKeyRefused, ResultDisabled", i, result, err)
 			}
 		}
@@ -34,7 +34,7 @@ func TestVerifierRefusesDisabledKeysAndForgetsOnceEnabled(t *testing.T) {
 		if _, _, err := store.EnableAPIKey(ctx, key.PublicID); err != nil {
 			t.Fatal(err)
 		}
-		if _, result, err := v.verify(ctx, secret); err != nil || result != ResultOK {
+		if _, result, err := v.Check(ctx, secret); err != nil || result != ResultOK {
 			t.Fatalf("right after enable: got %v, %v; want ResultOK", result, err)
 		}
 
@@ -43,11 +43,11 @@ func TestVerifierRefusesDisabledKeysAndForgetsOnceEnabled(t *testing.T) {
 		if _, _, err := openAgain(t, store).DisableAPIKey(ctx, key.PublicID); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := v.verify(ctx, secret); err != nil {
+		if _, _, err := v.Check(ctx, secret); err != nil {
 			t.Fatalf("trusted cache, key disabled unheard: %v, want the cached key", err)
 		}
-		v.distrust()
-		if _, result, err := v.verify(ctx, secret); !errors.Is(err, ErrKeyRefused) || result != ResultDisabled {
+		v.Distrust()
+		if _, result, err := v.Check(ctx, secret); !errors.Is(err, ErrKeyRefused) || result != ResultDisabled {
 			t.Fatalf("untrusted, key disabled in the store: got %v, %v; want ErrKeyRefused, ResultDisabled", result, err)
 		}
 		v.mu.RLock()

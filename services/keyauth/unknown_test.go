@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -27,7 +27,7 @@ func counted(t *testing.T, counter prometheus.Counter) float64 {
 
 // wantRefused verifies secret and fails the test unless it is refused as a key that does not
 // authenticate.
-func wantRefused(t *testing.T, v *KeyVerifier, secret, when string) {
+func wantRefused(t *testing.T, v *Verifier, secret, when string) {
 	t.Helper()
 	if _, err := v.Verify(context.Background(), secret); !errors.Is(err, ErrKeyRefused) {
 		t.Fatalf("%s: got %v, want ErrKeyRefused", when, err)
@@ -86,12 +86,12 @@ func TestUnknownKeyIsForgottenWhenItsKeyIsCreated(t *testing.T) {
 		wantRefused(t, v, secret, "before the key exists")
 		wantRefused(t, v, secret, "again before the key exists")
 		cryptotest.SetGlobalRandom(t, 1)
-		key, created := createTestKey(t, openAgain(t, store), "made after its secret was tried", nil)
+		key, created := modelstest.CreateKey(t, openAgain(t, store), "made after its secret was tried", nil)
 		if created != secret {
 			t.Fatalf("created secret %q, want the predicted %q", created, secret)
 		}
 		wantRefused(t, v, secret, "created behind the verifier's back")
-		v.apply(models.KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}})
+		v.Apply(models.KeyNotice{KeyID: key.ID, Hashes: []string{key.SecretHash}})
 		got, err := v.Verify(context.Background(), secret)
 		if err != nil {
 			t.Fatalf("once forgotten: got %v, want the key", err)
@@ -106,7 +106,7 @@ func TestUnknownKeyIsForgottenWhenItsKeyIsCreated(t *testing.T) {
 		wantRefused(t, v, secret, "before the second key exists")
 		wantRefused(t, v, secret, "again before the second key exists")
 		cryptotest.SetGlobalRandom(t, 2)
-		if _, created := createTestKey(t, store, "made by this instance", nil); created != secret {
+		if _, created := modelstest.CreateKey(t, store, "made by this instance", nil); created != secret {
 			t.Fatalf("created secret %q, want the predicted %q", created, secret)
 		}
 		if _, err := v.Verify(context.Background(), secret); err != nil {
@@ -171,10 +171,10 @@ func TestUnknownKeysAnswerOnlyWhileTrusted(t *testing.T) {
 		}{
 			{"first use", func() {}, 1},
 			{"again, trusted", func() {}, 1},
-			{"untrusted", v.distrust, 2},
-			{"trusted again, remembered while untrusted", func() { v.restoreTrust(time.Now().Add(time.Hour)) }, 3},
+			{"untrusted", v.Distrust, 2},
+			{"trusted again, remembered while untrusted", func() { v.RestoreTrust(time.Now().Add(time.Hour)) }, 3},
 			{"again, trusted", func() {}, 3},
-			{"past the lease", func() { v.vouchUntil(time.Now().Add(-time.Millisecond)) }, 4},
+			{"past the lease", func() { v.VouchUntil(time.Now().Add(-time.Millisecond)) }, 4},
 		}
 		for _, step := range steps {
 			step.before()
@@ -193,7 +193,7 @@ func TestUnknownKeysAreBoundedUnderAFlood(t *testing.T) {
 		const size, flood = 64, 1_000
 		v := newTestVerifier(store)
 		v.unknown = newUnknownKeys(size)
-		_, known := createTestKey(t, store, "in use during the flood", nil)
+		_, known := modelstest.CreateKey(t, store, "in use during the flood", nil)
 		if _, err := v.Verify(context.Background(), known); err != nil {
 			t.Fatal(err)
 		}

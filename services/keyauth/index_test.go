@@ -1,10 +1,8 @@
-package web
+package keyauth
 
 import (
 	"context"
 	"errors"
-	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -13,7 +11,7 @@ import (
 )
 
 // indexedVerifier is a test verifier whose index of secret hashes is built.
-func indexedVerifier(t *testing.T, store *models.Store) *KeyVerifier {
+func indexedVerifier(t *testing.T, store *models.Store) *Verifier {
 	t.Helper()
 	v := newTestVerifier(store)
 	if err := v.rebuildIndex(context.Background()); err != nil {
@@ -36,24 +34,23 @@ func wantNoStatements(t *testing.T, store *models.Store, what string, do func())
 }
 
 // A well-formed secret that no key holds, nor held within the tombstones' 30 days, is refused
-// without a single statement, however many such secrets come: through RequireKey, the refusal
-// writer queues nothing for them either. Every secret the store holds is still looked up: a
+// without a single statement, however many such secrets come: passed on as RequireKey passes a
+// refusal on, the refusal writer queues nothing for them either. Every secret the store holds is still looked up: a
 // key's current and previous secret, which authenticate, and a deleted key's, which the audit
 // log names.
 func TestIndexRefusesUnknownKeysWithoutTheDatabase(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := context.Background()
-		_, current := createTestKey(t, store, "in use", nil)
-		rotating, previous := createTestKey(t, store, "rotating", nil)
+		_, current := modelstest.CreateKey(t, store, "in use", nil)
+		rotating, previous := modelstest.CreateKey(t, store, "rotating", nil)
 		if _, _, err := store.RotateAPIKey(ctx, rotating.PublicID, models.Rotation{Grace: models.GraceDay}); err != nil {
 			t.Fatal(err)
 		}
-		gone, deleted := createTestKey(t, store, "deleted", nil)
+		gone, deleted := modelstest.CreateKey(t, store, "deleted", nil)
 		if _, err := store.DeleteAPIKey(ctx, gone.PublicID); err != nil {
 			t.Fatal(err)
 		}
-		srv := keyServer(t, store, "")
-		v := srv.Keys
+		v := newTestVerifier(store)
 		if err := v.rebuildIndex(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -63,12 +60,12 @@ func TestIndexRefusesUnknownKeysWithoutTheDatabase(t *testing.T) {
 
 		wantNoStatements(t, store, "1,000 unknown keys", func() {
 			for range 1000 {
-				req := httptest.NewRequest(http.MethodGet, "/api/v1/ping", nil)
-				req.Header.Set("X-API-SECRET", models.GenerateSecret())
-				rec := httptest.NewRecorder()
-				srv.Echo.ServeHTTP(rec, req)
-				if rec.Code != http.StatusUnauthorized {
-					t.Fatalf("unknown key: status %d, want %d", rec.Code, http.StatusUnauthorized)
+				_, result, err := v.Check(ctx, models.GenerateSecret())
+				if !errors.Is(err, ErrKeyRefused) || result != ResultUnknown {
+					t.Fatalf("unknown key: got %v, %v; want ErrKeyRefused, unknown", result, err)
+				}
+				if refusal := RefusalOf(err); refusal != nil {
+					v.NoteRefusal(refusal, result, RefusedRequest{Route: "GET /api/v1/ping", At: store.Now()})
 				}
 			}
 			if err := v.FlushRefusals(ctx); err != nil {
@@ -107,16 +104,16 @@ func TestIndexLearnsNewSecretsFromNotices(t *testing.T) {
 		ctx := context.Background()
 		v := indexedVerifier(t, store)
 
-		_, secret := createTestKey(t, store, "made here", nil)
+		_, secret := modelstest.CreateKey(t, store, "made here", nil)
 		if _, err := v.Verify(ctx, secret); err != nil {
 			t.Errorf("a key made through the verifier's store: got %v, want it at once", err)
 		}
 
-		elsewhere, elsewhereSecret := createTestKey(t, openAgain(t, store), "made elsewhere", nil)
+		elsewhere, elsewhereSecret := modelstest.CreateKey(t, openAgain(t, store), "made elsewhere", nil)
 		wantNoStatements(t, store, "a key made elsewhere, before its notice", func() {
 			wantRefused(t, v, elsewhereSecret, "before its notice")
 		})
-		v.apply(models.KeyNotice{KeyID: elsewhere.ID, Hashes: []string{elsewhere.SecretHash}})
+		v.Apply(models.KeyNotice{KeyID: elsewhere.ID, Hashes: []string{elsewhere.SecretHash}})
 		if _, err := v.Verify(ctx, elsewhereSecret); err != nil {
 			t.Errorf("once its notice is heard: got %v, want the key", err)
 		}
@@ -127,7 +124,7 @@ func TestIndexLearnsNewSecretsFromNotices(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantRefused(t, v, fresh, "a new secret made elsewhere, before its notice")
-		v.apply(models.KeyNotice{KeyID: rotated.ID, Hashes: rotated.SecretHashes(), Revoked: true, NothingEnded: true})
+		v.Apply(models.KeyNotice{KeyID: rotated.ID, Hashes: rotated.SecretHashes(), Revoked: true, NothingEnded: true})
 		if _, err := v.Verify(ctx, fresh); err != nil {
 			t.Errorf("a new secret once its notice is heard: got %v, want the key", err)
 		}
@@ -155,10 +152,10 @@ func TestIndexAnswersOnlyWhileComplete(t *testing.T) {
 			t.Errorf("once built: got %v lookups, want still 1", got)
 		}
 
-		v.distrust()
+		v.Distrust()
 		// A key made while nobody listened: no notice will tell of it.
-		_, missed := createTestKey(t, openAgain(t, store), "made while nobody listened", nil)
-		v.restoreTrust(time.Now().Add(time.Hour))
+		_, missed := modelstest.CreateKey(t, openAgain(t, store), "made while nobody listened", nil)
+		v.RestoreTrust(time.Now().Add(time.Hour))
 		select {
 		case <-v.indexWanted:
 		default:
@@ -236,44 +233,4 @@ func TestIndexBuildRacesWithNotices(t *testing.T) {
 	if !x.complete.Load() || x.lacks(sumOf(stored)) {
 		t.Error("a failed build changed the index it left")
 	}
-}
-
-// The serving process hears of secrets made by another process on the same database: on
-// PostgreSQL by its listener, on SQLite by its poll of recorded changes (a key rotated with
-// `keysmith keys rotate`, say), within a second, as it hears of revocations.
-func TestIndexHearsOfSecretsMadeByAnotherProcess(t *testing.T) {
-	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		srv := keyServer(t, store, "")
-		listening, stopListening := context.WithCancel(context.Background())
-		t.Cleanup(stopListening)
-		if err := srv.StartRevocationListener(listening); err != nil {
-			t.Fatal(err)
-		}
-		_, stop := serve(t, srv)
-		t.Cleanup(stop)
-		deadline := time.Now().Add(5 * time.Second)
-		for !srv.Keys.index.complete.Load() {
-			if time.Now().After(deadline) {
-				t.Fatal("the index was not built within 5 s of serving")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		other := openAgain(t, store)
-		key, _ := createTestKey(t, other, "made by another process", nil)
-		_, fresh, err := other.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceHour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadline = time.Now().Add(time.Second)
-		for {
-			_, err := srv.Keys.Verify(context.Background(), fresh)
-			if err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("a secret made by another process: still refused a second later (%v)", err)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	})
 }

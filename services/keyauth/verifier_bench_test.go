@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -13,10 +13,10 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// verifyOnly is the verification a request makes (RequireKey's), without making the models'
+// checkOnly is the verification a request makes (RequireKey's), without making the models'
 // key that Verify returns for other callers.
-func verifyOnly(v *KeyVerifier, ctx context.Context, secret string) (*cachedKey, error) {
-	entry, _, err := v.verify(ctx, secret)
+func checkOnly(v *Verifier, ctx context.Context, secret string) (*Entry, error) {
+	entry, _, err := v.Check(ctx, secret)
 	return entry, err
 }
 
@@ -25,25 +25,25 @@ func verifyOnly(v *KeyVerifier, ctx context.Context, secret string) (*cachedKey,
 // the revocation listener is down), a well-formed unknown key presented again (answered from
 // memory after its first lookup), and a wrong checksum, refused before any lookup.
 //
-//	go test -run='^$' -bench=BenchmarkVerify -benchmem ./web/
+//	go test -run='^$' -bench=BenchmarkVerify -benchmem ./services/keyauth/
 func BenchmarkVerify(b *testing.B) {
 	ctx := context.Background()
 	for _, target := range modelstest.Targets(b) {
 		store := modelstest.Open(b, target)
 		v := newTestVerifier(store)
-		_, secret := createTestKey(b, store, "bench", nil)
+		_, secret := modelstest.CreateKey(b, store, "bench", nil)
 		wrongChecksum := secret[:len(secret)-1] + "0"
 		if secret[len(secret)-1] == '0' {
 			wrongChecksum = secret[:len(secret)-1] + "1"
 		}
 
 		b.Run(target.Name+"/cache-hit", func(b *testing.B) {
-			if _, err := verifyOnly(v, ctx, secret); err != nil {
+			if _, err := checkOnly(v, ctx, secret); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := verifyOnly(v, ctx, secret); err != nil {
+				if _, err := checkOnly(v, ctx, secret); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -52,7 +52,7 @@ func BenchmarkVerify(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if _, err := verifyOnly(v, ctx, secret); err != nil {
+					if _, err := checkOnly(v, ctx, secret); err != nil {
 						b.Error(err)
 						return
 					}
@@ -60,11 +60,11 @@ func BenchmarkVerify(b *testing.B) {
 			})
 		})
 		b.Run(target.Name+"/cache-miss", func(b *testing.B) {
-			v.distrust()
-			defer v.restoreTrust(time.Now().Add(time.Hour))
+			v.Distrust()
+			defer v.RestoreTrust(time.Now().Add(time.Hour))
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := verifyOnly(v, ctx, secret); err != nil {
+				if _, err := checkOnly(v, ctx, secret); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -73,7 +73,7 @@ func BenchmarkVerify(b *testing.B) {
 			unknown := models.GenerateSecret()
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := verifyOnly(v, ctx, unknown); !errors.Is(err, ErrKeyRefused) {
+				if _, err := checkOnly(v, ctx, unknown); !errors.Is(err, ErrKeyRefused) {
 					b.Fatalf("got %v, want ErrKeyRefused", err)
 				}
 			}
@@ -81,7 +81,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Run(target.Name+"/bad-checksum", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := verifyOnly(v, ctx, wrongChecksum); !errors.Is(err, ErrKeyRefused) {
+				if _, err := checkOnly(v, ctx, wrongChecksum); !errors.Is(err, ErrKeyRefused) {
 					b.Fatalf("got %v, want ErrKeyRefused", err)
 				}
 			}
@@ -94,7 +94,7 @@ func BenchmarkVerify(b *testing.B) {
 // their trust. Its cost per key is what a steady state with many keys in use pays for each
 // key every few minutes.
 //
-//	go test -run='^$' -bench=BenchmarkRefresh -benchmem ./web/
+//	go test -run='^$' -bench=BenchmarkRefresh -benchmem ./services/keyauth/
 func BenchmarkRefresh(b *testing.B) {
 	ctx := context.Background()
 	for _, target := range modelstest.Targets(b) {
@@ -102,8 +102,8 @@ func BenchmarkRefresh(b *testing.B) {
 		v := newTestVerifier(store)
 		sums := make([][32]byte, refreshBatch)
 		for i := range sums {
-			_, secret := createTestKey(b, store, fmt.Sprintf("bench %d", i), nil)
-			if _, err := verifyOnly(v, ctx, secret); err != nil {
+			_, secret := modelstest.CreateKey(b, store, fmt.Sprintf("bench %d", i), nil)
+			if _, err := checkOnly(v, ctx, secret); err != nil {
 				b.Fatal(err)
 			}
 			sums[i] = secretSum(secret)
@@ -130,7 +130,7 @@ func BenchmarkRefresh(b *testing.B) {
 // index of secret hashes, built as RunIndex builds it. It reports the heap in use per key after a garbage collection, for
 // 100,000 keys, the size of bench/verify.sh --keys 100000; -memprofile shows where it goes.
 //
-//	go test -run='^$' -bench=BenchmarkCacheMemory -benchmem -memprofile=mem.out ./web/ && go tool pprof -sample_index=inuse_space -top web.test mem.out
+//	go test -run='^$' -bench=BenchmarkCacheMemory -benchmem -memprofile=mem.out ./services/keyauth/ && go tool pprof -sample_index=inuse_space -top keyauth.test mem.out
 func BenchmarkCacheMemory(b *testing.B) {
 	const keys = 100_000
 	store := modelstest.Open(b, modelstest.Targets(b)[0])
@@ -154,12 +154,12 @@ func BenchmarkCacheMemory(b *testing.B) {
 			// As the store reads a key: each text a string of its own.
 			key := &models.APIKey{ID: int64(i + 1), PublicID: "ak_" + strings.Repeat("x", 12) + fmt.Sprintf("%04d", i%10000),
 				Name: fmt.Sprintf("bench verify %d", i+1), Scope: models.ScopeReadOnly, SecretHash: models.HashSecret(secret)}
-			entry, err := newCachedKey(key, now, v.generation.Load(), false)
+			entry, err := newEntry(key, now, v.generation.Load(), false)
 			if err != nil {
 				b.Fatal(err)
 			}
 			v.cache[secretSum(secret)] = entry
-			v.recordUse(entry, "127.0.0.1", "wrk", now)
+			v.RecordUse(entry, "127.0.0.1", "wrk", now)
 		}
 		if err := v.FlushUsage(context.Background()); err != nil {
 			b.Fatal(err)

@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"encoding/json"
@@ -20,7 +20,7 @@ func TestCachedKeySummaryHoldsItsKey(t *testing.T) {
 		"",
 	} {
 		key := &models.APIKey{ID: 7, PublicID: "ak_0123456789abcdef", Name: name, Scope: models.ScopeManageDocumentation}
-		entry, err := newCachedKey(key, time.Now(), 3, false)
+		entry, err := newEntry(key, time.Now(), 3, false)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,8 +34,8 @@ func TestCachedKeySummaryHoldsItsKey(t *testing.T) {
 		if got := entry.keyName(); got != name {
 			t.Errorf("keyName: got %q, want %q", got, name)
 		}
-		if entry.publicID() != key.PublicID || entry.scope() != key.Scope {
-			t.Errorf("%q: public id %q, scope %q, want %q, %q", name, entry.publicID(), entry.scope(), key.PublicID, key.Scope)
+		if entry.publicID() != key.PublicID || entry.Scope() != key.Scope {
+			t.Errorf("%q: public id %q, scope %q, want %q, %q", name, entry.publicID(), entry.Scope(), key.PublicID, key.Scope)
 		}
 		if got := entry.summary.IDHeader(); len(got) != 1 || got[0] != key.PublicID {
 			t.Errorf("%q: id header %q", name, got)

@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"crypto/sha256"
@@ -46,26 +46,26 @@ type unknownKey struct {
 	seenAt int64
 	// result is why the secret was refused: ResultUnknown, or ResultDisabled for a disabled
 	// key's, so that the metrics count its repeats as what they are.
-	result VerifyResult
+	result Result
 	// generation is the verifier's generation at the lookup: the entry answers only in it, so
 	// nothing remembered before or while announcements could be missed answers after.
 	generation uint64
 	// refusal names a disabled key's refusal for the audit log; nil for an unknown secret.
-	refusal *keyRefusal
+	refusal *Refusal
 }
 
 // newUnknownKeys returns an empty memory of up to size unknown secrets.
 func newUnknownKeys(size int) *unknownKeys {
 	cache, err := lru.New2Q[[sha256.Size]byte, unknownKey](size)
 	if err != nil {
-		panic("web: unknown keys: " + err.Error()) // only for a size below 1
+		panic("keyauth: unknown keys: " + err.Error()) // only for a size below 1
 	}
 	return &unknownKeys{cache: cache}
 }
 
 // known tells whether the store refused sum within the window before now, in the given
 // generation, and why (the result and refusal remember was given).
-func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) (VerifyResult, *keyRefusal, bool) {
+func (u *unknownKeys) known(sum [sha256.Size]byte, now time.Time, generation uint64) (Result, *Refusal, bool) {
 	entry, ok := u.cache.Get(sum)
 	if !ok || entry.generation != generation || now.UnixNano()-entry.seenAt >= int64(unknownKeyWindow) {
 		return 0, nil, false
@@ -79,7 +79,7 @@ func (u *unknownKeys) ticket() uint64 { return u.forgets.Load() }
 // remember records that a lookup, begun with ticket, refused sum at now for result
 // (ResultUnknown, or ResultDisabled with the key's refusal); unless sum was forgotten since the
 // lookup began, or too many hashes were to tell.
-func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64, result VerifyResult, refusal *keyRefusal) {
+func (u *unknownKeys) remember(sum [sha256.Size]byte, ticket uint64, now time.Time, generation uint64, result Result, refusal *Refusal) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	forgets := u.forgets.Load()

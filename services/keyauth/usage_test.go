@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -53,11 +53,11 @@ func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
 	v := newTestVerifier(store)
 	ctx := t.Context()
 	const keys = 62
-	entries := make([]*cachedKey, keys)
+	entries := make([]*Entry, keys)
 	start := time.Unix(1_800_000_000, 0)
 	for i := range entries {
-		entries[i] = &cachedKey{id: int64(i + 1), summary: KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}}
-		v.recordUse(entries[i], "192.0.2.1", "nightly-export/1.0", start)
+		entries[i] = &Entry{id: int64(i + 1), summary: Summary{scope: scopeHeaders[models.ScopeReadOnly]}}
+		v.RecordUse(entries[i], "192.0.2.1", "nightly-export/1.0", start)
 	}
 	if got := v.usage.pending(); got != keys {
 		t.Fatalf("pending after the first uses: %d, want %d", got, keys)
@@ -71,7 +71,7 @@ func TestKeysFirstUsedTogetherAreWrittenAgainApart(t *testing.T) {
 	again := map[int64]bool{}
 	for second := int64(1); second <= last; second++ {
 		for _, entry := range entries {
-			v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", start.Add(time.Duration(second)*time.Second))
+			v.RecordUse(entry, "192.0.2.1", "nightly-export/1.0", start.Add(time.Duration(second)*time.Second))
 		}
 		written := v.usage.pending()
 		switch {
@@ -100,18 +100,18 @@ func TestPreviousSecretsUsesAreWrittenAgainWithinAMinute(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	start := time.Unix(1_800_000_000, 0)
-	summary := KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}
-	current := &cachedKey{id: 7, summary: summary}
-	previous := &cachedKey{id: 7, summary: summary, previous: true}
-	for _, entry := range []*cachedKey{current, previous} {
-		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", start)
+	summary := Summary{scope: scopeHeaders[models.ScopeReadOnly]}
+	current := &Entry{id: 7, summary: summary}
+	previous := &Entry{id: 7, summary: summary, previous: true}
+	for _, entry := range []*Entry{current, previous} {
+		v.RecordUse(entry, "192.0.2.1", "nightly-export/1.0", start)
 	}
 	if err := v.FlushUsage(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	minute := start.Add(previousUseWriteInterval)
-	for _, entry := range []*cachedKey{current, previous} {
-		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", minute)
+	for _, entry := range []*Entry{current, previous} {
+		v.RecordUse(entry, "192.0.2.1", "nightly-export/1.0", minute)
 	}
 	v.usage.mu.Lock()
 	var gathered []bool
@@ -132,22 +132,22 @@ func TestRequestsAreCountedPerDay(t *testing.T) {
 		ctx := t.Context()
 		now := time.Date(2030, 3, 10, 23, 59, 59, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
-		srv := keyServer(t, store, "")
-		key, secret := createTestKey(t, store, "counted", nil)
-		other, otherSecret := createTestKey(t, store, "other", nil)
+		v := newTestVerifier(store)
+		key, secret := modelstest.CreateKey(t, store, "counted", nil)
+		other, otherSecret := modelstest.CreateKey(t, store, "other", nil)
 		for range 150 {
-			ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+			use(t, v, secret, "nightly-export/1.0", "192.0.2.10:40000")
 		}
-		ping(t, srv, otherSecret, "curl/8.5.0", "192.0.2.11:40000")
-		if err := srv.Keys.FlushUsage(ctx); err != nil {
+		use(t, v, otherSecret, "curl/8.5.0", "192.0.2.11:40000")
+		if err := v.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		// Past midnight: the same client again, within the second of its last use written.
 		now = now.Add(time.Second)
 		for range 40 {
-			ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+			use(t, v, secret, "nightly-export/1.0", "192.0.2.10:40000")
 		}
-		if err := srv.Keys.FlushUsage(ctx); err != nil {
+		if err := v.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -171,8 +171,8 @@ func TestParallelRequestsAreCountedExactly(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	ctx := t.Context()
-	_, secret := createTestKey(t, store, "busy", nil)
-	entry, err := verifyOnly(v, ctx, secret)
+	_, secret := modelstest.CreateKey(t, store, "busy", nil)
+	entry, err := checkOnly(v, ctx, secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,7 +205,7 @@ func TestParallelRequestsAreCountedExactly(t *testing.T) {
 			for i := range perWorker {
 				// Each worker crosses midnight halfway.
 				at := midnight.Add(time.Duration(i-perWorker/2) * time.Millisecond)
-				v.recordUse(entry, "192.0.2.1", "worker/1.0", at)
+				v.RecordUse(entry, "192.0.2.1", "worker/1.0", at)
 			}
 		})
 	}
@@ -225,20 +225,20 @@ func TestParallelRequestsAreCountedExactly(t *testing.T) {
 func TestCountsAreHeldWhileTheDatabaseIsAway(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		ctx := t.Context()
-		srv := keyServer(t, store, "")
-		key, secret := createTestKey(t, store, "held", nil)
+		v := newTestVerifier(store)
+		key, secret := modelstest.CreateKey(t, store, "held", nil)
 		away, cancel := context.WithCancel(ctx)
 		cancel()
 		for _, requests := range []int{5, 3} {
 			for range requests {
-				ping(t, srv, secret, "nightly-export/1.0", "192.0.2.10:40000")
+				use(t, v, secret, "nightly-export/1.0", "192.0.2.10:40000")
 			}
-			if err := srv.Keys.FlushUsage(away); err == nil {
+			if err := v.FlushUsage(away); err == nil {
 				t.Fatal("a flush without the database succeeded")
 			}
 		}
 		for range 2 {
-			if err := srv.Keys.FlushUsage(ctx); err != nil {
+			if err := v.FlushUsage(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -314,11 +314,11 @@ func TestRequestCountsWaitForTheirOwnInterval(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
 	v := newTestVerifier(store)
 	ctx := t.Context()
-	key, _ := createTestKey(t, store, "counted", nil)
-	entry := &cachedKey{id: key.ID, summary: KeySummary{scope: scopeHeaders[models.ScopeReadOnly]}}
+	key, _ := modelstest.CreateKey(t, store, "counted", nil)
+	entry := &Entry{id: key.ID, summary: Summary{scope: scopeHeaders[models.ScopeReadOnly]}}
 	at := store.Now()
 	for range 3 {
-		v.recordUse(entry, "192.0.2.1", "nightly-export/1.0", at)
+		v.RecordUse(entry, "192.0.2.1", "nightly-export/1.0", at)
 	}
 	requests := func() int64 {
 		days, err := store.APIKeyDailyUses(ctx, key.ID, 1)

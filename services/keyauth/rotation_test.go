@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -21,7 +21,7 @@ func TestVerifierEndsThePreviousSecretsGrace(t *testing.T) {
 		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
 		v := newTestVerifier(store)
-		key, oldSecret := createTestKey(t, store, "rotated", nil)
+		key, oldSecret := modelstest.CreateKey(t, store, "rotated", nil)
 		if _, err := v.Verify(ctx, oldSecret); err != nil {
 			t.Fatal(err)
 		}
@@ -73,18 +73,18 @@ func TestVerifierRecordsWhichSecretWasUsed(t *testing.T) {
 		now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
 		v := newTestVerifier(store)
-		key, oldSecret := createTestKey(t, store, "used twice", nil)
+		key, oldSecret := modelstest.CreateKey(t, store, "used twice", nil)
 		_, newSecret, err := store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: models.GraceUntilUnused})
 		if err != nil {
 			t.Fatal(err)
 		}
 		use := func(secret string, at time.Time) {
 			t.Helper()
-			entry, _, err := v.verify(ctx, secret)
+			entry, _, err := v.Check(ctx, secret)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v.recordUse(entry, "192.0.2.1", "cron/1", at)
+			v.RecordUse(entry, "192.0.2.1", "cron/1", at)
 		}
 		oldUse, newUse := now.Add(2*time.Minute), now.Add(time.Minute)
 		use(oldSecret, oldUse)

@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"time"
 	"unsafe"
 
+	"keysmith/metrics"
 	"keysmith/models"
 )
 
@@ -48,7 +49,7 @@ const (
 // of the request that queued it.
 type queuedRefresh struct {
 	sum   [sha256.Size]byte
-	entry *cachedKey
+	entry *Entry
 	now   time.Time
 	epoch uint64
 }
@@ -61,23 +62,23 @@ func cacheLifetime() int64 {
 
 // ErrKeyRefused covers every reason a presented key does not authenticate: missing, malformed,
 // unknown, expired, deleted or disabled. Callers answer all of them alike.
-var ErrKeyRefused = errors.New("web: api key refused")
+var ErrKeyRefused = errors.New("keyauth: api key refused")
 
 // errKeyDisabled is the lookup's answer for a disabled key's secret: refused, and never cached
 // as verified, so that neither the cache nor stale-if-error can answer for it.
-var errKeyDisabled = errors.New("web: api key disabled")
+var errKeyDisabled = errors.New("keyauth: api key disabled")
 
-// KeyVerifier turns a presented secret into its key: format and checksum first (no database
+// Verifier turns a presented secret into its key: format and checksum first (no database
 // work for garbage), then SHA-256, then a bounded in-memory cache of verified keys, then the
 // index of every secret hash the store holds (a secret it lacks is refused without a lookup),
 // then a bounded memory of secrets the store did not know a few seconds ago, then the store,
 // within its own deadline. Expiry is checked on every call. When the store cannot be asked, a key
 // this instance vouched for within the stale window keeps verifying (stale-if-error). It also
 // gathers each use in memory for batched last-use writes.
-type KeyVerifier struct {
+type Verifier struct {
 	store   *models.Store
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *keyMetrics
 	// lookupTimeout bounds the store lookup of a key that is not in the cache.
 	lookupTimeout time.Duration
 	// staleFor is how long after this instance last vouched for a key it still accepts it
@@ -88,7 +89,7 @@ type KeyVerifier struct {
 	mu sync.RWMutex
 	// cache is keyed by the secret's SHA-256, raw rather than in hex, so a hit allocates
 	// nothing for the key.
-	cache map[[sha256.Size]byte]*cachedKey
+	cache map[[sha256.Size]byte]*Entry
 	// unknown answers a repeated unknown secret without a lookup; like the cache, only while
 	// trusted and in the generation it was filled in.
 	unknown *unknownKeys
@@ -129,10 +130,11 @@ type KeyVerifier struct {
 
 	usage usageGatherer
 	// refusals passes the first refusal of each key each hour on to the audit log.
-	refusals *keyRefusals
+	refusals *refusalQueue
 }
 
-type cachedKey struct {
+// Entry is a verified key in the cache: what RequireKey and the API's handlers read of it.
+type Entry struct {
 	// What verification and the API's handlers read of the key, and nothing else, so that a
 	// hundred thousand cached keys stay small (BenchmarkCacheMemory): 112 bytes, the summary's
 	// JSON and a day's count. The public id and the scope are the summary's, and the name is
@@ -169,7 +171,7 @@ type cachedKey struct {
 	// refreshing is set by the request that starts the entry's background refresh.
 	refreshing atomic.Bool
 	// summary is made once per cached key, not on every request that shows it.
-	summary KeySummary
+	summary Summary
 }
 
 // scopeHeaders holds each scope as an http.Header value, shared by every summary of its scope:
@@ -182,14 +184,14 @@ var scopeHeaders = func() map[models.Scope]*[1]string {
 	return headers
 }()
 
-// newCachedKey makes the cache entry of a key read from the store, for its current secret or,
+// newEntry makes the cache entry of a key read from the store, for its current secret or,
 // with previous, for its previous one.
-func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous bool) (*cachedKey, error) {
+func newEntry(key *models.APIKey, now time.Time, generation uint64, previous bool) (*Entry, error) {
 	scope, ok := scopeHeaders[key.Scope]
 	if !ok {
-		return nil, fmt.Errorf("web: api key %s has an unknown scope %q", key.PublicID, key.Scope)
+		return nil, fmt.Errorf("keyauth: api key %s has an unknown scope %q", key.PublicID, key.Scope)
 	}
-	entry := &cachedKey{id: key.ID, generation: uint32(generation), previous: previous}
+	entry := &Entry{id: key.ID, generation: uint32(generation), previous: previous}
 	entry.trustedUntil.Store(now.UnixNano() + cacheLifetime())
 	switch {
 	case previous:
@@ -213,7 +215,7 @@ func newCachedKey(key *models.APIKey, now time.Time, generation uint64, previous
 	body = append(body, summaryScope...)
 	body = append(body, key.Scope...)
 	body = append(body, summaryEnd...)
-	entry.summary = KeySummary{JSON: body, id: [1]string{bytesString(body[len(summaryOpen) : len(summaryOpen)+len(key.PublicID)])}, scope: scope}
+	entry.summary = Summary{JSON: body, id: [1]string{bytesString(body[len(summaryOpen) : len(summaryOpen)+len(key.PublicID)])}, scope: scope}
 	entry.nameEscaped = len(name) != len(key.Name)+2 || string(name[1:len(name)-1]) != key.Name
 	return entry, nil
 }
@@ -223,7 +225,7 @@ const summaryOpen, summaryName, summaryScope, summaryEnd = `{"id":"`, `","name":
 
 // keyName is the key's name, read from the summary's JSON: as it is there unless JSON escaped
 // it, which is decoded (a name with <, > or &, say).
-func (e *cachedKey) keyName() string {
+func (e *Entry) keyName() string {
 	body := e.summary.JSON
 	quoted := body[len(summaryOpen)+len(e.publicID())+len(summaryName) : len(body)-len(summaryScope)-len(e.summary.scope[0])-len(summaryEnd)]
 	if !e.nameEscaped {
@@ -231,7 +233,7 @@ func (e *cachedKey) keyName() string {
 	}
 	var name string
 	if err := json.Unmarshal(quoted, &name); err != nil {
-		panic("web: a cached key's summary holds no JSON string: " + err.Error()) // made by newCachedKey
+		panic("keyauth: a cached key's summary holds no JSON string: " + err.Error()) // made by newEntry
 	}
 	return name
 }
@@ -241,12 +243,18 @@ func (e *cachedKey) keyName() string {
 // never does.
 func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
-func (e *cachedKey) publicID() string    { return e.summary.id[0] }
-func (e *cachedKey) scope() models.Scope { return models.Scope(e.summary.scope[0]) }
+// Summary is what the key may tell about itself, made once per cached key: read it, never
+// change it.
+func (e *Entry) Summary() *Summary { return &e.summary }
 
-// apiKey is the key as the models know it, made for a handler that asks for it.
-func (e *cachedKey) apiKey() *models.APIKey {
-	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.keyName(), Scope: e.scope()}
+func (e *Entry) publicID() string { return e.summary.id[0] }
+
+// Scope is the key's scope, which the route's admitted scopes are checked against.
+func (e *Entry) Scope() models.Scope { return models.Scope(e.summary.scope[0]) }
+
+// APIKey is the key as the models know it, made for a handler that asks for it.
+func (e *Entry) APIKey() *models.APIKey {
+	key := &models.APIKey{ID: e.id, PublicID: e.publicID(), Name: e.keyName(), Scope: e.Scope()}
 	if e.expiresAt != 0 {
 		expiresAt := time.UnixMicro(e.expiresAt).UTC()
 		key.ExpiresAt = &expiresAt
@@ -255,31 +263,31 @@ func (e *cachedKey) apiKey() *models.APIKey {
 }
 
 // expired tells whether the key no longer authenticates at now.
-func (e *cachedKey) expired(now time.Time) bool {
+func (e *Entry) expired(now time.Time) bool {
 	return e.expiresAt != 0 && e.expiresAt <= now.UnixMicro()
 }
 
 // graceOver tells whether the entry is a previous secret whose grace, as last read, is over
 // at now. The store then decides: another instance's recorded use may have prolonged an
 // until-unused grace; otherwise the grace is ended for every instance.
-func (e *cachedKey) graceOver(now time.Time) bool {
+func (e *Entry) graceOver(now time.Time) bool {
 	return e.previous && e.expired(now)
 }
 
 // holds tells whether e, an entry of a key's current secret, holds what the store now says of
 // key: its public id, name, scope and expiry.
-func (e *cachedKey) holds(key *models.APIKey) bool {
+func (e *Entry) holds(key *models.APIKey) bool {
 	expiresAt := int64(0)
 	if key.ExpiresAt != nil {
 		expiresAt = key.ExpiresAt.UnixMicro()
 	}
-	return !e.previous && e.publicID() == key.PublicID && e.keyName() == key.Name && e.scope() == key.Scope && e.expiresAt == expiresAt
+	return !e.previous && e.publicID() == key.PublicID && e.keyName() == key.Name && e.Scope() == key.Scope && e.expiresAt == expiresAt
 }
 
 // inherit carries the last use and the day's count of old, the entry of the same secret read
 // before, over to e, which replaces it: so that the use is not written again, nor the count
 // started again, each time the key is read again.
-func (e *cachedKey) inherit(old *cachedKey) {
+func (e *Entry) inherit(old *Entry) {
 	e.lastUse.Store(old.lastUse.Load())
 	e.lastUseWritten.Store(old.lastUseWritten.Load())
 	e.requests.Store(old.requests.Load())
@@ -287,15 +295,15 @@ func (e *cachedKey) inherit(old *cachedKey) {
 
 // vouch records that the key was known valid at now; it writes at most once a second, so
 // that requests sharing the key do not contend for its cache line.
-func (e *cachedKey) vouch(now time.Time) {
+func (e *Entry) vouch(now time.Time) {
 	if second := uint32(now.Unix()); e.vouchedAt.Load() != second {
 		e.vouchedAt.Store(second)
 	}
 }
 
-// KeySummary is what a key that authenticated may tell about itself: its public id, name and
+// Summary is what a key that authenticated may tell about itself: its public id, name and
 // scope, as a JSON object and as header values. It is shared: read it, never change it.
-type KeySummary struct {
+type Summary struct {
 	JSON []byte // {"id":…,"name":…,"scope":…}
 	// id is the public id as a header value, an array so that it is no allocation of its own;
 	// scope is the scope's, shared by every summary of the scope (scopeHeaders).
@@ -304,63 +312,63 @@ type KeySummary struct {
 }
 
 // IDHeader is the public id, as an http.Header value.
-func (s *KeySummary) IDHeader() []string { return s.id[:] }
+func (s *Summary) IDHeader() []string { return s.id[:] }
 
 // ScopeHeader is the scope, as an http.Header value.
-func (s *KeySummary) ScopeHeader() []string { return s.scope[:] }
+func (s *Summary) ScopeHeader() []string { return s.scope[:] }
 
 // StaleJSON is JSON with "stale": true added, for an answer given while the database could
 // not be asked. It is made when asked for: outages are rare, memory per cached key is not.
-func (s *KeySummary) StaleJSON() []byte {
+func (s *Summary) StaleJSON() []byte {
 	body := make([]byte, 0, len(s.JSON)+len(`,"stale":true`))
 	body = append(body, s.JSON[:len(s.JSON)-1]...)
 	return append(body, `,"stale":true}`...)
 }
 
-// NewKeyVerifier returns a verifier over store whose cache is trusted from the start; on
+// New returns a verifier over store whose cache is trusted from the start; on
 // PostgreSQL, StartRevocationListener makes trust depend on the listening connection. It
 // keeps up to size keys, looks each missing one up within lookupTimeout, and accepts keys it
 // vouched for within staleFor while the store cannot be asked.
-func NewKeyVerifier(store *models.Store, log *slog.Logger, metrics *Metrics, size int, lookupTimeout, staleFor time.Duration) *KeyVerifier {
-	v := &KeyVerifier{
-		store: store, log: log, metrics: metrics,
+func New(store *models.Store, log *slog.Logger, registry *metrics.Registry, size int, lookupTimeout, staleFor time.Duration) *Verifier {
+	v := &Verifier{
+		store: store, log: log, metrics: newKeyMetrics(registry),
 		lookupTimeout: lookupTimeout, staleFor: staleFor, size: size,
-		cache: map[[sha256.Size]byte]*cachedKey{}, unknown: newUnknownKeys(unknownKeysSize), born: time.Now(),
+		cache: map[[sha256.Size]byte]*Entry{}, unknown: newUnknownKeys(unknownKeysSize), born: time.Now(),
 		indexWanted: make(chan struct{}, 1),
-		refusals:    newKeyRefusals(store, log),
+		refusals:    newRefusalQueue(store, log),
 	}
-	v.usage.init(metrics)
+	v.usage.init(v.metrics)
 	v.vouchedUntil.Store(math.MaxInt64)
-	store.OnKeyNotice(v.apply)
-	metrics.gauge("keysmith_revocation_listener_up", "1 while the revocation listener vouches for the key cache (always on SQLite), 0 while every key is checked against the database.", func() float64 {
-		if v.trusted() {
+	store.OnKeyNotice(v.Apply)
+	registry.GaugeFunc("keysmith_revocation_listener_up", "1 while the revocation listener vouches for the key cache (always on SQLite), 0 while every key is checked against the database.", func() float64 {
+		if v.Trusted() {
 			return 1
 		}
 		return 0
 	})
-	metrics.gauge("keysmith_key_cache_entries", "Verified keys held in this instance's cache.", func() float64 {
+	registry.GaugeFunc("keysmith_key_cache_entries", "Verified keys held in this instance's cache.", func() float64 {
 		return float64(v.CacheSize())
 	})
-	metrics.gauge("keysmith_key_negative_cache_entries", "Unknown keys this instance remembers, so that their repeats cost no database lookup.", func() float64 {
+	registry.GaugeFunc("keysmith_key_negative_cache_entries", "Unknown keys this instance remembers, so that their repeats cost no database lookup.", func() float64 {
 		return float64(v.unknown.len())
 	})
-	metrics.gauge("keysmith_key_index_entries", "Secret hashes in this instance's index of those the database holds (current, previous and retired secrets), by which unknown keys are refused without a database lookup.", func() float64 {
+	registry.GaugeFunc("keysmith_key_index_entries", "Secret hashes in this instance's index of those the database holds (current, previous and retired secrets), by which unknown keys are refused without a database lookup.", func() float64 {
 		return float64(v.index.len())
 	})
-	metrics.gauge("keysmith_key_index_complete", "1 while the index of secret hashes holds every one the database holds and refuses unknown keys; 0 while it is built, or after notices may have been missed, when unknown keys are looked up.", func() float64 {
+	registry.GaugeFunc("keysmith_key_index_complete", "1 while the index of secret hashes holds every one the database holds and refuses unknown keys; 0 while it is built, or after notices may have been missed, when unknown keys are looked up.", func() float64 {
 		if v.index.complete.Load() {
 			return 1
 		}
 		return 0
 	})
-	metrics.gauge("keysmith_key_uses_pending", "Key uses gathered in memory and not yet written.", func() float64 {
+	registry.GaugeFunc("keysmith_key_uses_pending", "Key uses gathered in memory and not yet written.", func() float64 {
 		return float64(v.usage.pending())
 	})
 	return v
 }
 
 // CacheSize is how many verified keys the cache holds, for the metrics and the instances page.
-func (v *KeyVerifier) CacheSize() int {
+func (v *Verifier) CacheSize() int {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return len(v.cache)
@@ -373,7 +381,7 @@ const storeRetryInterval = time.Second
 // storeKnownDown tells whether the store is taken to be unreachable. Once the retry interval
 // has passed, exactly one caller is told false, and so asks the store; the others are told true
 // for another interval.
-func (v *KeyVerifier) storeKnownDown() bool {
+func (v *Verifier) storeKnownDown() bool {
 	until := v.storeDownUntil.Load()
 	if until == 0 {
 		return false
@@ -385,8 +393,8 @@ func (v *KeyVerifier) storeKnownDown() bool {
 	return !v.storeDownUntil.CompareAndSwap(until, elapsed+int64(storeRetryInterval))
 }
 
-// trusted tells whether the cache may answer now.
-func (v *KeyVerifier) trusted() bool {
+// Trusted tells whether the cache may answer now: the revocation listener vouches for it.
+func (v *Verifier) Trusted() bool {
 	return int64(time.Since(v.born)) < v.vouchedUntil.Load()
 }
 
@@ -394,18 +402,18 @@ func (v *KeyVerifier) trusted() bool {
 // error for which models.Unavailable is true when the store could not be asked and the key
 // could not be vouched for. The key may be shared with other requests through the cache:
 // read it, never change it.
-func (v *KeyVerifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
-	entry, _, err := v.verify(ctx, secret)
+func (v *Verifier) Verify(ctx context.Context, secret string) (*models.APIKey, error) {
+	entry, _, err := v.Check(ctx, secret)
 	if err != nil {
 		return nil, err
 	}
-	return entry.apiKey(), nil
+	return entry.APIKey(), nil
 }
 
-// verify is Verify returning the cache entry, which also carries the key's summary, and the
+// Check is Verify returning the cache entry, which also carries the key's summary, and the
 // result the metrics count: ResultOK or ResultStale with an entry, or the reason for the error.
-// A refusal that the audit log may record is a *keyRefusal, which names the key or the secret.
-func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, VerifyResult, error) {
+// A refusal that the audit log may record is a *Refusal, which names the key or the secret.
+func (v *Verifier) Check(ctx context.Context, secret string) (*Entry, Result, error) {
 	if models.ParseSecret(secret) != nil {
 		return nil, ResultMalformed, ErrKeyRefused
 	}
@@ -416,14 +424,14 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 	v.mu.RLock()
 	entry := v.cache[sum]
 	v.mu.RUnlock()
-	if entry != nil && entry.generation == uint32(generation) && v.trusted() && now.UnixNano() < entry.trustedUntil.Load() && !entry.graceOver(now) {
+	if entry != nil && entry.generation == uint32(generation) && v.Trusted() && now.UnixNano() < entry.trustedUntil.Load() && !entry.graceOver(now) {
 		v.metrics.cacheHits.Inc()
 		if now.UnixNano() >= entry.trustedUntil.Load()-int64(refreshAhead) && !entry.previous && entry.refreshing.CompareAndSwap(false, true) {
 			v.refreshLater(sum, entry, now, epoch)
 		}
 		return checkEntry(entry, now, ResultOK)
 	}
-	if v.trusted() && v.index.lacks(&sum) {
+	if v.Trusted() && v.index.lacks(&sum) {
 		// No secret the store holds, nor any it retired, has this hash: nothing to look up,
 		// and no key for the audit log to name.
 		v.metrics.indexRefusals.Inc()
@@ -434,9 +442,9 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		if staleAllowed {
 			return checkEntry(entry, now, ResultStale)
 		}
-		return nil, ResultUnavailable, fmt.Errorf("web: verify api key: %w", models.ErrUnavailable)
+		return nil, ResultUnavailable, fmt.Errorf("keyauth: verify api key: %w", models.ErrUnavailable)
 	}
-	if v.trusted() {
+	if v.Trusted() {
 		if result, refusal, known := v.unknown.known(sum, now, generation); known {
 			v.metrics.negativeCacheHits.Inc()
 			if refusal != nil {
@@ -478,12 +486,12 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 		// disabled key only.
 		var disabled *disabledKeyError
 		if errors.As(err, &disabled) {
-			refusal := &keyRefusal{key: disabled.key}
+			refusal := &Refusal{key: disabled.key}
 			v.unknown.remember(sum, ticket, now, generation, ResultDisabled, refusal)
 			return nil, ResultDisabled, refusal
 		}
 		v.unknown.remember(sum, ticket, now, generation, ResultUnknown, nil)
-		return nil, ResultUnknown, &keyRefusal{unknown: true, sum: sum}
+		return nil, ResultUnknown, &Refusal{unknown: true, sum: sum}
 	}
 	v.mu.Lock()
 	if v.epoch.Load() == epoch {
@@ -506,7 +514,7 @@ func (v *KeyVerifier) verify(ctx context.Context, secret string) (*cachedKey, Ve
 // refreshLater queues entry's key to be read again in the background, as of now and of the
 // cache's epoch then. When the store is taken to be unreachable, or maxQueuedRefreshes wait
 // already, it does not, and a later request in the entry's refresh window tries again.
-func (v *KeyVerifier) refreshLater(sum [sha256.Size]byte, entry *cachedKey, now time.Time, epoch uint64) {
+func (v *Verifier) refreshLater(sum [sha256.Size]byte, entry *Entry, now time.Time, epoch uint64) {
 	if v.storeKnownDown() {
 		entry.refreshing.Store(false)
 		return
@@ -528,7 +536,7 @@ func (v *KeyVerifier) refreshLater(sum [sha256.Size]byte, entry *cachedKey, now 
 
 // refreshQueued reads the queued keys again, refreshBatch at a time, until none wait. Unless
 // a whole batch waits, it lets refreshGather pass first, for more to gather.
-func (v *KeyVerifier) refreshQueued() {
+func (v *Verifier) refreshQueued() {
 	for {
 		v.refreshMu.Lock()
 		full := len(v.refreshQueue) >= refreshBatch
@@ -561,7 +569,7 @@ func (v *KeyVerifier) refreshQueued() {
 // request's lookup would make it; one the store no longer vouches for with that secret
 // (deleted, disabled or rotated) is evicted, and its next request goes to the store. When the
 // store cannot be asked the entries stay, and their trust runs out as it would have.
-func (v *KeyVerifier) refresh(batch []queuedRefresh) {
+func (v *Verifier) refresh(batch []queuedRefresh) {
 	ids := make([]int64, len(batch))
 	for i, r := range batch {
 		ids[i] = r.entry.id
@@ -578,7 +586,7 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 	}
 	// fresh holds a new entry for a key that changed, and the queued one for a key that did
 	// not; nil for one to leave as it is.
-	fresh := make([]*cachedKey, len(batch))
+	fresh := make([]*Entry, len(batch))
 	var gone []string
 	for i, r := range batch {
 		hash := hex.EncodeToString(r.sum[:])
@@ -632,7 +640,7 @@ func (v *KeyVerifier) refresh(batch []queuedRefresh) {
 // a disabled key. A previous secret whose grace is over at now is ended, for every instance,
 // by whichever instance notices first: that is answered ErrAPIKeyNotFound, as the secret is
 // from then on.
-func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*cachedKey, error) {
+func (v *Verifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, generation uint64) (*Entry, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.lookupTimeout)
 	defer cancel()
 	hash := hex.EncodeToString(sum[:])
@@ -661,18 +669,18 @@ func (v *KeyVerifier) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 // hash (its current or its previous secret); a *disabledKeyError (errKeyDisabled) for a
 // disabled key. For a Scanner key it notes the scanner's name, which another instance, or this
 // one before a restart, may have seen check in.
-func (v *KeyVerifier) entryOf(ctx context.Context, key *models.APIKey, hash string, now time.Time, generation uint64) (*cachedKey, error) {
+func (v *Verifier) entryOf(ctx context.Context, key *models.APIKey, hash string, now time.Time, generation uint64) (*Entry, error) {
 	if key.DisabledAt != nil {
 		return nil, &disabledKeyError{key: &refusedKey{publicID: key.PublicID, name: key.Name}}
 	}
 	if err := v.noteScannerOf(ctx, key); err != nil {
 		return nil, err
 	}
-	return newCachedKey(key, now, generation, key.SecretHash != hash)
+	return newEntry(key, now, generation, key.SecretHash != hash)
 }
 
 // noteScannerOf notes the scanner name a Scanner key checked in with, as read from the store.
-func (v *KeyVerifier) noteScannerOf(ctx context.Context, key *models.APIKey) error {
+func (v *Verifier) noteScannerOf(ctx context.Context, key *models.APIKey) error {
 	if key.Scope != models.ScopeScanner {
 		return nil
 	}
@@ -690,9 +698,9 @@ func (v *KeyVerifier) noteScannerOf(ctx context.Context, key *models.APIKey) err
 // the presented secret); a key that passes is vouched for at now unless the answer is stale.
 // The entry it returns may be the cached one, shared with other requests: read it, never
 // change it.
-func checkEntry(entry *cachedKey, now time.Time, result VerifyResult) (*cachedKey, VerifyResult, error) {
+func checkEntry(entry *Entry, now time.Time, result Result) (*Entry, Result, error) {
 	if entry.expired(now) {
-		return nil, ResultExpired, entry.refused()
+		return nil, ResultExpired, entry.Refused()
 	}
 	if result == ResultOK {
 		entry.vouch(now)
@@ -718,7 +726,7 @@ func decodeHash(sum *[sha256.Size]byte, secretHash string) bool {
 
 // Evict forgets a key on this instance, so its next use goes to the database and it can never
 // be accepted from memory again.
-func (v *KeyVerifier) Evict(secretHash string) {
+func (v *Verifier) Evict(secretHash string) {
 	var sum [sha256.Size]byte
 	known := decodeHash(&sum, secretHash)
 	v.mu.Lock()
@@ -737,21 +745,21 @@ func (v *KeyVerifier) Evict(secretHash string) {
 // forgetUnknown forgets that the secret hashing to secretHash was unknown, so that its next use
 // asks the store: for a secret that has just begun to authenticate, which must never be
 // answered unknown from memory.
-func (v *KeyVerifier) forgetUnknown(secretHash string) {
+func (v *Verifier) forgetUnknown(secretHash string) {
 	var sum [sha256.Size]byte
 	if decodeHash(&sum, secretHash) {
 		v.unknown.forget(sum)
 	}
 }
 
-// apply makes this instance hold nothing wrong about the secret hashes a notice names. A
+// Apply makes this instance hold nothing wrong about the secret hashes a notice names. A
 // notice that revokes them drops their verified entries (stale ones with them) and what is
 // remembered of the key's uses; one that begins their validity forgets that they were unknown.
 // The next use asks the store. Neither needs the other's step: a key is cached only while it
 // authenticates, and a revoked secret answered unknown is answered rightly. The store calls
 // apply for this instance's own changes (models.Store.OnKeyNotice), and the revocation
 // listener for every instance's on PostgreSQL, this one's included.
-func (v *KeyVerifier) apply(notice models.KeyNotice) {
+func (v *Verifier) Apply(notice models.KeyNotice) {
 	// Revoked or not, a hash a notice names is one the store holds: a secret that works, or a
 	// tombstone that names its key.
 	v.index.add(notice.Hashes)
@@ -767,10 +775,10 @@ func (v *KeyVerifier) apply(notice models.KeyNotice) {
 	}
 }
 
-// distrust stops the cache answering until trust is restored, for while revocations from
+// Distrust stops the cache answering until trust is restored, for while revocations from
 // other instances could be missed. The entries stay, for stale-if-error only: each is read
 // from the store again before the cache answers for it.
-func (v *KeyVerifier) distrust() {
+func (v *Verifier) Distrust() {
 	v.index.invalidate()
 	v.mu.Lock()
 	v.vouchedUntil.Store(0)
@@ -779,10 +787,10 @@ func (v *KeyVerifier) distrust() {
 	v.mu.Unlock()
 }
 
-// restoreTrust trusts the cache again, until the given time, for keys read from the store
+// RestoreTrust trusts the cache again, until the given time, for keys read from the store
 // from now on. It moves the generation, so that no entry read while revocations could be
 // missed answers from the cache before it is read again.
-func (v *KeyVerifier) restoreTrust(until time.Time) {
+func (v *Verifier) RestoreTrust(until time.Time) {
 	v.mu.Lock()
 	v.vouchedUntil.Store(int64(until.Sub(v.born)))
 	v.generation.Add(1)
@@ -795,14 +803,14 @@ func (v *KeyVerifier) restoreTrust(until time.Time) {
 	}
 }
 
-// vouchUntil extends the trust in the cache to the given time, when every revocation
+// VouchUntil extends the trust in the cache to the given time, when every revocation
 // announced before it has been applied.
-func (v *KeyVerifier) vouchUntil(until time.Time) {
+func (v *Verifier) VouchUntil(until time.Time) {
 	v.vouchedUntil.Store(int64(until.Sub(v.born)))
 }
 
 // NoteScanner remembers the scanner name a key checked in with, so its later uses are shown
 // under that name rather than its User-Agent.
-func (v *KeyVerifier) NoteScanner(keyID int64, name string) {
+func (v *Verifier) NoteScanner(keyID int64, name string) {
 	v.usage.scanners.Store(keyID, name)
 }

@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 // A key's refusal is queued once an hour; a flood of made-up secrets takes half the queue at
 // most, so a real key's refusal still gets through, and what cannot be queued is counted.
 func TestKeyRefusalsAreQueuedOncePerHourAndBounded(t *testing.T) {
-	r := newKeyRefusals(nil, discardLog)
+	r := newRefusalQueue(nil, discardLog)
 	at := time.Date(2030, 1, 1, 10, 30, 0, 0, time.UTC)
 	flood := 3 * refusalsPending
 	for i := range flood {

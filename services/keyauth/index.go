@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"context"
@@ -161,7 +161,7 @@ func (x *secretIndex) len() int {
 // time; until one succeeds, unknown keys are looked up in the store, as they were before the
 // index. It must start after the revocation listener (StartRevocationListener), so that every
 // notice from the start of a build on is heard.
-func (v *KeyVerifier) RunIndex(ctx context.Context) {
+func (v *Verifier) RunIndex(ctx context.Context) {
 	retry := indexRetryMin
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -194,12 +194,12 @@ func (v *KeyVerifier) RunIndex(ctx context.Context) {
 
 // IndexComplete tells whether the index of secret hashes is complete, and so refuses unknown
 // keys without a lookup: from its first build on, but while notices may have been missed.
-func (v *KeyVerifier) IndexComplete() bool { return v.index.complete.Load() }
+func (v *Verifier) IndexComplete() bool { return v.index.complete.Load() }
 
 // Indexes tells whether a use of secret would be looked up in the store rather than refused
 // from the index of secret hashes: the index holds its hash, or is not complete. A secret made
 // through another instance is indexed once this instance hears its notice; tests wait for it.
-func (v *KeyVerifier) Indexes(secret string) bool {
+func (v *Verifier) Indexes(secret string) bool {
 	if models.ParseSecret(secret) != nil {
 		return false
 	}
@@ -209,7 +209,7 @@ func (v *KeyVerifier) Indexes(secret string) bool {
 
 // rebuildIndex reads the index of secret hashes from the store again, and logs the first
 // build that makes it complete.
-func (v *KeyVerifier) rebuildIndex(ctx context.Context) error {
+func (v *Verifier) rebuildIndex(ctx context.Context) error {
 	first := v.index.len() == 0 && !v.index.complete.Load()
 	began := time.Now()
 	if err := v.index.rebuild(ctx, v.store.ForEachSecretHash); err != nil {

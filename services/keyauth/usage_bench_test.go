@@ -1,4 +1,4 @@
-package web
+package keyauth
 
 import (
 	"testing"
@@ -10,28 +10,28 @@ import (
 // BenchmarkRecordUse measures what each authenticated request adds after verification: its use
 // gathered in memory. A repeated use by the same client, the common case, takes no lock.
 //
-//	go test -run='^$' -bench=BenchmarkRecordUse -benchmem ./web/
+//	go test -run='^$' -bench=BenchmarkRecordUse -benchmem ./services/keyauth/
 func BenchmarkRecordUse(b *testing.B) {
 	store := modelstest.Open(b, modelstest.Targets(b)[0])
 	v := newTestVerifier(store)
-	_, secret := createTestKey(b, store, "bench", nil)
-	entry, err := verifyOnly(v, b.Context(), secret)
+	_, secret := modelstest.CreateKey(b, store, "bench", nil)
+	entry, err := checkOnly(v, b.Context(), secret)
 	if err != nil {
 		b.Fatal(err)
 	}
 	at := time.Unix(1_800_000_000, 0)
-	v.recordUse(entry, "192.0.2.1", "bench/1.0", at)
+	v.RecordUse(entry, "192.0.2.1", "bench/1.0", at)
 	b.Run("repeat", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			v.recordUse(entry, "192.0.2.1", "bench/1.0", at)
+			v.RecordUse(entry, "192.0.2.1", "bench/1.0", at)
 		}
 	})
 	b.Run("repeat-parallel", func(b *testing.B) {
 		b.ReportAllocs()
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				v.recordUse(entry, "192.0.2.1", "bench/1.0", at)
+				v.RecordUse(entry, "192.0.2.1", "bench/1.0", at)
 			}
 		})
 	})
