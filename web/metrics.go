@@ -35,9 +35,6 @@ type Metrics struct {
 	requestDuration *prometheus.HistogramVec
 	revocations     prometheus.Counter
 	signIns         *prometheus.CounterVec
-	// webhookDeliveries counts attempts to deliver webhook events by result.
-	webhookDeliveries *prometheus.CounterVec
-	webhookPending    prometheus.Gauge
 	// auditChainBreaks counts the places where the scheduled check found the audit chain
 	// broken, each once; auditChainVerified is the last position it verified.
 	auditChainBreaks   prometheus.Counter
@@ -59,11 +56,6 @@ func NewMetrics(registry *metrics.Registry) *Metrics {
 	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInBusy, SignInUnavailable} {
 		m.signIns.WithLabelValues(result)
 	}
-	m.webhookDeliveries = registry.CounterVec("keysmith_webhook_deliveries_total", "Attempts to deliver webhook events by this instance, by result: delivered (a 2xx answer), failed (to be retried later) or given_up (failed for the last time: too many attempts, or too old).", "result")
-	for _, result := range []string{webhookDelivered, webhookFailed, webhookGivenUp} {
-		m.webhookDeliveries.WithLabelValues(result)
-	}
-	m.webhookPending = registry.Gauge("keysmith_webhook_events_pending", "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL).")
 	m.auditChainBreaks = registry.Counter("keysmith_audit_chain_breaks_total", "Places where this instance's scheduled check found the audit log's chain broken (an event deleted, changed or inserted), each counted once. Any is an incident.")
 	m.auditChainVerified = registry.Gauge("keysmith_audit_chain_verified_position", "The position of the newest audit event that this instance's scheduled check verified in the chain (0 before its first check).")
 	m.auditFeedHeldBack = registry.Gauge("keysmith_audit_feed_held_back_seconds", "How long the oldest committed audit event that /api/v1/audit-events does not serve yet has waited since it was recorded: on PostgreSQL, a transaction that writes and stays open anywhere on the server holds back the events after it began (0 when none is held back, and on SQLite).")

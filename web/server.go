@@ -22,6 +22,7 @@ import (
 	"keysmith/metrics"
 	"keysmith/models"
 	"keysmith/services/keyauth"
+	"keysmith/services/webhook"
 	"keysmith/static"
 	"keysmith/views"
 )
@@ -39,7 +40,7 @@ type Server struct {
 	Keys     *keyauth.Verifier
 	Metrics  *Metrics
 	// Webhooks sends key events to the configured webhook URL; nil when none is set.
-	Webhooks *Webhooks
+	Webhooks *webhook.Sender
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
 	// instance is this process in the instance registry; acks are its acknowledgements of
@@ -83,12 +84,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		},
 		csrfKey: derive(sessionKeys[0], "keysmith csrf"),
 	}
-	if s.Webhooks = newWebhooks(cfg, store, log, metrics); s.Webhooks != nil {
-		store.EnableWebhookEvents()
-		// A change this instance makes may have queued an event: send it now, not at the
-		// next poll.
-		store.OnKeyNotice(func(models.KeyNotice) { s.Webhooks.wakeUp() })
-	}
+	s.Webhooks = webhook.New(cfg, store, log, registry)
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 	if len(cfg.TrustedProxies) > 0 {

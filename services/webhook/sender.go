@@ -1,4 +1,7 @@
-package web
+// Package webhook sends Keysmith's key events (created, rotated, expiring, expired, disabled,
+// deleted…) from the outbox in the database to KEYSMITH_WEBHOOK_URL, signed as Standard Webhooks
+// says, with retries, apart from every request.
+package webhook
 
 import (
 	"context"
@@ -17,7 +20,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"keysmith/config"
+	"keysmith/metrics"
 	"keysmith/models"
 )
 
@@ -50,19 +56,19 @@ const (
 
 // Results of webhook attempts, as keysmith_webhook_deliveries_total counts them.
 const (
-	webhookDelivered = "delivered"
-	webhookFailed    = "failed"
-	webhookGivenUp   = "given_up"
+	delivered = "delivered"
+	failed    = "failed"
+	givenUp   = "given_up"
 )
 
-// Webhooks sends the key events of the outbox (models.WebhookEvent) to the configured URL,
+// Sender sends the key events of the outbox (models.WebhookEvent) to the configured URL,
 // signed as the Standard Webhooks specification says, and queues the expiry notices as they
 // fall due. It runs in the background, apart from requests: a receiver that fails or hangs
 // slows no request, and its events wait in the outbox, retried with growing delays.
-type Webhooks struct {
+type Sender struct {
 	store   *models.Store
 	log     *slog.Logger
-	metrics *Metrics
+	metrics *senderMetrics
 	url     string
 	// host names the receiver in the log; the URL itself may carry a token.
 	host    string
@@ -73,17 +79,34 @@ type Webhooks struct {
 	wake chan struct{}
 }
 
-// newWebhooks returns the sender for cfg's webhook URL, or nil when none is set.
-func newWebhooks(cfg config.Config, store *models.Store, log *slog.Logger, metrics *Metrics) *Webhooks {
+// senderMetrics are what the sender counts.
+type senderMetrics struct {
+	// deliveries counts attempts to deliver events by result.
+	deliveries *prometheus.CounterVec
+	pending    prometheus.Gauge
+}
+
+// New returns the sender for cfg's webhook URL, registering its metrics in registry (whose
+// pending gauge reads 0 without a webhook URL); nil when none is set. The store queues events
+// for it from then on (models.Store.EnableWebhookEvents), and each change this instance makes
+// wakes it, so that its event is sent now, not at the next poll.
+func New(cfg config.Config, store *models.Store, log *slog.Logger, registry *metrics.Registry) *Sender {
+	m := &senderMetrics{
+		deliveries: registry.CounterVec("keysmith_webhook_deliveries_total", "Attempts to deliver webhook events by this instance, by result: delivered (a 2xx answer), failed (to be retried later) or given_up (failed for the last time: too many attempts, or too old).", "result"),
+		pending:    registry.Gauge("keysmith_webhook_events_pending", "Webhook events in the outbox neither delivered nor given up, as this instance's sender last counted them (0 without a webhook URL)."),
+	}
+	for _, result := range []string{delivered, failed, givenUp} {
+		m.deliveries.WithLabelValues(result)
+	}
 	if cfg.WebhookURL == nil {
 		return nil
 	}
 	// Each attempt's context bounds it whole, from connecting to reading the answer.
 	dialer := &net.Dialer{KeepAlive: 30 * time.Second}
-	return &Webhooks{
+	w := &Sender{
 		store:   store,
 		log:     log,
-		metrics: metrics,
+		metrics: m,
 		url:     cfg.WebhookURL.String(),
 		host:    cfg.WebhookURL.Host,
 		secret:  cfg.WebhookSecret,
@@ -100,10 +123,13 @@ func newWebhooks(cfg config.Config, store *models.Store, log *slog.Logger, metri
 		},
 		wake: make(chan struct{}, 1),
 	}
+	store.EnableWebhookEvents()
+	store.OnKeyNotice(func(models.KeyNotice) { w.wakeUp() })
+	return w
 }
 
 // wakeUp makes the sender look for events due now, rather than at its next poll.
-func (w *Webhooks) wakeUp() {
+func (w *Sender) wakeUp() {
 	select {
 	case w.wake <- struct{}{}:
 	default:
@@ -112,7 +138,7 @@ func (w *Webhooks) wakeUp() {
 
 // Run sends events and queues expiry notices until ctx ends. An attempt under way then is
 // cut short; its claim runs out and the event is sent again, by this or another instance.
-func (w *Webhooks) Run(ctx context.Context) {
+func (w *Sender) Run(ctx context.Context) {
 	w.log.Info("webhooks on: key events are sent to the configured URL", "webhook_host", w.host)
 	poll := time.NewTicker(webhookPollInterval)
 	defer poll.Stop()
@@ -124,7 +150,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 	for {
 		w.DeliverDue(ctx)
 		if pending, err := w.store.PendingWebhookEvents(ctx); err == nil {
-			w.metrics.webhookPending.Set(float64(pending))
+			w.metrics.pending.Set(float64(pending))
 		}
 		select {
 		case <-ctx.Done():
@@ -144,7 +170,7 @@ func (w *Webhooks) Run(ctx context.Context) {
 // ScanExpiry queues the expiry notices that fell due since the last scan
 // (models.Store.QueueExpiryEvents). Run calls it every minute; several instances may scan
 // together, and each notice is still queued once.
-func (w *Webhooks) ScanExpiry(ctx context.Context) {
+func (w *Sender) ScanExpiry(ctx context.Context) {
 	queued, err := w.store.QueueExpiryEvents(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -159,7 +185,7 @@ func (w *Webhooks) ScanExpiry(ctx context.Context) {
 
 // DeliverDue sends every event due, one at a time, until none is left or ctx ends. Run calls
 // it every second; instances sending together each claim their own events.
-func (w *Webhooks) DeliverDue(ctx context.Context) {
+func (w *Sender) DeliverDue(ctx context.Context) {
 	for ctx.Err() == nil {
 		event, err := w.store.ClaimWebhookEvent(ctx, w.timeout+webhookClaimMargin)
 		if err != nil {
@@ -177,7 +203,7 @@ func (w *Webhooks) DeliverDue(ctx context.Context) {
 
 // deliver makes one attempt at event and records how it went: delivered, to be retried, or
 // given up, which is logged once and counted.
-func (w *Webhooks) deliver(ctx context.Context, event *models.WebhookEvent) {
+func (w *Sender) deliver(ctx context.Context, event *models.WebhookEvent) {
 	sendErr := w.send(ctx, event)
 	if ctx.Err() != nil {
 		// Stopping: the claim runs out and the event is sent again.
@@ -188,18 +214,18 @@ func (w *Webhooks) deliver(ctx context.Context, event *models.WebhookEvent) {
 	switch {
 	case sendErr == nil:
 		if err = w.store.WebhookEventDelivered(ctx, event); err == nil {
-			w.metrics.webhookDeliveries.WithLabelValues(webhookDelivered).Inc()
+			w.metrics.deliveries.WithLabelValues(delivered).Inc()
 		}
 	case event.Attempts >= webhookMaxAttempts || now.Sub(event.CreatedAt) >= webhookMaxAge || isGone(sendErr):
 		if err = w.store.GiveUpWebhookEvent(ctx, event, sendErr.Error()); err == nil {
-			w.metrics.webhookDeliveries.WithLabelValues(webhookGivenUp).Inc()
+			w.metrics.deliveries.WithLabelValues(givenUp).Inc()
 			w.log.Error("webhook event given up", "event_id", event.ID, "type", string(event.Type), "attempts", event.Attempts,
 				"queued_at", event.CreatedAt, "webhook_host", w.host, "error", sendErr.Error())
 		}
 	default:
 		retryAt := now.Add(max(webhookRetryDelay(event.Attempts), askedWait(sendErr)))
 		if err = w.store.RetryWebhookEvent(ctx, event, sendErr.Error(), retryAt); err == nil {
-			w.metrics.webhookDeliveries.WithLabelValues(webhookFailed).Inc()
+			w.metrics.deliveries.WithLabelValues(failed).Inc()
 			w.log.Warn("webhook attempt failed", "event_id", event.ID, "type", string(event.Type), "attempt", event.Attempts,
 				"retry_at", retryAt, "webhook_host", w.host, "error", sendErr.Error())
 		}
@@ -273,7 +299,7 @@ func webhookRetryDelay(attempts int) time.Duration {
 // 2xx is a failure, a redirect included: a *webhookRefusal, which carries the Retry-After of a
 // 429 or a 503. The error says why in words safe to log: never the URL, which may carry a
 // token.
-func (w *Webhooks) send(ctx context.Context, event *models.WebhookEvent) error {
+func (w *Sender) send(ctx context.Context, event *models.WebhookEvent) error {
 	ctx, cancel := context.WithTimeout(ctx, w.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.url, strings.NewReader(event.Body))
