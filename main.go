@@ -152,7 +152,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// The listener outlives ctx: the cache stays vouched for while the stop drains requests.
 	listening, stopListening := context.WithCancel(context.Background())
 	defer stopListening()
-	if err := srv.StartRevocationListener(listening); err != nil {
+	if err := srv.Cluster.Listen(listening); err != nil {
 		return err
 	}
 	token, err := store.CreateSetupToken(ctx)

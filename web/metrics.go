@@ -33,7 +33,6 @@ type Metrics struct {
 
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
-	revocations     prometheus.Counter
 	signIns         *prometheus.CounterVec
 	// auditChainBreaks counts the places where the scheduled check found the audit chain
 	// broken, each once; auditChainVerified is the last position it verified.
@@ -51,7 +50,6 @@ func NewMetrics(registry *metrics.Registry) *Metrics {
 	m.requests = registry.CounterVec("keysmith_http_requests_total", "HTTP requests answered, by route pattern, method and status.", "route", "method", "status")
 	m.requestDuration = registry.HistogramVec("keysmith_http_request_duration_seconds", "Time to answer HTTP requests, by route pattern and method.",
 		[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}, "route", "method")
-	m.revocations = registry.Counter("keysmith_revocations_received_total", "Revocation announcements heard by this instance's listener: keys deleted or disabled on any instance, evicted here if cached.")
 	m.signIns = registry.CounterVec("keysmith_sign_ins_total", "Console sign-in attempts, by result: success, failure (a wrong password, an unknown or disabled account, malformed input), throttled (429), busy (503: too many passwords being checked) or unavailable (503: the database could not be asked).", "result")
 	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInBusy, SignInUnavailable} {
 		m.signIns.WithLabelValues(result)

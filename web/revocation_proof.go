@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -16,8 +15,6 @@ const (
 	revocationFlashKey = "revocation"
 	// revocationContextKey holds, in the request, the proof Render adds to an htmx answer.
 	revocationContextKey = "revocation"
-	// revocationPoll is how often a page waiting for acknowledgements asks the database.
-	revocationPoll = 50 * time.Millisecond
 )
 
 // NoteRevocation shows the console the proof that the key's latest revocation reached every
@@ -61,27 +58,16 @@ func (s *Server) noteRevocation(c echo.Context, keyID int64) error {
 	return session.Save(c.Request(), c.Response())
 }
 
-// AwaitRevocation returns the proof of the revocation with that id once it is settled: every
-// instance acknowledged it, or views.RevocationWait has passed since it was made. It waits
-// RevocationWait at most, and returns at once when ctx ends. models.ErrRevocationNotFound when
-// there is no such revocation.
+// AwaitRevocation returns the proof of the revocation with that id, as the console shows it,
+// once it is settled: every instance acknowledged it, or views.RevocationWait has passed since
+// it was made (cluster.Instance.AwaitRevocation). models.ErrRevocationNotFound when there is
+// no such revocation.
 func (s *Server) AwaitRevocation(ctx context.Context, id int64) (views.Revocation, error) {
-	deadline := time.Now().Add(views.RevocationWait)
-	for {
-		proof, err := s.store.RevocationProof(ctx, id)
-		if err != nil {
-			return views.Revocation{}, err
-		}
-		revocation := views.Revocation{Proof: *proof, Now: s.store.Now()}
-		if !revocation.Waiting() || !time.Now().Before(deadline) {
-			return revocation, nil
-		}
-		select {
-		case <-ctx.Done():
-			return revocation, nil
-		case <-time.After(min(revocationPoll, time.Until(deadline))):
-		}
+	proof, now, err := s.Cluster.AwaitRevocation(ctx, id, views.RevocationWait)
+	if err != nil {
+		return views.Revocation{}, err
 	}
+	return views.Revocation{Proof: *proof, Now: now}, nil
 }
 
 // settledRevocation returns the settled proof of the revocation a flash names; nil when the

@@ -21,6 +21,7 @@ import (
 	"keysmith/config"
 	"keysmith/metrics"
 	"keysmith/models"
+	"keysmith/services/cluster"
 	"keysmith/services/keyauth"
 	"keysmith/services/webhook"
 	"keysmith/static"
@@ -43,15 +44,13 @@ type Server struct {
 	Webhooks *webhook.Sender
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
-	// instance is this process in the instance registry; acks are its acknowledgements of
-	// the revocations it applied, waiting to be written.
-	instance *instance
-	acks     *revocationAcks
-	cfg      config.Config
-	store    *models.Store
-	log      *slog.Logger
-	assets   views.Assets
-	csrfKey  []byte
+	// Cluster is this process among the instances sharing the database.
+	Cluster *cluster.Instance
+	cfg     config.Config
+	store   *models.Store
+	log     *slog.Logger
+	assets  views.Assets
+	csrfKey []byte
 	// chainCheck is the scheduled check of the audit chain's memory; feedWarnedAt when the
 	// feed check last warned that the feed holds events back (zero when it does not).
 	chainCheck   chainCheck
@@ -71,8 +70,6 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
 		Keys:     keyauth.New(store, log, registry, cfg.KeyCacheSize, cfg.VerifyDBTimeout, cfg.StaleKeysFor),
 		Metrics:  metrics,
-		instance: newInstance(store.Now()),
-		acks:     newRevocationAcks(),
 		cfg:      cfg,
 		store:    store,
 		log:      log,
@@ -85,6 +82,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		csrfKey: derive(sessionKeys[0], "keysmith csrf"),
 	}
 	s.Webhooks = webhook.New(cfg, store, log, registry)
+	s.Cluster = cluster.New(store, s.Keys, log, registry, cfg.HeartbeatInterval)
 	e.HTTPErrorHandler = s.handleError
 	e.IPExtractor = echo.ExtractIPDirect()
 	if len(cfg.TrustedProxies) > 0 {
@@ -200,16 +198,16 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	if s.store.Dialect() == models.DialectPostgres {
 		go s.nowAndEvery(background, auditFeedCheckInterval, "check the audit feed", s.checkAuditFeed)
 	}
-	go s.runAcks(background)
+	go s.Cluster.RunAcks(background)
 	// Registered before the first request, so the instance counts from then on; a failure
 	// is tried again by the heartbeat.
 	address := listener.Addr().String()
-	if err := s.heartbeat(background, address); err != nil {
-		s.log.Warn("could not register this instance; trying again", "instance", s.instance.id, "error", err)
+	if err := s.Cluster.Heartbeat(background, address); err != nil {
+		s.log.Warn("could not register this instance; trying again", "instance", s.Cluster.ID(), "error", err)
 	}
 	heartbeatDone := make(chan struct{})
 	go func() {
-		s.runHeartbeat(background, address)
+		s.Cluster.RunHeartbeat(background, address)
 		close(heartbeatDone)
 	}()
 	go s.every(background, graceSweepInterval, "end over graces", func(ctx context.Context) error {
@@ -228,7 +226,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 		deregister, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		s.flushDenialSummaries(deregister)
-		s.deregister(deregister)
+		s.Cluster.Deregister(deregister)
 		return err
 	case <-ctx.Done():
 	}
@@ -275,7 +273,7 @@ func (s *Server) Serve(ctx context.Context, listener net.Listener) error {
 	defer cancelFlush()
 	deregistered := make(chan struct{})
 	go func() {
-		s.deregister(flush)
+		s.Cluster.Deregister(flush)
 		close(deregistered)
 	}()
 	s.Keys.FlushUsageAtShutdown(flush)

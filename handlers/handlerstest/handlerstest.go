@@ -101,7 +101,7 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	handlers.New(store, srv, cfg, log).Register(srv.Echo)
 	listening, stopListening := context.WithCancel(context.Background())
 	t.Cleanup(stopListening)
-	if err := srv.StartRevocationListener(listening); err != nil {
+	if err := srv.Cluster.Listen(listening); err != nil {
 		t.Fatal(err)
 	}
 	// Served as in production, with the background writer of key uses, and stopped as in

@@ -159,7 +159,7 @@ func (x *secretIndex) len() int {
 // restored after notices may have been missed (the revocation listener reconnected), and every
 // indexRebuildInterval, until ctx ends. A build that fails is tried again, waiting longer each
 // time; until one succeeds, unknown keys are looked up in the store, as they were before the
-// index. It must start after the revocation listener (StartRevocationListener), so that every
+// index. It must start after the revocation listener (cluster.Instance.Listen), so that every
 // notice from the start of a build on is heard.
 func (v *Verifier) RunIndex(ctx context.Context) {
 	retry := indexRetryMin

@@ -326,7 +326,7 @@ func (s *Summary) StaleJSON() []byte {
 }
 
 // New returns a verifier over store whose cache is trusted from the start; on
-// PostgreSQL, StartRevocationListener makes trust depend on the listening connection. It
+// PostgreSQL, cluster.Instance.Listen makes trust depend on the listening connection. It
 // keeps up to size keys, looks each missing one up within lookupTimeout, and accepts keys it
 // vouched for within staleFor while the store cannot be asked.
 func New(store *models.Store, log *slog.Logger, registry *metrics.Registry, size int, lookupTimeout, staleFor time.Duration) *Verifier {

@@ -1,4 +1,4 @@
-package web
+package cluster
 
 import (
 	"context"
@@ -14,16 +14,13 @@ import (
 // `keysmith keys rotate`, say), within a second, as it hears of revocations.
 func TestIndexHearsOfSecretsMadeByAnotherProcess(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		srv := keyServer(t, store, "")
-		listening, stopListening := context.WithCancel(context.Background())
-		t.Cleanup(stopListening)
-		if err := srv.StartRevocationListener(listening); err != nil {
-			t.Fatal(err)
-		}
-		_, stop := serve(t, srv)
-		t.Cleanup(stop)
+		i := newTestInstance(store, time.Second)
+		run(t, i, "127.0.0.1:8080")
+		indexing, stopIndexing := context.WithCancel(context.Background())
+		t.Cleanup(stopIndexing)
+		go i.keys.RunIndex(indexing)
 		deadline := time.Now().Add(5 * time.Second)
-		for !srv.Keys.IndexComplete() {
+		for !i.keys.IndexComplete() {
 			if time.Now().After(deadline) {
 				t.Fatal("the index was not built within 5 s of serving")
 			}
@@ -37,7 +34,7 @@ func TestIndexHearsOfSecretsMadeByAnotherProcess(t *testing.T) {
 		}
 		deadline = time.Now().Add(time.Second)
 		for {
-			_, err := srv.Keys.Verify(context.Background(), fresh)
+			_, err := i.keys.Verify(context.Background(), fresh)
 			if err == nil {
 				break
 			}

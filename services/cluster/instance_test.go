@@ -1,29 +1,48 @@
-package web
+package cluster
 
 import (
 	"context"
-	"net"
+	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"keysmith/config"
+	"keysmith/metrics"
 	"keysmith/models"
 	"keysmith/models/modelstest"
+	"keysmith/services/keyauth"
 )
 
-// serve runs srv's Serve on a free loopback port until the test ends or stop is called, and
-// returns its address; stop waits for Serve to return.
-func serve(t *testing.T, srv *Server) (addr string, stop func()) {
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newTestInstance is this process as an instance of the cluster over store, with a verifier of
+// its own, heartbeats every interval.
+func newTestInstance(store *models.Store, interval time.Duration) *Instance {
+	registry := metrics.New(store)
+	keys := keyauth.New(store, discardLog, registry, config.DefaultKeyCacheSize, time.Second, config.DefaultStaleKeysFor)
+	return New(store, keys, discardLog, registry, interval)
+}
+
+// run does for i what a serving instance does, at address: it listens for key notices,
+// registers, writes its heartbeats and acknowledgements until stop, and then deregisters.
+func run(t *testing.T, i *Instance, address string) (stop func()) {
 	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	listening, stopListening := context.WithCancel(context.Background())
+	if err := i.Listen(listening); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, listener) }()
+	if err := i.Heartbeat(ctx, address); err != nil {
+		t.Logf("first heartbeat: %v", err)
+	}
+	var jobs sync.WaitGroup
+	jobs.Go(func() { i.RunHeartbeat(ctx, address) })
+	jobs.Go(func() { i.RunAcks(ctx) })
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -31,12 +50,14 @@ func serve(t *testing.T, srv *Server) (addr string, stop func()) {
 		}
 		stopped = true
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
+		jobs.Wait()
+		deregister, cancelDeregister := context.WithTimeout(context.Background(), time.Second)
+		defer cancelDeregister()
+		i.Deregister(deregister)
+		stopListening()
 	}
 	t.Cleanup(stop)
-	return listener.Addr().String(), stop
+	return stop
 }
 
 // instanceOf returns what the registry says of the instance, waiting up to within for a
@@ -61,34 +82,29 @@ func instanceOf(t *testing.T, store *models.Store, id string, within time.Durati
 
 func anyReport(models.Instance) bool { return true }
 
-// Serve registers the instance before it serves, reports its listener and cache with each
+// A serving instance registers before it serves, reports its listener and cache with each
 // heartbeat, and deregisters when it stops.
-func TestServeRegistersReportsAndDeregisters(t *testing.T) {
+func TestInstanceRegistersReportsAndDeregisters(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		srv := keyServer(t, store, "")
-		srv.cfg.HeartbeatInterval = 20 * time.Millisecond
-		listening, stopListening := context.WithCancel(context.Background())
-		defer stopListening()
-		if err := srv.StartRevocationListener(listening); err != nil {
-			t.Fatal(err)
-		}
-		addr, stop := serve(t, srv)
+		i := newTestInstance(store, 20*time.Millisecond)
+		const addr = "127.0.0.1:8080"
+		stop := run(t, i, addr)
 		hostname, _ := os.Hostname()
-		registered := instanceOf(t, store, srv.InstanceID(), time.Second, anyReport)
+		registered := instanceOf(t, store, i.ID(), time.Second, anyReport)
 		if registered == nil || registered.Address != addr || registered.Hostname != hostname || registered.Version == "" ||
-			!registered.StartedAt.Equal(srv.instance.startedAt.Truncate(time.Microsecond)) || !registered.LiveUntil.After(store.Now()) {
+			!registered.StartedAt.Equal(i.startedAt.Truncate(time.Microsecond)) || !registered.LiveUntil.After(store.Now()) {
 			t.Fatalf("registered: got %+v, want live at %s on %s", registered, addr, hostname)
 		}
 
 		_, secret := modelstest.CreateKey(t, store, "cached", nil)
-		if _, err := srv.Keys.Verify(context.Background(), secret); err != nil {
+		if _, err := i.keys.Verify(context.Background(), secret); err != nil {
 			t.Fatal(err)
 		}
 		wantListener := models.ListenerLocal
 		if store.Dialect() == models.DialectPostgres {
 			wantListener = models.ListenerListening
 		}
-		reported := instanceOf(t, store, srv.InstanceID(), time.Second, func(i models.Instance) bool {
+		reported := instanceOf(t, store, i.ID(), time.Second, func(i models.Instance) bool {
 			return i.CacheEntries == 1 && i.HeartbeatAt.After(registered.HeartbeatAt)
 		})
 		if reported == nil || reported.ListenerState != wantListener {
@@ -96,7 +112,7 @@ func TestServeRegistersReportsAndDeregisters(t *testing.T) {
 		}
 
 		stop()
-		if gone := instanceOf(t, store, srv.InstanceID(), 0, anyReport); gone != nil {
+		if gone := instanceOf(t, store, i.ID(), 0, anyReport); gone != nil {
 			t.Errorf("after the stop: got %+v, want the instance deregistered", gone)
 		}
 	})
@@ -118,15 +134,9 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	srv := keyServer(t, store, "")
-	srv.cfg.HeartbeatInterval = 50 * time.Millisecond
-	listening, stopListening := context.WithCancel(context.Background())
-	defer stopListening()
-	if err := srv.StartRevocationListener(listening); err != nil {
-		t.Fatal(err)
-	}
-	serve(t, srv)
-	if instanceOf(t, direct, srv.InstanceID(), time.Second, anyReport) == nil {
+	srv := newTestInstance(store, 50*time.Millisecond)
+	run(t, srv, "127.0.0.1:8080")
+	if instanceOf(t, direct, srv.ID(), time.Second, anyReport) == nil {
 		t.Fatal("the instance did not register")
 	}
 	waitForListener := func(want models.ListenerState, within time.Duration) {
@@ -160,7 +170,7 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 		t.Error("no acknowledgement dropped past the queue's bound")
 	}
 	deadline := time.Now().Add(2 * time.Second)
-	for instanceOf(t, direct, srv.InstanceID(), 0, anyReport) != nil {
+	for instanceOf(t, direct, srv.ID(), 0, anyReport) != nil {
 		if time.Now().After(deadline) {
 			t.Fatal("the instance stayed live with its heartbeats hung")
 		}
@@ -172,7 +182,7 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 	waitForListener(models.ListenerReconnecting, 2500*time.Millisecond)
 
 	proxy.Forward()
-	if instanceOf(t, direct, srv.InstanceID(), 3*time.Second, func(i models.Instance) bool { return i.ListenerState == models.ListenerListening }) == nil {
+	if instanceOf(t, direct, srv.ID(), 3*time.Second, func(i models.Instance) bool { return i.ListenerState == models.ListenerListening }) == nil {
 		t.Error("the heartbeat was not written again, listening, once the database answered")
 	}
 	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -180,7 +190,7 @@ func TestHeartbeatAndAcknowledgementsOutliveADatabaseHang(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(proof.Acks) == 1 && proof.Acks[0].InstanceID == srv.InstanceID() {
+		if len(proof.Acks) == 1 && proof.Acks[0].InstanceID == srv.ID() {
 			break
 		}
 		if time.Now().After(deadline) {

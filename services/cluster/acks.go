@@ -1,4 +1,4 @@
-package web
+package cluster
 
 import (
 	"context"
@@ -39,21 +39,21 @@ func newRevocationAcks() *revocationAcks {
 // names, at the store's time; a notice that revokes nothing needs none. When the queue is
 // full, the acknowledgement is dropped and counted: the console then names this instance as
 // not having acknowledged, which errs on the side of caution.
-func (s *Server) acknowledge(notice models.KeyNotice) {
+func (i *Instance) acknowledge(notice models.KeyNotice) {
 	if !notice.Revoked || notice.RevocationID == 0 {
 		return
 	}
-	ack := models.RevocationAck{RevocationID: notice.RevocationID, InstanceID: s.instance.id, AcknowledgedAt: s.store.Now()}
+	ack := models.RevocationAck{RevocationID: notice.RevocationID, InstanceID: i.id, AcknowledgedAt: i.store.Now()}
 	select {
-	case s.acks.queue <- ack:
+	case i.acks.queue <- ack:
 	default:
-		s.acks.dropped.Add(1)
+		i.acks.dropped.Add(1)
 	}
 }
 
-// runAcks writes the queued acknowledgements until ctx ends, as many as wait in one write. A
+// RunAcks writes the queued acknowledgements until ctx ends, as many as wait in one write. A
 // write that fails is tried again, with growing delays, for ackGiveUpAfter.
-func (s *Server) runAcks(ctx context.Context) {
+func (i *Instance) RunAcks(ctx context.Context) {
 	batch := make([]models.RevocationAck, 0, ackBatchSize)
 	delay := ackRetryMinDelay
 	var failingSince time.Time
@@ -62,27 +62,27 @@ func (s *Server) runAcks(ctx context.Context) {
 			select {
 			case <-ctx.Done():
 				return
-			case ack := <-s.acks.queue:
+			case ack := <-i.acks.queue:
 				batch = append(batch, ack)
 			}
 		}
 	gather:
 		for len(batch) < ackBatchSize {
 			select {
-			case ack := <-s.acks.queue:
+			case ack := <-i.acks.queue:
 				batch = append(batch, ack)
 			default:
 				break gather
 			}
 		}
-		err := s.store.AcknowledgeRevocations(ctx, batch)
+		err := i.store.AcknowledgeRevocations(ctx, batch)
 		if ctx.Err() != nil {
 			return
 		}
 		if err != nil && (failingSince.IsZero() || time.Since(failingSince) < ackGiveUpAfter) {
 			if failingSince.IsZero() {
 				failingSince = time.Now()
-				s.log.Warn("writing revocation acknowledgements failed; trying again", "error", err)
+				i.log.Warn("writing revocation acknowledgements failed; trying again", "error", err)
 			}
 			select {
 			case <-ctx.Done():
@@ -93,10 +93,10 @@ func (s *Server) runAcks(ctx context.Context) {
 			continue
 		}
 		if err != nil {
-			s.acks.dropped.Add(int64(len(batch)))
+			i.acks.dropped.Add(int64(len(batch)))
 		}
-		if dropped := s.acks.dropped.Swap(0); dropped > 0 {
-			s.log.Warn("revocation acknowledgements dropped: the console names this instance as not having acknowledged them", "dropped", dropped, "error", err)
+		if dropped := i.acks.dropped.Swap(0); dropped > 0 {
+			i.log.Warn("revocation acknowledgements dropped: the console names this instance as not having acknowledged them", "dropped", dropped, "error", err)
 		}
 		batch, delay, failingSince = batch[:0], ackRetryMinDelay, time.Time{}
 	}
