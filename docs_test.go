@@ -8,8 +8,19 @@ import (
 	"testing"
 )
 
-// guides are the documents operators and administrators read.
-var guides = []string{"README.md", filepath.Join("docs", "deployment.md")}
+// guides returns the documents operators and administrators read: the README and the pages
+// of docs/.
+func guides(t *testing.T) []string {
+	t.Helper()
+	pages, err := filepath.Glob(filepath.Join("docs", "*.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pages) == 0 {
+		t.Fatal("docs/ holds no Markdown page")
+	}
+	return append([]string{"README.md"}, pages...)
+}
 
 // sentences splits a Markdown document into sentences, each on one line; each table row is one.
 func sentences(markdown string) []string {
@@ -42,7 +53,7 @@ func sentences(markdown string) []string {
 func TestGuidesSayHowSoonARevokedKeyIsRefused(t *testing.T) {
 	claim := regexp.MustCompile(`(?i)\b(stop\w*|refus\w*|end\w*|revok\w*|dies)\b[^.]*\bat once\b`)
 	aboutKeys := regexp.MustCompile(`(?i)\b(key|secret)s?\b`)
-	for _, guide := range guides {
+	for _, guide := range guides(t) {
 		data, err := os.ReadFile(guide)
 		if err != nil {
 			t.Fatal(err)
@@ -59,7 +70,7 @@ func TestGuidesSayHowSoonARevokedKeyIsRefused(t *testing.T) {
 // KEYSMITH_BASE_URL: the address people use is for the operator to say.
 func TestDockerRunExamplesSetTheBaseURL(t *testing.T) {
 	examples := 0
-	for _, file := range append([]string{"Dockerfile"}, guides...) {
+	for _, file := range append([]string{"Dockerfile"}, guides(t)...) {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -80,6 +91,6 @@ func TestDockerRunExamplesSetTheBaseURL(t *testing.T) {
 		}
 	}
 	if examples < 3 {
-		t.Errorf("found %d `docker run` examples that serve, want the Dockerfile's and the deployment guide's two", examples)
+		t.Errorf("found %d `docker run` examples that serve, want the Dockerfile's and the operations guide's two", examples)
 	}
 }
