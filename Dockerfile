@@ -7,7 +7,7 @@
 # Build from a git checkout: the .git folder is part of the build context so that the Go
 # toolchain stamps the commit into the binary (`keysmith version`); only the binary reaches the
 # final image. For PostgreSQL, set KEYSMITH_DATABASE_URL=postgres://… and the volume stays empty.
-# docs/deployment.md is the production guide.
+# docs/operations.md is the production guide.
 #
 # build_test.go builds and starts the binary with this file's ENV and `RUN go build` lines,
 # and checks the FROM golang tag against go.mod: keep the build one line of plain words.

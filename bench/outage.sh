@@ -31,7 +31,7 @@
 # each), the log's bytes, the access log's statuses with the longest time the server took, the
 # server's metrics second by second around the fault's onset and end (from
 # KEYSMITH_METRICS_ADDR, a free loopback port), and whether key uses were written once the
-# database was back. Then come checks against what README's "When the database is away"
+# database was back. Then come checks against what docs/operations.md's "When the database is away"
 # promises with the defaults: no 500; the cached key answered 200 throughout, in every second;
 # the never-verified key 503 with Retry-After; both within twice the lookup deadline; at most
 # 200 warning and error lines; uses written. The script exits 1 if one fails.
@@ -297,7 +297,7 @@ phase() {
     failures+=("$fault: no recovery within 30 s")
   fi
 
-  # Checks against what the README promises with the defaults.
+  # Checks against what docs/operations.md promises with the defaults.
   local before_failures=${#failures[@]}
   grep -q '^outage: answers 500 ' "$work/$fault-cached.txt" "$work/$fault-uncached.txt" && failures+=("$fault: 500 answers")
   grep '^outage: answers' "$work/$fault-cached.txt" | grep -qv '^outage: answers 200 \(stale \)\?[0-9]' &&

@@ -21,25 +21,25 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// deploymentGuide is the production guide whose configurations these tests run.
-const deploymentGuide = "docs/deployment.md"
+// operationsGuide is the production guide whose configurations these tests run.
+const operationsGuide = "docs/operations.md"
 
-// guideBlock returns the one fenced block of the given language in the deployment guide, and
+// guideBlock returns the one fenced block of the given language in the operations guide, and
 // fails the test unless there is exactly one.
 func guideBlock(t *testing.T, language string) string {
 	t.Helper()
-	guide, err := os.ReadFile(filepath.Join("..", deploymentGuide))
+	guide, err := os.ReadFile(filepath.Join("..", operationsGuide))
 	if err != nil {
 		t.Fatal(err)
 	}
 	fence := "```" + language + "\n"
 	if n := strings.Count(string(guide), fence); n != 1 {
-		t.Fatalf("%s: %d ```%s blocks, want one", deploymentGuide, n, language)
+		t.Fatalf("%s: %d ```%s blocks, want one", operationsGuide, n, language)
 	}
 	_, block, _ := strings.Cut(string(guide), fence)
 	block, _, closed := strings.Cut(block, "```")
 	if !closed {
-		t.Fatalf("%s: the ```%s block is not closed", deploymentGuide, language)
+		t.Fatalf("%s: the ```%s block is not closed", operationsGuide, language)
 	}
 	return block
 }
@@ -48,7 +48,7 @@ func guideBlock(t *testing.T, language string) string {
 // ssl_ directives, which need certificates, go.
 func withoutTLS(t *testing.T, site, listen string) string {
 	t.Helper()
-	site = replaceOnce(t, deploymentGuide, site, "listen 443 ssl http2;", "listen "+listen+";")
+	site = replaceOnce(t, operationsGuide, site, "listen 443 ssl http2;", "listen "+listen+";")
 	var kept []string
 	removed := 0
 	for _, line := range strings.Split(site, "\n") {
@@ -59,7 +59,7 @@ func withoutTLS(t *testing.T, site, listen string) string {
 		kept = append(kept, line)
 	}
 	if removed < 2 {
-		t.Fatalf("%s: %d ssl_ directives in the nginx block, want the certificate and its key at least", deploymentGuide, removed)
+		t.Fatalf("%s: %d ssl_ directives in the nginx block, want the certificate and its key at least", operationsGuide, removed)
 	}
 	return strings.Join(kept, "\n")
 }
@@ -80,13 +80,13 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	site := guideBlock(t, "nginx")
 	for i, app := range []*handlerstest.App{first, second} {
 		instance, _ := url.Parse(app.URL)
-		site = replaceOnce(t, deploymentGuide, site, "server 10.0.1.1"+strconv.Itoa(i+1)+":8080;", "server "+instance.Host+";")
+		site = replaceOnce(t, operationsGuide, site, "server 10.0.1.1"+strconv.Itoa(i+1)+":8080;", "server "+instance.Host+";")
 	}
 	plain, secure := freePort(t), freePort(t)
-	site = replaceOnce(t, deploymentGuide, site, "listen 80;", "listen "+plain+";")
+	site = replaceOnce(t, operationsGuide, site, "listen 80;", "listen "+plain+";")
 	site = withoutTLS(t, site, secure)
 	accessLog := filepath.Join(t.TempDir(), "keysmith.access.log")
-	site = replaceOnce(t, deploymentGuide, site, "access_log /var/log/nginx/keysmith.access.log keysmith;", "access_log "+accessLog+" keysmith;")
+	site = replaceOnce(t, operationsGuide, site, "access_log /var/log/nginx/keysmith.access.log keysmith;", "access_log "+accessLog+" keysmith;")
 	runNginx(t, site, secure)
 	gateway := "http://" + secure
 
@@ -188,13 +188,13 @@ func htmlOf(t *testing.T, res *handlerstest.Response) *goquery.Document {
 }
 
 // The guide shows docs/keysmith.service as it is.
-func TestDeploymentGuideShowsTheSystemdUnit(t *testing.T) {
+func TestOperationsGuideShowsTheSystemdUnit(t *testing.T) {
 	unit, err := os.ReadFile(filepath.Join("..", "docs", "keysmith.service"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := guideBlock(t, "ini"); got != string(unit) {
-		t.Errorf("%s's ```ini block differs from docs/keysmith.service:\n%s", deploymentGuide, got)
+		t.Errorf("%s's ```ini block differs from docs/keysmith.service:\n%s", operationsGuide, got)
 	}
 }
 

@@ -336,9 +336,9 @@ func nginxDirectives(conf string) string {
 	return out.String()
 }
 
-// The README shows the configuration that the gateway test runs, shortened but the same.
-func TestREADMEShowsTheTestedNginxConfiguration(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+// The API guide shows the configuration that the gateway test runs, shortened but the same.
+func TestAPIGuideShowsTheTestedNginxConfiguration(t *testing.T) {
+	guide, err := os.ReadFile(filepath.Join("..", apiGuide))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,12 +346,12 @@ func TestREADMEShowsTheTestedNginxConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, snippet, found := strings.Cut(string(readme), "```nginx\n")
+	_, snippet, found := strings.Cut(string(guide), "```nginx\n")
 	snippet, _, closed := strings.Cut(snippet, "```")
 	if !found || !closed {
-		t.Fatal("README.md has no ```nginx block")
+		t.Fatalf("%s has no ```nginx block", apiGuide)
 	}
 	if got, want := nginxDirectives(snippet), nginxDirectives(string(example)); got != want {
-		t.Errorf("README.md's nginx block differs from docs/nginx.conf.example:\nREADME:\n%s\nexample:\n%s", got, want)
+		t.Errorf("%s's nginx block differs from docs/nginx.conf.example:\nguide:\n%s\nexample:\n%s", apiGuide, got, want)
 	}
 }

@@ -19,15 +19,15 @@ import (
 	"keysmith/models/modelstest"
 )
 
-// The deployment guide's two roles on PostgreSQL: its SQL run as written (with names of the
+// The operations guide's two roles on PostgreSQL: its SQL run as written (with names of the
 // test's own, roles being the whole server's), `keysmith migrate`'s migrations as the owner, and
 // Keysmith served as the runtime role. The runtime role records events, prunes old ones through
 // the owner's function, and cannot lower the retention; it cannot update, delete, truncate or
 // alter the audit log, nor delete a young event through the function; and the chain holds.
-func TestDeploymentGuideTwoDatabaseRoles(t *testing.T) {
+func TestOperationsGuideTwoDatabaseRoles(t *testing.T) {
 	base := os.Getenv(modelstest.EnvPostgres)
 	if base == "" {
-		t.Skipf("set %s to run the deployment guide's two database roles", modelstest.EnvPostgres)
+		t.Skipf("set %s to run the operations guide's two database roles", modelstest.EnvPostgres)
 	}
 	ctx := context.Background()
 	raw := make([]byte, 5)
@@ -61,7 +61,7 @@ func TestDeploymentGuideTwoDatabaseRoles(t *testing.T) {
 			continue
 		}
 		if err := superuser.Exec(ctx, statement); err != nil {
-			t.Fatalf("%s: %s: %v", deploymentGuide, strings.TrimSpace(statement), err)
+			t.Fatalf("%s: %s: %v", operationsGuide, strings.TrimSpace(statement), err)
 		}
 	}
 	as := func(role string) string {

@@ -26,23 +26,26 @@ func pythonWithRequests(t *testing.T) string {
 			return path
 		}
 	}
-	t.Skip("no python3 with the requests library (apt-get install python3-requests): skipping the README's Python example")
+	t.Skip("no python3 with the requests library (apt-get install python3-requests): skipping the API guide's Python example")
 	return ""
 }
 
-// The README's Python example runs as it is against a running Keysmith: the script lists and
-// creates an item with a Manage documentation key, and the scanner checks in and sends its
+// apiGuide is the page that says how to call the API with a key.
+const apiGuide = "docs/api.md"
+
+// The API guide's Python example runs as it is against a running Keysmith: the script lists
+// and creates an item with a Manage documentation key, and the scanner checks in and sends its
 // inventory with a Scanner key.
-func TestREADMEPythonExampleRuns(t *testing.T) {
+func TestAPIGuidePythonExampleRuns(t *testing.T) {
 	python := pythonWithRequests(t)
-	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	guide, err := os.ReadFile(filepath.Join("..", apiGuide))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(string(readme), "```python\n"); n != 1 {
-		t.Fatalf("README.md: %d ```python blocks, want one", n)
+	if n := strings.Count(string(guide), "```python\n"); n != 1 {
+		t.Fatalf("%s: %d ```python blocks, want one", apiGuide, n)
 	}
-	_, example, _ := strings.Cut(string(readme), "```python\n")
+	_, example, _ := strings.Cut(string(guide), "```python\n")
 	example, _, _ = strings.Cut(example, "```")
 
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
@@ -60,11 +63,11 @@ func TestREADMEPythonExampleRuns(t *testing.T) {
 		cmd.Env = append(os.Environ(), "KEYSMITH_URL="+app.URL, "KEYSMITH_SECRET="+scriptSecret, "KEYSMITH_SCANNER_SECRET="+scannerSecret)
 		out, err := cmd.CombinedOutput()
 		if err != nil {
-			t.Fatalf("the README's Python example: %v\n%s", err, out)
+			t.Fatalf("the API guide's Python example: %v\n%s", err, out)
 		}
 		for _, want := range []string{"0 items match", "created item ", "inventory: 1 created, 0 updated"} {
 			if !strings.Contains(string(out), want) {
-				t.Errorf("the README's Python example printed %q, want it to say %q", out, want)
+				t.Errorf("the API guide's Python example printed %q, want it to say %q", out, want)
 			}
 		}
 		items, err := store.ListItems(ctx, models.ItemQuery{Page: 1, PerPage: 10})
