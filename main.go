@@ -12,16 +12,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"keysmith/app"
 	"keysmith/config"
-	"keysmith/handlers"
 	"keysmith/logging"
 	"keysmith/models"
-	"keysmith/web"
 )
 
 func main() {
@@ -147,16 +147,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return auditKeyAdvice(err)
 	}
 	logAuditProtection(ctx, cfg, store, log)
-	srv := web.New(cfg, store, log, sessionKeys)
-	handlers.New(store, srv, cfg, log).Register(srv.Echo)
-	// The listener outlives ctx: the cache stays vouched for while the stop drains requests.
-	listening, stopListening := context.WithCancel(context.Background())
-	defer stopListening()
-	if err := srv.Cluster.Listen(listening); err != nil {
+	keysmith := app.New(cfg, store, log, sessionKeys)
+	listener, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
 		return err
 	}
 	token, err := store.CreateSetupToken(ctx)
 	if err != nil {
+		listener.Close()
 		return err
 	}
 	if token != "" {
@@ -164,7 +162,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			models.SetupTokenLifetime, cfg.BaseURL, token)
 	}
 	log.Info("keysmith listening", "addr", cfg.Addr, "database", string(store.Dialect()), "base_url", cfg.BaseURL.String(), "metrics_addr", cfg.MetricsAddr)
-	if err := srv.Start(ctx); err != nil {
+	if err := keysmith.Serve(ctx, listener); err != nil {
 		return err
 	}
 	log.Info("keysmith stopped")

@@ -94,7 +94,7 @@ func (h *Handler) loadDeleteKey(c echo.Context, returnTo string) (views.DeleteKe
 	ctx := c.Request().Context()
 	// Uses this instance gathered but has not written yet count too: a key used a second ago
 	// must still have its name typed.
-	if err := h.srv.Keys.FlushUsage(ctx); err != nil {
+	if err := h.keys.FlushUsage(ctx); err != nil {
 		return views.DeleteKey{}, err
 	}
 	key, err := h.store.APIKeyByPublicID(ctx, c.Param("id"))

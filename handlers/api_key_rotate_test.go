@@ -229,7 +229,7 @@ func TestRotateEachGrace(t *testing.T) {
 					}
 					if tc.grace == models.GraceUntilUnused {
 						// That use counts: the hour starts again from it, once written.
-						if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+						if err := app.Keys.FlushUsage(ctx); err != nil {
 							t.Fatal(err)
 						}
 						clock.advance(time.Hour - time.Second)
@@ -270,7 +270,7 @@ func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
 			if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 				t.Fatalf("use #%d, 55 minutes after the last: status %d, want %d", i+1, got, http.StatusOK)
 			}
-			if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+			if err := app.Keys.FlushUsage(ctx); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -17,7 +17,7 @@ import (
 func (h *Handler) apiKeyShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	// Uses and requests this instance gathered but has not written yet show too.
-	if err := h.srv.Keys.FlushUsage(ctx); err != nil {
+	if err := h.keys.FlushUsage(ctx); err != nil {
 		return err
 	}
 	key, err := h.store.APIKeyByPublicID(ctx, c.Param("id"))

@@ -97,7 +97,7 @@ func TestKeyPageShowsTheKeyAndItsUse(t *testing.T) {
 			}
 		}
 		use(15, 4, "pg-scanner/2.0")
-		if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+		if err := app.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		use(1, 3, "pg-scanner/2.0")
@@ -311,7 +311,7 @@ func TestKeyPageDuringARotationAndWhileDisabled(t *testing.T) {
 		if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
 			t.Fatalf("old secret before the rotation: status %d, want %d", got, http.StatusOK)
 		}
-		if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+		if err := app.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := app.Store.RotateAPIKey(ctx, key.PublicID, models.Rotation{Grace: models.GraceDay}); err != nil {

@@ -58,7 +58,7 @@ func (h *Handler) apiScannerCheckIn(c echo.Context) error {
 	if err != nil {
 		return apiError(c, err)
 	}
-	h.srv.Keys.NoteScanner(key.ID, scanner.Name)
+	h.keys.NoteScanner(key.ID, scanner.Name)
 	return c.JSON(http.StatusOK, scannerJSON{
 		ID: scanner.ID, Name: scanner.Name, Host: scanner.Host, Version: scanner.Version,
 		FirstCheckInAt: scanner.FirstCheckInAt.UTC(), LastCheckInAt: scanner.LastCheckInAt.UTC(),

@@ -34,7 +34,7 @@ func TestScannerCheckInAPI(t *testing.T) {
 		res := api.app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": api.secret, "User-Agent": "curl/8.0"})
 		api.expect(res, http.StatusOK, nil)
 		ctx := context.Background()
-		if err := api.app.Server.Keys.FlushUsage(ctx); err != nil {
+		if err := api.app.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		key, err := api.app.Store.APIKeyByPublicID(ctx, api.key.PublicID)
@@ -121,7 +121,7 @@ func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
 		res := other.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": api.secret, "User-Agent": "scanner-http/1.0"})
 		api.expect(res, http.StatusOK, nil)
 		ctx := context.Background()
-		if err := other.Server.Keys.FlushUsage(ctx); err != nil {
+		if err := other.Keys.FlushUsage(ctx); err != nil {
 			t.Fatal(err)
 		}
 		list, err := api.app.Store.APIKeyClients(ctx, api.key.ID, api.app.Store.Now().Add(-time.Hour), 10)

@@ -294,7 +294,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 			}
 			flush := func() {
 				for _, app := range []*handlerstest.App{first, second} {
-					if err := app.Server.Keys.FlushRefusals(ctx); err != nil {
+					if err := app.Keys.FlushRefusals(ctx); err != nil {
 						t.Fatal(err)
 					}
 				}

@@ -100,7 +100,7 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			api("/api/v1/users", narrowSecret, http.StatusForbidden)
 			api("/api/v1/auth/verify", firstSecret, http.StatusUnauthorized)
 			api("/api/v1/auth/verify", pausedSecret, http.StatusUnauthorized)
-			if err := app.Server.Keys.FlushRefusals(ctx); err != nil {
+			if err := app.Keys.FlushRefusals(ctx); err != nil {
 				t.Fatal(err)
 			}
 			api("/api/v1/audit-events?limit=1000", feedSecret, http.StatusOK)

@@ -903,7 +903,7 @@ func TestUsesWithABadUserAgentAreWritten(t *testing.T) {
 		other, otherSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Plain client", Scope: models.ScopeReadOnly})
 		wantStatus(t, app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret, "User-Agent": "odd/1 \xff\xfe" + strings.Repeat("é", 300)}), http.StatusOK)
 		wantStatus(t, app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": otherSecret, "User-Agent": "cron/1"}), http.StatusOK)
-		if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+		if err := app.Keys.FlushUsage(ctx); err != nil {
 			t.Fatalf("uses with a bad User-Agent were not written: %v", err)
 		}
 		for _, k := range []*models.APIKey{key, other} {

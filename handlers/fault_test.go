@@ -160,7 +160,7 @@ func TestDatabaseFaults(t *testing.T) {
 			if got := verifyAs(gateway, cached, "before/1.0"); got.StatusCode != http.StatusOK {
 				t.Fatalf("before the outage: status %d, want 200", got.StatusCode)
 			}
-			if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+			if err := app.Keys.FlushUsage(ctx); err != nil {
 				t.Fatal(err)
 			}
 
@@ -283,7 +283,7 @@ func TestDatabaseFaults(t *testing.T) {
 				wantRequests += 100
 			}
 			// The flusher writes counts once a minute; the key page writes them at once.
-			if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+			if err := app.Keys.FlushUsage(ctx); err != nil {
 				t.Fatal(err)
 			}
 			days, err := direct.APIKeyDailyUses(ctx, cachedKey.ID, 2)

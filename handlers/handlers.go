@@ -10,6 +10,8 @@ import (
 
 	"keysmith/config"
 	"keysmith/models"
+	"keysmith/services/cluster"
+	"keysmith/services/keyauth"
 	"keysmith/views"
 	"keysmith/web"
 )
@@ -18,13 +20,18 @@ import (
 type Handler struct {
 	store *models.Store
 	srv   *web.Server
-	cfg   config.Config
-	log   *slog.Logger
+	// keys is the verifier, whose gathered uses the key pages write first, and which learns
+	// a scanner's name at its check-in; cluster is this instance, which the Instances page
+	// marks.
+	keys    *keyauth.Verifier
+	cluster *cluster.Instance
+	cfg     config.Config
+	log     *slog.Logger
 }
 
-// New returns the handlers over store, served by srv.
-func New(store *models.Store, srv *web.Server, cfg config.Config, log *slog.Logger) *Handler {
-	return &Handler{store: store, srv: srv, cfg: cfg, log: log}
+// New returns the handlers over store and the services they use, served by srv.
+func New(store *models.Store, srv *web.Server, keys *keyauth.Verifier, instance *cluster.Instance, cfg config.Config, log *slog.Logger) *Handler {
+	return &Handler{store: store, srv: srv, keys: keys, cluster: instance, cfg: cfg, log: log}
 }
 
 // renderDialogOrPage answers htmx with the dialog fragment it opens over the list, and a

@@ -21,6 +21,6 @@ func (h *Handler) instanceList(c echo.Context) error {
 		return err
 	}
 	return web.Render(c, http.StatusOK, views.InstancesPage(page, views.InstancesView{
-		Instances: instances, Self: h.srv.Cluster.ID(), Now: h.store.Now(),
+		Instances: instances, Self: h.cluster.ID(), Now: h.store.Now(),
 	}))
 }

@@ -53,7 +53,7 @@ func TestInstancesPageListsLiveInstances(t *testing.T) {
 			t.Fatalf("verify: status %d, want %d", got, http.StatusOK)
 		}
 
-		self := app.Server.Cluster.ID()
+		self := app.Cluster.ID()
 		wantListener := models.ListenerLocal
 		if app.Store.Dialect() == models.DialectPostgres {
 			wantListener = models.ListenerListening

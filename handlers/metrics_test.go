@@ -379,7 +379,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 
 			// One key, one client, one address: one use to write. The server's own writer may
 			// be writing it already, so it is waited for below.
-			if err := app.Server.Keys.FlushUsage(ctx); err != nil {
+			if err := app.Keys.FlushUsage(ctx); err != nil {
 				t.Fatal(err)
 			}
 			// Deleting a key announces it on PostgreSQL, and the revocation listener evicts it

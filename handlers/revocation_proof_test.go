@@ -157,7 +157,7 @@ func waitForLiveInstances(t *testing.T, store *models.Store, apps ...*handlerste
 	t.Helper()
 	var want []string
 	for _, app := range apps {
-		want = append(want, app.Server.Cluster.ID())
+		want = append(want, app.Cluster.ID())
 	}
 	slices.Sort(want)
 	deadline := time.Now().Add(5 * time.Second)
@@ -292,8 +292,8 @@ func TestFrozenListenerIsNamedAsNotAcknowledging(t *testing.T) {
 	}
 	withoutJS, _ := readProof(t, page.Body)
 	for name, got := range map[string]proof{"without JavaScript": withoutJS, "over htmx": pollProof(t, admin, waiting)} {
-		if got.state != "incomplete" || !strings.HasPrefix(got.summary, want) || !slices.Equal(got.unacknowledged, []string{second.Server.Cluster.ID()}) || got.poll != "" {
-			t.Errorf("%s: got %+v, want incomplete, %q…, naming %s", name, got, want, second.Server.Cluster.ID())
+		if got.state != "incomplete" || !strings.HasPrefix(got.summary, want) || !slices.Equal(got.unacknowledged, []string{second.Cluster.ID()}) || got.poll != "" {
+			t.Errorf("%s: got %+v, want incomplete, %q…, naming %s", name, got, want, second.Cluster.ID())
 		}
 	}
 }

@@ -50,7 +50,7 @@ func awaitHeard(t *testing.T, app *handlerstest.App, secrets ...string) {
 	t.Helper()
 	deadline := time.Now().Add(revocationBound)
 	for _, secret := range secrets {
-		for !app.Server.Keys.Indexes(secret) {
+		for !app.Keys.Indexes(secret) {
 			if time.Now().After(deadline) {
 				t.Fatalf("a key made elsewhere: not heard of within %v", revocationBound)
 			}

@@ -101,7 +101,7 @@ func TestUntilUnusedCountsUsesOnEveryInstance(t *testing.T) {
 	if got := second.VerifyStatus(t, oldSecret); got != http.StatusOK {
 		t.Fatalf("second instance 58 minutes after the rotation: status %d, want %d", got, http.StatusOK)
 	}
-	if err := second.Server.Keys.FlushUsage(ctx); err != nil {
+	if err := second.Keys.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
 	clock.advance(3 * time.Minute)

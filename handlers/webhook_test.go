@@ -363,8 +363,8 @@ func TestWebhookExpiryNotices(t *testing.T) {
 			seen := 0
 			for _, step := range steps {
 				clock.move(step.at)
-				app.Server.Webhooks.ScanExpiry(ctx)
-				app.Server.Webhooks.DeliverDue(ctx)
+				app.Webhooks.ScanExpiry(ctx)
+				app.Webhooks.DeliverDue(ctx)
 				requests := receiver.waitForRequests(seen + len(step.want))
 				if len(step.want) == 0 {
 					// Give the background sender the time to send what it should not.
@@ -422,17 +422,17 @@ func TestWebhookRetriesAfterFailures(t *testing.T) {
 			waitForDeliveries(t, metrics, 0, 1, 0)
 			// The first retry waits 5 s (and up to a tenth more): not sooner.
 			clock.move(4 * time.Second)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			if requests, _ := receiver.received(); len(requests) != 1 {
 				t.Fatalf("4 s after the first failure: got %d requests, want 1", len(requests))
 			}
 			clock.move(6 * time.Second)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			receiver.waitForRequests(2)
 			waitForDeliveries(t, metrics, 0, 2, 0)
 			// The second retry waits 20 s, and a little more.
 			clock.move(6*time.Second + 23*time.Second)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			requests := receiver.waitForRequests(3)
 			waitForDeliveries(t, metrics, 1, 2, 0)
 
@@ -481,7 +481,7 @@ func TestWebhookHonoursRetryAfter(t *testing.T) {
 			attempt := func(elapsed time.Duration, n int, why string) {
 				t.Helper()
 				clock.move(elapsed)
-				app.Server.Webhooks.DeliverDue(ctx)
+				app.Webhooks.DeliverDue(ctx)
 				if requests, _ := receiver.received(); len(requests) != n {
 					t.Fatalf("%s: got %d requests, want %d", why, len(requests), n)
 				}
@@ -521,7 +521,7 @@ func TestWebhookGivesUpWhenTheReceiverIsGone(t *testing.T) {
 			requests, _ := receiver.received()
 			waitForDeliveries(t, metrics, 0, 0, 1)
 			clock.move(24 * time.Hour)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			if requests, _ := receiver.received(); len(requests) != 1 {
 				t.Errorf("requests a day after a 410: got %d, want 1", len(requests))
 			}
@@ -562,7 +562,7 @@ func TestWebhookGivesUp(t *testing.T) {
 					waitForDeliveries(t, metrics, 0, float64(attempt), 0)
 					elapsed += 2*time.Hour + 13*time.Minute
 					clock.move(elapsed)
-					app.Server.Webhooks.DeliverDue(ctx)
+					app.Webhooks.DeliverDue(ctx)
 				}
 			}
 			waitForDeliveries(t, metrics, 0, 19, 1)
@@ -575,12 +575,12 @@ func TestWebhookGivesUp(t *testing.T) {
 			receiver.waitForRequests(21)
 			waitForDeliveries(t, metrics, 0, 20, 1)
 			clock.move(elapsed + 3*24*time.Hour)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			receiver.waitForRequests(22)
 			waitForDeliveries(t, metrics, 0, 20, 2)
 
 			clock.move(elapsed + 30*24*time.Hour)
-			app.Server.Webhooks.DeliverDue(ctx)
+			app.Webhooks.DeliverDue(ctx)
 			time.Sleep(50 * time.Millisecond)
 			if requests, _ := receiver.received(); len(requests) != 22 {
 				t.Errorf("requests after both events were given up: got %d, want 22", len(requests))
@@ -648,7 +648,7 @@ func TestNoWebhookWithoutURL(t *testing.T) {
 			ctx := context.Background()
 			receiver := newWebhookReceiver(t)
 			app := handlerstest.New(t, target)
-			if app.Server.Webhooks != nil {
+			if app.Webhooks != nil {
 				t.Fatal("got a webhook sender without a webhook URL, want none")
 			}
 			app.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
@@ -711,8 +711,8 @@ func TestWebhookEventsOnceWithTwoInstances(t *testing.T) {
 		for _, app := range instances {
 			for range 2 {
 				wg.Go(func() {
-					app.Server.Webhooks.ScanExpiry(ctx)
-					app.Server.Webhooks.DeliverDue(ctx)
+					app.Webhooks.ScanExpiry(ctx)
+					app.Webhooks.DeliverDue(ctx)
 				})
 			}
 		}

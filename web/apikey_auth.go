@@ -53,15 +53,15 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 		next = bodyLimit(next)
 		return func(c echo.Context) error {
 			req := c.Request()
-			entry, result, err := s.Keys.Check(req.Context(), presentedSecret(req.Header))
+			entry, result, err := s.keys.Check(req.Context(), presentedSecret(req.Header))
 			if err == nil && !slices.Contains(scopes, entry.Scope()) {
 				result = keyauth.ResultWrongScope
 			}
-			s.Keys.Count(result)
+			s.keys.Count(result)
 			switch {
 			case errors.Is(err, keyauth.ErrKeyRefused):
 				if refusal := keyauth.RefusalOf(err); refusal != nil {
-					s.Keys.NoteRefusal(refusal, result, s.refusedRequest(c))
+					s.keys.NoteRefusal(refusal, result, s.refusedRequest(c))
 				}
 				return errKeyRequired
 			case err != nil:
@@ -69,14 +69,14 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 			}
 			// The use is gathered once the request is handled, so that a scanner's check-in
 			// is already attributed to the scanner's name.
-			defer s.Keys.RecordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
+			defer s.keys.RecordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
 			if result != keyauth.ResultWrongScope {
 				if result == keyauth.ResultStale {
 					c.Response().Header()["X-Keysmith-Stale"] = staleHeader
 				}
 				return next(&keyContext{Context: c, entry: entry, stale: result == keyauth.ResultStale})
 			}
-			s.Keys.NoteRefusal(entry.Refused(), result, s.refusedRequest(c))
+			s.keys.NoteRefusal(entry.Refused(), result, s.refusedRequest(c))
 			return &APIError{
 				Status:  http.StatusForbidden,
 				Message: "This API key's scope does not allow this request.",

@@ -25,26 +25,18 @@ const (
 	SignInBusy = "busy"
 )
 
-// Metrics holds Keysmith's Prometheus metrics in a registry of their own (no global state), so
-// that several servers in one process, as in tests, count apart. The counters on the key path
-// are resolved once, so counting costs an atomic add.
+// Metrics are the web platform's metrics: requests, their durations and sign-ins, in the
+// server's registry, which /metrics serves whole (ServeMetrics, Handler).
 type Metrics struct {
 	registry *metrics.Registry
 
 	requests        *prometheus.CounterVec
 	requestDuration *prometheus.HistogramVec
 	signIns         *prometheus.CounterVec
-	// auditChainBreaks counts the places where the scheduled check found the audit chain
-	// broken, each once; auditChainVerified is the last position it verified.
-	auditChainBreaks   prometheus.Counter
-	auditChainVerified prometheus.Gauge
-	// auditFeedHeldBack is how long the API's audit feed has held its oldest committed event
-	// back.
-	auditFeedHeldBack prometheus.Gauge
 }
 
 // NewMetrics registers the web platform's metrics in registry: requests and their durations,
-// sign-ins, and for now the metrics of the jobs the server runs.
+// and sign-ins.
 func NewMetrics(registry *metrics.Registry) *Metrics {
 	m := &Metrics{registry: registry}
 	m.requests = registry.CounterVec("keysmith_http_requests_total", "HTTP requests answered, by route pattern, method and status.", "route", "method", "status")
@@ -54,9 +46,6 @@ func NewMetrics(registry *metrics.Registry) *Metrics {
 	for _, result := range []string{SignInSuccess, SignInFailure, SignInThrottled, SignInBusy, SignInUnavailable} {
 		m.signIns.WithLabelValues(result)
 	}
-	m.auditChainBreaks = registry.Counter("keysmith_audit_chain_breaks_total", "Places where this instance's scheduled check found the audit log's chain broken (an event deleted, changed or inserted), each counted once. Any is an incident.")
-	m.auditChainVerified = registry.Gauge("keysmith_audit_chain_verified_position", "The position of the newest audit event that this instance's scheduled check verified in the chain (0 before its first check).")
-	m.auditFeedHeldBack = registry.Gauge("keysmith_audit_feed_held_back_seconds", "How long the oldest committed audit event that /api/v1/audit-events does not serve yet has waited since it was recorded: on PostgreSQL, a transaction that writes and stays open anywhere on the server holds back the events after it began (0 when none is held back, and on SQLite).")
 	return m
 }
 
@@ -81,9 +70,9 @@ func (m *Metrics) observe(route, method string, status int, took time.Duration) 
 	m.requestDuration.WithLabelValues(route, method).Observe(took.Seconds())
 }
 
-// serveMetrics serves /metrics on addr until ctx ends. Scrapes are small and local; the
+// ServeMetrics serves /metrics on addr until ctx ends. Scrapes are small and local; the
 // listener's own timeouts keep a stuck scraper from holding a connection.
-func (m *Metrics) serveMetrics(ctx context.Context, addr string, log *slog.Logger) error {
+func (m *Metrics) ServeMetrics(ctx context.Context, addr string, log *slog.Logger) error {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err

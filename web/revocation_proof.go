@@ -63,7 +63,7 @@ func (s *Server) noteRevocation(c echo.Context, keyID int64) error {
 // it was made (cluster.Instance.AwaitRevocation). models.ErrRevocationNotFound when there is
 // no such revocation.
 func (s *Server) AwaitRevocation(ctx context.Context, id int64) (views.Revocation, error) {
-	proof, now, err := s.Cluster.AwaitRevocation(ctx, id, views.RevocationWait)
+	proof, now, err := s.cluster.AwaitRevocation(ctx, id, views.RevocationWait)
 	if err != nil {
 		return views.Revocation{}, err
 	}

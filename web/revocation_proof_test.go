@@ -23,7 +23,7 @@ func TestNoteRevocationShowsOnlyARevocationJustMade(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
-		srv := keyServer(t, store, "")
+		srv := keyServer(t, store)
 		srv.Echo.GET("/note/:key", func(c echo.Context) error {
 			keyID, _ := strconv.ParseInt(c.Param("key"), 10, 64)
 			srv.NoteRevocation(c, keyID)

@@ -16,7 +16,7 @@ import (
 // counted in the metrics like any other request.
 func TestPanicIsAnsweredLoggedAndCounted(t *testing.T) {
 	store := modelstest.Open(t, modelstest.Targets(t)[0])
-	srv := keyServer(t, store, "")
+	srv := keyServer(t, store)
 	var logs strings.Builder
 	srv.log = logging.New(&logs, "text", nil)
 	srv.Echo.GET("/api/v1/boom", func(echo.Context) error { panic("boom") })

@@ -19,22 +19,31 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app"
 	"keysmith/config"
-	"keysmith/handlers"
 	"keysmith/logging"
 	"keysmith/models"
 	"keysmith/models/modelstest"
+	"keysmith/services/cluster"
+	"keysmith/services/keyauth"
+	"keysmith/services/webhook"
 	"keysmith/web"
 )
 
 // DefaultPassword is the password of users made by CreateUser.
 const DefaultPassword = "correct horse battery staple"
 
-// App is a running Keysmith over a test database.
+// App is a running Keysmith over a test database, built and served as `keysmith serve` builds
+// and serves it (app.New, app.App.Serve).
 type App struct {
 	Store  *models.Store
 	Server *web.Server
 	Config config.Config
+	// Keys, Cluster and Webhooks are the application's services (Webhooks nil without a
+	// webhook URL).
+	Keys     *keyauth.Verifier
+	Cluster  *cluster.Instance
+	Webhooks *webhook.Sender
 	// URL is the base URL of the running HTTP server.
 	URL  string
 	logs *lockedWriter
@@ -97,22 +106,16 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := web.New(cfg, store, log, [][]byte{key})
-	handlers.New(store, srv, cfg, log).Register(srv.Echo)
-	listening, stopListening := context.WithCancel(context.Background())
-	t.Cleanup(stopListening)
-	if err := srv.Cluster.Listen(listening); err != nil {
-		t.Fatal(err)
-	}
-	// Served as in production, with the background writer of key uses, and stopped as in
-	// production when the test ends.
+	keysmith := app.New(cfg, store, log, [][]byte{key})
+	// Served as in production, with the background jobs, and stopped as in production when the
+	// test ends.
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	serving, stop := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
-	go func() { stopped <- srv.Serve(serving, listener) }()
+	go func() { stopped <- keysmith.Serve(serving, listener) }()
 	t.Cleanup(func() {
 		stop()
 		if err := <-stopped; err != nil {
@@ -122,12 +125,15 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	// The index of secret hashes is built in the background; until it is, unknown keys are
 	// looked up. Tests count lookups and connections, so they start once it is built, as a
 	// serving instance soon is.
-	for deadline := time.Now().Add(10 * time.Second); !srv.Keys.IndexComplete(); time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); !keysmith.Keys.IndexComplete(); time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatal("the index of secret hashes was not built within 10 s")
 		}
 	}
-	return &App{Store: store, Server: srv, Config: cfg, URL: "http://" + listener.Addr().String(), logs: logs}
+	return &App{
+		Store: store, Server: keysmith.Server, Config: cfg, Keys: keysmith.Keys, Cluster: keysmith.Cluster, Webhooks: keysmith.Webhooks,
+		URL: "http://" + listener.Addr().String(), logs: logs,
+	}
 }
 
 // VerifyStatus asks the gateway endpoint about secret, as a service presenting it would, and
