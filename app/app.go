@@ -14,6 +14,7 @@ import (
 
 	"keysmith/config"
 	"keysmith/handlers"
+	"keysmith/handlers/api"
 	"keysmith/metrics"
 	"keysmith/models"
 	"keysmith/services/auditlog"
@@ -55,6 +56,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Server:   web.New(cfg, store, log, sessionKeys, registry, keys, instance),
 	}
 	handlers.New(store, a.Server, keys, instance, cfg, log).Register(a.Server.Echo)
+	api.New(store, a.Server, keys).Register(a.Server.Echo)
 	return a
 }
 

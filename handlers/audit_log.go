@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
@@ -27,7 +28,7 @@ func (h *Handler) auditLog(c echo.Context) error {
 		From: params.Get("from"), To: params.Get("to"),
 	}
 	status := http.StatusOK
-	filter, err := auditFilter(params)
+	filter, err := form.AuditFilter(params)
 	query := models.AuditLogQuery{Filter: filter, Limit: auditEventsPerPage}
 	if err == nil {
 		query.Before, err = auditEventID(params, "before")

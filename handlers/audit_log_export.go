@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 )
 
@@ -28,7 +29,7 @@ var auditCSVHeader = []string{"id", "time", "actor_type", "actor_id", "actor_lab
 // csvCell). The export is itself recorded (audit.exported, with its filters) before anything
 // is sent: nobody takes the log away unrecorded.
 func (h *Handler) auditLogCSV(c echo.Context) error {
-	filter, err := auditFilter(c.QueryParams())
+	filter, err := form.AuditFilter(c.QueryParams())
 	if err != nil {
 		return err
 	}

@@ -1,5 +1,7 @@
-// Package handlers is Keysmith's application layer: one file per action, each binding a form or
-// JSON body, validating it into messages a person can act on, and calling the models store.
+// Package handlers is the console's pages: one file per action (apikey_… for API keys,
+// user_…, account_…, audit_log…), each reading its form (package form), calling the store or a
+// service, and rendering a views component; and /healthz and /readyz. Register lists every
+// route. The catalog API under /api/v1 is package api's.
 package handlers
 
 import (

@@ -31,10 +31,10 @@ var errorStatuses = map[string]string{
 	"503": "ServiceUnavailable",
 }
 
-// loadOpenAPIFile loads handlers/openapi.json as the tests check it.
+// loadOpenAPIFile loads handlers/api/openapi.json as the tests check it.
 func loadOpenAPIFile(t *testing.T) (*handlerstest.Contract, []byte) {
 	t.Helper()
-	data, err := os.ReadFile("openapi.json")
+	data, err := os.ReadFile("api/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +56,7 @@ func TestOpenAPIDocumentIsServedWithoutAKey(t *testing.T) {
 		t.Fatalf("GET /api/v1/openapi.json without a key: status %d, Content-Type %q; want 200 and JSON", res.StatusCode, res.Header.Get("Content-Type"))
 	}
 	if !bytes.Equal([]byte(res.Body), file) {
-		t.Error("GET /api/v1/openapi.json: got a document other than handlers/openapi.json")
+		t.Error("GET /api/v1/openapi.json: got a document other than handlers/api/openapi.json")
 	}
 
 	doc := contract.Doc
@@ -183,12 +183,12 @@ func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 	}
 	for _, route := range registered {
 		if !slices.Contains(documented, route) {
-			t.Errorf("route %s is not in handlers/openapi.json: document it", route)
+			t.Errorf("route %s is not in handlers/api/openapi.json: document it", route)
 		}
 	}
 	for _, op := range documented {
 		if !slices.Contains(registered, op) {
-			t.Errorf("handlers/openapi.json documents %s, which the server does not register", op)
+			t.Errorf("handlers/api/openapi.json documents %s, which the server does not register", op)
 		}
 	}
 	if len(registered) == 0 {

@@ -5,11 +5,11 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"keysmith/models"
 	"keysmith/web"
 )
 
-// Register adds every route of Keysmith to e, read top to bottom.
+// Register adds every route of the console to e, read top to bottom; the catalog API's are
+// package api's (api.Handler.Register).
 func (h *Handler) Register(e *echo.Echo) {
 	e.GET("/healthz", h.healthz)
 	e.GET("/readyz", h.readyz)
@@ -53,26 +53,4 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.GET("/revocations/:id", h.revocationShow)
 	admin.GET("/audit-log", h.auditLog)
 	admin.GET("/audit-log.csv", h.auditLogCSV)
-
-	// The catalog API, authenticated by API key; each route names the scopes it admits.
-	anyScope := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin, models.ScopeScanner)
-	api := e.Group("/api/v1")
-	// What the API takes and answers (handlers/openapi.json), readable without a key.
-	api.GET("/openapi.json", h.apiOpenAPI)
-	api.GET("/auth/verify", h.apiAuthVerify, anyScope)
-	readItems := h.srv.RequireKey(models.ScopeReadOnly, models.ScopeManageDocumentation, models.ScopeAdmin)
-	writeItems := h.srv.RequireKey(models.ScopeManageDocumentation, models.ScopeAdmin)
-	adminOnly := h.srv.RequireKey(models.ScopeAdmin)
-	scannerOnly := h.srv.RequireKey(models.ScopeScanner)
-	api.GET("/items", h.apiItemList, readItems)
-	api.GET("/items/:id", h.apiItemGet, readItems)
-	api.POST("/items", h.apiItemCreate, writeItems)
-	api.PATCH("/items/:id", h.apiItemUpdate, writeItems)
-	api.DELETE("/items/:id", h.apiItemDelete, writeItems)
-	api.GET("/users", h.apiUserList, adminOnly)
-	api.GET("/metamodel", h.apiMetamodelGet, adminOnly)
-	api.PUT("/metamodel", h.apiMetamodelReplace, adminOnly)
-	api.GET("/audit-events", h.apiAuditEvents, adminOnly)
-	api.POST("/scanners/checkin", h.apiScannerCheckIn, scannerOnly)
-	api.POST("/scanners/inventory", h.apiScannerInventory, scannerOnly)
 }

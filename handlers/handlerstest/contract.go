@@ -17,7 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"keysmith/handlers"
+	"keysmith/handlers/api"
 )
 
 // APIPrefix is where the API that the OpenAPI document describes is served.
@@ -96,7 +96,7 @@ type contract struct {
 
 func (a *App) contract() (*Contract, error) {
 	a.openAPI.once.Do(func() {
-		a.openAPI.contract, a.openAPI.err = LoadContract(handlers.OpenAPIDocument())
+		a.openAPI.contract, a.openAPI.err = LoadContract(api.OpenAPIDocument())
 	})
 	return a.openAPI.contract, a.openAPI.err
 }
@@ -125,7 +125,7 @@ func (ct *checkedTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		err = contract.Check(req, res, body)
 	}
 	if err != nil {
-		ct.t.Errorf("%s %s: the answer does not match the OpenAPI document (handlers/openapi.json): %v\nstatus %d, headers %v, body %.1000s",
+		ct.t.Errorf("%s %s: the answer does not match the OpenAPI document (handlers/api/openapi.json): %v\nstatus %d, headers %v, body %.1000s",
 			req.Method, req.URL.RequestURI(), err, res.StatusCode, res.Header, body)
 	}
 	return res, nil

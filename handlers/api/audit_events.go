@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 )
 
@@ -43,8 +44,8 @@ type auditChainJSON struct {
 // most), after cursor, with next_cursor to ask for the next ones. next_cursor is always set
 // once an event was served: asked again later, it gives the events written since, without
 // skipping or repeating one. A bad filter, limit or cursor is 422 naming it.
-func (h *Handler) apiAuditEvents(c echo.Context) error {
-	filter, err := auditFilter(c.QueryParams())
+func (h *Handler) auditEvents(c echo.Context) error {
+	filter, err := form.AuditFilter(c.QueryParams())
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	_ "embed"
@@ -20,6 +20,6 @@ func OpenAPIDocument() []byte { return openAPIDocument }
 
 // apiOpenAPI answers GET /api/v1/openapi.json with the API's OpenAPI document, without a key,
 // for the scripts, scanners and gateways that call the API and the tools that read it.
-func (h *Handler) apiOpenAPI(c echo.Context) error {
+func (h *Handler) openAPI(c echo.Context) error {
 	return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPIDocument)
 }

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -18,7 +18,7 @@ var noStore = []string{"no-store"}
 //
 // A key accepted from memory while the database cannot be asked is answered with
 // "stale": true in the JSON; RequireKey has set X-Keysmith-Stale: true, which nginx can pass on.
-func (h *Handler) apiAuthVerify(c echo.Context) error {
+func (h *Handler) authVerify(c echo.Context) error {
 	summary, stale := web.CurrentKeySummary(c)
 	header := c.Response().Header()
 	header["X-Keysmith-Key-Id"] = summary.IDHeader()

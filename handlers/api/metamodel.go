@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 
 // apiMetamodelGet answers GET /api/v1/metamodel with the metamodel document, in the form PUT
 // takes back.
-func (h *Handler) apiMetamodelGet(c echo.Context) error {
+func (h *Handler) metamodelGet(c echo.Context) error {
 	m, err := h.store.Metamodel(c.Request().Context())
 	if err != nil {
 		return err
@@ -21,7 +21,7 @@ func (h *Handler) apiMetamodelGet(c echo.Context) error {
 
 // apiMetamodelReplace answers PUT /api/v1/metamodel: the body replaces the whole document once
 // it is valid, and the stored document comes back.
-func (h *Handler) apiMetamodelReplace(c echo.Context) error {
+func (h *Handler) metamodelReplace(c echo.Context) error {
 	var body models.Metamodel
 	if err := decodeJSON(c, &body); err != nil {
 		return apiError(c, err)

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"encoding/json"
@@ -46,7 +46,7 @@ type inventoryItemRequest struct {
 
 // apiScannerCheckIn answers POST /api/v1/scanners/checkin: it records the scanner and its key,
 // and from then on the key's uses are shown under the scanner's name.
-func (h *Handler) apiScannerCheckIn(c echo.Context) error {
+func (h *Handler) scannerCheckIn(c echo.Context) error {
 	var body scannerCheckInRequest
 	if err := decodeJSON(c, &body); err != nil {
 		return apiError(c, err)
@@ -67,7 +67,7 @@ func (h *Handler) apiScannerCheckIn(c echo.Context) error {
 
 // apiScannerInventory answers POST /api/v1/scanners/inventory: every item is created or, when
 // its external key is known, updated, all in one transaction.
-func (h *Handler) apiScannerInventory(c echo.Context) error {
+func (h *Handler) scannerInventory(c echo.Context) error {
 	var body inventoryRequest
 	if err := decodeJSON(c, &body); err != nil {
 		return apiError(c, err)

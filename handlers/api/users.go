@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"net/http"
@@ -19,7 +19,7 @@ type userJSON struct {
 }
 
 // apiUserList answers GET /api/v1/users with every console user, by name.
-func (h *Handler) apiUserList(c echo.Context) error {
+func (h *Handler) userList(c echo.Context) error {
 	users, err := h.store.Users(c.Request().Context())
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package handlers
+package form
 
 import (
 	"net/url"
@@ -8,11 +8,11 @@ import (
 	"keysmith/models"
 )
 
-// auditFilter reads the audit log's filters from the query string, as the console, its CSV
+// AuditFilter reads the audit log's filters from the query string, as the console, its CSV
 // export and the API take them: actor, action, key, user, and from and to, each a date
 // (2026-11-26, UTC; to includes the whole day) or a time in RFC 3339. A filter that no event
 // could match is a FieldError naming it, answered 422.
-func auditFilter(params url.Values) (models.AuditFilter, error) {
+func AuditFilter(params url.Values) (models.AuditFilter, error) {
 	filter := models.AuditFilter{
 		Actor:  strings.TrimSpace(params.Get("actor")),
 		Action: strings.TrimSpace(params.Get("action")),

@@ -1,4 +1,4 @@
-package handlers
+package api
 
 import (
 	"fmt"
@@ -71,7 +71,7 @@ type itemPatchRequest struct {
 }
 
 // apiItemList answers GET /api/v1/items: a page of items by name, filtered by q.
-func (h *Handler) apiItemList(c echo.Context) error {
+func (h *Handler) itemList(c echo.Context) error {
 	page, err := queryInt(c, "page", 1, 1, 1<<30)
 	if err != nil {
 		return apiError(c, err)
@@ -96,7 +96,7 @@ func (h *Handler) apiItemList(c echo.Context) error {
 }
 
 // apiItemGet answers GET /api/v1/items/:id.
-func (h *Handler) apiItemGet(c echo.Context) error {
+func (h *Handler) itemGet(c echo.Context) error {
 	id, err := itemID(c)
 	if err != nil {
 		return err
@@ -109,7 +109,7 @@ func (h *Handler) apiItemGet(c echo.Context) error {
 }
 
 // apiItemCreate answers POST /api/v1/items with 201 and the new item.
-func (h *Handler) apiItemCreate(c echo.Context) error {
+func (h *Handler) itemCreate(c echo.Context) error {
 	var body itemCreateRequest
 	if err := decodeJSON(c, &body); err != nil {
 		return apiError(c, err)
@@ -124,7 +124,7 @@ func (h *Handler) apiItemCreate(c echo.Context) error {
 }
 
 // apiItemUpdate answers PATCH /api/v1/items/:id with the updated item.
-func (h *Handler) apiItemUpdate(c echo.Context) error {
+func (h *Handler) itemUpdate(c echo.Context) error {
 	id, err := itemID(c)
 	if err != nil {
 		return err
@@ -142,7 +142,7 @@ func (h *Handler) apiItemUpdate(c echo.Context) error {
 }
 
 // apiItemDelete answers DELETE /api/v1/items/:id with 204.
-func (h *Handler) apiItemDelete(c echo.Context) error {
+func (h *Handler) itemDelete(c echo.Context) error {
 	id, err := itemID(c)
 	if err != nil {
 		return err
