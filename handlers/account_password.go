@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/web"
 )
@@ -16,28 +17,31 @@ import (
 // again with its status: 422 for a wrong or unacceptable password, 429 while throttled, 503
 // while too many passwords are being checked.
 func (h *Handler) accountPassword(c echo.Context) error {
-	if c.FormValue("password") != c.FormValue("password_confirm") {
-		return h.renderAccount(c, http.StatusUnprocessableEntity, "The two new passwords differ. Type the same password twice.")
+	input := form.PasswordChange{
+		Current: c.FormValue("current_password"), Password: c.FormValue("password"), Confirm: c.FormValue("password_confirm"),
+	}
+	if err := input.Validate(); err != nil {
+		return h.renderAccount(c, http.StatusUnprocessableEntity, models.FieldErrorsOf(err))
 	}
 	user := web.CurrentUser(c)
 	ended, err := h.store.ChangePassword(c.Request().Context(), models.PasswordChange{
-		UserID: user.ID, Current: c.FormValue("current_password"), New: c.FormValue("password"),
+		UserID: user.ID, Current: input.Current, New: input.Password,
 		Address: c.RealIP(), KeepSession: web.SessionToken(c),
 	})
 	var throttled *models.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		return h.renderAccount(c, http.StatusTooManyRequests, "Too many wrong passwords. Try again in "+h.refuseThrottled(c, throttled)+" seconds.")
+		return h.renderAccount(c, http.StatusTooManyRequests, models.FormErrors("Too many wrong passwords. Try again in "+h.refuseThrottled(c, throttled)+" seconds."))
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		h.srv.Metrics.SignIn(web.SignInBusy)
 		c.Response().Header().Set("Retry-After", busyRetryAfter)
-		return h.renderAccount(c, http.StatusServiceUnavailable, "Keysmith is busy checking other passwords. Try again in a moment.")
+		return h.renderAccount(c, http.StatusServiceUnavailable, models.FormErrors("Keysmith is busy checking other passwords. Try again in a moment."))
 	case errors.Is(err, models.ErrWrongPassword):
 		h.srv.Metrics.SignIn(web.SignInFailure)
 		h.log.Info("password change refused: wrong current password", "user_id", user.ID, "remote_ip", c.RealIP())
-		return h.renderAccount(c, http.StatusUnprocessableEntity, "The current password is incorrect.")
-	case models.IsValidation(err):
-		return h.renderAccount(c, http.StatusUnprocessableEntity, err.Error())
+		return h.renderAccount(c, http.StatusUnprocessableEntity, models.FormErrors("The current password is incorrect."))
+	case models.IsFieldError(err):
+		return h.renderAccount(c, http.StatusUnprocessableEntity, models.FieldErrorsOf(err))
 	case err != nil:
 		return err
 	}

@@ -3,56 +3,59 @@ package handlers
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"keysmith/config"
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
 )
 
-// apiKeyForm is the New API Key form as sent, before validation.
-type apiKeyForm struct {
-	Name      string `form:"name"`
-	Scope     string `form:"scope"`
-	ExpiresIn string `form:"expires_in"`
-	ExpiresAt string `form:"expires_at"`
-}
-
 // apiKeyNew shows the New API Key form: in a dialog for HTMX, on its own page otherwise.
 func (h *Handler) apiKeyNew(c echo.Context) error {
-	form := h.newForm(c, apiKeyForm{})
+	form := h.keyFormView(c, form.APIKey{})
 	return h.renderForm(c, http.StatusOK, form)
 }
 
-// apiKeyCreate validates the form and creates the key. Invalid input re-renders the form with
+// apiKeyCreate validates the form (form.APIKey.Validate, then the name against the other keys)
+// and creates the key. Invalid input re-renders the form with
 // a message beside each wrong field and stores nothing; a scope the user may not give is such
 // a field, and its refusal is recorded (authz.denied). Success shows the secret once; over
 // HTMX the list behind the dialog is refreshed in the same response, as it was shown (its
 // search, filters, sort and page), so the search box and the next search agree with it.
 func (h *Handler) apiKeyCreate(c echo.Context) error {
-	var input apiKeyForm
+	var input form.APIKey
 	if err := c.Bind(&input); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	form := h.newForm(c, input)
-	newKey, ok, err := h.validate(c, &form)
-	if err != nil {
-		return err
+	view := h.keyFormView(c, input)
+	newKey, err := input.Validate(h.expiryPolicy(), h.store.Now(), view.ScopesRefused)
+	maps.Copy(view.Errors, models.FieldErrorsOf(err))
+	if newKey.Name != "" {
+		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), newKey.Name)
+		if err != nil {
+			return err
+		}
+		if holder != "" {
+			view.Errors["name"] = duplicateNameMessage(holder)
+		}
 	}
-	if scope := models.Scope(form.Scope); form.ScopesRefused[scope] != "" {
+	if scope := models.Scope(view.Scope); view.ScopesRefused[scope] != "" {
 		if err := h.srv.AuditDenial(c, models.DeniedPermission, scopeRefusalDetail("creating", scope)); err != nil {
 			return err
 		}
 	}
-	if !ok {
-		return h.renderForm(c, http.StatusUnprocessableEntity, form)
+	if len(view.Errors) > 0 {
+		return h.renderForm(c, http.StatusUnprocessableEntity, view)
 	}
+	userID := web.CurrentUser(c).ID
+	newKey.CreatedByID, newKey.Minter = &userID, h.minter(c)
 	key, secret, err := h.store.CreateAPIKey(c.Request().Context(), newKey)
 	if errors.Is(err, models.ErrDuplicateName) {
 		// Another administrator took the name since the form was checked.
@@ -63,8 +66,8 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 		if holder == "" {
 			holder = newKey.Name
 		}
-		form.Errors["name"] = duplicateNameMessage(holder)
-		return h.renderForm(c, http.StatusUnprocessableEntity, form)
+		view.Errors["name"] = duplicateNameMessage(holder)
+		return h.renderForm(c, http.StatusUnprocessableEntity, view)
 	}
 	if err != nil {
 		return err
@@ -102,12 +105,12 @@ func duplicateNameMessage(existing string) string {
 	return fmt.Sprintf("An API key named “%s” already exists (names are compared ignoring case and letter width). Choose another name.", existing)
 }
 
-// newForm fills the form's choices from the lifetime policy and its defaults, and from the
+// keyFormView is the New API Key form to show for input: it fills the form's choices from the lifetime policy and its defaults, and from the
 // scopes the signed-in user may give.
-func (h *Handler) newForm(c echo.Context, input apiKeyForm) views.APIKeyForm {
-	form := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)}
-	h.fillExpiry(&form, input.ExpiresIn, input.ExpiresAt)
-	return form
+func (h *Handler) keyFormView(c echo.Context, input form.APIKey) views.APIKeyForm {
+	view := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: models.FieldErrors{}, ScopesRefused: h.scopesRefused(c)}
+	h.fillExpiry(&view, input.ExpiresIn, input.ExpiresAt)
+	return view
 }
 
 // scopeAboveMinter is why a key administrator who is not a Super admin may not create or rotate
@@ -169,56 +172,7 @@ func (h *Handler) fillExpiry(form *views.APIKeyForm, expiresIn, expiresAt string
 	}
 }
 
-// validateExpiry resolves the form's expiry under the lifetime policy, putting the message
-// beside the wrong field when it refuses.
-func (h *Handler) validateExpiry(form *views.APIKeyForm) (*time.Time, error) {
-	expiresAt, err := h.expiryPolicy().Resolve(form.ExpiresIn, form.ExpiresAt, h.store.Now())
-	var fieldErr *models.FieldError
-	if errors.As(err, &fieldErr) {
-		form.Errors[fieldErr.Field] = fieldErr.Message
-		return nil, nil
-	}
-	return expiresAt, err
-}
-
-// validate checks every field, putting a message beside each wrong one, and returns the key
-// to create when all are right.
-func (h *Handler) validate(c echo.Context, form *views.APIKeyForm) (models.NewAPIKey, bool, error) {
-	name, err := models.CleanAPIKeyName(form.Name)
-	var fieldErr *models.FieldError
-	switch {
-	case strings.TrimSpace(form.Name) == "":
-		form.Errors["name"] = "Enter a name for the key."
-	case errors.As(err, &fieldErr):
-		form.Errors["name"] = "The name " + fieldErr.Message + "."
-	default:
-		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), name)
-		if err != nil {
-			return models.NewAPIKey{}, false, err
-		}
-		if holder != "" {
-			form.Errors["name"] = duplicateNameMessage(holder)
-		}
-	}
-	scope, ok := models.ParseScope(form.Scope)
-	switch {
-	case !ok:
-		form.Errors["scope"] = "Choose a permission scope."
-	case form.ScopesRefused[scope] != "":
-		form.Errors["scope"] = form.ScopesRefused[scope]
-	}
-	expiresAt, err := h.validateExpiry(form)
-	if err != nil {
-		return models.NewAPIKey{}, false, err
-	}
-	if len(form.Errors) > 0 {
-		return models.NewAPIKey{}, false, nil
-	}
-	userID := web.CurrentUser(c).ID
-	return models.NewAPIKey{Name: name, Scope: scope, ExpiresAt: expiresAt, CreatedByID: &userID, Minter: h.minter(c)}, true, nil
-}
-
-func (h *Handler) renderForm(c echo.Context, status int, form views.APIKeyForm) error {
-	return h.renderDialogOrPage(c, status, views.NewAPIKeyDialog(form, web.CSRFToken(c)), "New API Key",
-		func(p views.Page) templ.Component { return views.NewAPIKeyPage(p, form) })
+func (h *Handler) renderForm(c echo.Context, status int, view views.APIKeyForm) error {
+	return h.renderDialogOrPage(c, status, views.NewAPIKeyDialog(view, web.CSRFToken(c)), "New API Key",
+		func(p views.Page) templ.Component { return views.NewAPIKeyPage(p, view) })
 }

@@ -45,7 +45,7 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 		return err
 	}
 	if typed := c.FormValue("confirm_name"); confirm.RequireName && strings.TrimSpace(typed) != confirm.Key.Name {
-		confirm.Error = "Type the key’s name exactly as shown to confirm. Nothing was deleted."
+		confirm.Errors = models.FieldErrors{"confirm_name": "Type the key’s name exactly as shown to confirm. Nothing was deleted."}
 		confirm.TypedName = typed
 		return h.renderDelete(c, http.StatusUnprocessableEntity, confirm)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
@@ -18,20 +19,10 @@ import (
 // defaultGrace is the grace the rotate form preselects: a day for every service to move.
 const defaultGrace = models.GraceDay
 
-// rotateForm is the rotate form as sent, before validation. Replaces is the hint of the
-// secret the form was opened to replace; without it, whatever secret is current is replaced.
-type rotateForm struct {
-	Grace     string `form:"grace"`
-	ExpiresIn string `form:"expires_in"`
-	ExpiresAt string `form:"expires_at"`
-	Return    string `form:"return"`
-	Replaces  string `form:"replaces"`
-}
-
 // apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
 // user who may not give the key's scope is refused (403, recorded as authz.denied).
 func (h *Handler) apiKeyRotateForm(c echo.Context) error {
-	form, err := h.loadRotateKey(c, rotateForm{Grace: string(defaultGrace), Return: c.QueryParam("return")})
+	form, err := h.loadRotateKey(c, form.Rotation{Grace: string(defaultGrace), Return: c.QueryParam("return")})
 	if err != nil {
 		return err
 	}
@@ -49,48 +40,41 @@ func (h *Handler) apiKeyRotateForm(c echo.Context) error {
 // Success shows the new secret once, as creation does: over HTMX in the modal, with the list
 // behind it refreshed when the form was opened over the list; without JavaScript on a page.
 func (h *Handler) apiKeyRotate(c echo.Context) error {
-	var input rotateForm
+	var input form.Rotation
 	if err := c.Bind(&input); err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest)
 	}
-	form, err := h.loadRotateKey(c, input)
+	view, err := h.loadRotateKey(c, input)
 	if err != nil {
 		return err
 	}
-	if form.ScopesRefused[form.Key.Scope] != "" {
-		return h.refuseRotation(c, form.Key.Scope)
+	if view.ScopesRefused[view.Key.Scope] != "" {
+		return h.refuseRotation(c, view.Key.Scope)
 	}
-	grace, ok := models.ParseGrace(input.Grace)
-	if !ok {
-		form.Errors["grace"] = "Choose how long the current secret keeps working."
-	}
-	expiresAt, err := h.validateExpiry(&form.APIKeyForm)
+	rotation, err := input.Validate(h.expiryPolicy(), h.store.Now())
 	if err != nil {
-		return err
+		view.Errors = models.FieldErrorsOf(err)
+		return h.renderRotate(c, http.StatusUnprocessableEntity, view)
 	}
-	if len(form.Errors) > 0 {
-		return h.renderRotate(c, http.StatusUnprocessableEntity, form)
-	}
-	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), form.Key.PublicID, models.Rotation{
-		Grace: grace, ExpiresAt: expiresAt, Replaces: input.Replaces, Minter: h.minter(c),
-	})
+	rotation.Minter = h.minter(c)
+	key, secret, err := h.store.RotateAPIKey(c.Request().Context(), view.Key.PublicID, rotation)
 	var meanwhile *models.RotatedMeanwhile
 	switch {
 	case errors.Is(err, models.ErrAPIKeyNotFound):
 		return errKeyGone
 	case errors.Is(err, models.ErrScopeAboveMinter):
 		// The key's scope changed since the form was read.
-		return h.refuseRotation(c, form.Key.Scope)
+		return h.refuseRotation(c, view.Key.Scope)
 	case errors.As(err, &meanwhile):
 		h.log.Info("api key rotation refused: rotated meanwhile", "key_id", meanwhile.Key.PublicID, "user_id", web.CurrentUser(c).ID)
 		return h.renderRotatedMeanwhile(c, views.RotatedMeanwhile{
-			Key: meanwhile.Key, By: meanwhile.By, At: meanwhile.At, ReturnTo: form.ReturnTo, Now: h.store.Now(),
+			Key: meanwhile.Key, By: meanwhile.By, At: meanwhile.At, ReturnTo: view.ReturnTo, Now: h.store.Now(),
 		})
 	case err != nil:
 		return err
 	}
-	h.log.Info("api key rotated", "key_id", key.PublicID, "grace", string(grace), "user_id", web.CurrentUser(c).ID)
-	if key.Previous.SecretHash == nil || form.Key.Previous.SecretHash != nil {
+	h.log.Info("api key rotated", "key_id", key.PublicID, "grace", string(rotation.Grace), "user_id", web.CurrentUser(c).ID)
+	if key.Previous.SecretHash == nil || view.Key.Previous.SecretHash != nil {
 		// A secret stopped working at once (no grace, or an older grace ended): the console
 		// proves it as it does a delete's.
 		h.srv.NoteRevocation(c, key.ID)
@@ -102,7 +86,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 		if !openedOverList(c) {
 			return web.Render(c, http.StatusOK, views.SecretDialog(rotated))
 		}
-		list, err := h.listFor(c, form.ReturnTo)
+		list, err := h.listFor(c, view.ReturnTo)
 		if err != nil {
 			return err
 		}
@@ -119,7 +103,7 @@ func openedOverList(c echo.Context) bool {
 }
 
 // loadRotateKey reads the key named in the path and fills the form with what was sent.
-func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateKey, error) {
+func (h *Handler) loadRotateKey(c echo.Context, input form.Rotation) (views.RotateKey, error) {
 	key, err := h.store.APIKeyByPublicID(c.Request().Context(), c.Param("id"))
 	if errors.Is(err, models.ErrAPIKeyNotFound) {
 		return views.RotateKey{}, errKeyGone
@@ -127,8 +111,8 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 	if err != nil {
 		return views.RotateKey{}, err
 	}
-	form := views.RotateKey{
-		APIKeyForm: views.APIKeyForm{Errors: map[string]string{}, ScopesRefused: h.scopesRefused(c)},
+	view := views.RotateKey{
+		APIKeyForm: views.APIKeyForm{Errors: models.FieldErrors{}, ScopesRefused: h.scopesRefused(c)},
 		Key:        *key,
 		Grace:      input.Grace,
 		// What the form was opened to replace, kept through a form sent back for correction.
@@ -136,11 +120,11 @@ func (h *Handler) loadRotateKey(c echo.Context, input rotateForm) (views.RotateK
 		ReturnTo: web.LocalPath(input.Return, "/admin/api-keys"),
 		Now:      h.store.Now(),
 	}
-	if !strings.HasPrefix(form.ReturnTo, "/admin/api-keys") {
-		form.ReturnTo = "/admin/api-keys"
+	if !strings.HasPrefix(view.ReturnTo, "/admin/api-keys") {
+		view.ReturnTo = "/admin/api-keys"
 	}
-	h.fillExpiry(&form.APIKeyForm, input.ExpiresIn, input.ExpiresAt)
-	return form, nil
+	h.fillExpiry(&view.APIKeyForm, input.ExpiresIn, input.ExpiresAt)
+	return view, nil
 }
 
 // refuseRotation records and answers (403) a rotation of a key whose scope the signed-in user
@@ -159,7 +143,7 @@ func (h *Handler) renderRotatedMeanwhile(c echo.Context, answer views.RotatedMea
 		func(p views.Page) templ.Component { return views.RotatedMeanwhilePage(p, answer) })
 }
 
-func (h *Handler) renderRotate(c echo.Context, status int, form views.RotateKey) error {
-	return h.renderDialogOrPage(c, status, views.RotateDialog(form, web.CSRFToken(c)), "Rotate API key",
-		func(p views.Page) templ.Component { return views.RotatePage(p, form) })
+func (h *Handler) renderRotate(c echo.Context, status int, view views.RotateKey) error {
+	return h.renderDialogOrPage(c, status, views.RotateDialog(view, web.CSRFToken(c)), "Rotate API key",
+		func(p views.Page) templ.Component { return views.RotatePage(p, view) })
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
@@ -57,7 +58,7 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 		return err
 	}
 	return web.Render(c, http.StatusOK, views.APIKeyPage(page, views.KeyPage{
-		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.newForm(c, apiKeyForm{}),
+		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.keyFormView(c, form.APIKey{}),
 		LastRevocation: revoked, Now: now,
 	}))
 }

@@ -40,7 +40,7 @@ func (h *Handler) auditLog(c echo.Context) error {
 	switch {
 	case errors.As(err, &fieldErr):
 		status = http.StatusUnprocessableEntity
-		log.Error = "The filter “" + fieldErr.Field + "” " + fieldErr.Message + "."
+		log.Errors = models.FieldErrors{fieldErr.Field: fieldErr.Message}
 	case err != nil:
 		return err
 	default:

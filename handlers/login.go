@@ -61,24 +61,24 @@ func (h *Handler) loginSubmit(c echo.Context) error {
 	var throttled *models.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		form.Error = "Too many failed sign-in attempts. Try again in " + h.refuseThrottled(c, throttled) + " seconds."
+		form.Errors = models.FormErrors("Too many failed sign-in attempts. Try again in " + h.refuseThrottled(c, throttled) + " seconds.")
 		return h.renderLogin(c, http.StatusTooManyRequests, form)
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		h.srv.Metrics.SignIn(web.SignInBusy)
 		c.Response().Header().Set("Retry-After", busyRetryAfter)
-		form.Error = "Keysmith is busy checking other sign-ins. Try again in a moment."
+		form.Errors = models.FormErrors("Keysmith is busy checking other sign-ins. Try again in a moment.")
 		return h.renderLogin(c, http.StatusServiceUnavailable, form)
-	case models.IsValidation(err):
+	case models.IsFieldError(err):
 		h.srv.Metrics.SignIn(web.SignInFailure)
 		h.log.Info("login refused: malformed input", "remote_ip", address)
 		// What was typed may not even be text: it is not shown back.
 		form.Email = ""
-		form.Error = err.Error()
+		form.Errors = models.FieldErrorsOf(err)
 		return h.renderLogin(c, http.StatusUnprocessableEntity, form)
 	case errors.Is(err, models.ErrUserNotFound):
 		h.srv.Metrics.SignIn(web.SignInFailure)
 		h.log.Info("login failed", "remote_ip", address)
-		form.Error = loginFailed
+		form.Errors = models.FormErrors(loginFailed)
 		return h.renderLogin(c, http.StatusUnauthorized, form)
 	}
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"keysmith/handlers/form"
 	"keysmith/models"
 	"keysmith/views"
 	"keysmith/web"
@@ -32,19 +33,20 @@ func (h *Handler) passwordSetShow(c echo.Context) error {
 // works, and sends the user to sign in with it. A refusal shows the form again with its
 // status: 422 for a password that will not do, 503 while too many passwords are being hashed.
 func (h *Handler) passwordSetSubmit(c echo.Context) error {
-	token, password := c.FormValue("token"), c.FormValue("password")
-	if password != c.FormValue("password_confirm") {
-		return h.setPasswordRefused(c, http.StatusUnprocessableEntity, token, "The two passwords differ. Type the same password twice.")
+	input := form.NewPassword{Token: c.FormValue("token"), Password: c.FormValue("password"), Confirm: c.FormValue("password_confirm")}
+	token := input.Token
+	if err := input.Validate(); err != nil {
+		return h.setPasswordRefused(c, http.StatusUnprocessableEntity, token, models.FieldErrorsOf(err))
 	}
-	user, err := h.store.SetPasswordWithLink(c.Request().Context(), token, password)
+	user, err := h.store.SetPasswordWithLink(c.Request().Context(), token, input.Password)
 	switch {
 	case errors.Is(err, models.ErrUserLinkInvalid):
 		return errUserLink
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		c.Response().Header().Set("Retry-After", busyRetryAfter)
-		return h.setPasswordRefused(c, http.StatusServiceUnavailable, token, "Keysmith is busy checking other passwords. Try again in a moment.")
-	case models.IsValidation(err):
-		return h.setPasswordRefused(c, http.StatusUnprocessableEntity, token, err.Error())
+		return h.setPasswordRefused(c, http.StatusServiceUnavailable, token, models.FormErrors("Keysmith is busy checking other passwords. Try again in a moment."))
+	case models.IsFieldError(err):
+		return h.setPasswordRefused(c, http.StatusUnprocessableEntity, token, models.FieldErrorsOf(err))
 	case err != nil:
 		return err
 	}
@@ -55,9 +57,9 @@ func (h *Handler) passwordSetSubmit(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-// setPasswordRefused shows the one-time link's form again with status and message, while the
+// setPasswordRefused shows the one-time link's form again with status and errs, while the
 // link still works.
-func (h *Handler) setPasswordRefused(c echo.Context, status int, token, message string) error {
+func (h *Handler) setPasswordRefused(c echo.Context, status int, token string, errs models.FieldErrors) error {
 	user, err := h.store.UserByLink(c.Request().Context(), token)
 	if errors.Is(err, models.ErrUserLinkInvalid) {
 		return errUserLink
@@ -65,7 +67,7 @@ func (h *Handler) setPasswordRefused(c echo.Context, status int, token, message 
 	if err != nil {
 		return err
 	}
-	return h.renderSetPassword(c, status, views.SetPasswordForm{Token: token, User: *user, Error: message})
+	return h.renderSetPassword(c, status, views.SetPasswordForm{Token: token, User: *user, Errors: errs})
 }
 
 func (h *Handler) renderSetPassword(c echo.Context, status int, form views.SetPasswordForm) error {

@@ -47,10 +47,10 @@ func (h *Handler) setupSubmit(c echo.Context) error {
 	case errors.Is(err, models.ErrSetupTokenInvalid):
 		return errSetupLink
 	case errors.Is(err, models.ErrDuplicateEmail):
-		form.Errors = map[string]string{"form": "A user with this email already exists."}
+		form.Errors = models.FormErrors("A user with this email already exists.")
 		return h.renderSetup(c, http.StatusUnprocessableEntity, form)
-	case models.IsValidation(err):
-		form.Errors = map[string]string{"form": err.Error()}
+	case models.IsFieldError(err):
+		form.Errors = models.FieldErrorsOf(err)
 		return h.renderSetup(c, http.StatusUnprocessableEntity, form)
 	case err != nil:
 		return err

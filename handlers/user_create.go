@@ -16,17 +16,17 @@ import (
 // password, shown here once to the administrator. The answer is that page rather than a
 // redirect, which would mean keeping the link somewhere to show it after.
 func (h *Handler) userCreate(c echo.Context) error {
-	form := views.UserForm{Email: c.FormValue("email"), Name: c.FormValue("name"), Permission: c.FormValue("permission")}
+	view := views.UserForm{Email: c.FormValue("email"), Name: c.FormValue("name"), Permission: c.FormValue("permission")}
 	user, token, err := h.store.InviteUser(c.Request().Context(), models.Invitation{
-		Email: form.Email, Name: form.Name, Permission: models.Permission(form.Permission),
+		Email: view.Email, Name: view.Name, Permission: models.Permission(view.Permission),
 	})
 	switch {
 	case errors.Is(err, models.ErrDuplicateEmail):
-		form.Error = "A user with this email already exists."
-		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: form})
-	case models.IsValidation(err):
-		form.Error = err.Error()
-		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: form})
+		view.Errors = models.FormErrors("A user with this email already exists.")
+		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: view})
+	case models.IsFieldError(err):
+		view.Errors = models.FieldErrorsOf(err)
+		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: view})
 	case err != nil:
 		return h.userRefused(c, err, "")
 	}

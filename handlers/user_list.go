@@ -70,10 +70,10 @@ func (h *Handler) userRefused(c echo.Context, err error, name string) error {
 		message = name + " is the last enabled Super admin, and cannot be disabled or demoted. Make another user Super admin first."
 	case errors.Is(err, models.ErrUserDisabled):
 		message = name + " is disabled. Enable them first, then make a reset link."
-	case models.IsValidation(err):
-		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Error: err.Error()})
+	case models.IsFieldError(err):
+		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Errors: models.FieldErrorsOf(err)})
 	default:
 		return err
 	}
-	return h.renderUsers(c, http.StatusConflict, views.UsersView{Error: message})
+	return h.renderUsers(c, http.StatusConflict, views.UsersView{Errors: models.FormErrors(message)})
 }

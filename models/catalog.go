@@ -18,17 +18,6 @@ import (
 // ErrItemNotFound is returned for a catalog item id that does not exist.
 var ErrItemNotFound = fmt.Errorf("catalog item %w", ErrNotFound)
 
-// FieldError is a value a client of the catalog API must correct. Field names the offending
-// JSON field as the client sent it ("name", "items[2].type", "properties.owner"), so the API
-// can answer 422 with a body that points at it.
-type FieldError struct {
-	Field   string
-	Message string
-}
-
-// Error names the field and what is wrong with it.
-func (e *FieldError) Error() string { return "models: invalid " + e.Field + ": " + e.Message }
-
 // Limits of catalog values, in characters.
 const (
 	MaxItemNameLength        = 200

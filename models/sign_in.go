@@ -50,7 +50,7 @@ type SignInAttempt struct {
 //   - a token is taken from the attempt's three buckets (pair, address and account), or the
 //     attempt is refused with a *ThrottledError that counts nothing more;
 //   - malformed input (empty, invalid UTF-8, control characters, too long) is refused with a
-//     *ValidationError naming the field, without a hash;
+//     *FieldError for the whole form, without a hash;
 //   - the password is hashed once, against a dummy when no account has the email, once its
 //     memory is free (ErrPasswordHashBusy after a bounded wait gives the tokens back);
 //   - an unknown email, a wrong password or a disabled user is ErrUserNotFound;
@@ -160,17 +160,17 @@ func (a SignInAttempt) validate() error {
 	email := strings.TrimSpace(a.Email)
 	switch {
 	case email == "":
-		return &ValidationError{Message: "Enter your email address."}
+		return &FieldError{Message: "Enter your email address."}
 	case !printable(email):
-		return &ValidationError{Message: "The email contains characters that are not allowed: invalid UTF-8 or control characters."}
+		return &FieldError{Message: "The email contains characters that are not allowed: invalid UTF-8 or control characters."}
 	case len(email) > MaxEmailLength:
-		return &ValidationError{Message: fmt.Sprintf("The email is longer than an email address can be (%d characters).", MaxEmailLength)}
+		return &FieldError{Message: fmt.Sprintf("The email is longer than an email address can be (%d characters).", MaxEmailLength)}
 	case a.Password == "":
-		return &ValidationError{Message: "Enter your password."}
+		return &FieldError{Message: "Enter your password."}
 	case !printable(a.Password):
-		return &ValidationError{Message: "The password contains characters that are not allowed: invalid UTF-8 or control characters."}
+		return &FieldError{Message: "The password contains characters that are not allowed: invalid UTF-8 or control characters."}
 	case len(a.Password) > MaxPasswordLength:
-		return &ValidationError{Message: fmt.Sprintf("The password is longer than Keysmith accepts (%d bytes).", MaxPasswordLength)}
+		return &FieldError{Message: fmt.Sprintf("The password is longer than Keysmith accepts (%d bytes).", MaxPasswordLength)}
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func outcome(err error) string {
 		return "failed"
 	case errors.Is(err, models.ErrPasswordHashBusy):
 		return "busy"
-	case models.IsValidation(err):
+	case models.IsFieldError(err):
 		return "malformed"
 	}
 	return "error: " + err.Error()

@@ -124,18 +124,7 @@ type NewUser struct {
 // MinPasswordLength is the shortest password accepted for a console user.
 const MinPasswordLength = 12
 
-// ValidationError is input a person must correct; its message says how.
-type ValidationError struct{ Message string }
-
-func (e *ValidationError) Error() string { return e.Message }
-
-// IsValidation tells whether err is a ValidationError.
-func IsValidation(err error) bool {
-	var v *ValidationError
-	return errors.As(err, &v)
-}
-
-// Validate returns a ValidationError a person can act on, or nil. It refuses what sign-in
+// Validate returns a FieldError (for the whole form) a person can act on, or nil. It refuses what sign-in
 // would refuse (SignInAttempt), so that no user is made who could never sign in: text that
 // is not valid UTF-8 or holds control characters, an email longer than MaxEmailLength, a
 // password longer than MaxPasswordLength.
@@ -152,13 +141,13 @@ func validateIdentity(email, name string, permission Permission) error {
 	email = strings.TrimSpace(email)
 	if at := strings.IndexByte(email, '@'); at < 1 || at == len(email)-1 || strings.ContainsAny(email, " \t\r\n") ||
 		!printable(email) || len(email) > MaxEmailLength {
-		return &ValidationError{fmt.Sprintf("Enter a valid email address of at most %d characters.", MaxEmailLength)}
+		return &FieldError{Message: fmt.Sprintf("Enter a valid email address of at most %d characters.", MaxEmailLength)}
 	}
 	if name := strings.TrimSpace(name); name == "" || len([]rune(name)) > 100 || !printable(name) {
-		return &ValidationError{"Enter a name of 1 to 100 characters, without control characters."}
+		return &FieldError{Message: "Enter a name of 1 to 100 characters, without control characters."}
 	}
 	if _, err := ParsePermission(string(permission)); err != nil {
-		return &ValidationError{err.Error()}
+		return &FieldError{Message: err.Error()}
 	}
 	return nil
 }
@@ -168,10 +157,10 @@ func validateIdentity(email, name string, permission Permission) error {
 // control characters or bytes that are not UTF-8.
 func ValidatePassword(password string) error {
 	if len([]rune(password)) < MinPasswordLength {
-		return &ValidationError{fmt.Sprintf("Use a password of at least %d characters.", MinPasswordLength)}
+		return &FieldError{Message: fmt.Sprintf("Use a password of at least %d characters.", MinPasswordLength)}
 	}
 	if len(password) > MaxPasswordLength || !printable(password) {
-		return &ValidationError{fmt.Sprintf("Use a password of at most %d bytes, without control characters.", MaxPasswordLength)}
+		return &FieldError{Message: fmt.Sprintf("Use a password of at most %d bytes, without control characters.", MaxPasswordLength)}
 	}
 	return nil
 }

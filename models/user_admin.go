@@ -121,7 +121,7 @@ func (s *Store) InviteUser(ctx context.Context, inv Invitation) (*User, string, 
 // admin (ErrLastSuperAdmin). Records user.permission_changed.
 func (s *Store) SetUserPermission(ctx context.Context, id int64, permission Permission) (*User, bool, error) {
 	if _, err := ParsePermission(string(permission)); err != nil {
-		return nil, false, &ValidationError{err.Error()}
+		return nil, false, &FieldError{Message: err.Error()}
 	}
 	changed := false
 	user, err := s.changeUser(ctx, id, func(tx *gorm.DB, user *User, admins superAdmins) error {

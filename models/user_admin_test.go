@@ -74,7 +74,7 @@ func TestInviteUserAndSetPasswordWithLink(t *testing.T) {
 		if got, err := store.UserByLink(ctx, token); err != nil || got.ID != user.ID {
 			t.Fatalf("UserByLink = %+v, %v; want the invited user", got, err)
 		}
-		if _, err := store.SetPasswordWithLink(ctx, token, "too short"); !models.IsValidation(err) {
+		if _, err := store.SetPasswordWithLink(ctx, token, "too short"); !models.IsFieldError(err) {
 			t.Errorf("a short password: got %v, want a validation error", err)
 		}
 		if _, err := store.SetPasswordWithLink(ctx, "not-the-token", newPassword); !errors.Is(err, models.ErrUserLinkInvalid) {
@@ -178,7 +178,7 @@ func TestInviteUserRefusesDuplicatesAndBadInput(t *testing.T) {
 			"long name":          {Email: "n@example.com", Name: strings.Repeat("N", 101), Permission: models.PermissionNone},
 			"unknown permission": {Email: "n@example.com", Name: "N", Permission: "root"},
 		} {
-			if _, _, err := store.InviteUser(ctx, inv); !models.IsValidation(err) {
+			if _, _, err := store.InviteUser(ctx, inv); !models.IsFieldError(err) {
 				t.Errorf("%s: got %v, want a validation error", name, err)
 			}
 		}
@@ -261,7 +261,7 @@ func TestUserGuardRails(t *testing.T) {
 		if _, _, _, err := store.DisableUser(cli(), 999999); !errors.Is(err, models.ErrUserNotFound) {
 			t.Errorf("disable a user who does not exist: got %v, want ErrUserNotFound", err)
 		}
-		if _, _, err := store.SetUserPermission(cli(), ops.ID, "root"); !models.IsValidation(err) {
+		if _, _, err := store.SetUserPermission(cli(), ops.ID, "root"); !models.IsFieldError(err) {
 			t.Errorf("an unknown permission: got %v, want a validation error", err)
 		}
 	})
@@ -474,7 +474,7 @@ func TestChangePassword(t *testing.T) {
 			"short new password": {UserID: user.ID, Current: change.Current, New: "short", Address: change.Address},
 			"no current":         {UserID: user.ID, New: newPassword, Address: change.Address},
 		} {
-			if _, err := store.ChangePassword(as(user), c); !models.IsValidation(err) {
+			if _, err := store.ChangePassword(as(user), c); !models.IsFieldError(err) {
 				t.Errorf("%s: got %v, want a validation error", name, err)
 			}
 		}

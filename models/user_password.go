@@ -31,7 +31,7 @@ type PasswordChange struct {
 // buckets first (a *ThrottledError when one is empty), keeps them on a wrong password
 // (ErrWrongPassword), and gives them back on success. The hashes run within the bound on
 // password hashes, as at sign-in (ErrPasswordHashBusy). A new password that would not be
-// accepted is a *ValidationError, before anything is counted. Records user.password_changed,
+// accepted is a *FieldError, before anything is counted. Records user.password_changed,
 // and session.ended when sessions ended. A wrong current password is recorded as
 // user.password_change_failed, and a throttled attempt as session.sign_in_throttled, within
 // the same bound per client address as refused sign-ins.
@@ -53,7 +53,7 @@ func (s *Store) ChangePassword(ctx context.Context, change PasswordChange) (int6
 func (s *Store) changePassword(ctx context.Context, change PasswordChange) (int64, signInRefusal, error) {
 	none := signInRefusal{}
 	if change.Current == "" {
-		return 0, none, &ValidationError{"Enter your current password."}
+		return 0, none, &FieldError{Message: "Enter your current password."}
 	}
 	if err := ValidatePassword(change.New); err != nil {
 		return 0, none, err

@@ -30,7 +30,7 @@ func TestNewUserValidate(t *testing.T) {
 	} {
 		u := ok
 		change(&u)
-		if err := u.Validate(); !models.IsValidation(err) {
+		if err := u.Validate(); !models.IsFieldError(err) {
 			t.Errorf("%s: got %v, want a validation error", name, err)
 		}
 	}

@@ -14,10 +14,18 @@ type AuditLogView struct {
 	Events []models.AuditEvent
 	// Actor, Action, Key, User, From and To are the filters, as the query string gave them.
 	Actor, Action, Key, User, From, To string
-	// Error says which filter was not understood; no events are shown then.
-	Error string
+	// Errors says which filter was not understood; no events are shown then.
+	Errors models.FieldErrors
 	// Newer and Older tell whether events match beyond the page, either way.
 	Newer, Older bool
+}
+
+// FilterError is the sentence about the filter that was not understood, or "".
+func (v AuditLogView) FilterError() string {
+	for field, message := range v.Errors {
+		return "The filter “" + field + "” " + message + "."
+	}
+	return ""
 }
 
 // AuditActions are the actions and families the action filter suggests.

@@ -16,8 +16,8 @@ type UsersView struct {
 	// out.
 	SelfID int64
 	Form   UserForm
-	// Error says why the last action was refused.
-	Error     string
+	// Errors says why the last action was refused (for the whole page).
+	Errors    models.FieldErrors
 	CSRFToken string
 	Now       time.Time
 }
@@ -25,7 +25,7 @@ type UsersView struct {
 // UserForm is the Add a user form with what was typed and what is wrong with it.
 type UserForm struct {
 	Email, Name, Permission string
-	Error                   string
+	Errors                  models.FieldErrors
 }
 
 // UserLinkView shows a one-time link once, to the administrator who made it: after an
@@ -43,19 +43,19 @@ type UserLinkView struct {
 
 // SetPasswordForm is the page of a one-time link, where a user chooses their password.
 type SetPasswordForm struct {
-	Token string
-	User  models.User
-	Error string
+	Token  string
+	User   models.User
+	Errors models.FieldErrors
 }
 
 // AccountView is Your account: the signed-in user's password form and sessions.
 type AccountView struct {
 	User     models.User
 	Sessions []models.UserSession
-	// PasswordError says what is wrong with the last password change.
-	PasswordError string
-	CSRFToken     string
-	Now           time.Time
+	// Errors says what is wrong with the last password change.
+	Errors    models.FieldErrors
+	CSRFToken string
+	Now       time.Time
 }
 
 // userBadgeClass is the badge style of a user status, in the colours of the key statuses.

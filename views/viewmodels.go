@@ -172,7 +172,7 @@ const NeverExpiresLine = "This key will never expire."
 // APIKeyForm is the New API Key form with what was typed and a message per wrong field.
 type APIKeyForm struct {
 	Name, Scope, ExpiresIn, ExpiresAt string
-	Errors                            map[string]string
+	Errors                            models.FieldErrors
 	// Choices are the expiries the lifetime policy allows.
 	Choices []ExpiryChoice
 	// MinDate and MaxDate bound the custom date (YYYY-MM-DD): from tomorrow to the lifetime
@@ -268,9 +268,9 @@ type DeleteKey struct {
 	MoreClients int64
 	// RequireName is true when the key was used recently, so the name must be typed.
 	RequireName bool
-	// Error is the message beside the name field when the typed name was wrong, and TypedName
-	// what was typed, shown again to be corrected.
-	Error     string
+	// Errors holds the message beside the name field (confirm_name) when the typed name was
+	// wrong, and TypedName what was typed, shown again to be corrected.
+	Errors    models.FieldErrors
 	TypedName string
 	// List is where to go back to, so the list keeps its search, sort and page.
 	ReturnTo string
@@ -279,13 +279,15 @@ type DeleteKey struct {
 
 // LoginForm is the login page's form.
 type LoginForm struct {
-	Email, Next, Error string
+	Email, Next string
+	// Errors holds why the sign-in was refused, for the whole form.
+	Errors models.FieldErrors
 }
 
 // SetupForm creates the first Super admin from the one-time setup link.
 type SetupForm struct {
 	Token, Email, Name string
-	Errors             map[string]string
+	Errors             models.FieldErrors
 }
 
 // ErrorView is an error page's fixed, helpful text.

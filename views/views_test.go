@@ -110,7 +110,7 @@ func TestSecretAppearsOnlyInTheModal(t *testing.T) {
 
 func TestNewFormMarksWrongFields(t *testing.T) {
 	form := views.APIKeyForm{Name: `"><script>`, Scope: "admin", ExpiresIn: "custom",
-		Errors:  map[string]string{"name": "Enter a name for the key.", "expires_at": "Choose a date in the future."},
+		Errors:  models.FieldErrors{"name": "Enter a name for the key.", "expires_at": "Choose a date in the future."},
 		Choices: []views.ExpiryChoice{{Value: "180d", Label: "180 days"}, {Value: "custom", Label: "Custom date"}}}
 	d, html := render(t, views.NewAPIKeyPage(page(), form))
 	if strings.Contains(html, `"><script>`) {
@@ -252,7 +252,7 @@ func TestExpiryLineFollowsTheChoice(t *testing.T) {
 		{"custom", "29/05/2027", views.CustomDateHint},
 		{"never", "", "This key will never expire."},
 	} {
-		form := views.APIKeyForm{ExpiresIn: tc.expiresIn, ExpiresAt: tc.expiresAt, Choices: choices, Errors: map[string]string{}}
+		form := views.APIKeyForm{ExpiresIn: tc.expiresIn, ExpiresAt: tc.expiresAt, Choices: choices, Errors: models.FieldErrors{}}
 		d, _ := render(t, views.NewAPIKeyDialog(form, "tok"))
 		if got := strings.TrimSpace(d.Find(`[data-testid="expiry-line"]`).Text()); got != tc.want {
 			t.Errorf("%s %q: line %q, want %q", tc.expiresIn, tc.expiresAt, got, tc.want)

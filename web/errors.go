@@ -56,7 +56,7 @@ var shuttingDownText = views.ErrorView{Title: "Keysmith is restarting", Message:
 // handleError is the only place that writes error responses: JSON for the API, a fragment for
 // HTMX requests and a full page otherwise, each with the request id that the log line has,
 // and none stored by a cache (Cache-Control: no-store).
-// A models.FieldError, the one kind of invalid input, is 422 naming its field.
+// A models.FieldError, the one kind of invalid input, is 422 naming its field (if it has one).
 // 4xx messages written for people are shown as they are; anything else gets a fixed sentence,
 // and the details go to the log. A database that cannot be asked is 503 with Retry-After,
 // never 500; a client that hung up gets nothing, and is not logged as a failure.
@@ -85,6 +85,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	case errors.As(err, &apiErr):
 		status, message, fields, header = apiErr.Status, apiErr.Message, apiErr.Fields, apiErr.Header
+	case errors.As(err, &fieldErr) && fieldErr.Field == "":
+		// About the whole form: its message is a sentence of its own.
+		status, message = http.StatusUnprocessableEntity, fieldErr.Message
 	case errors.As(err, &fieldErr):
 		status, message, fields = http.StatusUnprocessableEntity, fieldErr.Field+" "+fieldErr.Message+".", map[string]any{"field": fieldErr.Field}
 	case errors.As(err, &httpErr):
