@@ -158,8 +158,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	if token != "" {
-		fmt.Fprintf(stdout, "No users yet. Open this one-time link within %s to create the first Super admin:\n  %s/setup?token=%s\n",
-			models.SetupTokenLifetime, cfg.BaseURL, token)
+		fmt.Fprintf(stdout, "No users yet. Open this one-time link within %s to create the first Super admin:\n  %s\n",
+			models.SetupTokenLifetime, cfg.SetupLink(token))
 	}
 	log.Info("keysmith listening", "addr", cfg.Addr, "database", string(store.Dialect()), "base_url", cfg.BaseURL.String(), "metrics_addr", cfg.MetricsAddr)
 	if err := keysmith.Serve(ctx, listener); err != nil {

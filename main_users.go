@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"keysmith/config"
-	"keysmith/handlers"
 	"keysmith/models"
 )
 
@@ -227,6 +226,6 @@ func resetUserLink(ctx context.Context, args []string, getenv func(string) strin
 	}
 	fmt.Fprintf(stderr, "one-time link for %s (%s), usable once within %s; their password no longer works; sessions ended: %d\n",
 		u.Email, u.Name, strings.TrimSuffix(models.UserLinkLifetime.String(), "0m0s"), ended)
-	fmt.Fprintln(stdout, handlers.SetPasswordURL(uc.cfg.BaseURL, token))
+	fmt.Fprintln(stdout, uc.cfg.PasswordLink(token))
 	return nil
 }
