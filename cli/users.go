@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,60 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 		return resetUserLink(ctx, args[1:], getenv, stdout, stderr)
 	}
 	return fmt.Errorf("unknown users command %q\n%s", args[0], usage)
+}
+
+// createUser runs `users create`: a user with their password, read from the first line of
+// standard input so that it never shows in the process list.
+func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keysmith users create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the user's email, used to sign in")
+	name := fs.String("name", "", "the user's display name")
+	permission := fs.String("permission", "", "connectivity-admin, super-admin or none")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	// The user flags come first; anything after them is configuration.
+	var userArgs, configArgs []string
+	for i := 0; i < len(args); i++ {
+		flagName := strings.TrimLeft(strings.SplitN(args[i], "=", 2)[0], "-")
+		switch flagName {
+		case "email", "name", "permission":
+			userArgs = append(userArgs, args[i])
+			if !strings.Contains(args[i], "=") && i+1 < len(args) {
+				i++
+				userArgs = append(userArgs, args[i])
+			}
+		case "password-stdin":
+			userArgs = append(userArgs, args[i])
+		default:
+			configArgs = append(configArgs, args[i])
+		}
+	}
+	if err := fs.Parse(userArgs); err != nil {
+		return err
+	}
+	if !*passwordStdin {
+		return errors.New("users create: pass --password-stdin and write the password to standard input, so it never shows in the process list")
+	}
+	perm, err := models.ParsePermission(*permission)
+	if err != nil {
+		return fmt.Errorf("users create: --permission: %w", err)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("users create: read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	_, store, _, err := openStore(ctx, "keysmith users create", configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	user, err := store.CreateUser(ctx, models.NewUser{Email: *email, Name: *name, Password: password, Permission: perm})
+	if err != nil {
+		return fmt.Errorf("users create: %w", err)
+	}
+	fmt.Fprintf(stdout, "created user %s (%s) with permission %s\n", user.Email, user.Name, user.Permission)
+	return nil
 }
 
 // userLine is one user as `users list --json` writes it.
