@@ -129,7 +129,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	if len(args) == 0 || args[0] != "verify" {
 		return fmt.Errorf("audit: name a command: verify\n%s", usage)
 	}
-	own, configArgs, rest := splitKeyArgs(args[1:], map[string]bool{"anchor": true})
+	own, configArgs, rest := splitArgs(args[1:], map[string]bool{"anchor": true})
 	fs := flag.NewFlagSet("keysmith audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var points anchors

@@ -2,7 +2,8 @@
 // and the API; `keysmith migrate` applies migrations; `keysmith users …` and `keysmith keys …`
 // administer console users and API keys from a script, through the console's store operations;
 // `keysmith audit verify` checks the audit log's chain; `keysmith version` names the build.
-// Each command is a file; this one dispatches and opens the store.
+// Each command is a file; this one dispatches, splits a command's own flags from the
+// configuration flags, and opens the store.
 package cli
 
 import (
@@ -63,6 +64,35 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return nil
 	}
 	return fmt.Errorf("unknown command %q\n%s", command, usage)
+}
+
+// splitArgs sorts a command's arguments into its own flags (named in own, true for those that
+// take a value), configuration flags (which all take a value, as config.Load's do) and the
+// rest, so that flags of both kinds may come before or after the arguments they go with. A
+// flag is written -name or --name, its value after "=" or as the next argument.
+func splitArgs(args []string, own map[string]bool) (ownArgs, configArgs, rest []string) {
+	for i := 0; i < len(args); i++ {
+		arg := args[i]
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			rest = append(rest, arg)
+			continue
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		takesValue, isOwn := own[name]
+		if !isOwn {
+			takesValue = true
+		}
+		group := &configArgs
+		if isOwn {
+			group = &ownArgs
+		}
+		*group = append(*group, arg)
+		if takesValue && !hasValue && i+1 < len(args) {
+			i++
+			*group = append(*group, args[i])
+		}
+	}
+	return ownArgs, configArgs, rest
 }
 
 // openStore loads the configuration from args (configuration flags only) and the environment,

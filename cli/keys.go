@@ -35,34 +35,6 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
 }
 
-// splitKeyArgs sorts a keys command's arguments into its own flags (named in own, true for
-// those that take a value), configuration flags (which all take a value) and the rest, so
-// that both kinds of flag may come before or after a key id.
-func splitKeyArgs(args []string, own map[string]bool) (ownArgs, configArgs, rest []string) {
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
-			rest = append(rest, arg)
-			continue
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		takesValue, isOwn := own[name]
-		if !isOwn {
-			takesValue = true
-		}
-		group := &configArgs
-		if isOwn {
-			group = &ownArgs
-		}
-		*group = append(*group, arg)
-		if takesValue && !hasValue && i+1 < len(args) {
-			i++
-			*group = append(*group, args[i])
-		}
-	}
-	return ownArgs, configArgs, rest
-}
-
 // keyListBatch is how many keys `keys list` reads at a time.
 const keyListBatch = 500
 
@@ -82,7 +54,7 @@ type keyLine struct {
 // table whose free-text column, the name, comes last, or with --json one JSON object per line.
 // --status and --scope keep only the keys with that status or scope, as the console's filters.
 func listKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	own, configArgs, rest := splitKeyArgs(args, map[string]bool{"status": true, "scope": true, "json": false})
+	own, configArgs, rest := splitArgs(args, map[string]bool{"status": true, "scope": true, "json": false})
 	fs := flag.NewFlagSet("keysmith keys list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	status := fs.String("status", "", "keep only keys with this status: "+joinValues(models.KeyStatuses))
@@ -147,7 +119,7 @@ func listKeys(ctx context.Context, args []string, getenv func(string) string, st
 // setKeyDisabled runs `keys disable ID` or `keys enable ID`. Doing it again is harmless: it
 // says so and succeeds.
 func setKeyDisabled(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	_, configArgs, rest := splitKeyArgs(args, nil)
+	_, configArgs, rest := splitArgs(args, nil)
 	if len(rest) != 1 {
 		return fmt.Errorf("keys %s: name one key by its id (ak_…), as `keysmith keys list` shows it", command)
 	}
@@ -200,31 +172,21 @@ func rotateKey(ctx context.Context, args []string, getenv func(string) string, s
 	fs.SetOutput(stderr)
 	grace := fs.String("grace", "", "how long the current secret keeps working: 0, 1h, 24h, 7d or until-unused")
 	expires := fs.String("expires", "", "the new secret's expiry: 7d, 30d, 90d, 180d, 365d, never or a date (YYYY-MM-DD); the lifetime policy's default when absent")
-	// The key's public id comes first; then the rotate flags, and anything else is
-	// configuration.
+	// The key's public id comes first; then the rotate flags and configuration flags.
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		return errors.New("keys rotate: name the key by its public id (ak_…) first")
 	}
 	publicID := args[0]
-	var rotateArgs, configArgs []string
-	for i := 1; i < len(args); i++ {
-		switch strings.TrimLeft(strings.SplitN(args[i], "=", 2)[0], "-") {
-		case "grace", "expires":
-			rotateArgs = append(rotateArgs, args[i])
-			if !strings.Contains(args[i], "=") && i+1 < len(args) {
-				i++
-				rotateArgs = append(rotateArgs, args[i])
-			}
-		default:
-			configArgs = append(configArgs, args[i])
-		}
-	}
-	if err := fs.Parse(rotateArgs); err != nil {
+	own, configArgs, rest := splitArgs(args[1:], map[string]bool{"grace": true, "expires": true})
+	if err := fs.Parse(own); err != nil {
 		return err
 	}
 	g, ok := models.ParseGrace(*grace)
 	if !ok {
 		return fmt.Errorf("keys rotate: --grace must be one of 0, 1h, 24h, 7d or until-unused, not %q", *grace)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q", rest)
 	}
 	cfg, store, _, err := openStore(ctx, "keysmith keys rotate", configArgs, getenv, stderr)
 	if err != nil {

@@ -51,24 +51,8 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 	name := fs.String("name", "", "the user's display name")
 	permission := fs.String("permission", "", "connectivity-admin, super-admin or none")
 	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
-	// The user flags come first; anything after them is configuration.
-	var userArgs, configArgs []string
-	for i := 0; i < len(args); i++ {
-		flagName := strings.TrimLeft(strings.SplitN(args[i], "=", 2)[0], "-")
-		switch flagName {
-		case "email", "name", "permission":
-			userArgs = append(userArgs, args[i])
-			if !strings.Contains(args[i], "=") && i+1 < len(args) {
-				i++
-				userArgs = append(userArgs, args[i])
-			}
-		case "password-stdin":
-			userArgs = append(userArgs, args[i])
-		default:
-			configArgs = append(configArgs, args[i])
-		}
-	}
-	if err := fs.Parse(userArgs); err != nil {
+	own, configArgs, rest := splitArgs(args, map[string]bool{"email": true, "name": true, "permission": true, "password-stdin": false})
+	if err := fs.Parse(own); err != nil {
 		return err
 	}
 	if !*passwordStdin {
@@ -83,6 +67,9 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("users create: read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
 	_, store, _, err := openStore(ctx, "keysmith users create", configArgs, getenv, stderr)
 	if err != nil {
 		return err
@@ -110,7 +97,7 @@ type userLine struct {
 // listUsers writes every user by name: a table whose free-text column, the name, comes last,
 // or with --json one JSON object per line.
 func listUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	own, configArgs, rest := splitKeyArgs(args, map[string]bool{"json": false})
+	own, configArgs, rest := splitArgs(args, map[string]bool{"json": false})
 	fs := flag.NewFlagSet("keysmith users list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "write one JSON object per user and line, for scripts")
@@ -161,7 +148,7 @@ type userCommand struct {
 // openForUser opens the store for `keysmith users command` on one user, and expects want
 // arguments besides the flags: the user, and then what the command needs (want names them).
 func openForUser(ctx context.Context, command string, args []string, want []string, getenv func(string) string, stderr io.Writer) (*userCommand, error) {
-	_, configArgs, rest := splitKeyArgs(args, nil)
+	_, configArgs, rest := splitArgs(args, nil)
 	if len(rest) != 1+len(want) {
 		return nil, fmt.Errorf("users %s: name one user by email or id, as `keysmith users list` shows them%s", command, strings.Join(want, ""))
 	}
@@ -243,7 +230,7 @@ func setUserDisabled(ctx context.Context, command string, args []string, getenv 
 
 // setUserPermission runs `users set-permission USER PERMISSION`.
 func setUserPermission(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if _, _, rest := splitKeyArgs(args, nil); len(rest) == 2 {
+	if _, _, rest := splitArgs(args, nil); len(rest) == 2 {
 		if _, err := models.ParsePermission(rest[1]); err != nil {
 			return fmt.Errorf("users set-permission: %w", err)
 		}
