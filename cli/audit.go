@@ -85,7 +85,7 @@ func logAuditProtection(ctx context.Context, cfg config.Config, store *models.St
 	case err != nil:
 		log.Warn("could not read the database role's privileges on the audit log", "error", err)
 	case role.Owner:
-		log.Warn("Keysmith runs as the owner of audit_events: whoever holds this role's password can disable its triggers and rewrite the audit log, which only its chain shows; serve as a role that may only INSERT and SELECT on it (docs/deployment.md, Two database roles)", "role", role.Name)
+		log.Warn("Keysmith runs as the owner of audit_events: whoever holds this role's password can disable its triggers and rewrite the audit log, which only its chain shows; serve as a role that may only INSERT and SELECT on it (docs/operations.md, Two database roles and the audit key)", "role", role.Name)
 	case len(role.Excess) > 0:
 		log.Warn("the database role may change the audit log: revoke these privileges on audit_events (keysmith migrate as the owner does)", "role", role.Name, "privileges", strings.Join(role.Excess, ", "))
 	}
