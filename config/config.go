@@ -27,8 +27,9 @@ type Config struct {
 	Addr string
 	// DatabaseURL is a postgres:// URL or a SQLite file path.
 	DatabaseURL string
-	// BaseURL is the public address of the console, used in the setup link and to decide
-	// whether cookies are Secure with the __Host- prefix.
+	// BaseURL is the public address of the console, without a trailing slash, used in the
+	// one-time links (SetupLink, PasswordLink) and to decide whether cookies are Secure with the
+	// __Host- prefix.
 	BaseURL *url.URL
 	// SessionKeys sign and encrypt session cookies (pairs of hash key and block key, newest
 	// first). Empty means keys are generated once and kept in the database.
@@ -116,6 +117,19 @@ func (WebhookSecret) GoString() string { return "[hidden]" }
 // Secure reports whether the console is served over https, which makes cookies Secure and
 // gives the session cookie the __Host- prefix.
 func (c Config) Secure() bool { return c.BaseURL.Scheme == "https" }
+
+// SetupLink is the one-time link with which the first Super admin is created: `keysmith serve`
+// prints it while no user exists. The token is URL-safe as it comes, so it goes in unescaped.
+func (c Config) SetupLink(token string) string {
+	return c.BaseURL.String() + "/setup?token=" + token
+}
+
+// PasswordLink is the one-time link with which a user chooses their password: the console
+// shows it to the administrator who invited or reset them, and `keysmith users reset-link`
+// prints it.
+func (c Config) PasswordLink(token string) string {
+	return c.BaseURL.JoinPath("/set-password").String() + "?token=" + url.QueryEscape(token)
+}
 
 // Default values, exported so the README and tests can name them.
 const (

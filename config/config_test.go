@@ -383,3 +383,28 @@ func TestCreateAuditKeyFile(t *testing.T) {
 		t.Errorf("a second file: got the same key %t, %v; want a new random key", string(other) == string(key), err)
 	}
 }
+
+// The one-time links are the base URL, with any path prefix, then the page and the token: the
+// setup token as it is, the set-password token escaped for a query.
+func TestOneTimeLinks(t *testing.T) {
+	for _, tc := range []struct {
+		name, baseURL, setup, password string
+	}{
+		{"default", "", "http://127.0.0.1:8080/setup?token=abc_-1", "http://127.0.0.1:8080/set-password?token=a%2Bb%2F%3D"},
+		{"trailing slash", "https://keys.example.com/", "https://keys.example.com/setup?token=abc_-1", "https://keys.example.com/set-password?token=a%2Bb%2F%3D"},
+		{"path prefix", "https://example.com/admin/keys/", "https://example.com/admin/keys/setup?token=abc_-1", "https://example.com/admin/keys/set-password?token=a%2Bb%2F%3D"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, _, err := config.Load("test", nil, env(map[string]string{"KEYSMITH_BASE_URL": tc.baseURL}), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.SetupLink("abc_-1"); got != tc.setup {
+				t.Errorf("SetupLink: got %q, want %q", got, tc.setup)
+			}
+			if got := cfg.PasswordLink("a+b/="); got != tc.password {
+				t.Errorf("PasswordLink: got %q, want %q", got, tc.password)
+			}
+		})
+	}
+}

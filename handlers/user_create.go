@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -47,13 +46,7 @@ func (h *Handler) renderUserLink(c echo.Context, user *models.User, token string
 	}
 	now := h.store.Now()
 	return web.Render(c, http.StatusOK, views.UserLinkPage(page, views.UserLinkView{
-		User: *user, Link: SetPasswordURL(h.cfg.BaseURL, token), ExpiresAt: now.Add(models.UserLinkLifetime),
+		User: *user, Link: h.cfg.PasswordLink(token), ExpiresAt: now.Add(models.UserLinkLifetime),
 		Invited: invited, SessionsEnded: ended, Now: now,
 	}))
-}
-
-// SetPasswordURL is the one-time link of token on the console's public address base, where a
-// user chooses their password: the console shows it, and so does `keysmith users reset-link`.
-func SetPasswordURL(base *url.URL, token string) string {
-	return base.JoinPath("/set-password").String() + "?token=" + url.QueryEscape(token)
 }

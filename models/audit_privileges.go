@@ -7,10 +7,10 @@ import (
 
 // On PostgreSQL Keysmith may run as two roles: an owner that runs the migrations and owns every
 // table (it can do anything, disabling triggers included), and a runtime role that serves and
-// may only INSERT and SELECT on audit_events (docs/operations.md, "Two database roles and the audit key"). What the runtime role is
-// granted comes from the owner's default privileges; restrictAuditPrivileges takes back, at every
-// migration by the owner, what no role but the owner may do to the audit log, whatever was
-// granted since.
+// may only INSERT and SELECT on audit_events (docs/operations.md, "Two database roles and the
+// audit key"). What the runtime role is granted comes from the owner's default privileges;
+// restrictAuditPrivileges takes back, at every migration by the owner, what no role but the
+// owner may do to the audit log, whatever was granted since.
 
 // restrictAuditPrivileges, run by the owner of audit_events on PostgreSQL, revokes from every
 // other role (PUBLIC included) UPDATE, DELETE, TRUNCATE, REFERENCES and TRIGGER on

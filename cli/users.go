@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,6 @@ import (
 	"time"
 
 	"keysmith/config"
-	"keysmith/handlers"
 	"keysmith/models"
 )
 
@@ -42,6 +42,47 @@ func usersCommand(ctx context.Context, args []string, getenv func(string) string
 	return fmt.Errorf("unknown users command %q\n%s", args[0], usage)
 }
 
+// createUser runs `users create`: a user with their password, read from the first line of
+// standard input so that it never shows in the process list.
+func createUser(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keysmith users create", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	email := fs.String("email", "", "the user's email, used to sign in")
+	name := fs.String("name", "", "the user's display name")
+	permission := fs.String("permission", "", "connectivity-admin, super-admin or none")
+	passwordStdin := fs.Bool("password-stdin", false, "read the password from the first line of standard input")
+	own, configArgs, rest := splitArgs(args, map[string]bool{"email": true, "name": true, "permission": true, "password-stdin": false})
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	if !*passwordStdin {
+		return errors.New("users create: pass --password-stdin and write the password to standard input, so it never shows in the process list")
+	}
+	perm, err := models.ParsePermission(*permission)
+	if err != nil {
+		return fmt.Errorf("users create: --permission: %w", err)
+	}
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("users create: read password: %w", err)
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
+	_, store, _, err := openStore(ctx, "keysmith users create", configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	user, err := store.CreateUser(ctx, models.NewUser{Email: *email, Name: *name, Password: password, Permission: perm})
+	if err != nil {
+		return fmt.Errorf("users create: %w", err)
+	}
+	fmt.Fprintf(stdout, "created user %s (%s) with permission %s\n", user.Email, user.Name, user.Permission)
+	return nil
+}
+
 // userLine is one user as `users list --json` writes it.
 type userLine struct {
 	ID           int64      `json:"id"`
@@ -56,7 +97,7 @@ type userLine struct {
 // listUsers writes every user by name: a table whose free-text column, the name, comes last,
 // or with --json one JSON object per line.
 func listUsers(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	own, configArgs, rest := splitKeyArgs(args, map[string]bool{"json": false})
+	own, configArgs, rest := splitArgs(args, map[string]bool{"json": false})
 	fs := flag.NewFlagSet("keysmith users list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	asJSON := fs.Bool("json", false, "write one JSON object per user and line, for scripts")
@@ -107,7 +148,7 @@ type userCommand struct {
 // openForUser opens the store for `keysmith users command` on one user, and expects want
 // arguments besides the flags: the user, and then what the command needs (want names them).
 func openForUser(ctx context.Context, command string, args []string, want []string, getenv func(string) string, stderr io.Writer) (*userCommand, error) {
-	_, configArgs, rest := splitKeyArgs(args, nil)
+	_, configArgs, rest := splitArgs(args, nil)
 	if len(rest) != 1+len(want) {
 		return nil, fmt.Errorf("users %s: name one user by email or id, as `keysmith users list` shows them%s", command, strings.Join(want, ""))
 	}
@@ -189,7 +230,7 @@ func setUserDisabled(ctx context.Context, command string, args []string, getenv 
 
 // setUserPermission runs `users set-permission USER PERMISSION`.
 func setUserPermission(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if _, _, rest := splitKeyArgs(args, nil); len(rest) == 2 {
+	if _, _, rest := splitArgs(args, nil); len(rest) == 2 {
 		if _, err := models.ParsePermission(rest[1]); err != nil {
 			return fmt.Errorf("users set-permission: %w", err)
 		}
@@ -227,6 +268,6 @@ func resetUserLink(ctx context.Context, args []string, getenv func(string) strin
 	}
 	fmt.Fprintf(stderr, "one-time link for %s (%s), usable once within %s; their password no longer works; sessions ended: %d\n",
 		u.Email, u.Name, strings.TrimSuffix(models.UserLinkLifetime.String(), "0m0s"), ended)
-	fmt.Fprintln(stdout, handlers.SetPasswordURL(uc.cfg.BaseURL, token))
+	fmt.Fprintln(stdout, uc.cfg.PasswordLink(token))
 	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -36,34 +35,6 @@ func keysCommand(ctx context.Context, args []string, getenv func(string) string,
 	return fmt.Errorf("unknown keys command %q\n%s", args[0], usage)
 }
 
-// splitKeyArgs sorts a keys command's arguments into its own flags (named in own, true for
-// those that take a value), configuration flags (which all take a value) and the rest, so
-// that both kinds of flag may come before or after a key id.
-func splitKeyArgs(args []string, own map[string]bool) (ownArgs, configArgs, rest []string) {
-	for i := 0; i < len(args); i++ {
-		arg := args[i]
-		if !strings.HasPrefix(arg, "-") || arg == "-" {
-			rest = append(rest, arg)
-			continue
-		}
-		name, _, hasValue := strings.Cut(strings.TrimLeft(arg, "-"), "=")
-		takesValue, isOwn := own[name]
-		if !isOwn {
-			takesValue = true
-		}
-		group := &configArgs
-		if isOwn {
-			group = &ownArgs
-		}
-		*group = append(*group, arg)
-		if takesValue && !hasValue && i+1 < len(args) {
-			i++
-			*group = append(*group, args[i])
-		}
-	}
-	return ownArgs, configArgs, rest
-}
-
 // keyListBatch is how many keys `keys list` reads at a time.
 const keyListBatch = 500
 
@@ -83,7 +54,7 @@ type keyLine struct {
 // table whose free-text column, the name, comes last, or with --json one JSON object per line.
 // --status and --scope keep only the keys with that status or scope, as the console's filters.
 func listKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	own, configArgs, rest := splitKeyArgs(args, map[string]bool{"status": true, "scope": true, "json": false})
+	own, configArgs, rest := splitArgs(args, map[string]bool{"status": true, "scope": true, "json": false})
 	fs := flag.NewFlagSet("keysmith keys list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	status := fs.String("status", "", "keep only keys with this status: "+joinValues(models.KeyStatuses))
@@ -148,7 +119,7 @@ func listKeys(ctx context.Context, args []string, getenv func(string) string, st
 // setKeyDisabled runs `keys disable ID` or `keys enable ID`. Doing it again is harmless: it
 // says so and succeeds.
 func setKeyDisabled(ctx context.Context, command string, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	_, configArgs, rest := splitKeyArgs(args, nil)
+	_, configArgs, rest := splitArgs(args, nil)
 	if len(rest) != 1 {
 		return fmt.Errorf("keys %s: name one key by its id (ak_…), as `keysmith keys list` shows it", command)
 	}
@@ -192,14 +163,75 @@ func setKeyDisabled(ctx context.Context, command string, args []string, getenv f
 	return nil
 }
 
-// cliActor is the audit log's actor for a command run from the command line: cli, labelled with
-// the operating system user (the account the process runs as, or else $USER).
-func cliActor(getenv func(string) string) models.AuditActor {
-	label := getenv("USER")
-	if current, err := user.Current(); err == nil && current.Username != "" {
-		label = current.Username
+// rotateKey is `keysmith keys rotate ak_… --grace=G [--expires=E] [flags]`: it gives the key a
+// new secret under the same rules as the console (the grace of the secret it replaces, the new
+// expiry within the lifetime policy) and prints the secret, once, alone on standard output, so
+// that a script can capture it. What it says besides goes to standard error.
+func rotateKey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keysmith keys rotate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	grace := fs.String("grace", "", "how long the current secret keeps working: 0, 1h, 24h, 7d or until-unused")
+	expires := fs.String("expires", "", "the new secret's expiry: 7d, 30d, 90d, 180d, 365d, never or a date (YYYY-MM-DD); the lifetime policy's default when absent")
+	// The key's public id comes first; then the rotate flags and configuration flags.
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return errors.New("keys rotate: name the key by its public id (ak_…) first")
 	}
-	return models.AuditActor{Type: models.ActorCLI, Label: label}
+	publicID := args[0]
+	own, configArgs, rest := splitArgs(args[1:], map[string]bool{"grace": true, "expires": true})
+	if err := fs.Parse(own); err != nil {
+		return err
+	}
+	g, ok := models.ParseGrace(*grace)
+	if !ok {
+		return fmt.Errorf("keys rotate: --grace must be one of 0, 1h, 24h, 7d or until-unused, not %q", *grace)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("unexpected arguments %q", rest)
+	}
+	cfg, store, _, err := openStore(ctx, "keysmith keys rotate", configArgs, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	policy := models.ExpiryPolicy{MaxLifetime: cfg.MaxKeyLifetime}
+	expiresIn, expiresAt := *expires, ""
+	switch {
+	case expiresIn == "":
+		expiresIn = policy.DefaultChoice()
+	case strings.Count(expiresIn, "-") == 2:
+		expiresIn, expiresAt = models.ExpiryCustom, *expires
+	case expiresIn == models.ExpiryCustom:
+		return errors.New("keys rotate: --expires takes the date itself (YYYY-MM-DD)")
+	}
+	expiresAtTime, err := policy.Resolve(expiresIn, expiresAt, store.Now())
+	var fieldErr *models.FieldError
+	if errors.As(err, &fieldErr) {
+		return fmt.Errorf("keys rotate: --expires=%s: %s", *expires, fieldErr.Message)
+	}
+	if err != nil {
+		return err
+	}
+	key, secret, err := store.RotateAPIKey(ctx, publicID, models.Rotation{Grace: g, ExpiresAt: expiresAtTime})
+	if errors.Is(err, models.ErrAPIKeyNotFound) {
+		return fmt.Errorf("keys rotate: no API key has the public id %q", publicID)
+	}
+	if err != nil {
+		return fmt.Errorf("keys rotate: %w", err)
+	}
+	fmt.Fprintln(stdout, secret)
+	previous := "the previous secret no longer works"
+	if key.Rotating(store.Now()) {
+		previous = "the previous secret works until " + key.PreviousEndsAt().Format(time.RFC3339)
+		if key.Previous.UntilUnused {
+			previous = "the previous secret works until unused for 1 hour, until " + key.Previous.EndsAt.Format(time.RFC3339) + " at the latest"
+		}
+	}
+	expiry := "never expires"
+	if key.ExpiresAt != nil {
+		expiry = "expires " + key.ExpiresAt.Format(time.RFC3339)
+	}
+	fmt.Fprintf(stderr, "rotated API key %s (%s): the new secret %s; %s\n", key.PublicID, key.Name, expiry, previous)
+	return nil
 }
 
 // joinValues lists the values a flag takes.
@@ -209,21 +241,4 @@ func joinValues[T ~string](values []T) string {
 		names[i] = string(v)
 	}
 	return strings.Join(names, ", ")
-}
-
-// utc is t in UTC, or nil.
-func utc(t *time.Time) *time.Time {
-	if t == nil {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
-// timeOr writes t in UTC to the second, or none when t is nil.
-func timeOr(t *time.Time, none string) string {
-	if t == nil {
-		return none
-	}
-	return t.UTC().Format(time.RFC3339)
 }

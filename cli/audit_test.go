@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -16,7 +16,7 @@ import (
 // runAudit runs `keysmith audit args…` with vars in-process and returns its output.
 func runAudit(vars map[string]string, args ...string) (stdout, stderr string, err error) {
 	var out, errs bytes.Buffer
-	err = run(context.Background(), append([]string{"audit"}, args...), getenv(vars), nil, &out, &errs)
+	err = Run(context.Background(), append([]string{"audit"}, args...), getenv(vars), nil, &out, &errs)
 	return out.String(), errs.String(), err
 }
 
@@ -106,7 +106,7 @@ func TestSQLiteAuditKeyFile(t *testing.T) {
 	keyFile := db + ".audit-key"
 	vars := map[string]string{"KEYSMITH_DATABASE_URL": db}
 	var out, errs bytes.Buffer
-	if err := run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
+	if err := Run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
 		t.Fatal(err)
 	}
 	info, err := os.Stat(keyFile)
@@ -165,7 +165,7 @@ func TestSQLiteAuditKeyFile(t *testing.T) {
 	// With KEYSMITH_AUDIT_KEY no file is made.
 	other := filepath.Join(dir, "other.db")
 	vars = map[string]string{"KEYSMITH_DATABASE_URL": other, "KEYSMITH_AUDIT_KEY": strings.Repeat("5a", 32)}
-	if err := run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
+	if err := Run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(other + ".audit-key"); err == nil {
@@ -197,7 +197,7 @@ func TestServeRefusesAnotherAuditKey(t *testing.T) {
 				var out, errs bytes.Buffer
 				// Bounded, so that an instance that starts anyway stops and fails the test.
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				err := run(ctx, nil, getenv(vars), nil, &out, &errs)
+				err := Run(ctx, nil, getenv(vars), nil, &out, &errs)
 				cancel()
 				if err == nil || !strings.Contains(err.Error(), "the audit log is chained with") || !strings.Contains(err.Error(), "KEYSMITH_AUDIT_KEY") {
 					t.Errorf("serve with the key %q: got %v, want start-up refused", other, err)

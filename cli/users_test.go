@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ func runUsers(t *testing.T, target modelstest.Target, args ...string) (stdout, s
 	t.Helper()
 	var out, errs bytes.Buffer
 	vars := map[string]string{"KEYSMITH_DATABASE_URL": target.URL, "KEYSMITH_BASE_URL": "https://keys.example.com", "USER": "fallback"}
-	err = run(context.Background(), append([]string{"users"}, args...), getenv(vars), nil, &out, &errs)
+	err = Run(context.Background(), append([]string{"users"}, args...), getenv(vars), nil, &out, &errs)
 	return out.String(), errs.String(), err
 }
 
@@ -166,5 +166,40 @@ func TestUsersCommandMistakes(t *testing.T) {
 	}
 	if got, _ := store.UserByEmail(context.Background(), "root@example.com"); got.Disabled || got.Status() != models.UserActive {
 		t.Errorf("a mistaken command changed the user: %+v", got)
+	}
+}
+
+func TestMigrateAndUsersCreate(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			ctx := context.Background()
+			vars := map[string]string{"KEYSMITH_DATABASE_URL": target.URL}
+			var out, errs bytes.Buffer
+			if err := Run(ctx, []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
+				t.Fatalf("migrate: %v; %s", err, errs.String())
+			}
+			if !strings.Contains(out.String(), "applied 00001") {
+				t.Errorf("migrate printed %q", out.String())
+			}
+			out.Reset()
+			args := []string{"users", "create", "--email", "ops@example.com", "--name", "Ops", "--permission", "connectivity-admin", "--password-stdin"}
+			if err := Run(ctx, args, getenv(vars), strings.NewReader("a long enough password\n"), &out, &errs); err != nil {
+				t.Fatalf("users create: %v", err)
+			}
+			store := modelstest.Open(t, target)
+			user, err := store.SignIn(ctx, models.SignInAttempt{Email: "ops@example.com", Password: "a long enough password", Address: "127.0.0.1"})
+			if err != nil || user.Permission != models.PermissionConnectivityAdmin {
+				t.Errorf("created user = %+v, %v", user, err)
+			}
+			for name, bad := range map[string][]string{
+				"no password-stdin": {"users", "create", "--email", "x@example.com", "--name", "X", "--permission", "none"},
+				"bad permission":    {"users", "create", "--email", "x@example.com", "--name", "X", "--permission", "root", "--password-stdin"},
+				"duplicate email":   args,
+			} {
+				if err := Run(ctx, bad, getenv(vars), strings.NewReader("a long enough password\n"), &out, &errs); err == nil {
+					t.Errorf("%s: no error", name)
+				}
+			}
+		})
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -85,7 +85,7 @@ func logAuditProtection(ctx context.Context, cfg config.Config, store *models.St
 	case err != nil:
 		log.Warn("could not read the database role's privileges on the audit log", "error", err)
 	case role.Owner:
-		log.Warn("Keysmith runs as the owner of audit_events: whoever holds this role's password can disable its triggers and rewrite the audit log, which only its chain shows; serve as a role that may only INSERT and SELECT on it (docs/deployment.md, Two database roles)", "role", role.Name)
+		log.Warn("Keysmith runs as the owner of audit_events: whoever holds this role's password can disable its triggers and rewrite the audit log, which only its chain shows; serve as a role that may only INSERT and SELECT on it (docs/operations.md, Two database roles and the audit key)", "role", role.Name)
 	case len(role.Excess) > 0:
 		log.Warn("the database role may change the audit log: revoke these privileges on audit_events (keysmith migrate as the owner does)", "role", role.Name, "privileges", strings.Join(role.Excess, ", "))
 	}
@@ -129,7 +129,7 @@ func auditCommand(ctx context.Context, args []string, getenv func(string) string
 	if len(args) == 0 || args[0] != "verify" {
 		return fmt.Errorf("audit: name a command: verify\n%s", usage)
 	}
-	own, configArgs, rest := splitKeyArgs(args[1:], map[string]bool{"anchor": true})
+	own, configArgs, rest := splitArgs(args[1:], map[string]bool{"anchor": true})
 	fs := flag.NewFlagSet("keysmith audit verify", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var points anchors
