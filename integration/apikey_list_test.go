@@ -196,3 +196,72 @@ func TestListSortByExpiryAndSearchKeepTheFilters(t *testing.T) {
 		}
 	})
 }
+
+func TestListSearchSortPaging(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		empty := doc(t, admin.Get("/admin/api-keys").Body)
+		if empty.Find(`[data-testid="api-key-empty"]`).Length() != 1 || !strings.Contains(empty.Find(`[data-testid="api-key-empty"]`).Text(), "script, a scanner") {
+			t.Error("no empty state explaining what keys are for")
+		}
+		ctx := context.Background()
+		start := time.Now().Add(-100 * time.Hour)
+		for i := range 30 {
+			app.Store.SetClock(func() time.Time { return start.Add(time.Duration(i) * time.Hour) })
+			name := "service " + string(rune('A'+i%26)) + string(rune('a'+i/26))
+			if _, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		app.Store.SetClock(time.Now)
+		page := admin.Get("/admin/api-keys")
+		d := doc(t, page.Body)
+		for _, column := range []string{"Name", "Scope", "Creation date", "Expiration date", "Last used"} {
+			if !strings.Contains(d.Find("thead").Text(), column) {
+				t.Errorf("no %q column", column)
+			}
+		}
+		if names := rowNames(t, page.Body); len(names) != 25 || names[0] != "service Db" {
+			t.Errorf("first page: %d rows starting %q, want 25 newest first (service Db)", len(names), names[0])
+		}
+		if got := d.Find(`[data-testid="api-key-row"] td`).Eq(3).Text(); !strings.Contains(got, "Never") {
+			t.Errorf("expiration cell %q, want Never", got)
+		}
+		second := rowNames(t, admin.Get("/admin/api-keys?page=2").Body)
+		if len(second) != 5 || second[4] != "service Aa" {
+			t.Errorf("page 2 rows %q, want the 5 oldest", second)
+		}
+		if got := rowNames(t, admin.Get("/admin/api-keys?page=99").Body); len(got) != 5 {
+			t.Errorf("page past the end shows %d rows, want the last page", len(got))
+		}
+		byName := rowNames(t, admin.Get("/admin/api-keys?sort=name").Body)
+		if byName[0] != "service Aa" || byName[1] != "service Ab" {
+			t.Errorf("sorted by name starts %q, want service Aa, service Ab", byName[:2])
+		}
+		region := admin.HTMX(http.MethodGet, "/admin/api-keys?q=SERVICE+C", "api-key-list", nil)
+		wantStatus(t, region, http.StatusOK)
+		if strings.Contains(region.Body, "<html") {
+			t.Error("htmx search returned the whole page, want the list region only")
+		}
+		if got := rowNames(t, region.Body); strings.Join(got, ",") != "service Cb,service Ca" {
+			t.Errorf("search rows %q, want service Cb, service Ca", got)
+		}
+		none := doc(t, admin.Get("/admin/api-keys?q=%3Cscript%3E").Body)
+		if !strings.Contains(none.Find(`[data-testid="api-key-no-match"]`).Text(), "<script>") {
+			t.Error("no-match message does not show the search, escaped")
+		}
+	})
+}
+
+func TestHostileNameIsEscaped(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		hostile := `<img src=x onerror=alert(1)>"'`
+		wantStatus(t, admin.Post("/admin/api-keys", createForm(hostile, models.ScopeManageDocumentation, "30d")), http.StatusOK)
+		res := admin.Get("/admin/api-keys")
+		if strings.Contains(res.Body, "<img src=x") {
+			t.Fatal("the key name is rendered as HTML")
+		}
+		if names := rowNames(t, res.Body); len(names) != 1 || names[0] != hostile {
+			t.Errorf("name shown %q, want %q as text", names, hostile)
+		}
+	})
+}

@@ -160,3 +160,28 @@ func TestCSRFTokenIsNeverReadFromTheQueryString(t *testing.T) {
 		}
 	})
 }
+
+func TestCSRFIsRequired(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		for name, res := range map[string]*handlerstest.Response{
+			"missing token": admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {""}}),
+			"wrong token":   admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {"forged"}}),
+			"cross-site": admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(createForm("x", models.ScopeManageDocumentation, "30d").Encode()+"&_csrf="+url.QueryEscape(admin.CSRF)),
+				map[string]string{"Content-Type": "application/x-www-form-urlencoded", "Sec-Fetch-Site": "cross-site"}),
+			"htmx without header": admin.Do(http.MethodDelete, "/admin/api-keys/ak_whatever", nil, map[string]string{"HX-Request": "true"}),
+		} {
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("%s: status %d, want 403", name, res.StatusCode)
+			}
+		}
+		if page, _ := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{}); page.Total != 0 {
+			t.Errorf("%d keys created without a valid CSRF token", page.Total)
+		}
+		visitor := app.Client(t)
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "_csrf": {"nope"}})
+		wantStatus(t, res, http.StatusForbidden)
+		// The same token with the header works, as htmx sends it.
+		res = admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("via header", models.ScopeManageDocumentation, "30d"))
+		wantStatus(t, res, http.StatusOK)
+	})
+}

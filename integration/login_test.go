@@ -250,3 +250,106 @@ func TestSignInLeadsWhereTheUserMayGo(t *testing.T) {
 		}
 	})
 }
+
+func TestLoginRedirectsAndReturns(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		visitor := app.Client(t)
+		res := visitor.Get("/admin/api-keys?q=gate&sort=name")
+		wantStatus(t, res, http.StatusSeeOther)
+		if got, want := res.Header.Get("Location"), "/login?next="+url.QueryEscape("/admin/api-keys?q=gate&sort=name"); got != want {
+			t.Fatalf("redirect to %q, want %q", got, want)
+		}
+		visitor.Get(res.Header.Get("Location"))
+		login := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {"/admin/api-keys?q=gate&sort=name"}})
+		wantStatus(t, login, http.StatusSeeOther)
+		if got := login.Header.Get("Location"); got != "/admin/api-keys?q=gate&sort=name" {
+			t.Errorf("after login: redirect to %q, want the page asked for", got)
+		}
+		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
+			other := app.Client(t)
+			other.Get("/login")
+			res := other.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {next}})
+			if got := res.Header.Get("Location"); got != "/admin/api-keys" {
+				t.Errorf("next=%q: redirect to %q, want /admin/api-keys", next, got)
+			}
+		}
+	})
+}
+
+func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		visitor := app.Client(t)
+		visitor.Get("/login")
+		wrongPassword := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"not the password"}})
+		unknownUser := visitor.Post("/login", url.Values{"email": {"ghost@example.com"}, "password": {"not the password"}})
+		wantStatus(t, wrongPassword, http.StatusUnauthorized)
+		wantStatus(t, unknownUser, http.StatusUnauthorized)
+		a := doc(t, wrongPassword.Body).Find(`[data-testid="login-error"]`).Text()
+		b := doc(t, unknownUser.Body).Find(`[data-testid="login-error"]`).Text()
+		if a == "" || a != b {
+			t.Errorf("messages differ or are empty: %q vs %q", a, b)
+		}
+		for range 4 {
+			visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"still wrong"}})
+		}
+		// Five failures for the account: even the right password now waits.
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusTooManyRequests)
+		if retry := res.Header.Get("Retry-After"); retry == "" || retry == "0" {
+			t.Errorf("Retry-After = %q, want seconds to wait", retry)
+		}
+		if !strings.Contains(doc(t, res.Body).Find(`[data-testid="login-error"]`).Text(), "Too many failed sign-in attempts") {
+			t.Errorf("429 page does not explain the wait: %s", res.Body)
+		}
+		// Another account from the same address still gets through.
+		app.CreateUser(t, "other@example.com", models.PermissionConnectivityAdmin)
+		res = visitor.Post("/login", url.Values{"email": {"other@example.com"}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusSeeOther)
+		// Twenty failures from one address lock it for every account.
+		attacker := app.Client(t)
+		attacker.Get("/login")
+		for i := range 20 {
+			attacker.Post("/login", url.Values{"email": {"spray" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}})
+		}
+		app.CreateUser(t, "third@example.com", models.PermissionConnectivityAdmin)
+		res = attacker.Post("/login", url.Values{"email": {"third@example.com"}, "password": {handlerstest.DefaultPassword}})
+		wantStatus(t, res, http.StatusTooManyRequests)
+	})
+}
+
+func TestParallelGuessesAreThrottledToo(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+		// One browser each (a client remembers the CSRF token of each answer, so it is not
+		// shared between goroutines), all from the same address.
+		attackers := make([]*handlerstest.Client, 12)
+		for i := range attackers {
+			attackers[i] = app.Client(t)
+			attackers[i].Get("/login")
+		}
+		statuses := make(chan int, len(attackers))
+		var wg sync.WaitGroup
+		for _, attacker := range attackers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := attacker.Post("/login", url.Values{"email": {adminEmail}, "password": {"guess"}})
+				statuses <- res.StatusCode
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for status := range statuses {
+			counts[status]++
+		}
+		if counts[http.StatusUnauthorized] != 5 || counts[http.StatusTooManyRequests] != 7 {
+			t.Errorf("12 parallel guesses: %v, want exactly 5 checked (401) and 7 refused (429)", counts)
+		}
+		// A successful sign-in gives its attempt back: the account is not locked by its owner.
+		owner := app.Client(t)
+		other := app.CreateUser(t, "owner@example.com", models.PermissionConnectivityAdmin)
+		for range 8 {
+			owner.Login(other.Email)
+		}
+	})
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -80,6 +81,32 @@ func TestParallelSetupLinksMakeOneSuperAdmin(t *testing.T) {
 			wantSetupDone(t, late.Get("/setup?token=never-issued"))
 			late.Get("/login")
 			wantSetupDone(t, late.Post("/setup", forms[1]))
+		})
+	}
+}
+
+func TestSetupLink(t *testing.T) {
+	for _, target := range modelstest.Targets(t) {
+		t.Run(target.Name, func(t *testing.T) {
+			app := handlerstest.New(t, target)
+			token, err := app.Store.CreateSetupToken(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			visitor := app.Client(t)
+			wantStatus(t, visitor.Get("/setup?token=wrong"), http.StatusNotFound)
+			wantStatus(t, visitor.Get("/setup?token="+url.QueryEscape(token)), http.StatusOK)
+			short := visitor.Post("/setup", url.Values{"token": {token}, "name": {"Root"}, "email": {"root@example.com"}, "password": {"short"}})
+			wantStatus(t, short, http.StatusUnprocessableEntity)
+			res := visitor.Post("/setup", url.Values{"token": {token}, "name": {"Root"}, "email": {"root@example.com"}, "password": {"a long enough password"}})
+			wantStatus(t, res, http.StatusSeeOther)
+			wantStatus(t, visitor.Get("/admin/api-keys"), http.StatusOK)
+			// Once the first Super admin exists, the link says that setup is done.
+			again := app.Client(t)
+			wantSetupDone(t, again.Get("/setup?token="+url.QueryEscape(token)))
+			if strings.Contains(app.Logs(), token) {
+				t.Error("the setup token reached the access log")
+			}
 		})
 	}
 }
