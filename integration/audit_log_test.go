@@ -333,3 +333,89 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 		})
 	}
 }
+
+// The page filters by the query string, pages through plain links that htmx follows too, and
+// says which filter it did not understand, with 422, rather than failing.
+func TestAuditLogPageFiltersAndPages(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+		seedAudit(t, app.Store, 60, time.Date(2030, 2, 3, 10, 0, 0, 0, time.UTC))
+
+		res := admin.Get("/admin/audit-log")
+		wantStatus(t, res, http.StatusOK)
+		page := doc(t, res.Body)
+		if got := len(auditRows(t, res.Body)); got != 50 {
+			t.Fatalf("first page: %d rows, want 50", got)
+		}
+		older := page.Find(`[data-testid="page-older"]`)
+		href, _ := older.Attr("href")
+		hxGet, _ := older.Attr("hx-get")
+		push, _ := older.Attr("hx-push-url")
+		if href == "" || hxGet != href || push != "true" || page.Find(`[data-testid="page-newer"]`).Length() != 0 {
+			t.Fatalf("first page's links: older href %q hx-get %q hx-push-url %q, want the same address pushed, and no newer link", href, hxGet, push)
+		}
+
+		res = admin.Get(href)
+		wantStatus(t, res, http.StatusOK)
+		if got := len(auditRows(t, res.Body)); got != 12 || !strings.Contains(res.Body, "<html") {
+			t.Fatalf("second page without htmx: %d rows, want the whole page with the other 12", got)
+		}
+		newer, _ := doc(t, res.Body).Find(`[data-testid="page-newer"]`).Attr("href")
+		if doc(t, res.Body).Find(`[data-testid="page-older"]`).Length() != 0 || newer == "" {
+			t.Errorf("second page's links: newer %q, older shown %t; want a newer link only", newer, doc(t, res.Body).Find(`[data-testid="page-older"]`).Length() != 0)
+		}
+		res = admin.HTMX(http.MethodGet, href, "audit-log", nil)
+		wantStatus(t, res, http.StatusOK)
+		if got := len(auditRows(t, res.Body)); got != 12 || strings.Contains(res.Body, "<html") || !strings.Contains(res.Body, `id="audit-log"`) {
+			t.Errorf("second page with htmx: %d rows, want the region alone with 12", got)
+		}
+		res = admin.Get(newer)
+		if got := len(auditRows(t, res.Body)); got != 50 {
+			t.Errorf("back to the newer page: %d rows, want 50", got)
+		}
+
+		for _, tc := range []struct {
+			query string
+			rows  int
+			each  string
+		}{
+			{"action=key.deleted", 30, models.AuditKeyDeleted},
+			{"action=key", 60, ""},
+			{"actor=ops&key=ak_seed000000000007", 1, models.AuditKeyDeleted},
+			{"actor=" + url.QueryEscape(adminEmail), 1, models.AuditSignedIn},
+			{"from=2030-02-03&to=2030-02-03&action=key.created", 30, models.AuditKeyCreated},
+			{"from=2030-02-04", 0, ""},
+		} {
+			res := admin.Get("/admin/audit-log?" + tc.query)
+			wantStatus(t, res, http.StatusOK)
+			rows := auditRows(t, res.Body)
+			if len(rows) != min(tc.rows, 50) || tc.each != "" && slices.ContainsFunc(rows, func(a string) bool { return a != tc.each }) {
+				t.Errorf("?%s: got rows %v, want %d of %q", tc.query, rows, tc.rows, tc.each)
+			}
+		}
+		if value, _ := doc(t, admin.Get("/admin/audit-log?action=key.deleted").Body).Find(`input[name="action"]`).Attr("value"); value != "key.deleted" {
+			t.Errorf("the action filter's field: got %q, want what was asked", value)
+		}
+
+		for _, tc := range []struct{ query, field string }{
+			{"from=yesterday", "from"},
+			{"to=2030-13-01", "to"},
+			{"from=2030-02-04&to=2030-02-02", "to"},
+			{"action=Key.Deleted", "action"},
+			{"key=not-a-key", "key"},
+			{"before=abc", "before"},
+			{"after=-3", "after"},
+		} {
+			for _, htmx := range []bool{false, true} {
+				res := admin.Get("/admin/audit-log?" + tc.query)
+				if htmx {
+					res = admin.HTMX(http.MethodGet, "/admin/audit-log?"+tc.query, "audit-log", nil)
+				}
+				wantStatus(t, res, http.StatusUnprocessableEntity)
+				message := doc(t, res.Body).Find(`[data-testid="audit-filter-error"]`).Text()
+				if !strings.Contains(message, "“"+tc.field+"”") || len(auditRows(t, res.Body)) != 0 {
+					t.Errorf("?%s (htmx %t): message %q, want one naming %s and no rows", tc.query, htmx, message, tc.field)
+				}
+			}
+		}
+	})
+}

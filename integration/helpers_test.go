@@ -1,11 +1,14 @@
 package integration
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 
@@ -77,4 +80,20 @@ func createForm(name string, scope models.Scope, expiresIn string) url.Values {
 func behindLoopbackProxy(cfg *config.Config) {
 	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")
 	cfg.TrustedProxies = []*net.IPNet{loopback}
+}
+
+// seedAudit records n events by the command line, alternately key.created and key.deleted.
+func seedAudit(t *testing.T, store *models.Store, n int, at time.Time) {
+	t.Helper()
+	ctx := models.WithAuditActor(context.Background(), models.AuditActor{Type: models.ActorCLI, Label: "ops"})
+	for i := range n {
+		action := models.AuditKeyCreated
+		if i%2 == 1 {
+			action = models.AuditKeyDeleted
+		}
+		ev := models.AuditEvent{At: at, Action: action, TargetType: models.TargetKey, TargetID: fmt.Sprintf("ak_seed%012d", i), TargetLabel: fmt.Sprintf("seed %d", i)}
+		if err := store.RecordAudit(ctx, ev); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
