@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -18,7 +18,7 @@ func passwordForm(current, password, confirm string) url.Values {
 }
 
 // accountError is the message beside the change-password form.
-func accountError(t *testing.T, res *handlerstest.Response) string {
+func accountError(t *testing.T, res *apptest.Response) string {
 	t.Helper()
 	return doc(t, res.Body).Find(`[data-testid="change-password-error"]`).Text()
 }
@@ -27,14 +27,14 @@ func accountError(t *testing.T, res *handlerstest.Response) string {
 // user may open it, whatever their permission. Ending another session signs that browser
 // out at once; ending this one signs this browser out.
 func TestAccountSessions(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		app.CreateUser(t, "u@example.com", models.PermissionNone)
 		this := app.ClientFrom(t, "127.0.0.2")
 		other := app.ClientFrom(t, "127.0.0.3")
-		for _, c := range []*handlerstest.Client{this, other} {
+		for _, c := range []*apptest.Client{this, other} {
 			c.Get("/login")
 			req := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/130.0"}
-			form := signInForm("u@example.com", handlerstest.DefaultPassword)
+			form := signInForm("u@example.com", apptest.DefaultPassword)
 			form.Set("_csrf", c.CSRF)
 			wantStatus(t, c.Do(http.MethodPost, "/login", strings.NewReader(form.Encode()), req), http.StatusSeeOther)
 		}
@@ -110,7 +110,7 @@ func TestAccountSessions(t *testing.T) {
 // Changing one's password needs the current one; it ends the other sessions and keeps this
 // one, and the new password signs in.
 func TestAccountPasswordChange(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		app.CreateUser(t, "u@example.com", models.PermissionConnectivityAdmin)
 		this, other := app.Client(t), app.Client(t)
 		this.Login("u@example.com")
@@ -121,8 +121,8 @@ func TestAccountPasswordChange(t *testing.T) {
 			form    url.Values
 			message string
 		}{
-			{"passwords that differ", passwordForm(handlerstest.DefaultPassword, "a new long password", "a new long passwork"), "differ"},
-			{"a short password", passwordForm(handlerstest.DefaultPassword, "short", "short"), "at least 12 characters"},
+			{"passwords that differ", passwordForm(apptest.DefaultPassword, "a new long password", "a new long passwork"), "differ"},
+			{"a short password", passwordForm(apptest.DefaultPassword, "short", "short"), "at least 12 characters"},
 			{"no current password", passwordForm("", "a new long password", "a new long password"), "current password"},
 			{"a wrong current password", passwordForm("not my password", "a new long password", "a new long password"), "incorrect"},
 		} {
@@ -133,8 +133,8 @@ func TestAccountPasswordChange(t *testing.T) {
 			}
 		}
 		for _, form := range []url.Values{
-			passwordForm(handlerstest.DefaultPassword+"\x00", "a new long password", "a new long password"),
-			passwordForm(handlerstest.DefaultPassword, "a new long\xffpassword", "a new long\xffpassword"),
+			passwordForm(apptest.DefaultPassword+"\x00", "a new long password", "a new long password"),
+			passwordForm(apptest.DefaultPassword, "a new long\xffpassword", "a new long\xffpassword"),
 			passwordForm(strings.Repeat("p", 100_000), "a new long password", "a new long password"),
 		} {
 			if res := this.Post("/account/password", form); res.StatusCode < 400 || res.StatusCode >= 500 {
@@ -146,7 +146,7 @@ func TestAccountPasswordChange(t *testing.T) {
 			t.Fatalf("a refused change ended the other session")
 		}
 		stolen := this.Cookie("keysmith_session")
-		res := this.Post("/account/password", passwordForm(handlerstest.DefaultPassword, "a new long password", "a new long password"))
+		res := this.Post("/account/password", passwordForm(apptest.DefaultPassword, "a new long password", "a new long password"))
 		wantStatus(t, res, http.StatusSeeOther)
 		// This browser stays signed in on a new session: a copy of its cookie from before the
 		// change is signed out.
@@ -169,8 +169,8 @@ func TestAccountPasswordChange(t *testing.T) {
 		signInWith(t, app, "u@example.com", "a new long password")
 		old := app.Client(t)
 		old.Get("/login")
-		wantStatus(t, old.Post("/login", signInForm("u@example.com", handlerstest.DefaultPassword)), http.StatusUnauthorized)
-		for _, secret := range []string{"a new long password", handlerstest.DefaultPassword} {
+		wantStatus(t, old.Post("/login", signInForm("u@example.com", apptest.DefaultPassword)), http.StatusUnauthorized)
+		for _, secret := range []string{"a new long password", apptest.DefaultPassword} {
 			if strings.Contains(app.Logs(), secret) {
 				t.Errorf("the log holds a password")
 			}
@@ -190,7 +190,7 @@ func TestAccountPasswordChange(t *testing.T) {
 // guess: after five from one address, it answers 429, and so does signing in from there. While
 // too many passwords are being checked it answers 503, and counts nothing.
 func TestAccountPasswordIsThrottled(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		app.CreateUser(t, "u@example.com", models.PermissionNone)
 		client := app.ClientFrom(t, "127.0.0.2")
 		client.Login("u@example.com")
@@ -199,20 +199,20 @@ func TestAccountPasswordIsThrottled(t *testing.T) {
 		for range 5 {
 			wantStatus(t, client.Post("/account/password", guess), http.StatusUnprocessableEntity)
 		}
-		res := client.Post("/account/password", passwordForm(handlerstest.DefaultPassword, "a new long password", "a new long password"))
+		res := client.Post("/account/password", passwordForm(apptest.DefaultPassword, "a new long password", "a new long password"))
 		wantStatus(t, res, http.StatusTooManyRequests)
 		if res.Header.Get("Retry-After") == "" || !strings.Contains(accountError(t, res), "Too many") {
 			t.Errorf("429: Retry-After %q, message %q", res.Header.Get("Retry-After"), accountError(t, res))
 		}
 		visitor := app.ClientFrom(t, "127.0.0.2")
 		visitor.Get("/login")
-		wantStatus(t, visitor.Post("/login", signInForm("u@example.com", handlerstest.DefaultPassword)), http.StatusTooManyRequests)
+		wantStatus(t, visitor.Post("/login", signInForm("u@example.com", apptest.DefaultPassword)), http.StatusTooManyRequests)
 		elsewhere := app.ClientFrom(t, "127.0.0.3")
 		elsewhere.Login("u@example.com")
 
 		elsewhere.Get("/account")
 		app.Store.SetPasswordHashLimit(0, 0, 0)
-		busy := elsewhere.Post("/account/password", passwordForm(handlerstest.DefaultPassword, "a new long password", "a new long password"))
+		busy := elsewhere.Post("/account/password", passwordForm(apptest.DefaultPassword, "a new long password", "a new long password"))
 		wantStatus(t, busy, http.StatusServiceUnavailable)
 		if busy.Header.Get("Retry-After") != "1" || !strings.Contains(accountError(t, busy), "busy") {
 			t.Errorf("503: Retry-After %q, message %q", busy.Header.Get("Retry-After"), accountError(t, busy))

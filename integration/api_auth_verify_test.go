@@ -6,12 +6,12 @@ import (
 	"net/http"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 func TestAuthVerifyAnswersWithTheKey(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Gateway", Scope: models.ScopeManageDocumentation})
 		if err != nil {
 			t.Fatal(err)

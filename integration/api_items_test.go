@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -17,7 +17,7 @@ import (
 // apiClient calls the catalog API with one key.
 type apiClient struct {
 	t      *testing.T
-	app    *handlerstest.App
+	app    *apptest.App
 	key    *models.APIKey
 	secret string
 }
@@ -27,7 +27,7 @@ func eachAPI(t *testing.T, scope models.Scope, fn func(t *testing.T, api *apiCli
 	t.Helper()
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "test " + string(scope), Scope: scope})
 			if err != nil {
 				t.Fatal(err)
@@ -38,7 +38,7 @@ func eachAPI(t *testing.T, scope models.Scope, fn func(t *testing.T, api *apiCli
 }
 
 // do sends body (JSON, or nothing when empty) and returns the response.
-func (a *apiClient) do(method, path, body string) *handlerstest.Response {
+func (a *apiClient) do(method, path, body string) *apptest.Response {
 	a.t.Helper()
 	headers := map[string]string{"X-API-SECRET": a.secret}
 	if body == "" {
@@ -49,7 +49,7 @@ func (a *apiClient) do(method, path, body string) *handlerstest.Response {
 }
 
 // expect checks the status and decodes a JSON body into out (when out is not nil).
-func (a *apiClient) expect(res *handlerstest.Response, status int, out any) {
+func (a *apiClient) expect(res *apptest.Response, status int, out any) {
 	a.t.Helper()
 	if res.StatusCode != status {
 		a.t.Fatalf("%s %s: status %d, want %d; body %s", res.Request.Method, res.Request.URL, res.StatusCode, status, res.Body)
@@ -62,7 +62,7 @@ func (a *apiClient) expect(res *handlerstest.Response, status int, out any) {
 }
 
 // expectField checks a 422 answer names field.
-func (a *apiClient) expectField(res *handlerstest.Response, field string) {
+func (a *apiClient) expectField(res *apptest.Response, field string) {
 	a.t.Helper()
 	var body struct{ Error, Field string }
 	a.expect(res, http.StatusUnprocessableEntity, &body)
@@ -73,7 +73,7 @@ func (a *apiClient) expectField(res *handlerstest.Response, field string) {
 
 // expectError checks the status and that the body is the one JSON error shape: a message and
 // the request id that the response's X-Request-Id (and the log line) carries.
-func (a *apiClient) expectError(res *handlerstest.Response, status int) string {
+func (a *apiClient) expectError(res *apptest.Response, status int) string {
 	a.t.Helper()
 	var body map[string]any
 	a.expect(res, status, &body)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -32,13 +32,13 @@ var errorStatuses = map[string]string{
 }
 
 // loadOpenAPIFile loads handlers/api/openapi.json as the tests check it.
-func loadOpenAPIFile(t *testing.T) (*handlerstest.Contract, []byte) {
+func loadOpenAPIFile(t *testing.T) (*apptest.Contract, []byte) {
 	t.Helper()
 	data, err := os.ReadFile("../handlers/api/openapi.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	contract, err := handlerstest.LoadContract(data)
+	contract, err := apptest.LoadContract(data)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func loadOpenAPIFile(t *testing.T) (*handlerstest.Contract, []byte) {
 // operation and every error shape.
 func TestOpenAPIDocumentIsServedWithoutAKey(t *testing.T) {
 	contract, file := loadOpenAPIFile(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	res := app.Client(t).Get("/api/v1/openapi.json")
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("GET /api/v1/openapi.json without a key: status %d, Content-Type %q; want 200 and JSON", res.StatusCode, res.Header.Get("Content-Type"))
@@ -146,11 +146,11 @@ type documentedOp struct {
 }
 
 // documentedOperations lists the document's operations by name.
-func documentedOperations(contract *handlerstest.Contract) []documentedOp {
+func documentedOperations(contract *apptest.Contract) []documentedOp {
 	var ops []documentedOp
 	for path, item := range contract.Doc.Paths.Map() {
 		for method, op := range item.Operations() {
-			full := strings.TrimSuffix(handlerstest.APIPrefix, "/") + path
+			full := strings.TrimSuffix(apptest.APIPrefix, "/") + path
 			ops = append(ops, documentedOp{name: method + " " + full, method: method, path: full, op: op})
 		}
 	}
@@ -162,10 +162,10 @@ func documentedOperations(contract *handlerstest.Contract) []documentedOp {
 // operation of the document is a route of the server.
 func TestOpenAPIDocumentCoversEveryRoute(t *testing.T) {
 	contract, _ := loadOpenAPIFile(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	var registered []string
 	for _, route := range app.Server.Echo.Routes() {
-		if !strings.HasPrefix(route.Path, handlerstest.APIPrefix) {
+		if !strings.HasPrefix(route.Path, apptest.APIPrefix) {
 			continue
 		}
 		segments := strings.Split(route.Path, "/")
@@ -202,7 +202,7 @@ func TestOpenAPIScopesAreTheServers(t *testing.T) {
 	contract, _ := loadOpenAPIFile(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			secrets := map[models.Scope]string{}
 			for _, scope := range models.Scopes {
 				_, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "key " + string(scope), Scope: scope})

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -117,7 +117,7 @@ func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
 	eachAPI(t, models.ScopeScanner, func(t *testing.T, api *apiClient) {
 		api.expect(api.do(http.MethodPost, "/api/v1/scanners/checkin", `{"name":"pg-scanner","host":"db1.internal","version":"2.4.0"}`), http.StatusOK, nil)
 		// A second instance on the same database, or this one after a restart.
-		other := handlerstest.NewOnStore(t, api.app.Store)
+		other := apptest.NewOnStore(t, api.app.Store)
 		res := other.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": api.secret, "User-Agent": "scanner-http/1.0"})
 		api.expect(res, http.StatusOK, nil)
 		ctx := context.Background()
@@ -141,7 +141,7 @@ func TestScannerNameKnownToInstancesThatMissedTheCheckIn(t *testing.T) {
 }
 
 func TestScannerCheckInWithAnotherKeyKeepsBothScanners(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		owner, ownerSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "warehouse scanner", Scope: models.ScopeScanner})
 		other, otherSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "another scanner", Scope: models.ScopeScanner})

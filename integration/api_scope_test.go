@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -19,23 +19,23 @@ import (
 type apiRoute struct {
 	method string
 	// path returns the request path; routes on one item create a fresh item for each request.
-	path    func(t *testing.T, app *handlerstest.App) string
-	body    func(t *testing.T, app *handlerstest.App) string
+	path    func(t *testing.T, app *apptest.App) string
+	body    func(t *testing.T, app *apptest.App) string
 	allowed []models.Scope
 	// success is the status an allowed scope gets.
 	success int
 }
 
-func fixedPath(p string) func(*testing.T, *handlerstest.App) string {
-	return func(*testing.T, *handlerstest.App) string { return p }
+func fixedPath(p string) func(*testing.T, *apptest.App) string {
+	return func(*testing.T, *apptest.App) string { return p }
 }
 
-func fixedBody(b string) func(*testing.T, *handlerstest.App) string {
-	return func(*testing.T, *handlerstest.App) string { return b }
+func fixedBody(b string) func(*testing.T, *apptest.App) string {
+	return func(*testing.T, *apptest.App) string { return b }
 }
 
 // freshItemPath creates an item and returns its path plus suffix.
-func freshItemPath(t *testing.T, app *handlerstest.App) string {
+func freshItemPath(t *testing.T, app *apptest.App) string {
 	t.Helper()
 	item, err := app.Store.CreateItem(context.Background(), models.ItemInput{Type: "dataset", Name: "scope target"}, models.Actor{KeyID: "ak_setup", KeyName: "setup"})
 	if err != nil {
@@ -44,7 +44,7 @@ func freshItemPath(t *testing.T, app *handlerstest.App) string {
 	return fmt.Sprintf("/api/v1/items/%d", item.ID)
 }
 
-func currentMetamodel(t *testing.T, app *handlerstest.App) string {
+func currentMetamodel(t *testing.T, app *apptest.App) string {
 	t.Helper()
 	m, err := app.Store.Metamodel(context.Background())
 	if err != nil {
@@ -86,7 +86,7 @@ var authHeaders = []struct {
 	{"Bearer", func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }},
 }
 
-func callAPI(t *testing.T, app *handlerstest.App, route apiRoute, headers map[string]string) *handlerstest.Response {
+func callAPI(t *testing.T, app *apptest.App, route apiRoute, headers map[string]string) *apptest.Response {
 	t.Helper()
 	path := route.path(t, app)
 	var body string
@@ -107,7 +107,7 @@ func callAPI(t *testing.T, app *handlerstest.App, route apiRoute, headers map[st
 func TestScopeMatrix(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, "someone@example.com", models.PermissionNone)
 			secrets := map[models.Scope]string{}
 			for _, scope := range models.Scopes {
@@ -139,7 +139,7 @@ func TestScopeMatrix(t *testing.T) {
 	}
 }
 
-func checkForbidden(t *testing.T, name string, res *handlerstest.Response, scope models.Scope, allowed []models.Scope) {
+func checkForbidden(t *testing.T, name string, res *apptest.Response, scope models.Scope, allowed []models.Scope) {
 	t.Helper()
 	if res.StatusCode != http.StatusForbidden {
 		t.Errorf("%s: status %d, want 403; body %s", name, res.StatusCode, res.Body)
@@ -166,7 +166,7 @@ func checkForbidden(t *testing.T, name string, res *handlerstest.Response, scope
 func TestRefusedKeysGetOneIdentical401(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			ctx := context.Background()
 			past := time.Now().Add(-time.Second)
 			_, expired, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "expired", Scope: models.ScopeAdmin, ExpiresAt: &past})
@@ -263,7 +263,7 @@ func boolIndex(b bool) int {
 func TestKeyExpiresToTheSecond(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			ctx := context.Background()
 			clock := setClock(time.Now(), app.Store)
 			expiresAt := clock.now().Add(time.Hour)

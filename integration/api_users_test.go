@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -21,7 +21,7 @@ func TestUsersAPINeverShowsPasswordHashes(t *testing.T) {
 		if len(body.Users) != 2 || body.Users[0]["email"] != "adam@example.com" || body.Users[1]["permission"] != "super-admin" {
 			t.Fatalf("users: %s", res.Body)
 		}
-		for _, word := range []string{"argon2", "password", "hash", handlerstest.DefaultPassword} {
+		for _, word := range []string{"argon2", "password", "hash", apptest.DefaultPassword} {
 			if strings.Contains(strings.ToLower(res.Body), word) {
 				t.Errorf("users list contains %q: %s", word, res.Body)
 			}

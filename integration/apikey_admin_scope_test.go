@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -22,7 +22,7 @@ const adminScopeReason = "Only a Super admin can create or rotate an Admin key: 
 // sending its rotation is 403 and changes nothing. Each refusal is recorded (authz.denied).
 // A Super admin may do all of it.
 func TestAdminKeysAreForSuperAdmins(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		form := doc(t, admin.Get("/admin/api-keys/new").Body)
 		if _, disabled := form.Find(`input[name="scope"][value="admin"]`).Attr("disabled"); !disabled {
 			t.Error("the Admin scope is offered to a Connectivity admin")
@@ -33,11 +33,11 @@ func TestAdminKeysAreForSuperAdmins(t *testing.T) {
 		if _, disabled := form.Find(`input[name="scope"][value="manage-documentation"]`).Attr("disabled"); disabled {
 			t.Error("the Manage documentation scope is disabled for a Connectivity admin")
 		}
-		for _, send := range []func() *handlerstest.Response{
-			func() *handlerstest.Response {
+		for _, send := range []func() *apptest.Response{
+			func() *apptest.Response {
 				return admin.Post("/admin/api-keys", createForm("sneaky", models.ScopeAdmin, "30d"))
 			},
-			func() *handlerstest.Response {
+			func() *apptest.Response {
 				return admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("sneaky", models.ScopeAdmin, "30d"))
 			},
 		} {
@@ -73,7 +73,7 @@ func TestAdminKeysAreForSuperAdmins(t *testing.T) {
 			t.Error("the Admin key's page offers its rotate form to a Connectivity admin, or does not say why not")
 		}
 		rotatePath := "/admin/api-keys/" + adminKey.PublicID + "/rotate"
-		for _, res := range []*handlerstest.Response{
+		for _, res := range []*apptest.Response{
 			admin.Get(rotatePath),
 			admin.HTMX(http.MethodGet, rotatePath, "dialog-slot", nil),
 			admin.Post(rotatePath, url.Values{"grace": {"0"}, "expires_in": {"30d"}, "replaces": {adminKey.Hint}}),
@@ -122,7 +122,7 @@ func TestAdminKeysAreForSuperAdmins(t *testing.T) {
 // KEYSMITH_ADMIN_KEYS_BY=key-admins restores the behaviour from before: a Connectivity admin
 // may create and rotate Admin keys.
 func TestAdminKeysByKeyAdmins(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		if _, disabled := doc(t, admin.Get("/admin/api-keys/new").Body).Find(`input[name="scope"][value="admin"]`).Attr("disabled"); disabled {
 			t.Error("the Admin scope is disabled under key-admins")
 		}

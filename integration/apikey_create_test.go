@@ -11,15 +11,15 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 )
 
 // A name that reads like an existing key's is refused beside the name field, naming the key
 // it looks like; invisible characters are refused too.
 func TestCreateRefusesLookAlikeNames(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		for _, name := range []string{"Cafe\u0301", "Straße"} {
 			wantStatus(t, admin.Post("/admin/api-keys", createForm(name, models.ScopeReadOnly, "30d")), http.StatusOK)
 		}
@@ -52,7 +52,7 @@ func TestCreateRefusesLookAlikeNames(t *testing.T) {
 // A custom expiry is a day after today and no later than 9999-12-30; the latest one is
 // stored, listed, and its key works, on both databases.
 func TestCustomExpiryBounds(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		now := app.Store.Now()
 		custom := func(name, date string) url.Values {
 			return url.Values{"name": {name}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {date}}
@@ -103,7 +103,7 @@ func TestCustomExpiryBounds(t *testing.T) {
 }
 
 func TestCreateValidation(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		if _, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Existing", Scope: models.ScopeAdmin}); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestCreateValidation(t *testing.T) {
 }
 
 func TestLifetimePolicy(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		form := doc(t, admin.Get("/admin/api-keys/new").Body)
 		var offered []string
 		form.Find(`select[name="expires_in"] option`).Each(func(_ int, s *goquery.Selection) {
@@ -177,7 +177,7 @@ func TestLifetimePolicy(t *testing.T) {
 }
 
 func TestCreateShowsSecretOnce(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		res := admin.Post("/admin/api-keys", createForm("Nightly <export>", models.ScopeReadOnly, "180d"))
 		wantStatus(t, res, http.StatusOK)
 		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
@@ -227,7 +227,7 @@ func TestCreateShowsSecretOnce(t *testing.T) {
 }
 
 func TestCreateOverHTMX(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		dialog := admin.HTMX(http.MethodGet, "/admin/api-keys/new", "dialog-slot", nil)
 		wantStatus(t, dialog, http.StatusOK)
 		if d := doc(t, dialog.Body); d.Find(`dialog[data-testid="new-api-key-dialog"]`).Length() != 1 || d.Find("html > head > title").Length() != 0 {
@@ -274,7 +274,7 @@ func TestCreateOverHTMX(t *testing.T) {
 }
 
 func TestCustomDateKeyWorksThroughThatDay(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		day := app.Store.Now().AddDate(0, 0, 10)
 		form := url.Values{"name": {"until the tenth"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {day.Format(time.DateOnly)}}
 		res := admin.Post("/admin/api-keys", form)

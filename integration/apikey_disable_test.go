@@ -10,7 +10,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -36,7 +36,7 @@ func badgeOf(t *testing.T, body, publicID string) (status, label string) {
 }
 
 // checkIn checks a scanner in with secret through the API and returns the status code.
-func checkIn(t *testing.T, app *handlerstest.App, secret string) int {
+func checkIn(t *testing.T, app *apptest.App, secret string) int {
 	t.Helper()
 	res := app.Client(t).Do(http.MethodPost, "/api/v1/scanners/checkin", strings.NewReader(`{"name":"warehouse-scanner","host":"db1","version":"3.1"}`),
 		map[string]string{"X-API-SECRET": secret, "Content-Type": "application/json"})
@@ -48,7 +48,7 @@ func checkIn(t *testing.T, app *handlerstest.App, secret string) int {
 // at once; its scanner shows as down with the reason; enabled, it works again at once.
 // Repeating either is harmless.
 func TestDisableAndEnableWithoutJavaScript(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "warehouse", Scope: models.ScopeScanner})
 		if err != nil {
 			t.Fatal(err)
@@ -132,7 +132,7 @@ func TestDisableAndEnableWithoutJavaScript(t *testing.T) {
 // With htmx the row is swapped in place, with the notice and the banner of expiring keys
 // refreshed out of band; the row keeps the list's search, filters and sort in its forms.
 func TestDisableOverHTMXSwapsTheRow(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		soon := time.Now().Add(3 * 24 * time.Hour)
 		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "nightly", Scope: models.ScopeReadOnly, ExpiresAt: &soon})
 		if err != nil {
@@ -187,7 +187,7 @@ func TestDisableOverHTMXSwapsTheRow(t *testing.T) {
 // Disable and enable are for key administrators, with a CSRF token, by POST, on a key that
 // exists; nothing changes otherwise.
 func TestDisableIsGuarded(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "guarded", Scope: models.ScopeAdmin})
 		if err != nil {
 			t.Fatal(err)
@@ -199,7 +199,7 @@ func TestDisableIsGuarded(t *testing.T) {
 		disable := "/admin/api-keys/" + key.PublicID + "/disable"
 		for _, tc := range []struct {
 			name string
-			res  *handlerstest.Response
+			res  *apptest.Response
 			want int
 		}{
 			{"no permission", reader.Post(disable, nil), http.StatusForbidden},
@@ -246,7 +246,7 @@ func TestDisableAndEnableReachEveryInstanceWithinOneSecond(t *testing.T) {
 	admin.Get("/admin/api-keys")
 	key, secret := createKey(t, first.Store, "shared")
 	awaitHeard(t, second, secret)
-	for _, app := range []*handlerstest.App{first, second, second} {
+	for _, app := range []*apptest.App{first, second, second} {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before disable: status %d, want %d", got, http.StatusOK)
 		}

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -46,7 +46,7 @@ FROM seq`
 func BenchmarkAPIKeyList100k(b *testing.B) {
 	for _, target := range modelstest.Targets(b) {
 		b.Run(target.Name, func(b *testing.B) {
-			app := handlerstest.New(b, target)
+			app := apptest.New(b, target)
 			seedKeys(b, app.Store, 100_000)
 			app.CreateUser(b, adminEmail, models.PermissionConnectivityAdmin)
 			admin := app.Client(b)

@@ -10,12 +10,12 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 // seedStatuses makes one key of each kind the list tells apart, oldest first.
-func seedStatuses(t *testing.T, app *handlerstest.App) map[string]*models.APIKey {
+func seedStatuses(t *testing.T, app *apptest.App) map[string]*models.APIKey {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now()
@@ -50,7 +50,7 @@ func seedStatuses(t *testing.T, app *handlerstest.App) map[string]*models.APIKey
 // The list filters by each status and by scope, the badge shows the status the filter selects
 // by, and a filter that is not understood is ignored with a note that says so.
 func TestListFiltersByStatusAndScope(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		seedStatuses(t, app)
 		for _, tc := range []struct {
 			query string
@@ -109,7 +109,7 @@ func TestListFiltersByStatusAndScope(t *testing.T) {
 // The banner counts the keys that expire within 7 days and links to them; keys that never
 // expire are flagged when their scope writes to the catalog.
 func TestListBannerAndNeverExpiresFlags(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		if doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="expiry-banner"]`).Length() != 0 {
 			t.Error("a banner with no keys expiring")
 		}
@@ -136,7 +136,7 @@ func TestListBannerAndNeverExpiresFlags(t *testing.T) {
 // Sorting by expiry starts with the soonest, and keys that never expire come last; the search,
 // the filters and the sort are kept by one another, with htmx and without.
 func TestListSortByExpiryAndSearchKeepTheFilters(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		seedStatuses(t, app)
 		page := doc(t, admin.Get("/admin/api-keys?q=reader&status=active").Body)
 		sortLink, _ := page.Find(`[data-testid="sort-expires"]`).Attr("href")
@@ -198,7 +198,7 @@ func TestListSortByExpiryAndSearchKeepTheFilters(t *testing.T) {
 }
 
 func TestListSearchSortPaging(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		empty := doc(t, admin.Get("/admin/api-keys").Body)
 		if empty.Find(`[data-testid="api-key-empty"]`).Length() != 1 || !strings.Contains(empty.Find(`[data-testid="api-key-empty"]`).Text(), "script, a scanner") {
 			t.Error("no empty state explaining what keys are for")
@@ -253,7 +253,7 @@ func TestListSearchSortPaging(t *testing.T) {
 }
 
 func TestHostileNameIsEscaped(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		hostile := `<img src=x onerror=alert(1)>"'`
 		wantStatus(t, admin.Post("/admin/api-keys", createForm(hostile, models.ScopeManageDocumentation, "30d")), http.StatusOK)
 		res := admin.Get("/admin/api-keys")

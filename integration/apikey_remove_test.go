@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 func TestDelete(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		plain, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Plain", Scope: models.ScopeManageDocumentation})
 		viaHTMX, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Via htmx", Scope: models.ScopeAdmin})
@@ -57,7 +57,7 @@ func TestDelete(t *testing.T) {
 		if !strings.Contains(removed.Find(`#flash[hx-swap-oob]`).Text(), "“Via htmx” deleted") {
 			t.Errorf("htmx delete does not say what was deleted:\n%s", res.Body)
 		}
-		for _, r := range []*handlerstest.Response{
+		for _, r := range []*apptest.Response{
 			admin.HTMX(http.MethodDelete, "/admin/api-keys/"+viaHTMX.PublicID, "dialog-slot", nil),
 			admin.Post("/admin/api-keys/"+viaHTMX.PublicID+"/delete", nil),
 			admin.Get("/admin/api-keys/ak_doesnotexist0000/delete"),
@@ -74,7 +74,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestDeleteRecentlyUsedKeyNeedsItsName(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Lineage export", Scope: models.ScopeReadOnly})
 		now := app.Store.Now()
@@ -122,7 +122,7 @@ func TestDeleteRecentlyUsedKeyNeedsItsName(t *testing.T) {
 }
 
 func TestDeleteOverHTMXKeepsTheListAsShown(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		for _, name := range []string{"Alpha one", "Alpha two", "Beta"} {
 			if _, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly}); err != nil {
@@ -142,7 +142,7 @@ func TestDeleteOverHTMXKeepsTheListAsShown(t *testing.T) {
 }
 
 func TestDeleteCountsUsesNotYetWritten(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "Just used", Scope: models.ScopeReadOnly})
 		if err != nil {
 			t.Fatal(err)
@@ -158,7 +158,7 @@ func TestDeleteCountsUsesNotYetWritten(t *testing.T) {
 // The delete warning names the scanners first and the most recent other clients, and counts
 // the ones it does not name.
 func TestDeleteWarningNamesScannersFirstAndCountsTheRest(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Shared widely", Scope: models.ScopeScanner})
 		now := app.Store.Now()
@@ -189,7 +189,7 @@ func TestDeleteWarningNamesScannersFirstAndCountsTheRest(t *testing.T) {
 // Only a use in the last 7 days asks for the name: a key last used 8 days ago is deleted with
 // its clients named but no name typed.
 func TestKeyUsedMoreThanAWeekAgoIsDeletedWithoutItsName(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		key, _, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Last month's export", Scope: models.ScopeReadOnly})
 		use := models.APIKeyUse{APIKeyID: key.ID, At: app.Store.Now().Add(-8 * 24 * time.Hour), IP: "192.0.2.1", Client: "export/2"}

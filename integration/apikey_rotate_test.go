@@ -13,8 +13,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 	"keysmith/views"
@@ -57,7 +57,7 @@ func rotateForm(grace models.Grace, expiresIn string) url.Values {
 }
 
 // rotatedSecret reads the new secret from the one-time modal or page.
-func rotatedSecret(t *testing.T, res *handlerstest.Response) string {
+func rotatedSecret(t *testing.T, res *apptest.Response) string {
 	t.Helper()
 	secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")
 	if !secretInPage.MatchString(secret) {
@@ -67,7 +67,7 @@ func rotatedSecret(t *testing.T, res *handlerstest.Response) string {
 }
 
 // rotatingNote is what the list says of the key's grace: "" when nothing.
-func rotatingNote(t *testing.T, admin *handlerstest.Client, publicID string) string {
+func rotatingNote(t *testing.T, admin *apptest.Client, publicID string) string {
 	t.Helper()
 	res := admin.Get("/admin/api-keys")
 	wantStatus(t, res, http.StatusOK)
@@ -78,7 +78,7 @@ func rotatingNote(t *testing.T, admin *handlerstest.Client, publicID string) str
 // the new secret on a page of its own, once, in the scope's format. The key keeps its id, name
 // and scope; both secrets work during the grace, and the list says until when.
 func TestRotateWithoutJavaScript(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		clock := setClock(nextSecond(), app.Store)
 		expires := clock.now().AddDate(0, 0, 90)
@@ -176,7 +176,7 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 // Each grace: the previous secret works exactly as long, and the list says so meanwhile. A key
 // that expires first takes its previous secret with it.
 func TestRotateEachGrace(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		clock := setClock(nextSecond(), app.Store)
 		for _, tc := range []struct {
@@ -254,7 +254,7 @@ func TestRotateEachGrace(t *testing.T) {
 // until-unused through the API: the previous secret keeps working while it is used, however
 // long, and stops an hour after its last use.
 func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		clock := setClock(nextSecond(), app.Store)
 		key, oldSecret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "nightly", Scope: models.ScopeReadOnly})
@@ -298,7 +298,7 @@ func TestUntilUnusedKeepsWorkingWhileUsed(t *testing.T) {
 
 // Rotating again during a grace ends the older grace at once; the form says so first.
 func TestRotateTwice(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, first := createKey(t, app.Store, "twice")
 		admin.Get("/admin/api-keys")
 		res := admin.Post("/admin/api-keys/"+key.PublicID+"/rotate", rotateForm(models.GraceWeek, "30d"))
@@ -331,7 +331,7 @@ func TestRotateTwice(t *testing.T) {
 // Over htmx the form opens in a dialog; the new secret comes back in the one-time modal with
 // the list behind it refreshed, or alone when the form was opened elsewhere (the key page).
 func TestRotateOverHTMX(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "gateway")
 		admin.Get("/admin/api-keys")
 		res := admin.HTMX(http.MethodGet, "/admin/api-keys/"+key.PublicID+"/rotate", "dialog-slot", nil)
@@ -368,7 +368,7 @@ func TestRotateOverHTMX(t *testing.T) {
 
 // Wrong input is answered 4xx beside the field, and changes nothing; an unknown key is 404.
 func TestRotateRefusesBadInput(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, secret := createKey(t, app.Store, "kept")
 		admin.Get("/admin/api-keys")
 		path := "/admin/api-keys/" + key.PublicID + "/rotate"
@@ -415,7 +415,7 @@ func TestRotateRefusesBadInput(t *testing.T) {
 
 // The new secret's expiry is chosen as at creation, within the lifetime policy.
 func TestRotateWithinTheLifetimePolicy(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "policy")
 		page := doc(t, admin.Get("/admin/api-keys/"+key.PublicID+"/rotate").Body)
 		var choices []string
@@ -439,7 +439,7 @@ func TestGracesNobodyPresentsAreEnded(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			t.Parallel()
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			clock := setClock(nextSecond(), app.Store)
 			key, _ := createKey(t, app.Store, "forgotten")
 			if _, _, err := app.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceHour}); err != nil {
@@ -467,7 +467,7 @@ func TestGracesNobodyPresentsAreEnded(t *testing.T) {
 // Administrators rotating one key at once each get a secret, none a 5xx; in the end the last
 // rotation's secret is current and the one before it previous.
 func TestParallelRotationsThroughTheConsole(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "contended")
 		const rotations = 6
 		secrets := make([]string, rotations)
@@ -501,7 +501,7 @@ func TestParallelRotationsThroughTheConsole(t *testing.T) {
 
 // Deleting a key during a grace ends both its secrets at once, the previous one too.
 func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, oldSecret := createKey(t, app.Store, "rotating, then deleted")
 		_, newSecret, err := app.Store.RotateAPIKey(context.Background(), key.PublicID, models.Rotation{Grace: models.GraceWeek})
 		if err != nil {
@@ -525,7 +525,7 @@ func TestDeletingARotatingKeyEndsBothSecrets(t *testing.T) {
 }
 
 // replacesIn reads the secret a rotate form names as the one it replaces.
-func replacesIn(t *testing.T, res *handlerstest.Response) string {
+func replacesIn(t *testing.T, res *apptest.Response) string {
 	t.Helper()
 	wantStatus(t, res, http.StatusOK)
 	replaces, ok := doc(t, res.Body).Find(`form input[name="replaces"]`).Attr("value")
@@ -539,7 +539,7 @@ func replacesIn(t *testing.T, res *handlerstest.Response) string {
 // 409, that the first rotated the key and when, and changes nothing: the first one's new
 // secret keeps working. So it is on the page and over htmx, and from the key page's form.
 func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "shared")
 		path := "/admin/api-keys/" + key.PublicID + "/rotate"
 		app.CreateUser(t, "grace@example.com", models.PermissionConnectivityAdmin)
@@ -600,12 +600,12 @@ func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
 // Administrators who opened the rotate form of one key send it at once, with no grace: one
 // gets a new secret, which works; every other is told 409 that the key was rotated meanwhile.
 func TestParallelRotationsOfOneFormThroughTheConsole(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "contended")
 		path := "/admin/api-keys/" + key.PublicID + "/rotate"
 		const rotations = 6
-		responses := make([]*handlerstest.Response, rotations)
-		browsers := make([]*handlerstest.Client, rotations)
+		responses := make([]*apptest.Response, rotations)
+		browsers := make([]*apptest.Client, rotations)
 		forms := make([]url.Values, rotations)
 		for i := range browsers {
 			// One browser each: a client's CSRF token is not for sharing between goroutines.

@@ -11,13 +11,13 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/views"
 )
 
 // keyPage fetches a key's page and returns its root, failing unless it is there.
-func keyPage(t *testing.T, admin *handlerstest.Client, publicID string) *goquery.Selection {
+func keyPage(t *testing.T, admin *apptest.Client, publicID string) *goquery.Selection {
 	t.Helper()
 	res := admin.Get("/admin/api-keys/" + publicID)
 	wantStatus(t, res, http.StatusOK)
@@ -79,7 +79,7 @@ func chartRequests(t *testing.T, page *goquery.Selection) []int64 {
 // and a chart of the requests it authenticated each day, counted through the real API across
 // days, including the uses this instance has not written yet.
 func TestKeyPageShowsTheKeyAndItsUse(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		now := time.Now().UTC().Truncate(time.Second)
 		app.Store.SetClock(func() time.Time { return now.AddDate(0, 0, -20) })
@@ -189,7 +189,7 @@ func TestKeyPageShowsTheKeyAndItsUse(t *testing.T) {
 
 // Each state of a key reads on its page: expiring soon, expired, never expiring and never used.
 func TestKeyPageStates(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		now := app.Store.Now()
 		for _, tc := range []struct {
@@ -238,7 +238,7 @@ func TestKeyPageStates(t *testing.T) {
 // Anything at /admin/api-keys/{id} that names no key is the 404 page, from the one error
 // handler; bytes no page has are refused before, as on every page.
 func TestKeyPageNotFound(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		deleted, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "deleted", Scope: models.ScopeReadOnly})
 		if err != nil {
 			t.Fatal(err)
@@ -274,7 +274,7 @@ func TestKeyPageNotFound(t *testing.T) {
 
 // Only administrators of API keys see a key's page.
 func TestKeyPageNeedsThePermission(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "guarded", Scope: models.ScopeAdmin})
 		if err != nil {
 			t.Fatal(err)
@@ -305,7 +305,7 @@ func TestKeyPageNeedsThePermission(t *testing.T) {
 // of each secret, so that the admin watches the previous one fall silent; and it shows the
 // disabled state, with Enable rather than Disable, for a disabled key.
 func TestKeyPageDuringARotationAndWhileDisabled(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		key, oldSecret := createKey(t, app.Store, "rotating export")
 		if got := app.VerifyStatus(t, oldSecret); got != http.StatusOK {
@@ -368,7 +368,7 @@ func TestKeyPageDuringARotationAndWhileDisabled(t *testing.T) {
 // JavaScript does: it waits the console's 2 s for an instance that does not acknowledge, then
 // names it, and never shows "so far" on a page that will not update.
 func TestKeyPageShowsItsLastRevocationSettled(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		silent := models.Instance{
 			ID: "in_silent", Address: "10.0.0.9:8080", Hostname: "silent", StartedAt: app.Store.Now().Add(-time.Minute),

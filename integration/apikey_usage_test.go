@@ -7,14 +7,14 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 // Any key holder chooses its User-Agent. Bytes the database cannot store are cleaned, so they
 // neither stop the batch of uses from being written nor reach the delete dialog as they are.
 func TestUsesWithABadUserAgentAreWritten(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		key, secret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Odd client", Scope: models.ScopeReadOnly})
 		other, otherSecret, _ := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Plain client", Scope: models.ScopeReadOnly})

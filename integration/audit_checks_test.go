@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -27,7 +27,7 @@ func TestScheduledAuditChainCheck(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			store := modelstest.Open(t, target)
 			seedAudit(t, store, 3, store.Now())
-			app := handlerstest.NewOnStore(t, store)
+			app := apptest.NewOnStore(t, store)
 			metrics := httptest.NewServer(app.Server.Metrics.Handler())
 			t.Cleanup(metrics.Close)
 			eventually(t, "the first check", 10*time.Second, func() string {
@@ -46,7 +46,7 @@ func TestScheduledAuditChainCheck(t *testing.T) {
 
 			modelstest.TamperAuditLog(t, store, target, "UPDATE audit_events SET target_label = 'someone else' WHERE chain_seq = 2")
 			for instance := range 2 {
-				next := handlerstest.NewOnStore(t, store)
+				next := apptest.NewOnStore(t, store)
 				nextMetrics := httptest.NewServer(next.Server.Metrics.Handler())
 				t.Cleanup(nextMetrics.Close)
 				eventually(t, "the break found", 10*time.Second, func() string {
@@ -124,7 +124,7 @@ func TestAuditFeedSaysWhenItIsHeldBack(t *testing.T) {
 	if err := store.RecordAudit(context.Background(), models.AuditEvent{At: store.Now().Add(-40 * time.Second), Action: "test.held_back"}); err != nil {
 		t.Fatal(err)
 	}
-	app := handlerstest.NewOnStore(t, store)
+	app := apptest.NewOnStore(t, store)
 	metrics := httptest.NewServer(app.Server.Metrics.Handler())
 	t.Cleanup(metrics.Close)
 	feed := func() []string {

@@ -13,13 +13,13 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
 
 // readCSV parses an export and returns its rows, the header first.
-func readCSV(t *testing.T, res *handlerstest.Response) [][]string {
+func readCSV(t *testing.T, res *apptest.Response) [][]string {
 	t.Helper()
 	rows, err := csv.NewReader(strings.NewReader(res.Body)).ReadAll()
 	if err != nil {
@@ -31,7 +31,7 @@ func readCSV(t *testing.T, res *handlerstest.Response) [][]string {
 // The export is an attachment that no cache keeps, holds every filtered event across its
 // batches, and neutralises every cell a spreadsheet would run as a formula.
 func TestAuditLogCSVExport(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := models.WithAuditActor(context.Background(), models.AuditActor{Type: models.ActorCLI, Label: "=cmd|' /C calc'!A0"})
 		for _, name := range []string{`=HYPERLINK("http://evil.example","x")`, "+SUM(1,2)", "-2+3", "@SUM(A1:A2)", "plain name"} {
 			if _, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: name, Scope: models.ScopeReadOnly}); err != nil {
@@ -135,7 +135,7 @@ func TestAuditLogCSVRunsNoFormulaInAnyLocale(t *testing.T) {
 		email     = "a;=3+4;@ex.com"
 		userAgent = "Mozilla/5.0;=cmd|'/ccalc'!A0;"
 	)
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		visitor := app.Client(t)
 		visitor.Get("/login")
 		wantStatus(t, postAs(visitor, "/login", userAgent, signInForm(email, "guess")), http.StatusUnauthorized)

@@ -12,7 +12,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -29,7 +29,7 @@ func auditRows(t *testing.T, body string) []string {
 }
 
 // postAs submits a form as c does, with a User-Agent of its own.
-func postAs(c *handlerstest.Client, path, userAgent string, form url.Values) *handlerstest.Response {
+func postAs(c *apptest.Client, path, userAgent string, form url.Values) *apptest.Response {
 	if _, ok := form["_csrf"]; !ok {
 		form.Set("_csrf", c.CSRF)
 	}
@@ -40,7 +40,7 @@ func postAs(c *handlerstest.Client, path, userAgent string, form url.Values) *ha
 // Administration › Audit log and its export are for Connectivity administration and Super
 // admin, linked from the menu; anyone else is told which permission they lack.
 func TestAuditLogIsForAdministrators(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		res := admin.Get("/admin/audit-log")
 		wantStatus(t, res, http.StatusOK)
 		page := doc(t, res.Body)
@@ -80,7 +80,7 @@ func TestAuditLogIsForAdministrators(t *testing.T) {
 // agent and request id. The reason of a failure is in the event, never on the page; an email
 // that is not text is recorded escaped, and shown escaped.
 func TestSignInsAndSignOutsAreAudited(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		const agent = "audit-test-browser/1.0"
 		visitor := app.ClientFrom(t, "127.0.0.3")
 		visitor.Get("/login")
@@ -103,7 +103,7 @@ func TestSignInsAndSignOutsAreAudited(t *testing.T) {
 			}
 			requestIDs = append(requestIDs, res.Header.Get("X-Request-Id"))
 		}
-		res := postAs(visitor, "/login", agent, signInForm(adminEmail, handlerstest.DefaultPassword))
+		res := postAs(visitor, "/login", agent, signInForm(adminEmail, apptest.DefaultPassword))
 		wantStatus(t, res, http.StatusSeeOther)
 		requestIDs = append(requestIDs, res.Header.Get("X-Request-Id"))
 		visitor.Get("/admin/api-keys")
@@ -152,7 +152,7 @@ func TestSignInsAndSignOutsAreAudited(t *testing.T) {
 // More than five failed sign-ins from one address in a minute are summed up in one event with
 // their count, written by the next failure after the minute.
 func TestFailedSignInFloodIsSummarised(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		clock := setClock(nextSecond().Truncate(time.Minute).Add(time.Minute), app.Store)
 		attacker := app.ClientFrom(t, "127.0.0.4")
 		attacker.Get("/login")
@@ -188,7 +188,7 @@ func TestFailedSignInFloodIsSummarised(t *testing.T) {
 
 // Each key action in the console is recorded by the signed-in user, from the request.
 func TestConsoleKeyActionsAreAudited(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		wantStatus(t, admin.Post("/admin/api-keys", createForm("audited export", models.ScopeReadOnly, "30d")), http.StatusOK)
 		list, err := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{Search: "audited export"})
 		if err != nil || len(list.Keys) != 1 {
@@ -253,7 +253,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 			store, other := modelstest.Open(t, target), modelstest.Open(t, target)
 			start := time.Now().UTC().Truncate(time.Hour).Add(time.Hour + time.Minute)
 			clock := setClock(start, store, other)
-			first, second := handlerstest.NewOnStore(t, store), handlerstest.NewOnStore(t, other)
+			first, second := apptest.NewOnStore(t, store), apptest.NewOnStore(t, other)
 			soon := start.Add(10 * time.Minute)
 			expiring, expiringSecret, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "expiring", Scope: models.ScopeReadOnly, ExpiresAt: &soon})
 			if err != nil {
@@ -280,12 +280,12 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 			}
 			clock.advance(20 * time.Minute)
 
-			refuse := func(app *handlerstest.App, path, secret string, want int) {
+			refuse := func(app *apptest.App, path, secret string, want int) {
 				t.Helper()
 				res := app.Client(t).Do(http.MethodGet, path, nil, map[string]string{"X-API-SECRET": secret, "User-Agent": "broken-scanner/0.9"})
 				wantStatus(t, res, want)
 			}
-			for _, app := range []*handlerstest.App{first, second, first, second} {
+			for _, app := range []*apptest.App{first, second, first, second} {
 				refuse(app, "/api/v1/auth/verify", expiringSecret, http.StatusUnauthorized)
 				refuse(app, "/api/v1/auth/verify", pausedSecret, http.StatusUnauthorized)
 				refuse(app, "/api/v1/users", narrowSecret, http.StatusForbidden)
@@ -293,7 +293,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 				refuse(app, "/api/v1/auth/verify", oldSecret, http.StatusUnauthorized)
 			}
 			flush := func() {
-				for _, app := range []*handlerstest.App{first, second} {
+				for _, app := range []*apptest.App{first, second} {
 					if err := app.Keys.FlushRefusals(ctx); err != nil {
 						t.Fatal(err)
 					}
@@ -337,7 +337,7 @@ func TestFirstAPIRefusalOfEachKeyEachHourIsAudited(t *testing.T) {
 // The page filters by the query string, pages through plain links that htmx follows too, and
 // says which filter it did not understand, with 422, rather than failing.
 func TestAuditLogPageFiltersAndPages(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		seedAudit(t, app.Store, 60, time.Date(2030, 2, 3, 10, 0, 0, 0, time.UTC))
 
 		res := admin.Get("/admin/audit-log")

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -21,7 +21,7 @@ func TestAuditRetentionPrunesOldEvents(t *testing.T) {
 			now := store.Now()
 			seedAudit(t, store, 2, now.AddDate(0, 0, -31))
 			seedAudit(t, store, 1, now.AddDate(0, 0, -29))
-			handlerstest.NewOnStore(t, store, func(cfg *config.Config) { cfg.AuditRetention = 30 * 24 * time.Hour })
+			apptest.NewOnStore(t, store, func(cfg *config.Config) { cfg.AuditRetention = 30 * 24 * time.Hour })
 			eventually(t, "the prune", 10*time.Second, func() string {
 				if got := actionsOf(modelstest.AuditEvents(t, store, models.AuditFilter{})); !slices.Equal(got, []string{models.AuditKeyCreated, models.AuditPruned}) {
 					return fmt.Sprintf("events %v", got)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -22,10 +22,10 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			clock := setClock(nextSecond(), app.Store)
 			var secrets, pages []string
-			keep := func(res *handlerstest.Response, want int) *handlerstest.Response {
+			keep := func(res *apptest.Response, want int) *apptest.Response {
 				t.Helper()
 				wantStatus(t, res, want)
 				pages = append(pages, res.Request.Method+" "+res.Request.URL.String()+"\n"+res.Header.Get("Location")+"\n"+res.Body)
@@ -92,7 +92,7 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			keep(root.Post("/admin/api-keys/"+paused.PublicID+"/disable", url.Values{}), http.StatusSeeOther)
 
 			// The API's refusals, and the feed read with a key.
-			api := func(path, secret string, want int) *handlerstest.Response {
+			api := func(path, secret string, want int) *apptest.Response {
 				t.Helper()
 				return keep(app.Client(t).Do(http.MethodGet, path, nil, map[string]string{"X-API-SECRET": secret}), want)
 			}
@@ -145,7 +145,7 @@ func TestNoSecretReachesTheAuditLogTheLogOrAPage(t *testing.T) {
 			cookies := func() {
 				t.Helper()
 				for _, name := range []string{"keysmith_session", "keysmith_csrf"} {
-					for _, c := range []*handlerstest.Client{root, attacker, ada} {
+					for _, c := range []*apptest.Client{root, attacker, ada} {
 						if value := c.Cookie(name); value != "" {
 							secrets = append(secrets, value)
 						}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -23,7 +23,7 @@ func deniedEvents(t *testing.T, store *models.Store) []models.AuditEvent {
 // own account), a missing or wrong CSRF token or a cross-site request, by the signed-in user
 // or, for a visitor, from their address. The audit log shows them, route and all.
 func TestRefusedConsoleRequestsAreAudited(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, rootUser *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, rootUser *models.User) {
 		const connEmail = "conn@example.com"
 		app.CreateUser(t, connEmail, models.PermissionConnectivityAdmin)
 		conn := app.Client(t)
@@ -35,7 +35,7 @@ func TestRefusedConsoleRequestsAreAudited(t *testing.T) {
 
 		type want struct{ actor, route, path, detail string }
 		var wants []want
-		refuse := func(res *handlerstest.Response, status int, w want) {
+		refuse := func(res *apptest.Response, status int, w want) {
 			t.Helper()
 			wantStatus(t, res, status)
 			wants = append(wants, w)
@@ -98,7 +98,7 @@ func TestRefusalsAreBoundedAndSummedUpAtStop(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			store := modelstest.Open(t, target)
 			t.Run("serving", func(t *testing.T) {
-				app := handlerstest.NewOnStore(t, store)
+				app := apptest.NewOnStore(t, store)
 				visitor := app.Client(t)
 				visitor.Get("/login")
 				for range 14 {

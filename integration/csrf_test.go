@@ -9,13 +9,13 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
 
 // storedKeyCount is how many keys the store holds.
-func storedKeyCount(t *testing.T, app *handlerstest.App) int64 {
+func storedKeyCount(t *testing.T, app *apptest.App) int64 {
 	t.Helper()
 	page, err := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{})
 	if err != nil {
@@ -27,7 +27,7 @@ func storedKeyCount(t *testing.T, app *handlerstest.App) int64 {
 // A cookie-injecting attacker takes a seed and its token from a browser of their own and
 // plants the seed in the victim's browser: the pair must not work beside the victim's session.
 func TestCSRFPairFromAnotherBrowserIsRefused(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, victim *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, victim *apptest.Client) {
 		anonymous := app.Client(t)
 		anonymous.Get("/login")
 		app.CreateUser(t, "mallory@example.com", models.PermissionConnectivityAdmin)
@@ -38,7 +38,7 @@ func TestCSRFPairFromAnotherBrowserIsRefused(t *testing.T) {
 
 		// send posts the create form for a key named after the attempt, with the victim's
 		// session cookie beside the given seed, the token in the body or in the header.
-		send := func(name, seed, token, via string) *handlerstest.Response {
+		send := func(name, seed, token, via string) *apptest.Response {
 			headers := map[string]string{
 				"Content-Type": "application/x-www-form-urlencoded",
 				"Cookie":       "keysmith_session=" + victimSession + "; keysmith_csrf=" + seed,
@@ -81,12 +81,12 @@ func TestCSRFPairFromAnotherBrowserIsRefused(t *testing.T) {
 func TestCSRFTokenRenewedAtSignInAndSignOut(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			browser := app.Client(t)
 			// signInWith posts the sign-in form with the given token; "" sends the client's.
-			signInWith := func(token string) *handlerstest.Response {
-				form := url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}}
+			signInWith := func(token string) *apptest.Response {
+				form := url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}}
 				if token != "" {
 					form.Set("_csrf", token)
 				}
@@ -130,7 +130,7 @@ func TestCSRFTokenRenewedAtSignInAndSignOut(t *testing.T) {
 // The token is read from the body, urlencoded or multipart, or from the header; never from
 // the query string, which ends up in logs, history and Referer headers.
 func TestCSRFTokenIsNeverReadFromTheQueryString(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		query := "?_csrf=" + url.QueryEscape(admin.CSRF)
 		form := createForm("token in the query", models.ScopeManageDocumentation, "30d")
 		res := admin.Do(http.MethodPost, "/admin/api-keys"+query, strings.NewReader(form.Encode()),
@@ -162,8 +162,8 @@ func TestCSRFTokenIsNeverReadFromTheQueryString(t *testing.T) {
 }
 
 func TestCSRFIsRequired(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
-		for name, res := range map[string]*handlerstest.Response{
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
+		for name, res := range map[string]*apptest.Response{
 			"missing token": admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {""}}),
 			"wrong token":   admin.Post("/admin/api-keys", url.Values{"name": {"x"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "_csrf": {"forged"}}),
 			"cross-site": admin.Do(http.MethodPost, "/admin/api-keys", strings.NewReader(createForm("x", models.ScopeManageDocumentation, "30d").Encode()+"&_csrf="+url.QueryEscape(admin.CSRF)),
@@ -178,7 +178,7 @@ func TestCSRFIsRequired(t *testing.T) {
 			t.Errorf("%d keys created without a valid CSRF token", page.Total)
 		}
 		visitor := app.Client(t)
-		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "_csrf": {"nope"}})
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}, "_csrf": {"nope"}})
 		wantStatus(t, res, http.StatusForbidden)
 		// The same token with the header works, as htmx sends it.
 		res = admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", createForm("via header", models.ScopeManageDocumentation, "30d"))

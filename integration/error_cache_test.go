@@ -6,14 +6,14 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 // Every error answer, whoever writes it (a handler, Echo's router, the body limit, the CSRF
 // check, the static file server), tells caches not to keep it.
 func TestErrorAnswersAreNeverStored(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		app.CreateUser(t, "reader@example.com", models.PermissionNone)
 		reader := app.Client(t)
 		reader.Login("reader@example.com")
@@ -30,33 +30,33 @@ func TestErrorAnswersAreNeverStored(t *testing.T) {
 
 		cases := []struct {
 			name   string
-			do     func() *handlerstest.Response
+			do     func() *apptest.Response
 			status int
 		}{
-			{"page not found", func() *handlerstest.Response { return visitor.Get("/no-such-page") }, http.StatusNotFound},
-			{"page not found, HEAD", func() *handlerstest.Response {
+			{"page not found", func() *apptest.Response { return visitor.Get("/no-such-page") }, http.StatusNotFound},
+			{"page not found, HEAD", func() *apptest.Response {
 				return visitor.Do(http.MethodHead, "/no-such-page", nil, nil)
 			}, http.StatusNotFound},
-			{"page not found over htmx", func() *handlerstest.Response {
+			{"page not found over htmx", func() *apptest.Response {
 				return visitor.Do(http.MethodGet, "/no-such-page", nil, map[string]string{"HX-Request": "true"})
 			}, http.StatusNotFound},
-			{"method not allowed", func() *handlerstest.Response {
+			{"method not allowed", func() *apptest.Response {
 				return visitor.Do(madeUpMethod, "/healthz", nil, nil)
 			}, http.StatusMethodNotAllowed},
-			{"CSRF token refused", func() *handlerstest.Response {
+			{"CSRF token refused", func() *apptest.Response {
 				return visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"x"}, "_csrf": {"forged"}})
 			}, http.StatusForbidden},
-			{"sign-in throttled", func() *handlerstest.Response { return guesser.Post("/login", wrong) }, http.StatusTooManyRequests},
-			{"permission missing", func() *handlerstest.Response { return reader.Get("/admin/api-keys") }, http.StatusForbidden},
-			{"key not found over htmx", func() *handlerstest.Response {
+			{"sign-in throttled", func() *apptest.Response { return guesser.Post("/login", wrong) }, http.StatusTooManyRequests},
+			{"permission missing", func() *apptest.Response { return reader.Get("/admin/api-keys") }, http.StatusForbidden},
+			{"key not found over htmx", func() *apptest.Response {
 				return admin.HTMX(http.MethodGet, "/admin/api-keys/ak_nosuchkey/delete", "dialog-slot", nil)
 			}, http.StatusNotFound},
-			{"form too large", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form) }, http.StatusRequestEntityTooLarge},
-			{"API route not found", func() *handlerstest.Response { return visitor.Get("/api/v1/no-such-thing") }, http.StatusNotFound},
-			{"API key missing", func() *handlerstest.Response { return visitor.Get("/api/v1/items") }, http.StatusUnauthorized},
-			{"static file not found", func() *handlerstest.Response { return visitor.Get("/static/no-such-file.css?v=0123456789ab") }, http.StatusNotFound},
-			{"static directory", func() *handlerstest.Response { return visitor.Get("/static/?v=0123456789ab") }, http.StatusNotFound},
-			{"static range not satisfiable", func() *handlerstest.Response {
+			{"form too large", func() *apptest.Response { return admin.Post("/admin/api-keys", form) }, http.StatusRequestEntityTooLarge},
+			{"API route not found", func() *apptest.Response { return visitor.Get("/api/v1/no-such-thing") }, http.StatusNotFound},
+			{"API key missing", func() *apptest.Response { return visitor.Get("/api/v1/items") }, http.StatusUnauthorized},
+			{"static file not found", func() *apptest.Response { return visitor.Get("/static/no-such-file.css?v=0123456789ab") }, http.StatusNotFound},
+			{"static directory", func() *apptest.Response { return visitor.Get("/static/?v=0123456789ab") }, http.StatusNotFound},
+			{"static range not satisfiable", func() *apptest.Response {
 				return visitor.Do(http.MethodGet, "/static/app.css?v=0123456789ab", nil, map[string]string{"Range": "bytes=99999999-"})
 			}, http.StatusRequestedRangeNotSatisfiable},
 		}

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -34,9 +34,9 @@ const (
 // faultApp starts Keysmith on PostgreSQL behind a proxy the test controls, with short
 // deadlines, and returns a store that reaches the database directly. It skips without
 // PostgreSQL.
-func faultApp(t *testing.T, configure ...func(*config.Config)) (app *handlerstest.App, proxy *modelstest.Proxy, direct *models.Store) {
+func faultApp(t *testing.T, configure ...func(*config.Config)) (app *apptest.App, proxy *modelstest.Proxy, direct *models.Store) {
 	t.Helper()
-	return handlerstest.NewBehindProxy(t, faultDBTimeout, append([]func(*config.Config){func(cfg *config.Config) {
+	return apptest.NewBehindProxy(t, faultDBTimeout, append([]func(*config.Config){func(cfg *config.Config) {
 		cfg.VerifyDBTimeout = faultVerifyTimeout
 		cfg.StaleKeysFor = faultStaleFor
 		// The test's end stops the server, maybe with the database still away.
@@ -46,19 +46,19 @@ func faultApp(t *testing.T, configure ...func(*config.Config)) (app *handlerstes
 
 // answer is one request's outcome and how long it took.
 type answer struct {
-	*handlerstest.Response
+	*apptest.Response
 	took time.Duration
 }
 
-func timed(do func() *handlerstest.Response) answer {
+func timed(do func() *apptest.Response) answer {
 	start := time.Now()
 	res := do()
 	return answer{Response: res, took: time.Since(start)}
 }
 
 // verifyAs asks the gateway endpoint about secret, as the given client.
-func verifyAs(c *handlerstest.Client, secret, userAgent string) answer {
-	return timed(func() *handlerstest.Response {
+func verifyAs(c *apptest.Client, secret, userAgent string) answer {
+	return timed(func() *apptest.Response {
 		return c.Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret, "User-Agent": userAgent})
 	})
 }
@@ -92,7 +92,7 @@ func wantJSONUnavailable(t *testing.T, what string, got answer, deadline time.Du
 }
 
 // metricValue reads one sample from the server's metrics, or -1 when it is missing.
-func metricValue(t *testing.T, app *handlerstest.App, sample string) float64 {
+func metricValue(t *testing.T, app *apptest.App, sample string) float64 {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	app.Server.Metrics.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
@@ -191,17 +191,17 @@ func TestDatabaseFaults(t *testing.T) {
 				t.Errorf("uncached key, again during the outage, took %v: it waited for the database again", again.took)
 			}
 			// An API call whose own work needs the database.
-			wantJSONUnavailable(t, "GET /api/v1/items during the outage", timed(func() *handlerstest.Response {
+			wantJSONUnavailable(t, "GET /api/v1/items during the outage", timed(func() *apptest.Response {
 				return gateway.Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"X-API-SECRET": cached})
 			}), faultDBTimeout)
 			// A console page.
-			page := timed(func() *handlerstest.Response { return admin.Get("/admin/api-keys") })
+			page := timed(func() *apptest.Response { return admin.Get("/admin/api-keys") })
 			wantUnavailable(t, "the list page during the outage", page, faultDBTimeout)
 			if !strings.Contains(page.Body, "Keysmith cannot reach its database") || !strings.Contains(page.Body, page.Header.Get("X-Request-Id")) {
 				t.Errorf("the list page during the outage says %.500s; want the database message and the reference %q", page.Body, page.Header.Get("X-Request-Id"))
 			}
 			// The same over htmx: a fragment, with the reference too.
-			fragment := timed(func() *handlerstest.Response {
+			fragment := timed(func() *apptest.Response {
 				return admin.HTMX(http.MethodGet, "/admin/api-keys?q=x", "#key-list", nil)
 			})
 			wantUnavailable(t, "the list over htmx during the outage", fragment, faultDBTimeout)
@@ -209,15 +209,15 @@ func TestDatabaseFaults(t *testing.T) {
 				t.Errorf("the list over htmx during the outage says %.500s; want the database message and the reference %q", fragment.Body, fragment.Header.Get("X-Request-Id"))
 			}
 			// Sign-in.
-			wantUnavailable(t, "sign-in during the outage", timed(func() *handlerstest.Response {
-				return signIn.Post("/login", url.Values{"email": {"ada@example.com"}, "password": {handlerstest.DefaultPassword}})
+			wantUnavailable(t, "sign-in during the outage", timed(func() *apptest.Response {
+				return signIn.Post("/login", url.Values{"email": {"ada@example.com"}, "password": {apptest.DefaultPassword}})
 			}), faultDBTimeout)
 			// Health: /readyz fails within the verification deadline, /healthz keeps answering.
-			ready := timed(func() *handlerstest.Response { return gateway.Get("/readyz") })
+			ready := timed(func() *apptest.Response { return gateway.Get("/readyz") })
 			if ready.StatusCode != http.StatusServiceUnavailable || ready.took > faultVerifyTimeout+faultSlack {
 				t.Errorf("/readyz during the outage: status %d after %v, want 503 within %v", ready.StatusCode, ready.took, faultVerifyTimeout+faultSlack)
 			}
-			if health := timed(func() *handlerstest.Response { return gateway.Get("/healthz") }); health.StatusCode != http.StatusOK || health.took > faultSlack {
+			if health := timed(func() *apptest.Response { return gateway.Get("/healthz") }); health.StatusCode != http.StatusOK || health.took > faultSlack {
 				t.Errorf("/healthz during the outage: status %d after %v, want 200 at once", health.StatusCode, health.took)
 			}
 			if fault.hangs {
@@ -373,7 +373,7 @@ func TestDroppedConnectionsAreABlip(t *testing.T) {
 	gateway := app.Client(t)
 	proxy.Drop()
 	for i := range 20 {
-		for what, got := range map[string]*handlerstest.Response{
+		for what, got := range map[string]*apptest.Response{
 			"list page": admin.Get("/admin/api-keys"),
 			"items":     gateway.Do(http.MethodGet, "/api/v1/items", nil, map[string]string{"X-API-SECRET": secret}),
 		} {

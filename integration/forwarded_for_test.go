@@ -7,18 +7,18 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 )
 
 func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
-	guess := func(c *handlerstest.Client, email, forwardedFor string) int {
+	guess := func(c *apptest.Client, email, forwardedFor string) int {
 		form := url.Values{"email": {email}, "password": {"wrong"}, "_csrf": {c.CSRF}}
 		return c.Do(http.MethodPost, "/login", strings.NewReader(form.Encode()), map[string]string{
 			"Content-Type": "application/x-www-form-urlencoded", "X-Forwarded-For": forwardedFor,
 		}).StatusCode
 	}
 	// Without a trusted proxy, a forged header does not make each guess a new address.
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		attacker := app.Client(t)
 		attacker.Get("/login")
 		for i := range 20 {
@@ -29,7 +29,7 @@ func TestForwardedForIsBelievedOnlyFromTrustedProxies(t *testing.T) {
 		}
 	})
 	// Behind a trusted proxy, clients are told apart by the address it forwards.
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		attacker := app.Client(t)
 		attacker.Get("/login")
 		for i := range 20 {

@@ -4,14 +4,14 @@ import (
 	"net/http"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models/modelstest"
 )
 
 func TestHealth(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			c := app.Client(t)
 			wantStatus(t, c.Get("/healthz"), http.StatusOK)
 			wantStatus(t, c.Get("/readyz"), http.StatusOK)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -26,11 +26,11 @@ const adminEmail = "admin@example.com"
 var secretInPage = regexp.MustCompile(`ksk_[0-9A-Za-z]{49}`)
 
 // eachApp runs fn against a fresh server per database, with a Connectivity admin signed in.
-func eachApp(t *testing.T, fn func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client), configure ...func(*config.Config)) {
+func eachApp(t *testing.T, fn func(t *testing.T, app *apptest.App, admin *apptest.Client), configure ...func(*config.Config)) {
 	t.Helper()
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target, configure...)
+			app := apptest.New(t, target, configure...)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			admin := app.Client(t)
 			admin.Login(adminEmail)
@@ -52,7 +52,7 @@ func doc(t *testing.T, body string) *goquery.Document {
 
 // wantStatus stops the test when res does not have the status want, and shows the body, which
 // says why.
-func wantStatus(t *testing.T, res *handlerstest.Response, want int) {
+func wantStatus(t *testing.T, res *apptest.Response, want int) {
 	t.Helper()
 	if res.StatusCode != want {
 		t.Fatalf("%s %s: status %d, want %d; body:\n%s", res.Request.Method, res.Request.URL.Path, res.StatusCode, want, res.Body)
@@ -75,7 +75,7 @@ func createForm(name string, scope models.Scope, expiresIn string) url.Values {
 }
 
 // behindLoopbackProxy configures an app that believes 127.0.0.1, the tests' clients but for
-// those of handlerstest.App.ClientFrom, as a reverse proxy: its X-Forwarded-For and
+// those of apptest.App.ClientFrom, as a reverse proxy: its X-Forwarded-For and
 // X-Request-Id.
 func behindLoopbackProxy(cfg *config.Config) {
 	_, loopback, _ := net.ParseCIDR("127.0.0.1/32")

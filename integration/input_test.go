@@ -9,7 +9,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -17,34 +17,34 @@ import (
 // reach a handler or the database: 422 naming the parameter (400 for the path), never 500 on
 // PostgreSQL, and nothing stored.
 func TestBadBytesInPagesAreRefused(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		form := func(name, scope string) url.Values {
 			return url.Values{"name": {name}, "scope": {scope}, "expires_in": {"30d"}}
 		}
 		for _, tc := range []struct {
 			name   string
-			send   func() *handlerstest.Response
+			send   func() *apptest.Response
 			status int
 			want   string // in the message
 		}{
-			{"NUL in the key name", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form("a\x00b", "admin")) }, 422, "name must not contain NUL"},
-			{"invalid UTF-8 in the key name", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form("caf\xe9", "admin")) }, 422, "name must be valid UTF-8"},
-			{"escape in the scope", func() *handlerstest.Response { return admin.Post("/admin/api-keys", form("ok", "admin\x1b")) }, 422, "scope must not contain control characters"},
-			{"NUL in a field's name", func() *handlerstest.Response {
+			{"NUL in the key name", func() *apptest.Response { return admin.Post("/admin/api-keys", form("a\x00b", "admin")) }, 422, "name must not contain NUL"},
+			{"invalid UTF-8 in the key name", func() *apptest.Response { return admin.Post("/admin/api-keys", form("caf\xe9", "admin")) }, 422, "name must be valid UTF-8"},
+			{"escape in the scope", func() *apptest.Response { return admin.Post("/admin/api-keys", form("ok", "admin\x1b")) }, 422, "scope must not contain control characters"},
+			{"NUL in a field's name", func() *apptest.Response {
 				return admin.Post("/admin/api-keys", url.Values{"name": {"ok"}, "scope": {"manage-documentation"}, "expires_in": {"30d"}, "x\x00": {"1"}})
 			}, 422, "parameter names must not contain NUL"},
-			{"NUL in the key name over htmx", func() *handlerstest.Response {
+			{"NUL in the key name over htmx", func() *apptest.Response {
 				return admin.HTMX(http.MethodPost, "/admin/api-keys", "dialog-slot", form("a\x00b", "admin"))
 			}, 422, "name must not contain NUL"},
-			{"NUL in the search", func() *handlerstest.Response { return admin.Get("/admin/api-keys?q=a%00b") }, 422, "q must not contain NUL"},
-			{"invalid UTF-8 in the search", func() *handlerstest.Response { return admin.Get("/admin/api-keys?q=%FF") }, 422, "q must be valid UTF-8"},
-			{"NUL in the search over htmx", func() *handlerstest.Response {
+			{"NUL in the search", func() *apptest.Response { return admin.Get("/admin/api-keys?q=a%00b") }, 422, "q must not contain NUL"},
+			{"invalid UTF-8 in the search", func() *apptest.Response { return admin.Get("/admin/api-keys?q=%FF") }, 422, "q must be valid UTF-8"},
+			{"NUL in the search over htmx", func() *apptest.Response {
 				return admin.HTMX(http.MethodGet, "/admin/api-keys?q=%00", "api-key-list", nil)
 			}, 422, "q must not contain NUL"},
-			{"line feed in the sort", func() *handlerstest.Response { return admin.Get("/admin/api-keys?sort=name%0A") }, 422, "sort must not contain control characters"},
-			{"NUL in the setup token", func() *handlerstest.Response { return app.Client(t).Get("/setup?token=%00") }, 422, "token must not contain NUL"},
-			{"NUL in a key's address", func() *handlerstest.Response { return admin.Get("/admin/api-keys/ak_%00/delete") }, 400, "The address holds characters"},
-			{"invalid UTF-8 in a key's address", func() *handlerstest.Response { return admin.Get("/admin/api-keys/%FF/delete") }, 400, "The address holds characters"},
+			{"line feed in the sort", func() *apptest.Response { return admin.Get("/admin/api-keys?sort=name%0A") }, 422, "sort must not contain control characters"},
+			{"NUL in the setup token", func() *apptest.Response { return app.Client(t).Get("/setup?token=%00") }, 422, "token must not contain NUL"},
+			{"NUL in a key's address", func() *apptest.Response { return admin.Get("/admin/api-keys/ak_%00/delete") }, 400, "The address holds characters"},
+			{"invalid UTF-8 in a key's address", func() *apptest.Response { return admin.Get("/admin/api-keys/%FF/delete") }, 400, "The address holds characters"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				res := tc.send()
@@ -129,7 +129,7 @@ func TestBadBytesInAScannersRequestsAreRefused(t *testing.T) {
 // loopback clients, 127.0.0.1, are the proxy; 127.0.0.9 is not), and the address of the list a
 // delete over htmx reloads.
 func TestBadBytesInHeadersAreNotPassedOn(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		for _, tc := range []struct {
 			name, sent, from string
 			kept             bool

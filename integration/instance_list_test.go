@@ -9,13 +9,13 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 )
 
 // instanceRows reads Administration › Instances: each row's cells by test id, by instance id.
-func instanceRows(t *testing.T, admin *handlerstest.Client) map[string]map[string]string {
+func instanceRows(t *testing.T, admin *apptest.Client) map[string]map[string]string {
 	t.Helper()
 	res := admin.Get("/admin/instances")
 	wantStatus(t, res, http.StatusOK)
@@ -38,7 +38,7 @@ func instanceRows(t *testing.T, admin *handlerstest.Client) map[string]map[strin
 // it is linked for administrators, and for them only.
 func TestInstancesPageListsLiveInstances(t *testing.T) {
 	fast := func(cfg *config.Config) { cfg.HeartbeatInterval = 20 * time.Millisecond }
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		other := models.Instance{ID: "in_other", Address: "10.0.0.2:8080", Hostname: "web-2", Version: "v9.9.9",
 			StartedAt: app.Store.Now(), ListenerState: models.ListenerReconnecting, CacheEntries: 7}

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -21,19 +21,19 @@ func signInForm(email, password string) url.Values {
 }
 
 // loginError is the message the login page shows.
-func loginError(t *testing.T, res *handlerstest.Response) string {
+func loginError(t *testing.T, res *apptest.Response) string {
 	t.Helper()
 	return doc(t, res.Body).Find(`[data-testid="login-error"]`).Text()
 }
 
 func TestOwnerSignsInFromAnotherAddressAfterAnAttacker(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		attacker := app.ClientFrom(t, "127.0.0.2")
 		attacker.Get("/login")
 		for range 5 {
 			wantStatus(t, attacker.Post("/login", signInForm(adminEmail, "a guess")), http.StatusUnauthorized)
 		}
-		res := attacker.Post("/login", signInForm(adminEmail, handlerstest.DefaultPassword))
+		res := attacker.Post("/login", signInForm(adminEmail, apptest.DefaultPassword))
 		wantStatus(t, res, http.StatusTooManyRequests)
 		if got, want := res.Header.Get("Retry-After"), "60"; got != want {
 			t.Errorf("Retry-After: got %q, want %q", got, want)
@@ -44,14 +44,14 @@ func TestOwnerSignsInFromAnotherAddressAfterAnAttacker(t *testing.T) {
 }
 
 func TestMalformedSignInIsRefusedAndCounted(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		cases := []struct {
 			name, email, password, field string
 		}{
-			{"NUL in the email", "admin\x00@example.com", handlerstest.DefaultPassword, "email"},
-			{"invalid UTF-8 in the email", "admin\xff\xfe@example.com", handlerstest.DefaultPassword, "email"},
-			{"control character in the email", "admin\x7f@example.com", handlerstest.DefaultPassword, "email"},
-			{"email too long", strings.Repeat("a", 300) + "@example.com", handlerstest.DefaultPassword, "email"},
+			{"NUL in the email", "admin\x00@example.com", apptest.DefaultPassword, "email"},
+			{"invalid UTF-8 in the email", "admin\xff\xfe@example.com", apptest.DefaultPassword, "email"},
+			{"control character in the email", "admin\x7f@example.com", apptest.DefaultPassword, "email"},
+			{"email too long", strings.Repeat("a", 300) + "@example.com", apptest.DefaultPassword, "email"},
 			{"NUL in the password", adminEmail, "correct\x00horse", "password"},
 			{"invalid UTF-8 in the password", adminEmail, "\xc0\xafcorrect", "password"},
 			{"password too long", adminEmail, strings.Repeat("p", 5000), "password"},
@@ -94,10 +94,10 @@ func TestMalformedSignInIsRefusedAndCounted(t *testing.T) {
 
 func TestSignInCountersAreSharedAcrossInstances(t *testing.T) {
 	target := modelstest.Postgres(t, "the sign-in throttle of two instances")
-	first := handlerstest.New(t, target)
-	second := handlerstest.NewOnStore(t, modelstest.Open(t, target))
+	first := apptest.New(t, target)
+	second := apptest.NewOnStore(t, modelstest.Open(t, target))
 	first.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
-	clients := []*handlerstest.Client{first.Client(t), second.Client(t)}
+	clients := []*apptest.Client{first.Client(t), second.Client(t)}
 	for _, c := range clients {
 		c.Get("/login")
 	}
@@ -126,7 +126,7 @@ func TestSignInDuringAnOutageCountsNothing(t *testing.T) {
 	for _, fault := range faults {
 		fault.inject()
 		for range fault.attempts {
-			res := timed(func() *handlerstest.Response { return visitor.Post("/login", signInForm(adminEmail, "a guess")) })
+			res := timed(func() *apptest.Response { return visitor.Post("/login", signInForm(adminEmail, "a guess")) })
 			wantUnavailable(t, "sign-in with the database "+fault.name, res, faultDBTimeout)
 			attempts++
 		}
@@ -149,19 +149,19 @@ func TestSignInDuringAnOutageCountsNothing(t *testing.T) {
 }
 
 func TestSignInPastTheHashLimitIsRefusedAtOnce(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		// One hash at a time, nobody waiting; a user whose hash takes a while keeps it busy.
 		app.Store.SetPasswordHashLimit(1, 0, 0)
 		slow := app.CreateUser(t, "slow@example.com", models.PermissionConnectivityAdmin)
-		slowHash := models.PasswordParams{Memory: 8, Time: 30_000, Threads: 1}.Hash(handlerstest.DefaultPassword)
+		slowHash := models.PasswordParams{Memory: 8, Time: 30_000, Threads: 1}.Hash(apptest.DefaultPassword)
 		if err := app.Store.Exec(t.Context(), "UPDATE users SET password_hash = ? WHERE id = ?", slowHash, slow.ID); err != nil {
 			t.Fatal(err)
 		}
 		owner := app.ClientFrom(t, "127.0.0.2")
 		owner.Get("/login")
-		var signedIn *handlerstest.Response
+		var signedIn *apptest.Response
 		var wg sync.WaitGroup
-		wg.Go(func() { signedIn = owner.Post("/login", signInForm(slow.Email, handlerstest.DefaultPassword)) })
+		wg.Go(func() { signedIn = owner.Post("/login", signInForm(slow.Email, apptest.DefaultPassword)) })
 		for deadline := time.Now().Add(5 * time.Second); app.Store.PasswordHashStats().Running == 0; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatal("the slow sign-in did not start hashing")
@@ -169,7 +169,7 @@ func TestSignInPastTheHashLimitIsRefusedAtOnce(t *testing.T) {
 		}
 		visitor := app.ClientFrom(t, "127.0.0.3")
 		visitor.Get("/login")
-		res := timed(func() *handlerstest.Response { return visitor.Post("/login", signInForm(adminEmail, "a guess")) })
+		res := timed(func() *apptest.Response { return visitor.Post("/login", signInForm(adminEmail, "a guess")) })
 		wg.Wait()
 		wantStatus(t, signedIn, http.StatusSeeOther)
 		wantStatus(t, res.Response, http.StatusServiceUnavailable)
@@ -202,7 +202,7 @@ func TestNoPasswordHashAtStartUp(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			visitor := app.Client(t)
 			wantStatus(t, visitor.Get("/login"), http.StatusOK)
 			runtime.ReadMemStats(&after)
@@ -224,7 +224,7 @@ func TestNoPasswordHashAtStartUp(t *testing.T) {
 // API Keys list for an administrator, Your account for someone with no administration
 // permission, who would meet only a 403 page in the console. So does the site's root.
 func TestSignInLeadsWhereTheUserMayGo(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		app.CreateUser(t, "reader@example.com", models.PermissionNone)
 		for _, tc := range []struct{ email, want string }{
 			{adminEmail, "/admin/api-keys"},
@@ -232,7 +232,7 @@ func TestSignInLeadsWhereTheUserMayGo(t *testing.T) {
 		} {
 			client := app.Client(t)
 			client.Get("/login")
-			res := client.Post("/login", signInForm(tc.email, handlerstest.DefaultPassword))
+			res := client.Post("/login", signInForm(tc.email, apptest.DefaultPassword))
 			wantStatus(t, res, http.StatusSeeOther)
 			if got := res.Header.Get("Location"); got != tc.want {
 				t.Errorf("%s signed in: sent to %q, want %q", tc.email, got, tc.want)
@@ -252,7 +252,7 @@ func TestSignInLeadsWhereTheUserMayGo(t *testing.T) {
 }
 
 func TestLoginRedirectsAndReturns(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		visitor := app.Client(t)
 		res := visitor.Get("/admin/api-keys?q=gate&sort=name")
 		wantStatus(t, res, http.StatusSeeOther)
@@ -260,7 +260,7 @@ func TestLoginRedirectsAndReturns(t *testing.T) {
 			t.Fatalf("redirect to %q, want %q", got, want)
 		}
 		visitor.Get(res.Header.Get("Location"))
-		login := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {"/admin/api-keys?q=gate&sort=name"}})
+		login := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}, "next": {"/admin/api-keys?q=gate&sort=name"}})
 		wantStatus(t, login, http.StatusSeeOther)
 		if got := login.Header.Get("Location"); got != "/admin/api-keys?q=gate&sort=name" {
 			t.Errorf("after login: redirect to %q, want the page asked for", got)
@@ -268,7 +268,7 @@ func TestLoginRedirectsAndReturns(t *testing.T) {
 		for _, next := range []string{"//evil.example/x", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"} {
 			other := app.Client(t)
 			other.Get("/login")
-			res := other.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}, "next": {next}})
+			res := other.Post("/login", url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}, "next": {next}})
 			if got := res.Header.Get("Location"); got != "/admin/api-keys" {
 				t.Errorf("next=%q: redirect to %q, want /admin/api-keys", next, got)
 			}
@@ -277,7 +277,7 @@ func TestLoginRedirectsAndReturns(t *testing.T) {
 }
 
 func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		visitor := app.Client(t)
 		visitor.Get("/login")
 		wrongPassword := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"not the password"}})
@@ -293,7 +293,7 @@ func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
 			visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {"still wrong"}})
 		}
 		// Five failures for the account: even the right password now waits.
-		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}})
+		res := visitor.Post("/login", url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}})
 		wantStatus(t, res, http.StatusTooManyRequests)
 		if retry := res.Header.Get("Retry-After"); retry == "" || retry == "0" {
 			t.Errorf("Retry-After = %q, want seconds to wait", retry)
@@ -303,7 +303,7 @@ func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
 		}
 		// Another account from the same address still gets through.
 		app.CreateUser(t, "other@example.com", models.PermissionConnectivityAdmin)
-		res = visitor.Post("/login", url.Values{"email": {"other@example.com"}, "password": {handlerstest.DefaultPassword}})
+		res = visitor.Post("/login", url.Values{"email": {"other@example.com"}, "password": {apptest.DefaultPassword}})
 		wantStatus(t, res, http.StatusSeeOther)
 		// Twenty failures from one address lock it for every account.
 		attacker := app.Client(t)
@@ -312,16 +312,16 @@ func TestLoginFailureIsGenericAndThrottled(t *testing.T) {
 			attacker.Post("/login", url.Values{"email": {"spray" + string(rune('a'+i)) + "@example.com"}, "password": {"x"}})
 		}
 		app.CreateUser(t, "third@example.com", models.PermissionConnectivityAdmin)
-		res = attacker.Post("/login", url.Values{"email": {"third@example.com"}, "password": {handlerstest.DefaultPassword}})
+		res = attacker.Post("/login", url.Values{"email": {"third@example.com"}, "password": {apptest.DefaultPassword}})
 		wantStatus(t, res, http.StatusTooManyRequests)
 	})
 }
 
 func TestParallelGuessesAreThrottledToo(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		// One browser each (a client remembers the CSRF token of each answer, so it is not
 		// shared between goroutines), all from the same address.
-		attackers := make([]*handlerstest.Client, 12)
+		attackers := make([]*apptest.Client, 12)
 		for i := range attackers {
 			attackers[i] = app.Client(t)
 			attackers[i].Get("/login")

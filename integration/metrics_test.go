@@ -20,7 +20,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -188,7 +188,7 @@ func TestMetricsCountAKnownSequence(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			metrics := httptest.NewServer(app.Server.Metrics.Handler())
 			t.Cleanup(metrics.Close)
 			app.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)

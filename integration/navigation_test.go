@@ -9,7 +9,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/views"
 )
@@ -19,7 +19,7 @@ import (
 // the 403 page leads to none of them but offers to sign in as someone else, coming back to
 // the refused page.
 func TestNavigationShowsOnlyWhatTheUserMayOpen(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		d := doc(t, admin.Get("/admin/scanners").Body)
 		var links []string
 		d.Find(`nav[aria-label="Main"] [data-testid="nav-sections"] a`).Each(func(_ int, a *goquery.Selection) {

@@ -5,12 +5,12 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
 func TestPermissionRequired(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		app.CreateUser(t, "reader@example.com", models.PermissionNone)
 		reader := app.Client(t)
 		reader.Login("reader@example.com")

@@ -16,7 +16,7 @@ import (
 	"github.com/PuerkitoBio/goquery"
 	"github.com/jackc/pgx/v5"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -49,7 +49,7 @@ func readProof(t *testing.T, body string) (p proof, ok bool) {
 
 // pollProof asks for the proof as htmx does, every 200 ms like the fragment, until it is
 // settled, and fails the test if it is not within the console's 2 s and a margin.
-func pollProof(t *testing.T, admin *handlerstest.Client, p proof) proof {
+func pollProof(t *testing.T, admin *apptest.Client, p proof) proof {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for p.state == "waiting" {
@@ -69,7 +69,7 @@ func pollProof(t *testing.T, admin *handlerstest.Client, p proof) proof {
 
 // deleteWithoutJS deletes a key as a browser without JavaScript does, and returns the page the
 // redirect leads to.
-func deleteWithoutJS(t *testing.T, admin *handlerstest.Client, key *models.APIKey) *handlerstest.Response {
+func deleteWithoutJS(t *testing.T, admin *apptest.Client, key *models.APIKey) *apptest.Response {
 	t.Helper()
 	admin.Get("/admin/api-keys/" + key.PublicID + "/delete")
 	res := admin.Post("/admin/api-keys/"+key.PublicID+"/delete", url.Values{"confirm_name": {key.Name}})
@@ -79,7 +79,7 @@ func deleteWithoutJS(t *testing.T, admin *handlerstest.Client, key *models.APIKe
 
 // deleteOverHTMX deletes a key as the console's dialog does, and returns the proof its answer
 // carries out of band.
-func deleteOverHTMX(t *testing.T, admin *handlerstest.Client, key *models.APIKey) proof {
+func deleteOverHTMX(t *testing.T, admin *apptest.Client, key *models.APIKey) proof {
 	t.Helper()
 	wantStatus(t, admin.HTMX(http.MethodGet, "/admin/api-keys/"+key.PublicID+"/delete", "dialog-slot", nil), http.StatusOK)
 	res := admin.HTMX(http.MethodDelete, "/admin/api-keys/"+key.PublicID, "dialog-slot", url.Values{"confirm_name": {key.Name}})
@@ -96,7 +96,7 @@ const revokedOnOne = "Revoked on 1 of 1 instances in "
 // After a delete the console says on how many instances the key was revoked, and how fast:
 // without JavaScript on the page the delete leads to, once; with htmx in place.
 func TestDeleteShowsWhereTheKeyWasRevoked(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		plain, _ := createKey(t, app.Store, "Plain")
 		viaHTMX, _ := createKey(t, app.Store, "Via htmx")
 
@@ -119,7 +119,7 @@ func TestDeleteShowsWhereTheKeyWasRevoked(t *testing.T) {
 
 // A revocation's fragment is for administrators, and only for revocations that exist.
 func TestRevocationProofAddress(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "Revoked")
 		if _, err := app.Store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
 			t.Fatal(err)
@@ -135,7 +135,7 @@ func TestRevocationProofAddress(t *testing.T) {
 			t.Errorf("proof's page without JavaScript: got %+v (shown %v), want complete", got, ok)
 		}
 		for _, bad := range []string{fmt.Sprint(id + 1), "0", "-1", "abc", "1e3", "99999999999999999999", "%00", "%E2%80%8B1"} {
-			for _, res := range []*handlerstest.Response{
+			for _, res := range []*apptest.Response{
 				admin.Get("/admin/revocations/" + bad),
 				admin.HTMX(http.MethodGet, "/admin/revocations/"+bad, "revocation-proof", nil),
 			} {
@@ -153,7 +153,7 @@ func TestRevocationProofAddress(t *testing.T) {
 }
 
 // waitForLiveInstances waits until the registry lists the apps' instances as live.
-func waitForLiveInstances(t *testing.T, store *models.Store, apps ...*handlerstest.App) {
+func waitForLiveInstances(t *testing.T, store *models.Store, apps ...*apptest.App) {
 	t.Helper()
 	var want []string
 	for _, app := range apps {
@@ -263,9 +263,9 @@ func freezeBackends(t *testing.T, target modelstest.Target, pids []int32) (thaw 
 // revocation: the console names it as not having acknowledged, once 2 s have passed.
 func TestFrozenListenerIsNamedAsNotAcknowledging(t *testing.T) {
 	target := modelstest.Postgres(t, "the multi-instance revocation tests")
-	first := handlerstest.New(t, target)
+	first := apptest.New(t, target)
 	firstListeners := listenerBackends(t, target)
-	second := handlerstest.NewOnStore(t, modelstest.Open(t, target))
+	second := apptest.NewOnStore(t, modelstest.Open(t, target))
 	var secondListeners []int32
 	for _, pid := range listenerBackends(t, target) {
 		if !slices.Contains(firstListeners, pid) {
@@ -301,7 +301,7 @@ func TestFrozenListenerIsNamedAsNotAcknowledging(t *testing.T) {
 // A disable is a revocation too: the console proves it as it does a delete's. An enable
 // revokes nothing and shows no proof.
 func TestDisableShowsWhereTheKeyWasRevoked(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "Paused")
 		res := admin.Post("/admin/api-keys/"+key.PublicID+"/disable", url.Values{})
 		wantStatus(t, res, http.StatusSeeOther)
@@ -322,7 +322,7 @@ func TestDisableShowsWhereTheKeyWasRevoked(t *testing.T) {
 // The dialogs and forms say it before, the notices after.
 func TestConsoleSaysHowSoonARevokedKeyIsRefused(t *testing.T) {
 	const reach = "it is refused at once by this instance and by every instance within a second"
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "nightly", Scope: models.ScopeReadOnly})
 		if err != nil {
 			t.Fatal(err)

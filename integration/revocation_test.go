@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -19,16 +19,16 @@ const revocationBound = time.Second
 
 // twoInstances starts two Keysmith servers, each with its own store, on one fresh PostgreSQL
 // schema, as two instances behind a load balancer would run. It skips without PostgreSQL.
-func twoInstances(t *testing.T) (first, second *handlerstest.App, target modelstest.Target) {
+func twoInstances(t *testing.T) (first, second *apptest.App, target modelstest.Target) {
 	t.Helper()
 	target = modelstest.Postgres(t, "the multi-instance revocation tests")
-	first = handlerstest.New(t, target)
-	second = handlerstest.NewOnStore(t, modelstest.Open(t, target))
+	first = apptest.New(t, target)
+	second = apptest.NewOnStore(t, modelstest.Open(t, target))
 	return first, second, target
 }
 
 // waitForStatus polls app until secret gets want, and fails the test after within.
-func waitForStatus(t *testing.T, app *handlerstest.App, secret string, want int, within time.Duration) time.Duration {
+func waitForStatus(t *testing.T, app *apptest.App, secret string, want int, within time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
@@ -46,7 +46,7 @@ func waitForStatus(t *testing.T, app *handlerstest.App, secret string, want int,
 // awaitHeard waits until app would look each secret up rather than refuse it from its index of
 // secret hashes: a key made through another store, as another instance would make it, reaches
 // the index with its notice, within milliseconds and within revocationBound at most.
-func awaitHeard(t *testing.T, app *handlerstest.App, secrets ...string) {
+func awaitHeard(t *testing.T, app *apptest.App, secrets ...string) {
 	t.Helper()
 	deadline := time.Now().Add(revocationBound)
 	for _, secret := range secrets {
@@ -73,7 +73,7 @@ func TestDeletedKeyIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	first.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
 	key, secret := createKey(t, first.Store, "nightly export")
 	awaitHeard(t, second, secret)
-	for _, app := range []*handlerstest.App{first, second, second} {
+	for _, app := range []*apptest.App{first, second, second} {
 		if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 			t.Fatalf("before delete: status %d, want %d", got, http.StatusOK)
 		}
@@ -115,7 +115,7 @@ func terminateListeners(t *testing.T, target modelstest.Target) int {
 
 // silentlyDelete removes a key row behind Keysmith's back, with no announcement, as a stale
 // cache would see it.
-func silentlyDelete(t *testing.T, app *handlerstest.App, keyID int64) {
+func silentlyDelete(t *testing.T, app *apptest.App, keyID int64) {
 	t.Helper()
 	if err := app.Store.Exec(context.Background(), "DELETE FROM api_keys WHERE id = ?", keyID); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func silentlyDelete(t *testing.T, app *handlerstest.App, keyID int64) {
 
 // waitForTrustedCache waits until second trusts its key cache again: a freshly cached key
 // outlives a delete behind its back. It fails the test after within.
-func waitForTrustedCache(t *testing.T, first, second *handlerstest.App, within time.Duration) {
+func waitForTrustedCache(t *testing.T, first, second *apptest.App, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for attempt := 0; ; attempt++ {
@@ -221,7 +221,7 @@ func TestDeletedKeyIsRefusedWithinOneSecondWhileTheListenerHangs(t *testing.T) {
 // or deletes within the bound, from the revocations the database records.
 func TestSQLiteServerHearsRevocationsFromAnotherProcess(t *testing.T) {
 	target := modelstest.Targets(t)[0]
-	app := handlerstest.New(t, target)
+	app := apptest.New(t, target)
 	other := modelstest.Open(t, target)
 	ctx := context.Background()
 	disabled, disabledSecret := createKey(t, other, "disabled elsewhere")

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -26,7 +26,7 @@ func TestGraceEndIsRefusedByEveryInstanceWithinOneSecond(t *testing.T) {
 	wantStatus(t, res, http.StatusOK)
 	newSecret := rotatedSecret(t, res)
 	awaitHeard(t, second, oldSecret, newSecret)
-	for _, app := range []*handlerstest.App{first, second, second} {
+	for _, app := range []*apptest.App{first, second, second} {
 		for _, secret := range []string{oldSecret, newSecret} {
 			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Fatalf("in the grace: status %d, want %d", got, http.StatusOK)

@@ -9,13 +9,13 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
 
 // checkInAt records a check-in as if it happened at the given time.
-func checkInAt(t *testing.T, app *handlerstest.App, at time.Time, in models.ScannerCheckIn) {
+func checkInAt(t *testing.T, app *apptest.App, at time.Time, in models.ScannerCheckIn) {
 	t.Helper()
 	app.Store.SetClock(func() time.Time { return at })
 	defer app.Store.SetClock(time.Now)
@@ -47,7 +47,7 @@ func scannerRows(t *testing.T, body string) []scannerRowView {
 }
 
 func TestScannerListStatuses(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		res := admin.Get("/admin/scanners")
 		wantStatus(t, res, http.StatusOK)
@@ -111,7 +111,7 @@ func TestScannerListStatuses(t *testing.T) {
 }
 
 func TestScannerListOnlyInactive(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _, _ := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "k", Scope: models.ScopeScanner})
 		checkInAt(t, app, time.Now().Add(-5*24*time.Hour), models.ScannerCheckIn{Name: "old", Host: "h", Version: "1", APIKeyID: key.ID})
 		res := admin.Get("/admin/scanners")
@@ -126,7 +126,7 @@ func TestScannerListOnlyInactive(t *testing.T) {
 func TestScannerListPermission(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, "nobody@example.com", models.PermissionNone)
 			app.CreateUser(t, "super@example.com", models.PermissionSuperAdmin)
 
@@ -153,7 +153,7 @@ func TestScannerListPermission(t *testing.T) {
 }
 
 func TestScannerListEscapesHostileNames(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _, _ := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: `<img src=x onerror=alert(2)>`, Scope: models.ScopeScanner})
 		checkInAt(t, app, time.Now(), models.ScannerCheckIn{
 			Name: `<script>alert(1)</script>`, Host: `"><b>host</b>`, Version: `1.0<i>`, APIKeyID: key.ID,
@@ -176,7 +176,7 @@ func TestScannerListEscapesHostileNames(t *testing.T) {
 // scanner is down, links each scanner to its key and warns of a key about to expire; its
 // filter applies as it changes, answering htmx with the list alone.
 func TestScannerListExplainsDownAndWarnsOfExpiringKeys(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		soon := time.Now().Add(2*24*time.Hour + time.Hour)
 		key, _, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "warehouse", Scope: models.ScopeScanner, ExpiresAt: &soon})
 		if err != nil {

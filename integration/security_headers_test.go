@@ -9,11 +9,11 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 )
 
 func TestSecurityHeaders(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		for _, path := range []string{"/admin/api-keys", "/login", "/no-such-page"} {
 			res := admin.Get(path)
 			csp := res.Header.Get("Content-Security-Policy")

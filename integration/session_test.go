@@ -7,12 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 )
 
 func TestSessionRenewedOnLoginAndEndedByLogout(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		before := admin.Cookie("keysmith_session")
 		if before == "" {
 			t.Fatal("no session cookie after login")
@@ -22,7 +22,7 @@ func TestSessionRenewedOnLoginAndEndedByLogout(t *testing.T) {
 		if after == before {
 			t.Fatal("logging in again kept the same session")
 		}
-		replay := func(cookie string) *handlerstest.Response {
+		replay := func(cookie string) *apptest.Response {
 			c := app.Client(t)
 			return c.Do(http.MethodGet, "/admin/api-keys", nil, map[string]string{"Cookie": "keysmith_session=" + cookie})
 		}
@@ -38,10 +38,10 @@ func TestSessionRenewedOnLoginAndEndedByLogout(t *testing.T) {
 }
 
 func TestSessionCookieFlags(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, _ *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
 		c := app.Client(t)
 		c.Get("/login")
-		res := c.Post("/login", url.Values{"email": {adminEmail}, "password": {handlerstest.DefaultPassword}})
+		res := c.Post("/login", url.Values{"email": {adminEmail}, "password": {apptest.DefaultPassword}})
 		var found bool
 		for _, cookie := range res.Cookies() {
 			if cookie.Name != "__Host-keysmith_session" {
@@ -59,7 +59,7 @@ func TestSessionCookieFlags(t *testing.T) {
 }
 
 func TestIdleAndAbsoluteTimeouts(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		start := time.Now()
 		now := start
 		app.Store.SetClock(func() time.Time { return now })

@@ -9,12 +9,12 @@ import (
 	"sync"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models/modelstest"
 )
 
 // wantSetupDone checks that res is the 409 page saying that setup is done, with a way to sign in.
-func wantSetupDone(t *testing.T, res *handlerstest.Response) {
+func wantSetupDone(t *testing.T, res *apptest.Response) {
 	t.Helper()
 	wantStatus(t, res, http.StatusConflict)
 	page := doc(t, res.Body)
@@ -32,13 +32,13 @@ func wantSetupDone(t *testing.T, res *handlerstest.Response) {
 func TestParallelSetupLinksMakeOneSuperAdmin(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			first := handlerstest.New(t, target)
-			second := handlerstest.NewOnStore(t, modelstest.Open(t, target))
+			first := apptest.New(t, target)
+			second := apptest.NewOnStore(t, modelstest.Open(t, target))
 			const links = 6
-			visitors := make([]*handlerstest.Client, links)
+			visitors := make([]*apptest.Client, links)
 			forms := make([]url.Values, links)
 			for i := range links {
-				app := []*handlerstest.App{first, second}[i%2]
+				app := []*apptest.App{first, second}[i%2]
 				token, err := app.Store.CreateSetupToken(context.Background())
 				if err != nil || token == "" {
 					t.Fatalf("setup token %d: %q, %v", i, token, err)
@@ -47,7 +47,7 @@ func TestParallelSetupLinksMakeOneSuperAdmin(t *testing.T) {
 				wantStatus(t, visitors[i].Get("/setup?token="+url.QueryEscape(token)), http.StatusOK)
 				forms[i] = url.Values{"token": {token}, "name": {"Root"}, "email": {fmt.Sprintf("root%d@example.com", i)}, "password": {"a long enough password"}}
 			}
-			responses := make([]*handlerstest.Response, links)
+			responses := make([]*apptest.Response, links)
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			for i, visitor := range visitors {
@@ -88,7 +88,7 @@ func TestParallelSetupLinksMakeOneSuperAdmin(t *testing.T) {
 func TestSetupLink(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			token, err := app.Store.CreateSetupToken(context.Background())
 			if err != nil {
 				t.Fatal(err)

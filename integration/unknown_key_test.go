@@ -7,7 +7,7 @@ import (
 	"testing"
 	"testing/cryptotest"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 )
 
@@ -15,7 +15,7 @@ import (
 // the page shows it. A request id is sent (a plain token, which the server keeps from a trusted
 // proxy: the test's app trusts its clients as one), so that the request draws no randomness
 // for it: two calls after the same cryptotest.SetGlobalRandom then draw the same secret.
-func createThroughTheConsole(t *testing.T, admin *handlerstest.Client, name string) string {
+func createThroughTheConsole(t *testing.T, admin *apptest.Client, name string) string {
 	t.Helper()
 	form := createForm(name, models.ScopeReadOnly, "30d")
 	form.Set("_csrf", admin.CSRF)
@@ -34,7 +34,7 @@ func createThroughTheConsole(t *testing.T, admin *handlerstest.Client, name stri
 // A key created in the console works at once on the instance that created it, even though its
 // secret was presented, and refused, a moment before.
 func TestKeyCreatedAfterItsSecretWasUnknownVerifiesAtOnce(t *testing.T) {
-	eachApp(t, func(t *testing.T, app *handlerstest.App, admin *handlerstest.Client) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		ctx := context.Background()
 		// A probe learns which secret the console draws after this seed, and is deleted.
 		cryptotest.SetGlobalRandom(t, 8)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -19,11 +19,11 @@ import (
 const rootEmail = "root@example.com"
 
 // eachSuperAdmin runs fn against a fresh server per database, with a Super admin signed in.
-func eachSuperAdmin(t *testing.T, fn func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, rootUser *models.User)) {
+func eachSuperAdmin(t *testing.T, fn func(t *testing.T, app *apptest.App, root *apptest.Client, rootUser *models.User)) {
 	t.Helper()
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			user := app.CreateUser(t, rootEmail, models.PermissionSuperAdmin)
 			root := app.Client(t)
 			root.Login(rootEmail)
@@ -46,7 +46,7 @@ func userPath(id int64, action string) string {
 
 // signedIn tells whether client is signed in: Your account opens rather than sending it to
 // the sign-in page.
-func signedIn(t *testing.T, client *handlerstest.Client) bool {
+func signedIn(t *testing.T, client *apptest.Client) bool {
 	t.Helper()
 	res := client.Get("/account")
 	switch res.StatusCode {
@@ -77,7 +77,7 @@ func linkPath(t *testing.T, body string) (path, token string) {
 }
 
 // signInWith signs a new client in with a password of its own, and fails the test otherwise.
-func signInWith(t *testing.T, app *handlerstest.App, email, password string) *handlerstest.Client {
+func signInWith(t *testing.T, app *apptest.App, email, password string) *apptest.Client {
 	t.Helper()
 	client := app.Client(t)
 	client.Get("/login")
@@ -88,7 +88,7 @@ func signInWith(t *testing.T, app *handlerstest.App, email, password string) *ha
 // Administration › Users is for Super admins: others get the 403 page naming the permission,
 // and the navigation offers it to Super admins only.
 func TestUsersPageIsForSuperAdminsOnly(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, rootUser *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, rootUser *models.User) {
 		res := root.Get("/admin/users")
 		wantStatus(t, res, http.StatusOK)
 		if n := doc(t, res.Body).Find(`[data-testid="nav-users"]`).Length(); n != 1 {
@@ -109,12 +109,12 @@ func TestUsersPageIsForSuperAdminsOnly(t *testing.T) {
 			app.CreateUser(t, email, permission)
 			client := app.Client(t)
 			client.Login(email)
-			for _, req := range []func() *handlerstest.Response{
-				func() *handlerstest.Response { return client.Get("/admin/users") },
-				func() *handlerstest.Response {
+			for _, req := range []func() *apptest.Response{
+				func() *apptest.Response { return client.Get("/admin/users") },
+				func() *apptest.Response {
 					return client.Post("/admin/users", url.Values{"email": {"x@example.com"}, "name": {"X"}, "permission": {"super-admin"}})
 				},
-				func() *handlerstest.Response { return client.Post(userPath(rootUser.ID, "disable"), nil) },
+				func() *apptest.Response { return client.Post(userPath(rootUser.ID, "disable"), nil) },
 			} {
 				res := req()
 				wantStatus(t, res, http.StatusForbidden)
@@ -139,7 +139,7 @@ func TestUsersPageIsForSuperAdminsOnly(t *testing.T) {
 // A Super admin adds a user; the one-time link is shown once; the new user chooses their
 // password there, signs in with it, and the link works no more.
 func TestAddUserWithOneTimeLink(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, _ *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
 		res := root.Post("/admin/users", url.Values{"email": {"Ada@Example.com"}, "name": {"Ada Lovelace"}, "permission": {"connectivity-admin"}})
 		wantStatus(t, res, http.StatusOK)
 		if got := res.Header.Get("Cache-Control"); got != "no-store" {
@@ -207,7 +207,7 @@ func TestAddUserWithOneTimeLink(t *testing.T) {
 // What a Super admin types is checked: every refusal is a 4xx saying what is wrong, never a
 // 500, and adds nobody.
 func TestAddUserRefusesBadInput(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, _ *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
 		wantStatus(t, root.Post("/admin/users", url.Values{"email": {"ops@example.com"}, "name": {"Ops"}, "permission": {"none"}}), http.StatusOK)
 		root.Get("/admin/users")
 		for _, tc := range []struct {
@@ -248,7 +248,7 @@ func TestAddUserRefusesBadInput(t *testing.T) {
 // Disabling a user signs them out at once: their next request lands on the sign-in page, and
 // their password no longer opens a session. Enabling them brings no old session back.
 func TestDisableSignsOutAndEnableBringsNoSessionBack(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, _ *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
 		user := app.CreateUser(t, "u@example.com", models.PermissionConnectivityAdmin)
 		first, second := app.Client(t), app.Client(t)
 		first.Login("u@example.com")
@@ -263,22 +263,22 @@ func TestDisableSignsOutAndEnableBringsNoSessionBack(t *testing.T) {
 		if status, _ := row.Attr("data-status"); status != "disabled" || row.Find(`[data-testid="enable-user"]`).Length() != 1 {
 			t.Errorf("the disabled user's row: status %q, want disabled with an Enable button", status)
 		}
-		for _, client := range []*handlerstest.Client{first, second} {
+		for _, client := range []*apptest.Client{first, second} {
 			if res := client.Get("/admin/api-keys"); res.StatusCode != http.StatusSeeOther || !strings.HasPrefix(res.Header.Get("Location"), "/login") {
 				t.Errorf("the disabled user's next request: status %d to %q, want the sign-in page", res.StatusCode, res.Header.Get("Location"))
 			}
 		}
 		denied := app.Client(t)
 		denied.Get("/login")
-		wantStatus(t, denied.Post("/login", signInForm("u@example.com", handlerstest.DefaultPassword)), http.StatusUnauthorized)
+		wantStatus(t, denied.Post("/login", signInForm("u@example.com", apptest.DefaultPassword)), http.StatusUnauthorized)
 
 		wantStatus(t, root.Post(userPath(user.ID, "enable"), nil), http.StatusSeeOther)
-		for _, client := range []*handlerstest.Client{first, second} {
+		for _, client := range []*apptest.Client{first, second} {
 			if signedIn(t, client) {
 				t.Errorf("a session from before the disable works again after the enable")
 			}
 		}
-		signInWith(t, app, "u@example.com", handlerstest.DefaultPassword)
+		signInWith(t, app, "u@example.com", apptest.DefaultPassword)
 		actions := modelstest.AuditActions(t, app.Store)
 		for _, want := range []string{"user.disabled", "session.ended", "user.enabled"} {
 			if !slices.Contains(actions, want) {
@@ -291,7 +291,7 @@ func TestDisableSignsOutAndEnableBringsNoSessionBack(t *testing.T) {
 // A permission change applies from the user's next request: a Connectivity admin made
 // Super admin opens Users, and once demoted to none loses API keys.
 func TestPermissionChangeAppliesOnTheNextRequest(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, _ *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
 		user := app.CreateUser(t, "u@example.com", models.PermissionConnectivityAdmin)
 		client := app.Client(t)
 		client.Login("u@example.com")
@@ -326,7 +326,7 @@ func TestPermissionChangeAppliesOnTheNextRequest(t *testing.T) {
 // The guard rails, through the console: a Super admin cannot disable, demote or reset
 // themselves, and two Super admins demoting each other at once cannot both succeed.
 func TestUserGuardRailsThroughTheConsole(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, rootUser *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, rootUser *models.User) {
 		for _, tc := range []struct {
 			action string
 			form   url.Values
@@ -352,7 +352,7 @@ func TestUserGuardRailsThroughTheConsole(t *testing.T) {
 			if round%2 == 1 {
 				action, form = "disable", nil
 			}
-			var byRoot, bySecond *handlerstest.Response
+			var byRoot, bySecond *apptest.Response
 			start := make(chan struct{})
 			var wg sync.WaitGroup
 			wg.Go(func() { <-start; byRoot = root.Post(userPath(second.ID, action), form) })
@@ -362,10 +362,10 @@ func TestUserGuardRailsThroughTheConsole(t *testing.T) {
 			// The loser is refused by the guard rail (409), or finds itself no longer a Super
 			// admin (403), or, disabled, no longer signed in (its CSRF token, bound to the
 			// ended session, is refused with 403).
-			done := func(res *handlerstest.Response) bool {
+			done := func(res *apptest.Response) bool {
 				return res.StatusCode == http.StatusSeeOther && res.Header.Get("Location") == "/admin/users"
 			}
-			refused := func(res *handlerstest.Response) bool {
+			refused := func(res *apptest.Response) bool {
 				return res.StatusCode == http.StatusConflict || res.StatusCode == http.StatusForbidden
 			}
 			if !(done(byRoot) && refused(bySecond) || done(bySecond) && refused(byRoot)) {
@@ -400,7 +400,7 @@ func TestUserGuardRailsThroughTheConsole(t *testing.T) {
 // A reset link replaces the password and any earlier link, and ends the user's sessions; the
 // user chooses a new password with it.
 func TestResetLinkThroughTheConsole(t *testing.T) {
-	eachSuperAdmin(t, func(t *testing.T, app *handlerstest.App, root *handlerstest.Client, _ *models.User) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
 		user := app.CreateUser(t, "u@example.com", models.PermissionConnectivityAdmin)
 		client := app.Client(t)
 		client.Login("u@example.com")
@@ -414,7 +414,7 @@ func TestResetLinkThroughTheConsole(t *testing.T) {
 			t.Errorf("the user is still signed in after a reset")
 		}
 		client.Get("/login")
-		wantStatus(t, client.Post("/login", signInForm("u@example.com", handlerstest.DefaultPassword)), http.StatusUnauthorized)
+		wantStatus(t, client.Post("/login", signInForm("u@example.com", apptest.DefaultPassword)), http.StatusUnauthorized)
 		if status, _ := userRow(t, root.Get("/admin/users").Body, user.ID).Attr("data-status"); status != "reset-pending" {
 			t.Errorf("status after a reset: got %q, want reset-pending", status)
 		}
@@ -433,8 +433,8 @@ func TestResetLinkThroughTheConsole(t *testing.T) {
 // on their next request, and applies a permission change on the next request.
 func TestUserChangesReachEveryInstance(t *testing.T) {
 	target := modelstest.Postgres(t, "the user changes seen by two instances")
-	first := handlerstest.New(t, target)
-	second := handlerstest.NewOnStore(t, modelstest.Open(t, target))
+	first := apptest.New(t, target)
+	second := apptest.NewOnStore(t, modelstest.Open(t, target))
 	first.CreateUser(t, rootEmail, models.PermissionSuperAdmin)
 	user := first.CreateUser(t, "u@example.com", models.PermissionConnectivityAdmin)
 	root := first.Client(t)

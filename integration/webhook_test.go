@@ -19,8 +19,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -223,7 +223,7 @@ func waitForDeliveries(t *testing.T, metricsURL string, delivered, failed, given
 	}
 }
 
-func metricsServer(t *testing.T, app *handlerstest.App) string {
+func metricsServer(t *testing.T, app *apptest.App) string {
 	t.Helper()
 	server := httptest.NewServer(app.Server.Metrics.Handler())
 	t.Cleanup(server.Close)
@@ -232,7 +232,7 @@ func metricsServer(t *testing.T, app *handlerstest.App) string {
 
 // deleteThroughConsole deletes key as an administrator does without JavaScript, and returns
 // how long the delete took to answer.
-func deleteThroughConsole(t *testing.T, admin *handlerstest.Client, key *models.APIKey) time.Duration {
+func deleteThroughConsole(t *testing.T, admin *apptest.Client, key *models.APIKey) time.Duration {
 	t.Helper()
 	admin.Get("/admin/api-keys/" + key.PublicID + "/delete")
 	start := time.Now()
@@ -250,7 +250,7 @@ func TestWebhookKeyDeleted(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			receiver := newWebhookReceiver(t)
-			app := handlerstest.New(t, target, receiver.configure)
+			app := apptest.New(t, target, receiver.configure)
 			app.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
 			admin := app.Client(t)
 			admin.Login("ada@example.com")
@@ -340,7 +340,7 @@ func TestWebhookExpiryNotices(t *testing.T) {
 			if _, _, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "forever", Scope: models.ScopeAdmin}); err != nil {
 				t.Fatal(err)
 			}
-			app := handlerstest.NewOnStore(t, store, receiver.configure)
+			app := apptest.NewOnStore(t, store, receiver.configure)
 			type notice struct {
 				key       *models.APIKey
 				eventType string
@@ -395,12 +395,12 @@ func TestWebhookExpiryNotices(t *testing.T) {
 // deleteWithReceiver starts an app on target whose events go to receiver (timestamps not
 // checked), with the store's clock at start, deletes a key named name, and waits for the
 // receiver's first request. It returns the app, its metrics' address and the clock.
-func deleteWithReceiver(t *testing.T, target modelstest.Target, receiver *webhookReceiver, start time.Time, name string) (*handlerstest.App, string, *testClock) {
+func deleteWithReceiver(t *testing.T, target modelstest.Target, receiver *webhookReceiver, start time.Time, name string) (*apptest.App, string, *testClock) {
 	t.Helper()
 	receiver.checkTime = false
 	store := modelstest.Open(t, target)
 	clock := setClock(start, store)
-	app := handlerstest.NewOnStore(t, store, receiver.configure)
+	app := apptest.NewOnStore(t, store, receiver.configure)
 	metrics := metricsServer(t, app)
 	key, _ := createKey(t, app.Store, name)
 	if _, err := app.Store.DeleteAPIKey(context.Background(), key.PublicID); err != nil {
@@ -547,7 +547,7 @@ func TestWebhookGivesUp(t *testing.T) {
 			receiver.set(1_000, false)
 			store := modelstest.Open(t, target)
 			clock := setClock(time.Now().UTC().Truncate(time.Second), store)
-			app := handlerstest.NewOnStore(t, store, receiver.configure)
+			app := apptest.NewOnStore(t, store, receiver.configure)
 			metrics := metricsServer(t, app)
 
 			// Too many attempts: the 20th is the last, the delays capped at 2 h (and a tenth).
@@ -603,7 +603,7 @@ func TestWebhookHangingReceiverSlowsNoRequest(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			receiver := newWebhookReceiver(t)
 			receiver.set(0, true)
-			app := handlerstest.New(t, target, receiver.configure)
+			app := apptest.New(t, target, receiver.configure)
 			metrics := metricsServer(t, app)
 			app.CreateUser(t, "ada@example.com", models.PermissionConnectivityAdmin)
 			admin := app.Client(t)
@@ -647,7 +647,7 @@ func TestNoWebhookWithoutURL(t *testing.T) {
 		t.Run(target.Name, func(t *testing.T) {
 			ctx := context.Background()
 			receiver := newWebhookReceiver(t)
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			if app.Webhooks != nil {
 				t.Fatal("got a webhook sender without a webhook URL, want none")
 			}
@@ -680,9 +680,9 @@ func TestWebhookEventsOnceWithTwoInstances(t *testing.T) {
 	receiver.delay = 10 * time.Millisecond // attempts overlap more
 	stores := []*models.Store{modelstest.Open(t, target), modelstest.Open(t, target)}
 	clock := setClock(time.Now().UTC().Truncate(time.Second), stores...)
-	first := handlerstest.NewOnStore(t, stores[0], receiver.configure)
-	second := handlerstest.NewOnStore(t, stores[1], receiver.configure)
-	instances := []*handlerstest.App{first, second}
+	first := apptest.NewOnStore(t, stores[0], receiver.configure)
+	second := apptest.NewOnStore(t, stores[1], receiver.configure)
+	instances := []*apptest.App{first, second}
 	day := 24 * time.Hour
 	want := map[string]int{}
 	var keys []*models.APIKey
@@ -768,7 +768,7 @@ func TestWebhookKeyDisabledAndEnabled(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			receiver := newWebhookReceiver(t)
-			app := handlerstest.New(t, target, receiver.configure)
+			app := apptest.New(t, target, receiver.configure)
 			ctx := context.Background()
 			key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Paused export", Scope: models.ScopeReadOnly})
 			if err != nil {
@@ -804,7 +804,7 @@ func TestWebhookKeyRotatedAndGraceEnded(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			receiver := newWebhookReceiver(t)
-			app := handlerstest.New(t, target, receiver.configure)
+			app := apptest.New(t, target, receiver.configure)
 			ctx := context.Background()
 			key, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Rotated export", Scope: models.ScopeReadOnly})
 			if err != nil {

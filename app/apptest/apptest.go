@@ -1,8 +1,10 @@
-// Package handlerstest starts the real Keysmith server (Echo, every middleware, every route)
-// over a real database for tests, and gives them a browser-like client with a cookie jar. Every
-// answer of /api/v1 that its clients receive is checked against the OpenAPI document that the
-// server serves, and a test fails on any that the document does not describe.
-package handlerstest
+// Package apptest starts the whole Keysmith application for tests, built by app.New and
+// served by app.App.Serve as `keysmith serve` runs it (Echo, every middleware, every route,
+// the background jobs) over a real database, and gives them a browser-like client with a
+// cookie jar. The system tests in integration/ and e2e/ and the command's own tests use it.
+// Every answer of /api/v1 that its clients receive is checked against the OpenAPI document
+// that the server serves, and a test fails on any that the document does not describe.
+package apptest
 
 import (
 	"context"

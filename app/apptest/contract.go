@@ -1,4 +1,4 @@
-package handlerstest
+package apptest
 
 import (
 	"bytes"
