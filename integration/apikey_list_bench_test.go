@@ -42,7 +42,7 @@ FROM seq`
 // BenchmarkAPIKeyList100k measures the list page over 100,000 keys, searched, filtered and sorted, through
 // the real server, and reports the 95th percentile. Target: p95 under 50 ms.
 //
-//	go test ./handlers/ -run '^$' -bench APIKeyList100k -benchtime 200x
+//	go test ./integration/ -run '^$' -bench APIKeyList100k -benchtime 200x
 func BenchmarkAPIKeyList100k(b *testing.B) {
 	for _, target := range modelstest.Targets(b) {
 		b.Run(target.Name, func(b *testing.B) {
