@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -145,7 +145,7 @@ func TestKeysCommandMistakes(t *testing.T) {
 // within a second.
 func TestKeysDisableReachesARunningServer(t *testing.T) {
 	target := modelstest.Postgres(t, "the command line's announcement to a running server")
-	app := handlerstest.New(t, target)
+	app := apptest.New(t, target)
 	key, secret, err := app.Store.CreateAPIKey(context.Background(), models.NewAPIKey{Name: "served", Scope: models.ScopeReadOnly})
 	if err != nil {
 		t.Fatal(err)

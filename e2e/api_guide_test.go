@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -49,7 +49,7 @@ func TestAPIGuidePythonExampleRuns(t *testing.T) {
 	example, _, _ = strings.Cut(example, "```")
 
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		app := handlerstest.NewOnStore(t, store)
+		app := apptest.NewOnStore(t, store)
 		ctx := context.Background()
 		_, scriptSecret, err := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "nightly export", Scope: models.ScopeManageDocumentation})
 		if err != nil {

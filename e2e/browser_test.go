@@ -18,7 +18,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -37,7 +37,7 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			tb := openTab(t, browserCtx, app, true)
 			// The browser logs the 422 that carries a re-rendered invalid form; it is expected.
@@ -280,7 +280,7 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionSuperAdmin)
 			tb := openTab(t, browserCtx, app, false)
 			tb.allow("status of 422 (Unprocessable Entity) (at " + app.URL + "/admin/api-keys:")
@@ -393,7 +393,7 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 // copied.
 func TestBrowserScannerKeyCopy(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	tb := openTab(t, browserCtx, app, true)
 	tb.grantClipboard()
@@ -569,7 +569,7 @@ func (tb *tab) watchListRequests() func() []string {
 }
 
 // storedKeys counts the keys in the app's database.
-func storedKeys(t *testing.T, app *handlerstest.App) int64 {
+func storedKeys(t *testing.T, app *apptest.App) int64 {
 	t.Helper()
 	page, err := app.Store.ListAPIKeys(context.Background(), models.APIKeyQuery{Page: 1, PerPage: 1})
 	if err != nil {
@@ -580,7 +580,7 @@ func storedKeys(t *testing.T, app *handlerstest.App) int64 {
 
 // seedRealisticKeys fills the list the way a catalog a few months into production looks:
 // keys of every scope and status, some recently used. It returns the keys by name.
-func seedRealisticKeys(t *testing.T, app *handlerstest.App, creatorID int64) map[string]*models.APIKey {
+func seedRealisticKeys(t *testing.T, app *apptest.App, creatorID int64) map[string]*models.APIKey {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Now().UTC()

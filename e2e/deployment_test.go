@@ -15,8 +15,8 @@ import (
 
 	"github.com/PuerkitoBio/goquery"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -74,11 +74,11 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	behindNginx := func(cfg *config.Config) {
 		cfg.TrustedProxies = []*net.IPNet{{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(32, 32)}}
 	}
-	first := handlerstest.NewOnStore(t, modelstest.Open(t, target), behindNginx)
-	second := handlerstest.NewOnStore(t, modelstest.Open(t, target), behindNginx)
+	first := apptest.NewOnStore(t, modelstest.Open(t, target), behindNginx)
+	second := apptest.NewOnStore(t, modelstest.Open(t, target), behindNginx)
 
 	site := guideBlock(t, "nginx")
-	for i, app := range []*handlerstest.App{first, second} {
+	for i, app := range []*apptest.App{first, second} {
 		instance, _ := url.Parse(app.URL)
 		site = replaceOnce(t, operationsGuide, site, "server 10.0.1.1"+strconv.Itoa(i+1)+":8080;", "server "+instance.Host+";")
 	}
@@ -123,7 +123,7 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	if !strings.HasPrefix(secret, "ksk_") || !strings.HasPrefix(keyID, "ak_") {
 		t.Fatalf("the secret page shows secret %q and id %q, want ksk_… and ak_…", secret, keyID)
 	}
-	verify := func(app *handlerstest.App) int { return app.VerifyStatus(t, secret) }
+	verify := func(app *apptest.App) int { return app.VerifyStatus(t, secret) }
 	viaNginx := func() int {
 		return admin.Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret}).StatusCode
 	}
@@ -161,7 +161,7 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 	// nginx shared the signed-in requests between the instances (sessions are the database's,
 	// not an instance's), and passed each its request id ($request_id: 32 hex digits).
 	signedIn := regexp.MustCompile(`request_id=[0-9a-f]{32} method=GET path=/admin/\S* status=200`)
-	for name, app := range map[string]*handlerstest.App{"first": first, "second": second} {
+	for name, app := range map[string]*apptest.App{"first": first, "second": second} {
 		if !signedIn.MatchString(app.Logs()) {
 			t.Errorf("the %s instance answered no signed-in console page through nginx; its log:\n%s", name, app.Logs())
 		}
@@ -178,7 +178,7 @@ func slicesAll(values []int, want int) bool {
 }
 
 // htmlOf parses an HTML answer.
-func htmlOf(t *testing.T, res *handlerstest.Response) *goquery.Document {
+func htmlOf(t *testing.T, res *apptest.Response) *goquery.Document {
 	t.Helper()
 	doc, err := goquery.NewDocumentFromReader(strings.NewReader(res.Body))
 	if err != nil {

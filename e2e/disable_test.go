@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -26,7 +26,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			ctx := context.Background()
 			soon := time.Now().Add(3 * 24 * time.Hour)

@@ -10,7 +10,7 @@ import (
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 	"keysmith/views"
@@ -32,7 +32,7 @@ func (tb *tab) choose(selector, value string) {
 // the notice that says so goes by itself.
 func TestBrowserExpiryDates(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	tb := openTab(t, browserCtx, app, true)
 	tb.grantClipboard()

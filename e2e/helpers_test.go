@@ -19,7 +19,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 )
 
 // Timeouts keep a broken page from hanging the suite: the whole browser lives at most
@@ -84,7 +84,7 @@ func startBrowser(t *testing.T) context.Context {
 type tab struct {
 	t   *testing.T
 	ctx context.Context
-	app *handlerstest.App
+	app *apptest.App
 
 	// marked is set once the page carries a marker that a full reload would lose.
 	marked bool
@@ -104,7 +104,7 @@ const cspReporter = `document.addEventListener("securitypolicyviolation", functi
 
 // openTab opens a tab on app. With javascript false, scripts are disabled before the first
 // navigation, as in a browser with JavaScript turned off.
-func openTab(t *testing.T, browserCtx context.Context, app *handlerstest.App, javascript bool) *tab {
+func openTab(t *testing.T, browserCtx context.Context, app *apptest.App, javascript bool) *tab {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browserCtx, chromedp.WithNewBrowserContext())
 	t.Cleanup(cancel)
@@ -246,7 +246,7 @@ func (tb *tab) clipboard() string {
 	return eval[string](tb, "read the clipboard", `navigator.clipboard.readText()`)
 }
 
-// login signs in through the login form as a user made by handlerstest.App.CreateUser,
+// login signs in through the login form as a user made by apptest.App.CreateUser,
 // starting from the API Keys page so the redirect to login and back is exercised too.
 func (tb *tab) login(email string) {
 	tb.t.Helper()
@@ -259,7 +259,7 @@ func (tb *tab) login(email string) {
 	}
 	tb.do("sign in",
 		chromedp.SendKeys(chromedp.CSS(`#email`), email),
-		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
+		chromedp.SendKeys(chromedp.CSS(`#password`), apptest.DefaultPassword),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-api-key"]`)),
 	)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -28,7 +28,7 @@ func TestBrowserKeyPageChart(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			ctx := context.Background()
 			key, secret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Nightly lineage export", Scope: models.ScopeReadOnly})

@@ -9,7 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -21,7 +21,7 @@ import (
 // opened each dialog.
 func TestBrowserKeyboardOnly(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	ctx := context.Background()
 	used, _, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Nightly export", Scope: models.ScopeScanner})

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -174,7 +174,7 @@ func (s *protectedService) requests() []serviceSeen {
 
 func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
-		app := handlerstest.NewOnStore(t, store)
+		app := apptest.NewOnStore(t, store)
 		service := &protectedService{}
 		upstream := httptest.NewServer(service)
 		t.Cleanup(upstream.Close)
@@ -237,7 +237,7 @@ func TestNginxAuthRequestInFrontOfAService(t *testing.T) {
 // memory, telling the service so, and answers 503 with Retry-After, not 500, for a key it cannot
 // vouch for.
 func TestNginxDuringADatabaseOutage(t *testing.T) {
-	app, proxy, direct := handlerstest.NewBehindProxy(t, time.Second, func(cfg *config.Config) {
+	app, proxy, direct := apptest.NewBehindProxy(t, time.Second, func(cfg *config.Config) {
 		cfg.VerifyDBTimeout = 300 * time.Millisecond
 		cfg.ShutdownTimeout = 2 * time.Second
 	})

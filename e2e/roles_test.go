@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
-	"keysmith/handlers/handlerstest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -107,7 +107,7 @@ func TestOperationsGuideTwoDatabaseRoles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	app := handlerstest.NewOnStore(t, store, func(cfg *config.Config) { cfg.AuditRetention = 30 * 24 * time.Hour })
+	app := apptest.NewOnStore(t, store, func(cfg *config.Config) { cfg.AuditRetention = 30 * 24 * time.Hour })
 	app.CreateUser(t, "ops@example.com", models.PermissionSuperAdmin)
 	admin := app.Client(t)
 	admin.Login("ops@example.com")

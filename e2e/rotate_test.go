@@ -7,7 +7,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -19,7 +19,7 @@ func TestBrowserRotateAndCopy(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 			tb := openTab(t, browserCtx, app, true)
 			tb.grantClipboard()
@@ -82,7 +82,7 @@ func TestBrowserRotateAndCopy(t *testing.T) {
 // the row's link to the rotate page, the new secret on a page of its own, back to the list.
 func TestBrowserRotateWithoutJavaScript(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	key, oldSecret, err := app.Store.CreateAPIKey(t.Context(), models.NewAPIKey{Name: "Snowflake scanner", Scope: models.ScopeScanner})
 	if err != nil {
@@ -120,7 +120,7 @@ func TestBrowserRotateWithoutJavaScript(t *testing.T) {
 }
 
 // apiStatus asks the app's gateway endpoint about secret and returns the status code.
-func apiStatus(t *testing.T, app *handlerstest.App, secret string) int {
+func apiStatus(t *testing.T, app *apptest.App, secret string) int {
 	t.Helper()
 	res := app.Client(t).Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": secret})
 	return res.StatusCode
@@ -131,7 +131,7 @@ func apiStatus(t *testing.T, app *handlerstest.App, secret string) int {
 // no secret, and the other administrator's secret keeps working.
 func TestBrowserRotatedMeanwhile(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
 	key, _, err := app.Store.CreateAPIKey(t.Context(), models.NewAPIKey{Name: "Shared export", Scope: models.ScopeReadOnly})
 	if err != nil {

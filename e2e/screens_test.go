@@ -9,7 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -21,7 +21,7 @@ import (
 // KEYSMITH_UPDATE_SCREENSHOTS=1, so ordinary runs leave the tree clean.
 func TestBrowserEveryScreen(t *testing.T) {
 	browserCtx := startBrowser(t)
-	app := handlerstest.New(t, modelstest.Targets(t)[0])
+	app := apptest.New(t, modelstest.Targets(t)[0])
 	ctx := context.Background()
 	tb := openTab(t, browserCtx, app, true)
 	tb.allow("status of 422 (Unprocessable Entity) (at " + app.URL + "/admin/api-keys:")
@@ -147,7 +147,7 @@ func TestBrowserEveryScreen(t *testing.T) {
 		chromedp.Navigate(app.URL+"/login"),
 		chromedp.WaitVisible(chromedp.CSS(`#email`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), "grace@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
+		chromedp.SendKeys(chromedp.CSS(`#password`), apptest.DefaultPassword),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		// With no page of the console to open, signing in leads to Your account.
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-list"]`)),
@@ -165,7 +165,7 @@ func TestBrowserEveryScreen(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`[data-testid="error-page"] [data-testid="sign-out"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="login-form"]`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), "ada.lovelace@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password`), handlerstest.DefaultPassword),
+		chromedp.SendKeys(chromedp.CSS(`#password`), apptest.DefaultPassword),
 		chromedp.Click(chromedp.CSS(`[data-testid="login-submit"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-row"]`)),
 	)

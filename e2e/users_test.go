@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"keysmith/handlers/handlerstest"
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -21,7 +21,7 @@ func TestBrowserUserLifecycle(t *testing.T) {
 	browserCtx := startBrowser(t)
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			app := handlerstest.New(t, target)
+			app := apptest.New(t, target)
 			app.CreateUser(t, adminEmail, models.PermissionSuperAdmin)
 			admin := openTab(t, browserCtx, app, true)
 			admin.login(adminEmail)
