@@ -59,17 +59,22 @@ func serveInProcess(t *testing.T, vars map[string]string) (stop func(), out, err
 	out, errs = &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, nil, getenv(vars), nil, out, errs) }()
+	// Migrating a fresh database may take a while on a busy machine; a serve that returned
+	// is not waited for.
 	var healthy bool
-	for range 100 {
+	for deadline := time.Now().Add(30 * time.Second); !healthy && time.Now().Before(deadline); {
+		select {
+		case err := <-done:
+			t.Fatalf("serve returned %v before it answered /healthz; log: %s", err, errs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
 		if res, err := http.Get("http://" + vars["KEYSMITH_ADDR"] + "/healthz"); err == nil {
 			res.Body.Close()
 			healthy = res.StatusCode == http.StatusOK
-			break
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	if !healthy {
-		t.Fatalf("server did not answer /healthz; log: %s", errs.String())
+		t.Fatalf("server did not answer /healthz within 30 s; log: %s", errs.String())
 	}
 	return func() {
 		t.Helper()
