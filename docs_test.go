@@ -266,3 +266,42 @@ func TestHeadingAnchors(t *testing.T) {
 		t.Errorf("got %d anchors %v, want %d: %q", len(got), got, len(want), want)
 	}
 }
+
+// The architecture page names every package of the tree, bench tools and test helpers
+// included, and draws each in its diagram: a package added without it fails here.
+func TestArchitectureNamesEveryPackage(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := string(data)
+	diagram := page[strings.Index(page, "```mermaid"):]
+	diagram = diagram[:strings.Index(diagram[3:], "```")+3]
+	packages := map[string]bool{}
+	err = filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && path != "." && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(path, ".go") && filepath.Dir(path) != "." {
+			packages[filepath.ToSlash(filepath.Dir(path))] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(packages) < 10 {
+		t.Fatalf("found only %d packages: %v", len(packages), packages)
+	}
+	for pkg := range packages {
+		if !strings.Contains(page, "[`"+pkg+"`](../"+pkg+")") {
+			t.Errorf("docs/architecture.md: the packages table does not link %s as [`%s`](../%s)", pkg, pkg, pkg)
+		}
+		if name := pkg[strings.LastIndex(pkg, "/")+1:]; !regexp.MustCompile(`\b` + regexp.QuoteMeta(name) + `\b`).MatchString(diagram) {
+			t.Errorf("docs/architecture.md: the diagram does not draw %s", pkg)
+		}
+	}
+}

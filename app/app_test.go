@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,7 +133,8 @@ func TestServeRegistersAndDeregisters(t *testing.T) {
 }
 
 // The table names every background job once, and each job either loops on its own or has an
-// interval; those whose last write must not be lost have a final.
+// interval; those whose last write must not be lost have a final. docs/architecture.md lists
+// them all.
 func TestJobsTable(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
@@ -154,6 +158,16 @@ func TestJobsTable(t *testing.T) {
 			for _, name := range []string{"write key uses", "record api key refusals in the audit log", "heartbeat", "record summaries of refused console requests"} {
 				if !finals[name] {
 					t.Errorf("job %q: got no final, want its last write at the stop", name)
+				}
+			}
+			// The architecture page's table of jobs names each one.
+			page, err := os.ReadFile(filepath.Join("..", "docs", "architecture.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name := range seen {
+				if !strings.Contains(string(page), "\n| "+name+" |") {
+					t.Errorf("job %q: not in the jobs table of docs/architecture.md", name)
 				}
 			}
 			for name, want := range map[string]bool{"send webhook events": true, "check the audit feed": target.Name == "postgres"} {
