@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"keysmith/app/apptest"
 	"keysmith/config"
 )
 
@@ -229,7 +230,7 @@ func TestDockerfileBuildServesReadyz(t *testing.T) {
 		if err != nil {
 			t.Fatalf("keysmith %s: %v", arg, err)
 		}
-		fields := versionFields(string(out))
+		fields := apptest.VersionFields(string(out))
 		if got, want := fields["keysmith"], info.Main.Version; got != want || got == "" {
 			t.Errorf("keysmith %s: module version %q, want %q (the binary's build information)", arg, got, want)
 		}
@@ -280,16 +281,6 @@ func TestDockerfileBuildServesReadyz(t *testing.T) {
 	if code, _ := p.waitExit(t, p.sigterm(t), config.DefaultShutdownTimeout+stopMargin); code != 0 {
 		t.Errorf("exit code after SIGTERM: got %d, want 0", code)
 	}
-}
-
-// versionFields reads the lines of `keysmith version`, each a name and a value.
-func versionFields(out string) map[string]string {
-	fields := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		name, value, _ := strings.Cut(line, " ")
-		fields[name] = value
-	}
-	return fields
 }
 
 // withoutEnv returns env without the variables named.

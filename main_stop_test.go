@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -54,7 +55,7 @@ const (
 type keysmithProcess struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuffer
+	stderr *apptest.Buffer
 	// exited is closed once the process has exited and its output is read.
 	exited   chan struct{}
 	exitedAt time.Time
@@ -76,7 +77,7 @@ func startKeysmith(t *testing.T, settings map[string]string) *keysmithProcess {
 // keysmith binary, as startKeysmith describes.
 func startExecutable(t *testing.T, executable string, settings map[string]string) *keysmithProcess {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := apptest.FreeAddr(t)
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "KEYSMITH_") && !strings.HasPrefix(kv, "GORACE=") {
@@ -90,7 +91,7 @@ func startExecutable(t *testing.T, executable string, settings map[string]string
 	for name, value := range settings {
 		env = append(env, name+"="+value)
 	}
-	p := &keysmithProcess{addr: addr, stderr: &syncBuffer{}, exited: make(chan struct{})}
+	p := &keysmithProcess{addr: addr, stderr: &apptest.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(executable)
 	p.cmd.Env = env
 	p.cmd.Stderr = p.stderr // the setup link on stdout is not read

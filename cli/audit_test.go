@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/models"
 	"keysmith/models/modelstest"
 )
@@ -179,7 +180,7 @@ func TestServeRefusesAnotherAuditKey(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
 			key := strings.Repeat("5a", 32)
-			vars := map[string]string{"KEYSMITH_DATABASE_URL": target.URL, "KEYSMITH_AUDIT_KEY": key, "KEYSMITH_ADDR": freeAddr(t)}
+			vars := map[string]string{"KEYSMITH_DATABASE_URL": target.URL, "KEYSMITH_AUDIT_KEY": key, "KEYSMITH_ADDR": apptest.FreeAddr(t)}
 			if _, stderr, err := runKeys(t, target, "list"); err != nil {
 				t.Fatal(err, stderr)
 			}
@@ -213,7 +214,7 @@ func TestServeRefusesAnotherAuditKey(t *testing.T) {
 // Without a key on PostgreSQL, the instance says at start that forged events go undetected.
 func TestServeSaysWhatAnUnkeyedChainMisses(t *testing.T) {
 	target := modelstest.Postgres(t, "the start without an audit key")
-	stop, _, errs := serveInProcess(t, map[string]string{"KEYSMITH_ADDR": freeAddr(t), "KEYSMITH_DATABASE_URL": target.URL})
+	stop, _, errs := serveInProcess(t, map[string]string{"KEYSMITH_ADDR": apptest.FreeAddr(t), "KEYSMITH_DATABASE_URL": target.URL})
 	stop()
 	if !strings.Contains(errs.String(), "no audit key is set") || !strings.Contains(errs.String(), "can forge events that verify") {
 		t.Errorf("the log: got %q, want a warning that forged events go undetected", errs.String())

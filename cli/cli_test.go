@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -18,17 +17,6 @@ func TestMain(m *testing.M) {
 
 func getenv(vars map[string]string) func(string) string {
 	return func(k string) string { return vars[k] }
-}
-
-// freeAddr returns a loopback address nothing listens on, for a server the test starts.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer listener.Close()
-	return listener.Addr().String()
 }
 
 // A command's own flags, the configuration flags and the other arguments are told apart in

@@ -12,10 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"keysmith/app/apptest"
 	"keysmith/models/modelstest"
 )
 
@@ -28,7 +28,7 @@ func TestBadConfigurationStopsStartUp(t *testing.T) {
 }
 
 func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
-	addr := freeAddr(t)
+	addr := apptest.FreeAddr(t)
 	vars := map[string]string{"KEYSMITH_ADDR": addr, "KEYSMITH_DATABASE_URL": filepath.Join(t.TempDir(), "k.db")}
 	stop, out, errs := serveInProcess(t, vars)
 	link := regexp.MustCompile(`http://` + regexp.QuoteMeta(addr) + `/setup\?token=([A-Za-z0-9_-]{43})`).FindStringSubmatch(out.String())
@@ -52,11 +52,11 @@ func TestServePrintsSetupLinkAndShutsDown(t *testing.T) {
 // serveInProcess runs `keysmith serve` with vars in the test's process until /healthz answers
 // on KEYSMITH_ADDR, and returns its output, its log, and stop, which ends it and fails the test
 // unless it stops cleanly within 15 seconds.
-func serveInProcess(t *testing.T, vars map[string]string) (stop func(), out, errs *syncBuffer) {
+func serveInProcess(t *testing.T, vars map[string]string) (stop func(), out, errs *apptest.Buffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	out, errs = &syncBuffer{}, &syncBuffer{}
+	out, errs = &apptest.Buffer{}, &apptest.Buffer{}
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, nil, getenv(vars), nil, out, errs) }()
 	// Migrating a fresh database may take a while on a busy machine; a serve that returned
@@ -90,29 +90,11 @@ func serveInProcess(t *testing.T, vars map[string]string) (stop func(), out, err
 	}, out, errs
 }
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // serve reports the files of a SQLite database that other local users could read, and the
 // command that makes them private.
 func TestServeReportsALooseDatabase(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "keysmith's.db")
-	vars := map[string]string{"KEYSMITH_ADDR": freeAddr(t), "KEYSMITH_DATABASE_URL": path, "KEYSMITH_LOG_FORMAT": "json"}
+	vars := map[string]string{"KEYSMITH_ADDR": apptest.FreeAddr(t), "KEYSMITH_DATABASE_URL": path, "KEYSMITH_LOG_FORMAT": "json"}
 	var out, errs bytes.Buffer
 	if err := Run(context.Background(), []string{"migrate"}, getenv(vars), nil, &out, &errs); err != nil {
 		t.Fatalf("migrate: %v; %s", err, errs.String())
@@ -143,7 +125,7 @@ func TestServeReportsALooseDatabase(t *testing.T) {
 // /metrics is served there, counting the application's requests, and not on the application's
 // own address, where the public could read it.
 func TestMetricsListenerIsSeparate(t *testing.T) {
-	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	addr, metricsAddr := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	vars := map[string]string{
 		"KEYSMITH_ADDR":         addr,
 		"KEYSMITH_METRICS_ADDR": metricsAddr,
@@ -186,9 +168,9 @@ func TestMetricsListenerIsSeparate(t *testing.T) {
 func TestServeOpensItsDatabaseConnectionsBeforeServing(t *testing.T) {
 	for _, target := range modelstest.Targets(t) {
 		t.Run(target.Name, func(t *testing.T) {
-			metricsAddr := freeAddr(t)
+			metricsAddr := apptest.FreeAddr(t)
 			stop, _, _ := serveInProcess(t, map[string]string{
-				"KEYSMITH_ADDR":         freeAddr(t),
+				"KEYSMITH_ADDR":         apptest.FreeAddr(t),
 				"KEYSMITH_METRICS_ADDR": metricsAddr,
 				"KEYSMITH_DATABASE_URL": target.URL,
 			})

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"keysmith/app/apptest"
 )
 
 // The version command works in-process too, the same for its three spellings, and refuses
@@ -16,7 +18,7 @@ func TestVersionCommand(t *testing.T) {
 			t.Fatalf("keysmith %s: %v", args[0], err)
 		}
 		outputs = append(outputs, out.String())
-		if fields := versionFields(out.String()); fields["keysmith"] == "" || fields["go"] == "" || fields["revision"] == "" {
+		if fields := apptest.VersionFields(out.String()); fields["keysmith"] == "" || fields["go"] == "" || fields["revision"] == "" {
 			t.Errorf("keysmith %s: got %q, want keysmith, revision and go lines", args[0], out.String())
 		}
 	}
@@ -28,14 +30,4 @@ func TestVersionCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unexpected arguments") {
 		t.Errorf("keysmith version extra: got %v, want an error naming the unexpected arguments", err)
 	}
-}
-
-// versionFields reads the lines of `keysmith version`, each a name and a value.
-func versionFields(out string) map[string]string {
-	fields := map[string]string{}
-	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-		name, value, _ := strings.Cut(line, " ")
-		fields[name] = value
-	}
-	return fields
 }

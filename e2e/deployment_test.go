@@ -82,7 +82,7 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 		instance, _ := url.Parse(app.URL)
 		site = replaceOnce(t, operationsGuide, site, "server 10.0.1.1"+strconv.Itoa(i+1)+":8080;", "server "+instance.Host+";")
 	}
-	plain, secure := freePort(t), freePort(t)
+	plain, secure := apptest.FreeAddr(t), apptest.FreeAddr(t)
 	site = replaceOnce(t, operationsGuide, site, "listen 80;", "listen "+plain+";")
 	site = withoutTLS(t, site, secure)
 	accessLog := filepath.Join(t.TempDir(), "keysmith.access.log")

@@ -36,16 +36,6 @@ func nginxPath(t *testing.T) string {
 	return ""
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // replaceOnce replaces old by new in s, read from source, and fails the test unless old occurs
 // exactly once, so a change to the documented configuration that this test no longer
 // understands shows up here.
@@ -66,7 +56,7 @@ func startNginx(t *testing.T, keysmith, service string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := freePort(t)
+	listen := apptest.FreeAddr(t)
 	site := replaceOnce(t, source, string(example), "server 127.0.0.1:8080;", "server "+keysmith+";")
 	site = replaceOnce(t, source, site, "server 127.0.0.1:9000;", "server "+service+";")
 	site = replaceOnce(t, source, site, "listen 80;", "listen "+listen+";")
@@ -99,7 +89,7 @@ func runNginx(t *testing.T, site, listen string) {
 
 	cmd := exec.Command(binary, "-p", prefix, "-c", confPath, "-e", filepath.Join(prefix, "error.log"), "-g", "daemon off;")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	output := &lockedBuffer{}
+	output := &apptest.Buffer{}
 	cmd.Stdout, cmd.Stderr = output, output
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -296,24 +286,6 @@ func gatewayGet(t *testing.T, gateway string, headers map[string]string) (int, s
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res.StatusCode, string(body), res.Header
-}
-
-// lockedBuffer collects nginx's output from its pipes.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // nginxDirectives reduces an nginx configuration to its directives, one per line, without

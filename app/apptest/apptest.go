@@ -17,7 +17,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -48,7 +47,7 @@ type App struct {
 	Webhooks *webhook.Sender
 	// URL is the base URL of the running HTTP server.
 	URL  string
-	logs *lockedWriter
+	logs *Buffer
 	// openAPI is the document every answer of the API that a Client receives is checked
 	// against.
 	openAPI contract
@@ -57,9 +56,7 @@ type App struct {
 // Logs returns everything the server has logged so far, so tests can check what never
 // reaches the log.
 func (a *App) Logs() string {
-	a.logs.mu.Lock()
-	defer a.logs.mu.Unlock()
-	return a.logs.buf.String()
+	return a.logs.String()
 }
 
 // New starts Keysmith on target's database. configure may change the configuration first.
@@ -102,7 +99,7 @@ func NewOnStore(t testing.TB, store *models.Store, configure ...func(*config.Con
 	for _, f := range configure {
 		f(&cfg)
 	}
-	logs := &lockedWriter{}
+	logs := &Buffer{}
 	log := logging.New(logs, "text", slog.LevelInfo)
 	key, err := store.SessionKeys(context.Background())
 	if err != nil {
@@ -289,16 +286,4 @@ func (c *Client) Cookie(name string) string {
 		}
 	}
 	return ""
-}
-
-// lockedWriter lets the server's goroutines log into one builder safely.
-type lockedWriter struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
 }
