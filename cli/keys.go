@@ -185,10 +185,8 @@ func rotateKey(ctx context.Context, args []string, getenv func(string) string, s
 	if !ok {
 		return fmt.Errorf("keys rotate: --grace must be one of 0, 1h, 24h, 7d or until-unused, not %q", *grace)
 	}
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q", rest)
-	}
-	cfg, store, _, err := openStore(ctx, "keysmith keys rotate", configArgs, getenv, stderr)
+	// A stray word is left over by config.Load, and openStore refuses it.
+	cfg, store, _, err := openStore(ctx, "keysmith keys rotate", append(configArgs, rest...), getenv, stderr)
 	if err != nil {
 		return err
 	}

@@ -67,10 +67,8 @@ func createUser(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("users create: read password: %w", err)
 	}
 	password := strings.TrimRight(line, "\r\n")
-	if len(rest) > 0 {
-		return fmt.Errorf("unexpected arguments %q", rest)
-	}
-	_, store, _, err := openStore(ctx, "keysmith users create", configArgs, getenv, stderr)
+	// A stray word is left over by config.Load, and openStore refuses it.
+	_, store, _, err := openStore(ctx, "keysmith users create", append(configArgs, rest...), getenv, stderr)
 	if err != nil {
 		return err
 	}

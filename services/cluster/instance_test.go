@@ -43,19 +43,14 @@ func run(t *testing.T, i *Instance, address string) (stop func()) {
 	var jobs sync.WaitGroup
 	jobs.Go(func() { i.RunHeartbeat(ctx, address) })
 	jobs.Go(func() { i.RunAcks(ctx) })
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
+	stop = sync.OnceFunc(func() {
 		cancel()
 		jobs.Wait()
 		deregister, cancelDeregister := context.WithTimeout(context.Background(), time.Second)
 		defer cancelDeregister()
 		i.Deregister(deregister)
 		stopListening()
-	}
+	})
 	t.Cleanup(stop)
 	return stop
 }
