@@ -53,7 +53,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Cluster:  instance,
 		AuditLog: auditlog.New(store, log, registry, cfg.AuditRetention),
 		Webhooks: webhook.New(cfg, store, log, registry),
-		Server:   web.New(cfg, store, log, sessionKeys, registry, keys, instance),
+		Server:   web.New(cfg, store, log, sessionKeys, registry, keys),
 	}
 	handlers.New(store, a.Server, keys, instance, cfg, log).Register(a.Server.Echo)
 	api.New(store, a.Server, keys).Register(a.Server.Echo)

@@ -43,7 +43,7 @@ func (h *Handler) setKeyDisabled(c echo.Context, disable bool) error {
 	h.log.Info("api key "+done, "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID, "changed", changed)
 	if disable {
 		// Enabling revokes nothing: the proof shown would be the last disable's.
-		h.srv.NoteRevocation(c, key.ID)
+		h.noteRevocation(c, key.ID)
 	}
 	message := disableMessage(key, changed, h.store.Now())
 	returnTo := web.LocalPath(c.FormValue("return"), "/admin/api-keys")

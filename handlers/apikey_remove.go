@@ -57,7 +57,7 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 		return err
 	}
 	h.log.Info("api key deleted", "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID)
-	h.srv.NoteRevocation(c, key.ID)
+	h.noteRevocation(c, key.ID)
 	message := "API key “" + key.Name + "” deleted. Services that used it can no longer connect: " + refusedEverywhere
 	if web.IsHTMX(c) {
 		list, err := h.listFor(c, confirm.ReturnTo)

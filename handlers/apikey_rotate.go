@@ -77,7 +77,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	if key.Previous.SecretHash == nil || view.Key.Previous.SecretHash != nil {
 		// A secret stopped working at once (no grace, or an older grace ended): the console
 		// proves it as it does a delete's.
-		h.srv.NoteRevocation(c, key.ID)
+		h.noteRevocation(c, key.ID)
 	}
 	// The secret is in this response only: never stored by the browser or a proxy.
 	c.Response().Header().Set("Cache-Control", "no-store")

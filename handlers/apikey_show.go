@@ -43,7 +43,7 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 	// views.RevocationWait for a revocation made just before, and never says "so far".
 	var revoked *views.Revocation
 	if id, err := h.store.LatestKeyRevocation(ctx, key.ID); err == nil {
-		revocation, err := h.srv.AwaitRevocation(ctx, id)
+		revocation, err := h.awaitRevocation(ctx, id)
 		if err != nil && !errors.Is(err, models.ErrRevocationNotFound) {
 			return err
 		}

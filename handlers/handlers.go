@@ -22,18 +22,20 @@ import (
 type Handler struct {
 	store *models.Store
 	srv   *web.Server
-	// keys is the verifier, whose gathered uses the key pages write first, and which learns
-	// a scanner's name at its check-in; cluster is this instance, which the Instances page
-	// marks.
+	// keys is the verifier, whose gathered uses the key pages write first; cluster is this
+	// instance, which the Instances page marks and which waits for revocations' proofs.
 	keys    *keyauth.Verifier
 	cluster *cluster.Instance
 	cfg     config.Config
 	log     *slog.Logger
 }
 
-// New returns the handlers over store and the services they use, served by srv.
+// New returns the handlers over store and the services they use, served by srv; the pages
+// srv builds show the proof of a revocation the request before made (settledRevocation).
 func New(store *models.Store, srv *web.Server, keys *keyauth.Verifier, instance *cluster.Instance, cfg config.Config, log *slog.Logger) *Handler {
-	return &Handler{store: store, srv: srv, keys: keys, cluster: instance, cfg: cfg, log: log}
+	h := &Handler{store: store, srv: srv, keys: keys, cluster: instance, cfg: cfg, log: log}
+	srv.OnFlash(revocationFlash, h.settledRevocation)
+	return h
 }
 
 // renderDialogOrPage answers htmx with the dialog fragment it opens over the list, and a

@@ -33,7 +33,7 @@ func (h *Handler) revocationShow(c echo.Context) error {
 		}
 		return web.Render(c, http.StatusOK, views.RevocationProof(views.Revocation{Proof: *proof, Now: h.store.Now()}))
 	}
-	revocation, err := h.srv.AwaitRevocation(ctx, id)
+	revocation, err := h.awaitRevocation(ctx, id)
 	if errors.Is(err, models.ErrRevocationNotFound) {
 		return errRevocationUnknown
 	}

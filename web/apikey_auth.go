@@ -91,7 +91,7 @@ func (s *Server) refusedRequest(c echo.Context) keyauth.RefusedRequest {
 	req := c.Request()
 	return keyauth.RefusedRequest{
 		Route: req.Method + " " + c.Path(), At: s.store.Now(),
-		Address: c.RealIP(), UserAgent: req.UserAgent(), RequestID: requestID(c),
+		Address: c.RealIP(), UserAgent: req.UserAgent(), RequestID: RequestID(c),
 	}
 }
 

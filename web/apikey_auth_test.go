@@ -13,7 +13,6 @@ import (
 	"keysmith/config"
 	"keysmith/metrics"
 	"keysmith/models"
-	"keysmith/services/cluster"
 	"keysmith/services/keyauth"
 )
 
@@ -33,7 +32,7 @@ func keyServer(t *testing.T, store *models.Store) *Server {
 	}
 	registry := metrics.New(store)
 	keys := keyauth.New(store, discardLog, registry, config.DefaultKeyCacheSize, time.Second, config.DefaultStaleKeysFor)
-	srv := New(cfg, store, discardLog, [][]byte{sessionKey}, registry, keys, cluster.New(store, keys, discardLog, registry, cfg.HeartbeatInterval))
+	srv := New(cfg, store, discardLog, [][]byte{sessionKey}, registry, keys)
 	srv.Echo.GET("/api/v1/ping", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) }, srv.RequireKey(models.ScopeReadOnly))
 	return srv
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -51,7 +52,7 @@ func (s *Server) loadUser(next echo.HandlerFunc) echo.HandlerFunc {
 // actor of every audit event that the rest of the request records.
 func SetAuditActor(c echo.Context, actor models.AuditActor) {
 	req := c.Request()
-	actor.Address, actor.UserAgent, actor.RequestID = c.RealIP(), req.UserAgent(), requestID(c)
+	actor.Address, actor.UserAgent, actor.RequestID = c.RealIP(), req.UserAgent(), RequestID(c)
 	c.SetRequest(req.WithContext(models.WithAuditActor(req.Context(), actor)))
 }
 
@@ -212,9 +213,28 @@ func (s *Server) AddFlash(c echo.Context, message string) error {
 	return session.Save(c.Request(), c.Response())
 }
 
-// Page returns the layout's view model for the current request, taking pending notices. A
-// revocation noted by the request before (NoteRevocation) is shown settled: the page waits
-// for every instance's acknowledgement, views.RevocationWait at most.
+// AddFlashOf keeps value, of a kind registered with OnFlash, for the next page this browser
+// shows, which the kind's function puts on.
+func (s *Server) AddFlashOf(c echo.Context, kind string, value any) error {
+	session := currentSession(c)
+	session.AddFlash(value, kind)
+	return session.Save(c.Request(), c.Response())
+}
+
+// OnFlash registers show as what puts a flash of kind on the next page (Page): it is called
+// with the latest one, when there are any. Registered before the server serves.
+func (s *Server) OnFlash(kind string, show func(ctx context.Context, value any, page *views.Page) error) {
+	s.flashKinds = append(s.flashKinds, flashKind{kind, show})
+}
+
+// flashKind is a kind of flash other than notices, and what shows it on a page.
+type flashKind struct {
+	name string
+	show func(ctx context.Context, value any, page *views.Page) error
+}
+
+// Page returns the layout's view model for the current request, taking pending notices and
+// the flashes of every kind registered with OnFlash, each shown by its function.
 func (s *Server) Page(c echo.Context, title, section string) (views.Page, error) {
 	page := views.Page{
 		Title:     title,
@@ -228,8 +248,14 @@ func (s *Server) Page(c echo.Context, title, section string) (views.Page, error)
 	if session == nil || session.IsNew {
 		return page, nil
 	}
-	flashes, revocations := session.Flashes(), session.Flashes(revocationFlashKey)
-	if len(flashes) == 0 && len(revocations) == 0 {
+	flashes := session.Flashes()
+	taken := len(flashes)
+	kinds := make([][]any, len(s.flashKinds))
+	for i, kind := range s.flashKinds {
+		kinds[i] = session.Flashes(kind.name)
+		taken += len(kinds[i])
+	}
+	if taken == 0 {
 		return page, nil
 	}
 	for _, flash := range flashes {
@@ -240,10 +266,11 @@ func (s *Server) Page(c echo.Context, title, section string) (views.Page, error)
 	if err := session.Save(c.Request(), c.Response()); err != nil {
 		return page, err
 	}
-	if len(revocations) > 0 {
-		var err error
-		if page.Revocation, err = s.settledRevocation(c.Request().Context(), revocations[len(revocations)-1]); err != nil {
-			return page, err
+	for i, kind := range s.flashKinds {
+		if values := kinds[i]; len(values) > 0 {
+			if err := kind.show(c.Request().Context(), values[len(values)-1], &page); err != nil {
+				return page, err
+			}
 		}
 	}
 	return page, nil

@@ -81,7 +81,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	case ctx.Err() != nil:
 		// The client hung up: there is nobody to answer, and nothing failed on this side.
 		c.Response().Status = statusClientClosedRequest
-		s.log.Debug("client closed request", "request_id", requestID(c), "path", c.Request().URL.Path)
+		s.log.Debug("client closed request", "request_id", RequestID(c), "path", c.Request().URL.Path)
 		return
 	case errors.As(err, &apiErr):
 		status, message, fields, header = apiErr.Status, apiErr.Message, apiErr.Fields, apiErr.Header
@@ -101,9 +101,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case status == http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", retryAfter)
-		s.log.Warn("service unavailable", "request_id", requestID(c), "path", c.Request().URL.Path, "error", err)
+		s.log.Warn("service unavailable", "request_id", RequestID(c), "path", c.Request().URL.Path, "error", err)
 	case status >= 500:
-		s.log.Error("request failed", "request_id", requestID(c), "path", c.Request().URL.Path, "status", status, "error", err)
+		s.log.Error("request failed", "request_id", RequestID(c), "path", c.Request().URL.Path, "status", status, "error", err)
 	}
 	for name, values := range header {
 		c.Response().Header()[name] = values
@@ -121,7 +121,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		view.Message = message
 	}
 	view.Status = status
-	view.RequestID = requestID(c)
+	view.RequestID = RequestID(c)
 	if status == http.StatusForbidden && c.Request().Method == http.MethodGet {
 		view.Retry = LocalPath(c.Request().URL.RequestURI(), "")
 	}

@@ -20,7 +20,6 @@ import (
 	"keysmith/config"
 	"keysmith/metrics"
 	"keysmith/models"
-	"keysmith/services/cluster"
 	"keysmith/services/keyauth"
 	"keysmith/static"
 	"keysmith/views"
@@ -37,10 +36,10 @@ type Server struct {
 	Echo     *echo.Echo
 	Sessions *Sessions
 	Metrics  *Metrics
-	// keys verifies the keys that RequireKey admits; cluster shows the console the proof of a
-	// revocation.
-	keys    *keyauth.Verifier
-	cluster *cluster.Instance
+	// keys verifies the keys that RequireKey admits.
+	keys *keyauth.Verifier
+	// flashKinds are the kinds of flash other than notices that pages show (OnFlash).
+	flashKinds []flashKind
 	// stopping is set when a stop begins, so /readyz fails while requests are still served.
 	stopping atomic.Bool
 	cfg      config.Config
@@ -54,7 +53,7 @@ type Server struct {
 // adds the routes. sessionKeys sign cookies and CSRF tokens (the first one signs, all verify).
 // RequireKey admits the keys that keys verifies; the console's proofs of revocation come from
 // instance.
-func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [][]byte, registry *metrics.Registry, keys *keyauth.Verifier, instance *cluster.Instance) *Server {
+func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [][]byte, registry *metrics.Registry, keys *keyauth.Verifier) *Server {
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -63,7 +62,6 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 		Sessions: NewSessions(store, sessionKeys, cfg.Secure(), cfg.SessionIdleTimeout, cfg.SessionMaxAge),
 		Metrics:  NewMetrics(registry),
 		keys:     keys,
-		cluster:  instance,
 		cfg:      cfg,
 		store:    store,
 		log:      log,
@@ -91,7 +89,7 @@ func New(cfg config.Config, store *models.Store, log *slog.Logger, sessionKeys [
 	// Inside the access log, so that a request whose handler panics is logged and counted.
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			log.Error("panic", "request_id", requestID(c), "error", err, "stack", string(stack))
+			log.Error("panic", "request_id", RequestID(c), "error", err, "stack", string(stack))
 			return err
 		},
 	}))
@@ -239,7 +237,8 @@ func cacheStatic(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func requestID(c echo.Context) string {
+// RequestID is the request's id, as its access log line and its error answer show it.
+func RequestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)
 }
 
@@ -254,7 +253,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.Metrics.observe(c.Path(), c.Request().Method, c.Response().Status, time.Since(start))
 		s.log.Info("request",
-			"request_id", requestID(c),
+			"request_id", RequestID(c),
 			"method", c.Request().Method,
 			"path", c.Request().URL.Path,
 			"status", c.Response().Status,

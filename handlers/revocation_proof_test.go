@@ -1,7 +1,9 @@
-package web
+package handlers
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -12,22 +14,28 @@ import (
 	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
+	"keysmith/config"
+	"keysmith/metrics"
 	"keysmith/models"
 	"keysmith/models/modelstest"
+	"keysmith/services/cluster"
+	"keysmith/services/keyauth"
 	"keysmith/views"
+	"keysmith/web"
 )
 
-// NoteRevocation shows a key's revocation made just now, and nothing for a key revoked long
+// noteRevocation shows a key's revocation made just now, and nothing for a key revoked long
 // ago or never: a handler may call it after any change to a key.
 func TestNoteRevocationShowsOnlyARevocationJustMade(t *testing.T) {
 	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
 		now := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 		store.SetClock(func() time.Time { return now })
-		srv := keyServer(t, store)
+		h := newTestHandler(t, store)
+		srv := h.srv
 		srv.Echo.GET("/note/:key", func(c echo.Context) error {
 			keyID, _ := strconv.ParseInt(c.Param("key"), 10, 64)
-			srv.NoteRevocation(c, keyID)
-			return Render(c, http.StatusOK, templ.Raw("<p>changed</p>"))
+			h.noteRevocation(c, keyID)
+			return web.Render(c, http.StatusOK, templ.Raw("<p>changed</p>"))
 		})
 		shown := func(keyID int64) bool {
 			t.Helper()
@@ -63,4 +71,23 @@ func TestNoteRevocationShowsOnlyARevocationJustMade(t *testing.T) {
 			}
 		}
 	})
+}
+
+// newTestHandler returns the console's handlers over store, with the services and the web
+// server they use, as app.New builds them, without their routes.
+func newTestHandler(t *testing.T, store *models.Store) *Handler {
+	t.Helper()
+	cfg, _, err := config.Load("test", nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionKey, err := store.SessionKeys(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	registry := metrics.New(store)
+	keys := keyauth.New(store, log, registry, config.DefaultKeyCacheSize, time.Second, config.DefaultStaleKeysFor)
+	srv := web.New(cfg, store, log, [][]byte{sessionKey}, registry, keys)
+	return New(store, srv, keys, cluster.New(store, keys, log, registry, cfg.HeartbeatInterval), cfg, log)
 }
