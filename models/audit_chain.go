@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -499,15 +500,21 @@ func prunedMeanwhile(read func(func(*gorm.DB) error) error, position int64) bool
 func (s *Store) checkChainEnds(read func(func(*gorm.DB) error) error, head chainHead, anchors map[int64]string, report *AuditChainReport) error {
 	var first []auditRow
 	var cuts []string
-	// In one transaction, so that the chain's first event and the last cut are read as one
-	// retention job's commit left them, whatever job runs meanwhile.
+	// In one snapshot, so that the chain's first event and the last cut are read as one
+	// retention job's commit left them, whatever job runs meanwhile: on PostgreSQL a read
+	// committed transaction takes a new snapshot for each statement, and a prune committed
+	// between the two reads would look like a deletion; SQLite's transactions are serializable.
+	var snapshot *sql.TxOptions
+	if s.dialect == DialectPostgres {
+		snapshot = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
 	err := read(func(db *gorm.DB) error {
 		return db.Transaction(func(tx *gorm.DB) error {
 			if err := tx.Where("chain_seq IS NOT NULL").Order("chain_seq").Limit(1).Find(&first).Error; err != nil {
 				return err
 			}
 			return lastCut(tx, &cuts)
-		})
+		}, snapshot)
 	})
 	if err != nil {
 		return fmt.Errorf("models: verify the audit chain's start: %w", err)

@@ -427,3 +427,45 @@ func TestAuditChainCheckGoesOnFromWhereItStopped(t *testing.T) {
 		}
 	})
 }
+
+// A check that runs while the retention job prunes finds no break, however their reads and
+// commits interleave: the chain's first event and the last cut are read in one snapshot.
+func TestChainCheckDuringPrunesFindsNoBreak(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		old := time.Now().UTC().AddDate(-2, 0, 0)
+		stop := make(chan struct{})
+		var checks sync.WaitGroup
+		var breaks []models.AuditChainBreak
+		var checkErr error
+		checks.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				report, err := store.VerifyAuditChain(ctx, models.AuditChainCheck{})
+				if err != nil || len(report.Breaks) > 0 {
+					breaks, checkErr = report.Breaks, err
+					return
+				}
+			}
+		})
+		for range 150 {
+			for range 2 {
+				if err := store.RecordAudit(ctx, models.AuditEvent{At: old, Action: "test.event"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := store.PruneAuditEvents(ctx, old.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		close(stop)
+		checks.Wait()
+		if checkErr != nil || len(breaks) > 0 {
+			t.Fatalf("a check during prunes: got breaks %+v, %v; want none", breaks, checkErr)
+		}
+	})
+}
