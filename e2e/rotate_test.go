@@ -29,6 +29,7 @@ func TestBrowserRotateAndCopy(t *testing.T) {
 			tb.closeSecret()
 			tb.setMarker()
 
+			tb.openRowMenu(old.publicID)
 			tb.do("open the rotate dialog",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+old.publicID+`"] [data-testid="rotate-api-key"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
@@ -90,6 +91,7 @@ func TestBrowserRotateWithoutJavaScript(t *testing.T) {
 	}
 	tb := openTab(t, browserCtx, app, false)
 	tb.login(adminEmail)
+	tb.openRowMenu(key.PublicID)
 	tb.do("follow Rotate to its page",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-api-key-page"]`)),
@@ -141,6 +143,7 @@ func TestBrowserRotatedMeanwhile(t *testing.T) {
 	// The browser logs the 409 with which htmx gets the dialog that explains it.
 	tb.allow("status of 409")
 	tb.login(adminEmail)
+	tb.openRowMenu(key.PublicID)
 	tb.do("open the rotate dialog",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
