@@ -16,8 +16,9 @@ import (
 	"keysmith/web"
 )
 
-// defaultGrace is the grace the rotate form preselects: a day for every service to move.
-const defaultGrace = models.GraceDay
+// defaultGrace is the grace the rotate form preselects, wherever it is opened from: the
+// current secret works until the services that use it have moved to the new one.
+const defaultGrace = models.GraceUntilUnused
 
 // apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
 // user who may not give the key's scope is refused (403, recorded as authz.denied).

@@ -97,8 +97,8 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 		if page.Find(`[data-testid="rotate-api-key-page"]`).Length() != 1 {
 			t.Fatalf("rotate page: no rotate-api-key-page in\n%s", res.Body)
 		}
-		if got, _ := page.Find(`input[name="grace"]:checked`).Attr("value"); got != string(models.GraceDay) {
-			t.Errorf("grace chosen at first: got %q, want %q", got, models.GraceDay)
+		if got, _ := page.Find(`input[name="grace"]:checked`).Attr("value"); got != string(models.GraceUntilUnused) {
+			t.Errorf("grace chosen at first: got %q, want %q", got, models.GraceUntilUnused)
 		}
 		if got, _ := page.Find(`select[name="expires_in"] option:checked`).Attr("value"); got != "180d" {
 			t.Errorf("expiry chosen at first: got %q, want %q", got, "180d")
