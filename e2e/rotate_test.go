@@ -184,6 +184,7 @@ func TestBrowserRotateFromTheKeyPage(t *testing.T) {
 	rotate := `[data-testid="api-key-page"] [data-testid="rotate-api-key"]`
 
 	tb := openTab(t, browserCtx, app, true)
+	tb.grantClipboard()
 	tb.login(adminEmail)
 	tb.do("open the key page", chromedp.Navigate(keyPage), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-page"]`)))
 	for _, s := range []screen{{name: "laptop", width: 1280, height: 860}, {name: "phone", width: 390, height: 844, phone: true}} {
@@ -209,6 +210,9 @@ func TestBrowserRotateFromTheKeyPage(t *testing.T) {
 	if got := apiStatus(t, app, oldSecret); got != http.StatusOK {
 		t.Errorf("the current secret during the grace: status %d, want %d", got, http.StatusOK)
 	}
+	tb.copySecret("copy-formatted", "Copied the header line.")
+	tb.closeSecret()
+	tb.waitFor("the key page shows the key rotating", `document.querySelector("[data-testid=api-key-page] [data-testid=status-badge]")?.dataset.status === "rotating"`)
 
 	plain := openTab(t, browserCtx, app, false)
 	plain.login(adminEmail)

@@ -329,7 +329,8 @@ func TestRotateTwice(t *testing.T) {
 }
 
 // Over htmx the form opens in a dialog; the new secret comes back in the one-time modal with
-// the list behind it refreshed, or alone when the form was opened elsewhere (the key page).
+// the list behind it refreshed, or alone when the form was opened elsewhere (the key page,
+// which it then reloads once it closes).
 func TestRotateOverHTMX(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "gateway")
@@ -361,6 +362,11 @@ func TestRotateOverHTMX(t *testing.T) {
 			}
 			if tc.withList && list.Find(`[data-key-id="`+key.PublicID+`"] [data-testid="rotating-note"]`).Length() != 1 {
 				t.Errorf("from %s: the refreshed list does not say the key is rotating", tc.from)
+			}
+			// Over the key page, which the rotation makes out of date, the page is read again
+			// once the modal closes.
+			if _, reload := answer.Find(`dialog[data-testid="api-key-secret-dialog"]`).Attr("data-reload-on-close"); reload == tc.withList {
+				t.Errorf("from %s: the modal reloads the page on close: %v, want %v", tc.from, reload, !tc.withList)
 			}
 		}
 	})
