@@ -543,7 +543,8 @@ func replacesIn(t *testing.T, res *apptest.Response) string {
 
 // Two administrators open the rotate form of one key; the second to send it is told, with
 // 409, that the first rotated the key and when, and changes nothing: the first one's new
-// secret keeps working. So it is on the page and over htmx, and from the key page's form.
+// secret keeps working. So it is on the page and over htmx, and from the key page's Rotate
+// secret (the same form, opened from there).
 func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "shared")
@@ -554,7 +555,8 @@ func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
 
 		fromPage := replacesIn(t, other.Get(path))
 		fromDialog := replacesIn(t, other.HTMX(http.MethodGet, path, "dialog-slot", nil))
-		fromKeyPage := replacesIn(t, other.Get("/admin/api-keys/"+key.PublicID))
+		keyPageRotate := doc(t, other.Get("/admin/api-keys/"+key.PublicID).Body).Find(`a[data-testid="rotate-api-key"]`).AttrOr("href", "")
+		fromKeyPage := replacesIn(t, other.Get(keyPageRotate))
 		if fromPage != key.Hint || fromDialog != key.Hint || fromKeyPage != key.Hint {
 			t.Fatalf("forms name %q, %q and %q; want the current secret %q", fromPage, fromDialog, fromKeyPage, key.Hint)
 		}
