@@ -212,6 +212,7 @@ func TestBrowserAPIKeysWithJavaScript(t *testing.T) {
 			tb.setMarker()
 
 			// Delete through the warning dialog: the row goes, the page stays.
+			tb.openRowMenu(lineage.publicID)
 			tb.do("open the delete dialog",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+lineage.publicID+`"] [data-testid="delete-api-key"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="delete-api-key-dialog"]`)),
@@ -335,6 +336,7 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 				t.Errorf("notice on the list after the secret page: got %q, want %q…", got, want)
 			}
 
+			tb.openRowMenu(publicID)
 			tb.do("follow Delete to its page",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+publicID+`"] [data-testid="delete-api-key"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`[data-testid="delete-api-key-page"]`)),

@@ -50,6 +50,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			}
 
 			tb.settle()
+			tb.openRowMenu(key.PublicID)
 			tb.do("press Disable", chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)))
 			tb.waitFor("the row says Disabled", badgeIs(key.PublicID, "disabled"))
 			tb.waitFor("the banner is gone", `document.querySelector('[data-testid="expiry-banner"]') === null`)
@@ -86,6 +87,7 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 				t.Errorf("rows after searching with the filter: got %q, want [%q]", got, key.PublicID)
 			}
 
+			tb.openRowMenu(key.PublicID)
 			tb.do("press Enable", chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="enable-api-key"]`)))
 			tb.waitFor("the row says it expires soon again", badgeIs(key.PublicID, "expires-soon"))
 			tb.waitFor("the banner is back", `document.querySelector('[data-testid="expiry-banner"]') !== null`)
@@ -99,11 +101,12 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			plain.login(adminEmail)
 			plain.do("open the list sorted by expiry",
 				chromedp.Navigate(app.URL+"/admin/api-keys?sort=expires"),
-				chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="row-actions"]`)),
 			)
+			plain.openRowMenu(key.PublicID)
 			plain.do("press Disable",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)),
-				chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="enable-api-key"]`)),
+				chromedp.WaitReady(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="enable-api-key"]`)),
 			)
 			if location := get(plain, "read the location", chromedp.Location()); location != app.URL+"/admin/api-keys?sort=expires" {
 				t.Errorf("location after disabling without JavaScript: got %q, want the list as shown", location)
@@ -114,9 +117,10 @@ func TestBrowserDisableAndEnable(t *testing.T) {
 			if got := app.VerifyStatus(t, secret); got != http.StatusUnauthorized {
 				t.Errorf("the key disabled without JavaScript: status %d, want %d", got, http.StatusUnauthorized)
 			}
+			plain.openRowMenu(key.PublicID)
 			plain.do("press Enable",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="enable-api-key"]`)),
-				chromedp.WaitVisible(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)),
+				chromedp.WaitReady(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="disable-api-key"]`)),
 			)
 			if got := app.VerifyStatus(t, secret); got != http.StatusOK {
 				t.Errorf("the key enabled without JavaScript: status %d, want %d", got, http.StatusOK)

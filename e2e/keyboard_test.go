@@ -78,7 +78,9 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 	}
 	tb.htmxIdle()
 
-	// Disable and enable: Space on the row's button, which keeps focus as it turns.
+	// Disable and enable: Space on the button in the row's actions menu (opened with Enter),
+	// which keeps focus as it turns.
+	tb.openRowMenuByKeyboard(created)
 	tb.tabTo(row + `[data-testid="disable-api-key"]`)
 	tb.press("press Space on Disable", " ")
 	tb.waitFor("the row says Disabled, focus on Enable", badgeIs(created, "disabled")+` && document.activeElement?.dataset.testid === "enable-api-key"`)
@@ -99,6 +101,7 @@ func TestBrowserKeyboardOnly(t *testing.T) {
 
 	// Delete a key in use: Delete key is offered only once its name is typed exactly.
 	usedRow := `[data-key-id="` + used.PublicID + `"] `
+	tb.openRowMenuByKeyboard(used.PublicID)
 	tb.tabTo(usedRow + `[data-testid="delete-api-key"]`)
 	tb.press("press Enter on Delete", kb.Enter)
 	tb.waitFor("the delete dialog opens with focus on the name", `document.activeElement?.dataset.testid === "confirm-name"`)

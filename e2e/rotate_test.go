@@ -29,6 +29,7 @@ func TestBrowserRotateAndCopy(t *testing.T) {
 			tb.closeSecret()
 			tb.setMarker()
 
+			tb.openRowMenu(old.publicID)
 			tb.do("open the rotate dialog",
 				chromedp.Click(chromedp.CSS(`[data-key-id="`+old.publicID+`"] [data-testid="rotate-api-key"]`)),
 				chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
@@ -90,6 +91,7 @@ func TestBrowserRotateWithoutJavaScript(t *testing.T) {
 	}
 	tb := openTab(t, browserCtx, app, false)
 	tb.login(adminEmail)
+	tb.openRowMenu(key.PublicID)
 	tb.do("follow Rotate to its page",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-api-key-page"]`)),
@@ -141,6 +143,7 @@ func TestBrowserRotatedMeanwhile(t *testing.T) {
 	// The browser logs the 409 with which htmx gets the dialog that explains it.
 	tb.allow("status of 409")
 	tb.login(adminEmail)
+	tb.openRowMenu(key.PublicID)
 	tb.do("open the rotate dialog",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+key.PublicID+`"] [data-testid="rotate-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
@@ -163,5 +166,60 @@ func TestBrowserRotatedMeanwhile(t *testing.T) {
 	}
 	if got := apiStatus(t, app, winner); got != http.StatusOK {
 		t.Errorf("the other rotation's secret: status %d, want %d", got, http.StatusOK)
+	}
+}
+
+// TestBrowserRotateFromTheKeyPage opens the one rotate dialog from the key page: the same as
+// the list's, until unused chosen first and None last, on a laptop and a phone; without
+// JavaScript its page, whose Cancel comes back to the key page.
+func TestBrowserRotateFromTheKeyPage(t *testing.T) {
+	browserCtx := startBrowser(t)
+	app := apptest.New(t, modelstest.Targets(t)[0])
+	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+	key, oldSecret, err := app.Store.CreateAPIKey(t.Context(), models.NewAPIKey{Name: "Nightly lineage export", Scope: models.ScopeReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPage := app.URL + "/admin/api-keys/" + key.PublicID
+	rotate := `[data-testid="api-key-page"] [data-testid="rotate-api-key"]`
+
+	tb := openTab(t, browserCtx, app, true)
+	tb.grantClipboard()
+	tb.login(adminEmail)
+	tb.do("open the key page", chromedp.Navigate(keyPage), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-page"]`)))
+	for _, s := range []screen{{name: "laptop", width: 1280, height: 860}, {name: "phone", width: 390, height: 844, phone: true}} {
+		tb.useScreen(s)
+		tb.checkClickable(s.name, rotate)
+	}
+	tb.useScreen(screens[0])
+	tb.do("press Rotate secret", chromedp.Click(chromedp.CSS(rotate)), chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)))
+	graces := eval[string](tb, "read the graces", `Array.from(document.querySelectorAll("dialog[open] input[name=grace]"), g => g.value + (g.checked ? "*" : "")).join(" ")`)
+	if want := "until-unused* 1h 24h 7d 0"; graces != want {
+		t.Errorf("grace choices (* chosen): got %q, want %q", graces, want)
+	}
+	if got := tb.text(`dialog[open] [data-testid="confirm-rotate"]`); got != "Rotate secret" {
+		t.Errorf("the dialog's button: got %q, want %q", got, "Rotate secret")
+	}
+	tb.do("press Rotate secret in the dialog",
+		chromedp.Click(chromedp.CSS(`dialog[open] [data-testid="confirm-rotate"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="api-key-secret-dialog"]`)),
+	)
+	if got := tb.text(`[data-testid="rotated-grace"]`); !strings.Contains(got, "until unused for 1 hour") {
+		t.Errorf("grace in the modal: got %q, want it to say until unused for 1 hour", got)
+	}
+	if got := apiStatus(t, app, oldSecret); got != http.StatusOK {
+		t.Errorf("the current secret during the grace: status %d, want %d", got, http.StatusOK)
+	}
+	tb.copySecret("copy-formatted", "Copied the header line.")
+	tb.closeSecret()
+	tb.waitFor("the key page shows the key rotating", `document.querySelector("[data-testid=api-key-page] [data-testid=status-badge]")?.dataset.status === "rotating"`)
+
+	plain := openTab(t, browserCtx, app, false)
+	plain.login(adminEmail)
+	plain.do("open the key page", chromedp.Navigate(keyPage), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-page"]`)))
+	plain.do("follow Rotate secret", chromedp.Click(chromedp.CSS(rotate)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="rotate-api-key-page"]`)))
+	plain.do("press Cancel", chromedp.Click(chromedp.CSS(`[data-testid="rotate-api-key-page"] a.secondary[role="button"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="api-key-page"]`)))
+	if location := get(plain, "read the location", chromedp.Location()); location != keyPage {
+		t.Errorf("Cancel on the rotate page opened from the key page went to %q, want %q", location, keyPage)
 	}
 }

@@ -51,9 +51,11 @@ func TestBrowserEveryScreen(t *testing.T) {
 	tb.checkEveryScreen("API Keys list")
 	screenshots["api-keys-list.png"] = tb.screenshot()
 	tb.useScreen(screens[2])
-	// On a phone each key is still one row element, shown as a card, with all its actions.
+	// On a phone each key is still one row element, shown as a card, with its actions menu
+	// visible, holding its 3 actions.
 	cards := eval[[]string](tb, "read the cards", `Array.from(document.querySelectorAll("[data-key-id]"), row =>
-		row.dataset.testid + " " + (row.checkVisibility() && Array.from(row.querySelectorAll("[data-testid=rotate-api-key], [data-testid=delete-api-key], [data-testid=disable-api-key], [data-testid=enable-api-key]")).filter(a => a.checkVisibility()).length))`)
+		row.dataset.testid + " " + (row.checkVisibility() && row.querySelector("[data-testid=row-actions] > summary").checkVisibility() &&
+			row.querySelectorAll("[data-testid=row-actions] :is([data-testid=rotate-api-key], [data-testid=delete-api-key], [data-testid=disable-api-key], [data-testid=enable-api-key])").length))`)
 	if len(cards) != len(keys) {
 		t.Errorf("elements with a key id on a phone: got %d, want one per key (%d)", len(cards), len(keys))
 	}
@@ -89,12 +91,14 @@ func TestBrowserEveryScreen(t *testing.T) {
 	tb.checkSecretGone(created.secret)
 
 	used := keys["Nightly lineage export"].PublicID
+	tb.openRowMenu(used)
 	tb.do("open the delete dialog of a key in use",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+used+`"] [data-testid="delete-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="delete-api-key-dialog"] [data-testid="confirm-name"]`)),
 	)
 	tb.checkEveryScreen("delete dialog asking for the name")
 	tb.do("close it", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="delete-api-key-dialog"]`)))
+	tb.openRowMenu(used)
 	tb.do("open the rotate dialog",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+used+`"] [data-testid="rotate-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="rotate-api-key-dialog"]`)),
@@ -103,6 +107,7 @@ func TestBrowserEveryScreen(t *testing.T) {
 	tb.do("close it", chromedp.KeyEvent(kb.Escape), chromedp.WaitNotPresent(chromedp.CSS(`[data-testid="rotate-api-key-dialog"]`)))
 
 	unused := keys["Metamodel migration"].PublicID
+	tb.openRowMenu(unused)
 	tb.do("delete a key nobody used",
 		chromedp.Click(chromedp.CSS(`[data-key-id="`+unused+`"] [data-testid="delete-api-key"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`dialog[open][data-testid="delete-api-key-dialog"]`)),

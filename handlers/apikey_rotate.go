@@ -16,8 +16,9 @@ import (
 	"keysmith/web"
 )
 
-// defaultGrace is the grace the rotate form preselects: a day for every service to move.
-const defaultGrace = models.GraceDay
+// defaultGrace is the grace the rotate form preselects, wherever it is opened from: the
+// current secret works until the services that use it have moved to the new one.
+const defaultGrace = models.GraceUntilUnused
 
 // apiKeyRotateForm shows the rotate form: in a dialog for HTMX, on its own page otherwise. A
 // user who may not give the key's scope is refused (403, recorded as authz.denied).
@@ -84,6 +85,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now()}
 	if web.IsHTMX(c) {
 		if !openedOverList(c) {
+			rotated.ReloadOnClose = openedOver(c, "/admin/api-keys/"+key.PublicID)
 			return web.Render(c, http.StatusOK, views.SecretDialog(rotated))
 		}
 		list, err := h.listFor(c, view.ReturnTo)
@@ -98,8 +100,13 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 // openedOverList tells whether an htmx request comes from the list page, whose list region
 // then changes with the key.
 func openedOverList(c echo.Context) bool {
+	return openedOver(c, "/admin/api-keys")
+}
+
+// openedOver tells whether an htmx request comes from the page at path.
+func openedOver(c echo.Context, path string) bool {
 	current, err := url.Parse(c.Request().Header.Get("HX-Current-URL"))
-	return err == nil && current.Path == "/admin/api-keys"
+	return err == nil && current.Path == path
 }
 
 // loadRotateKey reads the key named in the path and fills the form with what was sent.

@@ -69,7 +69,7 @@ func TestAdminKeysAreForSuperAdmins(t *testing.T) {
 			t.Error("the Read-only key's row offers no Rotate")
 		}
 		page := doc(t, admin.Get("/admin/api-keys/"+adminKey.PublicID).Body)
-		if page.Find(`[data-testid="rotate-form"]`).Length() != 0 || !strings.Contains(page.Find(`[data-testid="rotate-refused"]`).Text(), adminScopeReason) {
+		if page.Find(`[data-testid="rotate-api-key"]`).Length() != 0 || !strings.Contains(page.Find(`[data-testid="rotate-refused"]`).Text(), adminScopeReason) {
 			t.Error("the Admin key's page offers its rotate form to a Connectivity admin, or does not say why not")
 		}
 		rotatePath := "/admin/api-keys/" + adminKey.PublicID + "/rotate"

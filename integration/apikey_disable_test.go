@@ -60,7 +60,17 @@ func TestDisableAndEnableWithoutJavaScript(t *testing.T) {
 
 		const shown = "/admin/api-keys?q=ware&scope=scanner&sort=name"
 		list := admin.Get(shown)
-		form := rowOf(t, list.Body, key.PublicID).Find(`form[action="/admin/api-keys/` + key.PublicID + `/disable"]`)
+		// Each row has one actions menu, closed, holding Rotate, Disable and Delete in that order.
+		menu := rowOf(t, list.Body, key.PublicID).Find(`details[data-testid="row-actions"]`)
+		if menu.Length() != 1 || menu.AttrOr("open", "closed") != "closed" {
+			t.Fatalf("want one closed actions menu in the key's row:\n%s", list.Body)
+		}
+		var items []string
+		menu.Find(`summary + ul > li [data-testid]`).Each(func(_ int, item *goquery.Selection) { items = append(items, item.AttrOr("data-testid", "")) })
+		if got, want := strings.Join(items, " "), "rotate-api-key disable-api-key delete-api-key"; got != want {
+			t.Errorf("the actions menu holds %q, want %q", got, want)
+		}
+		form := menu.Find(`form[action="/admin/api-keys/` + key.PublicID + `/disable"]`)
 		if form.Length() != 1 || form.Find(`[data-testid="disable-api-key"]`).Length() != 1 {
 			t.Fatalf("no Disable form in the key's row:\n%s", list.Body)
 		}
@@ -156,6 +166,12 @@ func TestDisableOverHTMXSwapsTheRow(t *testing.T) {
 			t.Errorf("swapped row's badge: got %q, want %q", status, "disabled")
 		}
 		row := rowOf(t, res.Body, key.PublicID)
+		// Disable was chosen from the row's actions menu: the swapped row's menu stays open, so
+		// that the focus can stay on its Enable.
+		if menu := row.Find(`details[data-testid="row-actions"]`); menu.Length() != 1 || menu.AttrOr("open", "closed") == "closed" ||
+			menu.Find(`[data-testid="enable-api-key"]`).Length() != 1 {
+			t.Errorf("swapped row: want one open actions menu holding Enable, got:\n%s", res.Body)
+		}
 		if got, _ := row.Find(`form[action$="/enable"] input[name="return"]`).Attr("value"); got != shown {
 			t.Errorf("swapped row's Enable form returns to %q, want the list as shown, %q", got, shown)
 		}

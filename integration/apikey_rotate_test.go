@@ -97,8 +97,8 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 		if page.Find(`[data-testid="rotate-api-key-page"]`).Length() != 1 {
 			t.Fatalf("rotate page: no rotate-api-key-page in\n%s", res.Body)
 		}
-		if got, _ := page.Find(`input[name="grace"]:checked`).Attr("value"); got != string(models.GraceDay) {
-			t.Errorf("grace chosen at first: got %q, want %q", got, models.GraceDay)
+		if got, _ := page.Find(`input[name="grace"]:checked`).Attr("value"); got != string(models.GraceUntilUnused) {
+			t.Errorf("grace chosen at first: got %q, want %q", got, models.GraceUntilUnused)
 		}
 		if got, _ := page.Find(`select[name="expires_in"] option:checked`).Attr("value"); got != "180d" {
 			t.Errorf("expiry chosen at first: got %q, want %q", got, "180d")
@@ -329,7 +329,8 @@ func TestRotateTwice(t *testing.T) {
 }
 
 // Over htmx the form opens in a dialog; the new secret comes back in the one-time modal with
-// the list behind it refreshed, or alone when the form was opened elsewhere (the key page).
+// the list behind it refreshed, or alone when the form was opened elsewhere (the key page,
+// which it then reloads once it closes).
 func TestRotateOverHTMX(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "gateway")
@@ -361,6 +362,11 @@ func TestRotateOverHTMX(t *testing.T) {
 			}
 			if tc.withList && list.Find(`[data-key-id="`+key.PublicID+`"] [data-testid="rotating-note"]`).Length() != 1 {
 				t.Errorf("from %s: the refreshed list does not say the key is rotating", tc.from)
+			}
+			// Over the key page, which the rotation makes out of date, the page is read again
+			// once the modal closes.
+			if _, reload := answer.Find(`dialog[data-testid="api-key-secret-dialog"]`).Attr("data-reload-on-close"); reload == tc.withList {
+				t.Errorf("from %s: the modal reloads the page on close: %v, want %v", tc.from, reload, !tc.withList)
 			}
 		}
 	})
@@ -537,7 +543,8 @@ func replacesIn(t *testing.T, res *apptest.Response) string {
 
 // Two administrators open the rotate form of one key; the second to send it is told, with
 // 409, that the first rotated the key and when, and changes nothing: the first one's new
-// secret keeps working. So it is on the page and over htmx, and from the key page's form.
+// secret keeps working. So it is on the page and over htmx, and from the key page's Rotate
+// secret (the same form, opened from there).
 func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
 	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
 		key, _ := createKey(t, app.Store, "shared")
@@ -548,7 +555,8 @@ func TestSecondRotationIsRefusedNamingTheFirst(t *testing.T) {
 
 		fromPage := replacesIn(t, other.Get(path))
 		fromDialog := replacesIn(t, other.HTMX(http.MethodGet, path, "dialog-slot", nil))
-		fromKeyPage := replacesIn(t, other.Get("/admin/api-keys/"+key.PublicID))
+		keyPageRotate := doc(t, other.Get("/admin/api-keys/"+key.PublicID).Body).Find(`a[data-testid="rotate-api-key"]`).AttrOr("href", "")
+		fromKeyPage := replacesIn(t, other.Get(keyPageRotate))
 		if fromPage != key.Hint || fromDialog != key.Hint || fromKeyPage != key.Hint {
 			t.Fatalf("forms name %q, %q and %q; want the current secret %q", fromPage, fromDialog, fromKeyPage, key.Hint)
 		}

@@ -161,9 +161,9 @@ func TestKeyPageShowsTheKeyAndItsUse(t *testing.T) {
 			t.Errorf("chart description: got %q, want the total and the busiest day", desc)
 		}
 
-		// The actions, each a form with the CSRF token, and the delete page.
+		// The actions: Disable a form with the CSRF token, Rotate secret and Delete the dialogs
+		// (or pages) of the list.
 		for _, tc := range []struct{ selector, action string }{
-			{`form[data-testid="rotate-form"]`, "/admin/api-keys/" + key.PublicID + "/rotate"},
 			{`form[data-testid="disable-form"]`, "/admin/api-keys/" + key.PublicID + "/disable"},
 		} {
 			form := page.Find(tc.selector)
@@ -171,13 +171,35 @@ func TestKeyPageShowsTheKeyAndItsUse(t *testing.T) {
 				t.Errorf("%s: action %q method %q, want a POST to %q with the CSRF token", tc.selector, form.AttrOr("action", ""), form.AttrOr("method", ""), tc.action)
 			}
 		}
-		var graces []string
-		page.Find(`select[name="grace"] option`).Each(func(_ int, o *goquery.Selection) { graces = append(graces, o.AttrOr("value", "")) })
-		if strings.Join(graces, ",") != "until-unused,1h,24h,7d,0" {
-			t.Errorf("grace choices: got %q, want until-unused, 1h, 24h, 7d and 0", graces)
+		if page.Find(`[data-testid="rotate-form"], form[action$="/rotate"], [name="grace"]`).Length() != 0 {
+			t.Error("the key page holds a rotate form of its own, want the list's rotate dialog")
 		}
-		if got := page.Find(`select[name="expires_in"] option[selected]`).AttrOr("value", ""); got != "180d" {
+		rotate := page.Find(`a[data-testid="rotate-api-key"]`)
+		if got := strings.TrimSpace(rotate.Text()); got != "Rotate secret" {
+			t.Errorf("the key page's Rotate control says %q, want %q", got, "Rotate secret")
+		}
+		if got, want := rotate.AttrOr("hx-get", ""), "/admin/api-keys/"+key.PublicID+"/rotate"; got != want {
+			t.Errorf("Rotate secret opens %q over htmx, want the list's dialog, %q", got, want)
+		}
+		rotatePage := admin.Get(rotate.AttrOr("href", ""))
+		wantStatus(t, rotatePage, http.StatusOK)
+		dialogPage := doc(t, rotatePage.Body)
+		var graces []string
+		dialogPage.Find(`input[name="grace"]`).Each(func(_ int, o *goquery.Selection) { graces = append(graces, o.AttrOr("value", "")) })
+		if strings.Join(graces, ",") != "until-unused,1h,24h,7d,0" {
+			t.Errorf("grace choices: got %q, want until-unused, 1h, 24h, 7d and 0 (None last)", graces)
+		}
+		if got := dialogPage.Find(`input[name="grace"]:checked`).AttrOr("value", ""); got != "until-unused" {
+			t.Errorf("grace chosen at first: got %q, want until-unused", got)
+		}
+		if got := dialogPage.Find(`select[name="expires_in"] option:checked`).AttrOr("value", ""); got != "180d" {
 			t.Errorf("the new secret's expiry: got %q preselected, want 180d as at creation", got)
+		}
+		if got, want := dialogPage.Find(`input[name="return"]`).AttrOr("value", ""), "/admin/api-keys/"+key.PublicID; got != want {
+			t.Errorf("the rotate page opened from the key page returns to %q, want the key page, %q", got, want)
+		}
+		if got := strings.TrimSpace(dialogPage.Find(`[data-testid="confirm-rotate"]`).Text()); got != "Rotate secret" {
+			t.Errorf("the rotate form's button says %q, want %q", got, "Rotate secret")
 		}
 		if page.Find(`form[data-testid="enable-form"]`).Length() != 0 {
 			t.Error("an active key's page offers to enable it")

@@ -27,8 +27,9 @@ const (
 	GraceUntilUnused Grace = "until-unused"
 )
 
-// Graces lists every grace in the order the rotate form offers them.
-var Graces = []Grace{GraceNone, GraceHour, GraceDay, GraceWeek, GraceUntilUnused}
+// Graces lists every grace in the order the rotate form offers them: the default first (the
+// console's until-unused), None, which breaks whatever has not moved yet, last.
+var Graces = []Grace{GraceUntilUnused, GraceHour, GraceDay, GraceWeek, GraceNone}
 
 const (
 	// UnusedFor is how long the previous secret of an until-unused grace may go unused before

@@ -59,6 +59,8 @@
     dialog.dataset.closing = "true";
     dialog.close();
     dialog.remove();
+    // The page of a key rotated from it shows the key as it was: it is read again.
+    if (dialog.hasAttribute("data-reload-on-close")) { window.location.reload(); return; }
     if (dialog.dataset.done) { announce(dialog.dataset.done); }
     returnFocus();
   }

@@ -112,13 +112,3 @@ var numbers = message.NewPrinter(language.English)
 func requestsLabel(n int64) string {
 	return numbers.Sprintf("%d %s", n, pluralWord(n, "request", "requests"))
 }
-
-// graceChoices are the rotate form's grace periods, as POST /admin/api-keys/{id}/rotate takes
-// them in its grace field.
-var graceChoices = []ExpiryChoice{
-	{Value: "until-unused", Label: "Until it has gone unused for 1 hour (at most 7 days)"},
-	{Value: "1h", Label: "1 hour"},
-	{Value: "24h", Label: "24 hours"},
-	{Value: "7d", Label: "7 days"},
-	{Value: "0", Label: "None: the previous secret stops at once"},
-}

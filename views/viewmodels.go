@@ -191,7 +191,10 @@ type CreatedKey struct {
 	Secret string
 	// Rotated tells that the secret replaces another, whose grace the modal states at Now.
 	Rotated bool
-	Now     time.Time
+	// ReloadOnClose is set when the dialog opens over the page of the key it rotated, which is
+	// out of date once the dialog closes.
+	ReloadOnClose bool
+	Now           time.Time
 }
 
 // Title heads the secret's dialog or page.
