@@ -127,3 +127,25 @@ func TestKeyPageEscapesHostileText(t *testing.T) {
 		t.Errorf("client: got %q, want %q", got, hostile)
 	}
 }
+
+// Created by names the creator as the Users page does, CLI for a key made without a console
+// user, and says so honestly when the creator is no longer in the database.
+func TestCreatedBy(t *testing.T) {
+	ada, gone := int64(7), int64(8)
+	names := map[int64]string{ada: "Ada Lovelace"}
+	for _, tc := range []struct {
+		name      string
+		createdBy *int64
+		want      string
+	}{
+		{"console user", &ada, "Ada Lovelace"},
+		{"command line", nil, "CLI"},
+		{"user deleted from the database", &gone, "Deleted user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := views.CreatedBy(models.APIKey{CreatedByID: tc.createdBy}, names); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
