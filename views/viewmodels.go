@@ -390,7 +390,9 @@ type ScannersView struct {
 
 // CreatedBy says who created key, as the list and the key page show it: the creator's name as
 // the Users page shows it (names holds the names by user id); "CLI" for a key made without a
-// console user, from the command line; "Deleted user" for a creator no longer in the database.
+// console user, from the command line, or whose creator was removed from the database by hand
+// (which clears the link: Keysmith itself only disables users); "Deleted user" should a
+// creator be gone while the link stays.
 func CreatedBy(key models.APIKey, names map[int64]string) string {
 	if key.CreatedByID == nil {
 		return "CLI"
@@ -399,4 +401,12 @@ func CreatedBy(key models.APIKey, names map[int64]string) string {
 		return name
 	}
 	return "Deleted user"
+}
+
+// CreatedByHint is the hover text of CreatedBy's answer in the list.
+func CreatedByHint(key models.APIKey, names map[int64]string) string {
+	if key.CreatedByID == nil {
+		return "Not created by a console user: from the command line, or by a user since removed from the database"
+	}
+	return "Created by " + CreatedBy(key, names)
 }
