@@ -108,7 +108,7 @@ func duplicateNameMessage(existing string) string {
 // keyFormView is the New API Key form to show for input: it fills the form's choices from the lifetime policy and its defaults, and from the
 // scopes the signed-in user may give.
 func (h *Handler) keyFormView(c echo.Context, input form.APIKey) views.APIKeyForm {
-	view := views.APIKeyForm{Name: input.Name, Scope: input.Scope, Errors: models.FieldErrors{}, ScopesRefused: h.scopesRefused(c)}
+	view := views.APIKeyForm{Name: input.Name, Description: input.Description, Scope: input.Scope, Errors: models.FieldErrors{}, ScopesRefused: h.scopesRefused(c)}
 	h.fillExpiry(&view, input.ExpiresIn, input.ExpiresAt)
 	return view
 }

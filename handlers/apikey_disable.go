@@ -53,6 +53,9 @@ func (h *Handler) setKeyDisabled(c echo.Context, disable bool) error {
 	if web.IsHTMX(c) {
 		list, query := h.listView(c, listParamsFor(c, returnTo))
 		list.Page.Page = query.Page
+		if list.Creators, err = h.creators(c, *key); err != nil {
+			return err
+		}
 		if list.ExpiringSoon, err = h.store.CountAPIKeysWithStatus(c.Request().Context(), models.StatusExpiresSoon); err != nil {
 			return err
 		}

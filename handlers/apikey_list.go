@@ -49,6 +49,9 @@ func (h *Handler) loadList(c echo.Context, params url.Values) (views.APIKeyList,
 		}
 	}
 	list.Page = page
+	if list.Creators, err = h.creators(c, page.Keys...); err != nil {
+		return views.APIKeyList{}, err
+	}
 	if list.ExpiringSoon, err = h.store.CountAPIKeysWithStatus(ctx, models.StatusExpiresSoon); err != nil {
 		return views.APIKeyList{}, err
 	}
@@ -100,4 +103,15 @@ func joinNames[T ~string](values []T) string {
 		names[i] = string(v)
 	}
 	return strings.Join(names, ", ")
+}
+
+// creators reads the names of the users who created keys, for views.CreatedBy.
+func (h *Handler) creators(c echo.Context, keys ...models.APIKey) (map[int64]string, error) {
+	var ids []int64
+	for _, key := range keys {
+		if key.CreatedByID != nil {
+			ids = append(ids, *key.CreatedByID)
+		}
+	}
+	return h.store.UserNames(c.Request().Context(), ids)
 }

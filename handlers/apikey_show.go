@@ -16,6 +16,12 @@ import (
 // the clients seen using it, and its actions. An id that names no key, or is no id at all, is
 // the 404 page.
 func (h *Handler) apiKeyShow(c echo.Context) error {
+	return h.renderKeyPage(c, http.StatusOK, nil)
+}
+
+// renderKeyPage renders the page of the key the path names with status; edit, when not nil,
+// holds a rename or description form that was refused, shown open with its message.
+func (h *Handler) renderKeyPage(c echo.Context, status int, edit *views.KeyEdit) error {
 	ctx := c.Request().Context()
 	// Uses and requests this instance gathered but has not written yet show too.
 	if err := h.keys.FlushUsage(ctx); err != nil {
@@ -34,6 +40,10 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 		return err
 	}
 	usage, err := h.store.APIKeyDailyUses(ctx, key.ID, models.DailyUseDays)
+	if err != nil {
+		return err
+	}
+	creators, err := h.creators(c, *key)
 	if err != nil {
 		return err
 	}
@@ -57,8 +67,19 @@ func (h *Handler) apiKeyShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return web.Render(c, http.StatusOK, views.APIKeyPage(page, views.KeyPage{
+	// Only the refused form shows what was sent; the other shows the key as it is.
+	keyEdit := views.KeyEdit{Name: key.Name, Description: key.Description}
+	if edit != nil {
+		keyEdit.Errors = edit.Errors
+		if _, refused := edit.Errors["name"]; refused {
+			keyEdit.Name = edit.Name
+		}
+		if _, refused := edit.Errors["description"]; refused {
+			keyEdit.Description = edit.Description
+		}
+	}
+	return web.Render(c, status, views.APIKeyPage(page, views.KeyPage{
 		Key: *key, Clients: clients, MoreClients: more, Usage: usage, Rotate: h.keyFormView(c, form.APIKey{}),
-		LastRevocation: revoked, Now: now,
+		LastRevocation: revoked, Creators: creators, Edit: keyEdit, Now: now,
 	}))
 }

@@ -46,6 +46,8 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin.DELETE("/api-keys/:id", h.apiKeyRemove)
 	admin.POST("/api-keys/:id/disable", h.apiKeyDisable)
 	admin.POST("/api-keys/:id/enable", h.apiKeyEnable)
+	admin.POST("/api-keys/:id/rename", h.apiKeyRename)
+	admin.POST("/api-keys/:id/description", h.apiKeyDescribe)
 	admin.GET("/api-keys/:id/rotate", h.apiKeyRotateForm)
 	admin.POST("/api-keys/:id/rotate", h.apiKeyRotate)
 	admin.GET("/scanners", h.scannerList)

@@ -85,10 +85,12 @@ func (s Scope) CopyFormatLabel() string {
 // APIKey is a key that a script, scanner or gateway presents. The secret itself is never
 // stored: only its SHA-256 and a hint to recognise it.
 type APIKey struct {
-	ID             int64
-	PublicID       string
-	Name           string
-	NameLower      string
+	ID        int64
+	PublicID  string
+	Name      string
+	NameLower string
+	// Description says what the key is for, in the administrator's words; "" when none.
+	Description    string
 	Scope          Scope
 	SecretHash     string
 	Hint           string
@@ -136,6 +138,7 @@ var LatestExpiry = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 // and whether the minter may give the scope itself, so every caller gets the same rules.
 type NewAPIKey struct {
 	Name        string
+	Description string
 	Scope       Scope
 	ExpiresAt   *time.Time
 	CreatedByID *int64
@@ -144,14 +147,19 @@ type NewAPIKey struct {
 }
 
 // CreateAPIKey stores a new key and returns it with its secret, which exists only in this
-// return value: the caller shows it once and forgets it. A name CleanAPIKeyName refuses, or an
-// expiry after LatestExpiry, is a FieldError; a name that folds like an existing key's is
-// ErrDuplicateName; a scope the minter may not give is ErrScopeAboveMinter. Every instance hears of the new key (a KeyNotice), so that none answers
-// its secret unknown from memory.
+// return value: the caller shows it once and forgets it. A name CleanAPIKeyName refuses, a
+// description CleanAPIKeyDescription refuses, or an expiry after LatestExpiry, is a
+// FieldError; a name that folds like an existing key's is ErrDuplicateName; a scope the
+// minter may not give is ErrScopeAboveMinter. Every instance hears of the new key (a
+// KeyNotice), so that none answers its secret unknown from memory.
 func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	name, err := CleanAPIKeyName(nk.Name)
+	if err != nil {
+		return nil, "", err
+	}
+	description, err := CleanAPIKeyDescription(nk.Description)
 	if err != nil {
 		return nil, "", err
 	}
@@ -171,6 +179,7 @@ func (s *Store) CreateAPIKey(ctx context.Context, nk NewAPIKey) (*APIKey, string
 		Name:        name,
 		NameLower:   strings.ToLower(name),
 		NameFold:    &fold,
+		Description: description,
 		Scope:       nk.Scope,
 		SecretHash:  HashSecret(secret),
 		Hint:        SecretHint(secret),

@@ -14,6 +14,10 @@ const (
 	AuditKeyEnabled      = "key.enabled"
 	AuditKeyRotated      = "key.rotated"
 	AuditKeyGraceEnded   = "key.grace_ended"
+	// AuditKeyRenamed and AuditKeyDescriptionChanged are a key's name or description edited
+	// from its page; the detail says from what to what.
+	AuditKeyRenamed            = "key.renamed"
+	AuditKeyDescriptionChanged = "key.description_changed"
 	// Users and their sessions (Administration › Users, Your account, keysmith users).
 	AuditUserCreated           = "user.created"
 	AuditUserActivated         = "user.activated"

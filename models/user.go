@@ -270,3 +270,22 @@ func randomToken(n int) string {
 	rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// UserNames returns the names of those of the users with these ids that exist, by id, in one
+// query: for the console to say who created each key it shows.
+func (s *Store) UserNames(ctx context.Context, ids []int64) (map[int64]string, error) {
+	names := map[int64]string{}
+	if len(ids) == 0 {
+		return names, nil
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var users []User
+	if err := s.db.WithContext(ctx).Select("id", "name").Where("id IN ?", ids).Find(&users).Error; err != nil {
+		return nil, fmt.Errorf("models: user names: %w", err)
+	}
+	for _, u := range users {
+		names[u.ID] = u.Name
+	}
+	return names, nil
+}

@@ -30,6 +30,8 @@ const (
 	KeyEventDisabled   KeyEvent = "key.disabled"
 	KeyEventEnabled    KeyEvent = "key.enabled"
 	KeyEventDeleted    KeyEvent = "key.deleted"
+	// KeyEventRenamed: the key has a new name, which its later events carry.
+	KeyEventRenamed KeyEvent = "key.renamed"
 )
 
 // WebhookEvent is an event in the outbox: written in the transaction of the change it

@@ -26,7 +26,19 @@ type KeyPage struct {
 	// LastRevocation is the proof of the key's last revocation, if it had one: how many
 	// instances applied it, and how fast.
 	LastRevocation *Revocation
-	Now            time.Time
+	// Creators holds the name of the user who created the key, by id (CreatedBy).
+	Creators map[int64]string
+	// Edit is the rename and description forms as last sent, with what was wrong with them;
+	// the key's own name and description when none was sent.
+	Edit KeyEdit
+	Now  time.Time
+}
+
+// KeyEdit is the key page's rename and description forms: their values and their errors,
+// under "name" and "description".
+type KeyEdit struct {
+	Name, Description string
+	Errors            models.FieldErrors
 }
 
 // Disabled tells whether the key is disabled, so the page offers to enable it rather than to

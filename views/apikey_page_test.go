@@ -127,3 +127,31 @@ func TestKeyPageEscapesHostileText(t *testing.T) {
 		t.Errorf("client: got %q, want %q", got, hostile)
 	}
 }
+
+// Created by names the creator as the Users page does, CLI for a key made without a console
+// user (its hover text saying that it may be a creator removed from the database by hand),
+// and says so honestly when the creator is no longer in the database.
+func TestCreatedBy(t *testing.T) {
+	ada, gone := int64(7), int64(8)
+	names := map[int64]string{ada: "Ada Lovelace"}
+	for _, tc := range []struct {
+		name      string
+		createdBy *int64
+		want      string
+	}{
+		{"console user", &ada, "Ada Lovelace"},
+		{"command line", nil, "CLI"},
+		{"user deleted from the database", &gone, "Deleted user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := models.APIKey{CreatedByID: tc.createdBy}
+			if got := views.CreatedBy(key, names); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+			// The hover text says what CLI may also mean: the link to a creator removed by hand.
+			if hint := views.CreatedByHint(key, names); tc.createdBy == nil && !strings.Contains(hint, "since removed from the database") || tc.createdBy != nil && hint != "Created by "+tc.want {
+				t.Errorf("hover text %q", hint)
+			}
+		})
+	}
+}

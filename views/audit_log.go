@@ -31,7 +31,7 @@ func (v AuditLogView) FilterError() string {
 // AuditActions are the actions and families the action filter suggests.
 var AuditActions = []string{
 	"key", models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyDisabled, models.AuditKeyEnabled,
-	models.AuditKeyDeleted, models.AuditKeyGraceEnded, models.AuditKeyRefused,
+	models.AuditKeyDeleted, models.AuditKeyGraceEnded, models.AuditKeyRenamed, models.AuditKeyDescriptionChanged, models.AuditKeyRefused,
 	"session", models.AuditSignedIn, models.AuditSignInFailed, models.AuditSignInThrottled, models.AuditSignedOut,
 	models.AuditSessionEnded,
 	"user", models.AuditUserCreated, models.AuditUserActivated, models.AuditUserPermissionChanged, models.AuditUserDisabled,

@@ -60,7 +60,9 @@ type APIKeyList struct {
 	// ScopesRefused are the scopes the signed-in user may not give a key, each with why: the
 	// rows of such keys offer no Rotate, and say why.
 	ScopesRefused map[models.Scope]string
-	Now           time.Time
+	// Creators are the names of the users who created the keys shown, by id (CreatedBy).
+	Creators map[int64]string
+	Now      time.Time
 }
 
 // URL is the list's address with the given sort and page, keeping the search and filters.
@@ -171,8 +173,8 @@ const NeverExpiresLine = "This key will never expire."
 
 // APIKeyForm is the New API Key form with what was typed and a message per wrong field.
 type APIKeyForm struct {
-	Name, Scope, ExpiresIn, ExpiresAt string
-	Errors                            models.FieldErrors
+	Name, Description, Scope, ExpiresIn, ExpiresAt string
+	Errors                                         models.FieldErrors
 	// Choices are the expiries the lifetime policy allows.
 	Choices []ExpiryChoice
 	// MinDate and MaxDate bound the custom date (YYYY-MM-DD): from tomorrow to the lifetime
@@ -387,4 +389,27 @@ type ScannersView struct {
 	IncludeInactive bool
 	Inactive        int64
 	Now             time.Time
+}
+
+// CreatedBy says who created key, as the list and the key page show it: the creator's name as
+// the Users page shows it (names holds the names by user id); "CLI" for a key made without a
+// console user, from the command line, or whose creator was removed from the database by hand
+// (which clears the link: Keysmith itself only disables users); "Deleted user" should a
+// creator be gone while the link stays.
+func CreatedBy(key models.APIKey, names map[int64]string) string {
+	if key.CreatedByID == nil {
+		return "CLI"
+	}
+	if name, ok := names[*key.CreatedByID]; ok {
+		return name
+	}
+	return "Deleted user"
+}
+
+// CreatedByHint is the hover text of CreatedBy's answer in the list.
+func CreatedByHint(key models.APIKey, names map[int64]string) string {
+	if key.CreatedByID == nil {
+		return "Not created by a console user: from the command line, or by a user since removed from the database"
+	}
+	return "Created by " + CreatedBy(key, names)
 }

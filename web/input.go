@@ -16,9 +16,10 @@ import (
 // checkInput refuses, before any handler or the database sees it, a request whose path,
 // query parameters or form fields (names and values) are not valid UTF-8 or hold control
 // characters (models.CheckText): 400 for the path, and a FieldError naming the parameter or
-// field, answered 422, otherwise. No form field of Keysmith holds more than one line. JSON
-// bodies are checked where they are decoded, string by string. POST /login reads and refuses
-// its own input, so that the sign-in throttle counts malformed attempts as failures.
+// field, answered 422, otherwise. Only the fields that multiLine names may hold several lines
+// (tabs and line ends); the others hold one. JSON bodies are checked where they are decoded,
+// string by string. POST /login reads and refuses its own input, so that the sign-in throttle
+// counts malformed attempts as failures.
 func (s *Server) checkInput(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()
@@ -55,6 +56,9 @@ func (s *Server) checkInput(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// multiLine tells whether the form field name holds paragraphs: an API key's description.
+func multiLine(name string) bool { return name == "description" }
+
 // checkParams checks every name and value of params, in name order so that the answer does
 // not depend on map order.
 func checkParams(params url.Values) error {
@@ -63,7 +67,7 @@ func checkParams(params url.Values) error {
 			return err
 		}
 		for _, value := range params[name] {
-			if err := models.CheckText(name, value, false); err != nil {
+			if err := models.CheckText(name, value, multiLine(name)); err != nil {
 				return err
 			}
 		}
