@@ -81,7 +81,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	}
 	// The secret is in this response only: never stored by the browser or a proxy.
 	c.Response().Header().Set("Cache-Control", "no-store")
-	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now()}
+	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now(), BaseURL: h.cfg.BaseURL.String()}
 	if web.IsHTMX(c) {
 		if !openedOverList(c) {
 			return web.Render(c, http.StatusOK, views.SecretDialog(rotated))
