@@ -323,7 +323,7 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			if n := eval[int](tb, "count visible copy buttons", `Array.from(document.querySelectorAll("[data-copy], [data-copy-text]")).filter(b => b.checkVisibility()).length`); n != 0 {
 				t.Errorf("copy buttons shown without JavaScript: got %d, want 0 (they cannot work)", n)
 			}
-			if got := tb.text(`[data-testid="try-it"]`); !strings.Contains(got, secret) || !strings.Contains(got, "/api/v1/auth/verify") {
+			if got := get(tb, "read the command", chromedp.Value(chromedp.CSS(`[data-testid="try-it"]`))); !strings.Contains(got, secret) || !strings.Contains(got, "/api/v1/auth/verify") {
 				t.Errorf("Try it without JavaScript: got %q, want the curl command with the secret", got)
 			}
 
