@@ -321,8 +321,11 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 				t.Errorf("scanner configuration on the page: got %q, want %q", formatted, want)
 			}
 			publicID := tb.text(`[data-testid="api-key-public-id"]`)
-			if n := eval[int](tb, "count visible copy buttons", `Array.from(document.querySelectorAll("[data-copy]")).filter(b => b.checkVisibility()).length`); n != 0 {
+			if n := eval[int](tb, "count visible copy buttons", `Array.from(document.querySelectorAll("[data-copy], [data-copy-text]")).filter(b => b.checkVisibility()).length`); n != 0 {
 				t.Errorf("copy buttons shown without JavaScript: got %d, want 0 (they cannot work)", n)
+			}
+			if got := get(tb, "read the command", chromedp.Value(chromedp.CSS(`[data-testid="try-it"]`))); !strings.Contains(got, secret) || !strings.Contains(got, "/api/v1/auth/verify") {
+				t.Errorf("Try it without JavaScript: got %q, want the curl command with the secret", got)
 			}
 
 			tb.do("go back to the list",
@@ -331,6 +334,9 @@ func TestBrowserAPIKeysWithoutJavaScript(t *testing.T) {
 			)
 			if html := get(tb, "read the page", chromedp.OuterHTML(chromedp.CSS(`html`))); strings.Contains(html, secret) {
 				t.Errorf("the list page contains the secret")
+			}
+			if n := eval[int](tb, "count visible copy buttons", `Array.from(document.querySelectorAll("[data-copy-text]")).filter(b => b.checkVisibility()).length`); n != 0 {
+				t.Errorf("key id copy buttons on the list without JavaScript: got %d, want 0 (they cannot work)", n)
 			}
 			if got, want := tb.text(`[data-testid="flash"]`), "API key “Snowflake scanner” created. It works through "; !strings.HasPrefix(got, want) {
 				t.Errorf("notice on the list after the secret page: got %q, want %q…", got, want)

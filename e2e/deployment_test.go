@@ -118,7 +118,7 @@ func TestDeploymentBehindNginxWithTwoInstances(t *testing.T) {
 		t.Fatalf("create a key through nginx: status %d, want 200 with the secret; body %.500s", created.StatusCode, created.Body)
 	}
 	secretPage := htmlOf(t, created)
-	secret, _ := secretPage.Find(`[data-testid="api-key-secret"]`).Attr("value")
+	secret := secretPage.Find(`[data-testid="api-key-secret"]`).Text()
 	keyID := strings.TrimSpace(secretPage.Find(`[data-testid="api-key-public-id"]`).Text())
 	if !strings.HasPrefix(secret, "ksk_") || !strings.HasPrefix(keyID, "ak_") {
 		t.Fatalf("the secret page shows secret %q and id %q, want ksk_… and ak_…", secret, keyID)

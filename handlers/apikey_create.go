@@ -75,7 +75,7 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	h.log.Info("api key created", "key_id", key.PublicID, "scope", key.Scope, "user_id", web.CurrentUser(c).ID)
 	// The secret is in this response only: never stored by the browser or a proxy.
 	c.Response().Header().Set("Cache-Control", "no-store")
-	created := views.CreatedKey{Key: *key, Secret: secret}
+	created := views.CreatedKey{Key: *key, Secret: secret, BaseURL: h.cfg.BaseURL.String()}
 	if web.IsHTMX(c) {
 		list, err := h.listFor(c, "")
 		if err != nil {

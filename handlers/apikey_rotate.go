@@ -82,7 +82,7 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	}
 	// The secret is in this response only: never stored by the browser or a proxy.
 	c.Response().Header().Set("Cache-Control", "no-store")
-	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now()}
+	rotated := views.CreatedKey{Key: *key, Secret: secret, Rotated: true, Now: h.store.Now(), BaseURL: h.cfg.BaseURL.String()}
 	if web.IsHTMX(c) {
 		if !openedOverList(c) {
 			rotated.ReloadOnClose = openedOver(c, "/admin/api-keys/"+key.PublicID)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -20,12 +21,12 @@ const auditEventsPerPage = 50
 // auditLog shows Administration › Audit log, newest first: the events the query string's
 // filters select, a page before (before) or after (after) an event. A filter that is not
 // understood is said so on the page, answered 422. An htmx request for the log region (filters
-// and paging) gets only that region.
+// and paging) gets only that region, with the presets and the export that follow the filters.
 func (h *Handler) auditLog(c echo.Context) error {
 	params := c.QueryParams()
 	log := views.AuditLogView{
 		Actor: params.Get("actor"), Action: params.Get("action"), Key: params.Get("key"), User: params.Get("user"),
-		From: params.Get("from"), To: params.Get("to"),
+		From: params.Get("from"), To: params.Get("to"), Today: h.store.Now().UTC().Format(time.DateOnly),
 	}
 	status := http.StatusOK
 	filter, err := form.AuditFilter(params)
@@ -51,7 +52,7 @@ func (h *Handler) auditLog(c echo.Context) error {
 		log.Events, log.Newer, log.Older = page.Events, page.Newer, page.Older
 	}
 	if web.IsHTMX(c) && c.Request().Header.Get("HX-Target") == "audit-log" {
-		return web.Render(c, status, views.AuditLogRegion(log))
+		return web.Render(c, status, views.AuditLogFragment(log))
 	}
 	page, err := h.srv.Page(c, "Audit log", "audit-log")
 	if err != nil {

@@ -76,7 +76,7 @@ func TestCustomExpiryBounds(t *testing.T) {
 		wantStatus(t, admin.Post("/admin/api-keys", custom("tomorrow", tomorrow)), http.StatusOK)
 		res := admin.Post("/admin/api-keys", custom("latest", "9999-12-30"))
 		wantStatus(t, res, http.StatusOK)
-		secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")
+		secret := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Text()
 		key, err := app.Store.APIKeyBySecretHash(context.Background(), models.HashSecret(secret))
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestCreateShowsSecretOnce(t *testing.T) {
 			t.Errorf("Cache-Control %q, want no-store", cc)
 		}
 		d := doc(t, res.Body)
-		secret, _ := d.Find(`[data-testid="api-key-secret"]`).Attr("value")
+		secret := d.Find(`[data-testid="api-key-secret"]`).Text()
 		if !secretInPage.MatchString(secret) {
 			t.Fatalf("secret %q is not a ksk_ secret", secret)
 		}
@@ -215,7 +215,7 @@ func TestCreateShowsSecretOnce(t *testing.T) {
 		scanner := admin.Post("/admin/api-keys", createForm("Snowflake scanner", models.ScopeScanner, "never"))
 		wantStatus(t, scanner, http.StatusOK)
 		sd := doc(t, scanner.Body)
-		secret, _ = sd.Find(`[data-testid="api-key-secret"]`).Attr("value")
+		secret = sd.Find(`[data-testid="api-key-secret"]`).Text()
 		if got, want := sd.Find(`[data-testid="api-key-secret-formatted"]`).Text(), `authentication { api-key { secret = "`+secret+`" } }`; got != want {
 			t.Errorf("scanner format %q, want %q", got, want)
 		}
@@ -279,7 +279,7 @@ func TestCustomDateKeyWorksThroughThatDay(t *testing.T) {
 		form := url.Values{"name": {"until the tenth"}, "scope": {"manage-documentation"}, "expires_in": {"custom"}, "expires_at": {day.Format(time.DateOnly)}}
 		res := admin.Post("/admin/api-keys", form)
 		wantStatus(t, res, http.StatusOK)
-		secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")
+		secret := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Text()
 		key, err := app.Store.APIKeyBySecretHash(context.Background(), models.HashSecret(secret))
 		if err != nil {
 			t.Fatal(err)

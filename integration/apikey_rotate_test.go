@@ -59,7 +59,7 @@ func rotateForm(grace models.Grace, expiresIn string) url.Values {
 // rotatedSecret reads the new secret from the one-time modal or page.
 func rotatedSecret(t *testing.T, res *apptest.Response) string {
 	t.Helper()
-	secret, _ := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Attr("value")
+	secret := doc(t, res.Body).Find(`[data-testid="api-key-secret"]`).Text()
 	if !secretInPage.MatchString(secret) {
 		t.Fatalf("secret shown after the rotation: got %q, want a key secret", secret)
 	}

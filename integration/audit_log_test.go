@@ -392,7 +392,7 @@ func TestAuditLogPageFiltersAndPages(t *testing.T) {
 				t.Errorf("?%s: got rows %v, want %d of %q", tc.query, rows, tc.rows, tc.each)
 			}
 		}
-		if value, _ := doc(t, admin.Get("/admin/audit-log?action=key.deleted").Body).Find(`input[name="action"]`).Attr("value"); value != "key.deleted" {
+		if value, _ := doc(t, admin.Get("/admin/audit-log?action=key.deleted").Body).Find(`select[name="action"] option[selected]`).Attr("value"); value != "key.deleted" {
 			t.Errorf("the action filter's field: got %q, want what was asked", value)
 		}
 

@@ -87,8 +87,9 @@
   function askBeforeClosing(dialog) {
     var confirmBox = dialog.querySelector("[data-testid=confirm-close]");
     confirmBox.hidden = false;
-    var anyway = confirmBox.querySelector("[data-close-anyway]");
-    if (anyway) { anyway.focus(); }
+    // Keep it open takes the focus, so that Enter, pressed out of habit, keeps the secret.
+    var stay = confirmBox.querySelector("[data-stay]");
+    if (stay) { stay.focus(); }
   }
 
   // The delete confirmation: Delete key is offered once the name is typed exactly.
@@ -277,5 +278,43 @@
     if (flash) {
       flash.innerHTML = '<p class="notice error" role="alert">Keysmith could not be reached. Check your connection and try again.</p>';
     }
+  });
+})();
+
+/* Key ids: copy buttons (issue 20, point 6) */
+// A key id's copy button (views/key_id.templ) copies the id and says so on the button for a
+// moment. Without the clipboard API (a page served over plain HTTP to another machine) the id
+// is copied from a field put beside the button, inside any open dialog, which the page behind
+// a modal would not let the browser select.
+(function () {
+  "use strict";
+
+  function copyText(button, text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    var field = document.createElement("textarea");
+    field.value = text;
+    field.className = "visually-hidden";
+    button.after(field);
+    field.select();
+    var copied = document.execCommand("copy");
+    field.remove();
+    button.focus();
+    return copied ? Promise.resolve() : Promise.reject(new Error("copy refused"));
+  }
+
+  function say(button, words) {
+    var label = button.querySelector("[data-copy-label]");
+    label.textContent = words;
+    clearTimeout(Number(button.dataset.copyTimer));
+    button.dataset.copyTimer = String(setTimeout(function () { label.textContent = "Copy"; }, 2000));
+  }
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-copy-text]");
+    if (!button) { return; }
+    event.preventDefault();
+    copyText(button, button.dataset.copyText).then(function () { say(button, "Copied"); }, function () { say(button, "Copy failed"); });
   });
 })();

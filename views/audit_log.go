@@ -2,7 +2,9 @@ package views
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"keysmith/models"
@@ -18,6 +20,8 @@ type AuditLogView struct {
 	Errors models.FieldErrors
 	// Newer and Older tell whether events match beyond the page, either way.
 	Newer, Older bool
+	// Today is the current day in UTC (YYYY-MM-DD), where the date presets end.
+	Today string
 }
 
 // FilterError is the sentence about the filter that was not understood, or "".
@@ -28,7 +32,8 @@ func (v AuditLogView) FilterError() string {
 	return ""
 }
 
-// AuditActions are the actions and families the action filter suggests.
+// AuditActions are the actions and families the action filter offers, each family before
+// its actions.
 var AuditActions = []string{
 	"key", models.AuditKeyCreated, models.AuditKeyRotated, models.AuditKeyDisabled, models.AuditKeyEnabled,
 	models.AuditKeyDeleted, models.AuditKeyGraceEnded, models.AuditKeyRenamed, models.AuditKeyDescriptionChanged, models.AuditKeyRefused,
@@ -37,7 +42,124 @@ var AuditActions = []string{
 	"user", models.AuditUserCreated, models.AuditUserActivated, models.AuditUserPermissionChanged, models.AuditUserDisabled,
 	models.AuditUserEnabled, models.AuditUserResetLink, models.AuditUserPasswordChanged, models.AuditUserPasswordChangeFailed,
 	"authz", models.AuditAuthzDenied,
-	"setup", "audit",
+	"setup", models.AuditSetupCompleted,
+	"audit", models.AuditExported, models.AuditPruned, models.AuditChainStarted, models.AuditChainBroken,
+}
+
+// auditActionLabels are the words the audit log shows for its actions and families, so that
+// it reads like a log; the code stays in each row's details, in the CSV and in the API.
+var auditActionLabels = map[string]string{
+	"key":                                "Keys",
+	models.AuditKeyCreated:               "Key created",
+	models.AuditKeyRotated:               "Key rotated",
+	models.AuditKeyDisabled:              "Key disabled",
+	models.AuditKeyEnabled:               "Key enabled",
+	models.AuditKeyDeleted:               "Key deleted",
+	models.AuditKeyGraceEnded:            "Previous secret stopped",
+	models.AuditKeyRefused:               "Key refused by the API",
+	"session":                            "Sign-ins and sessions",
+	models.AuditSignedIn:                 "Signed in",
+	models.AuditSignInFailed:             "Sign-in failed",
+	models.AuditSignInThrottled:          "Sign-ins throttled",
+	models.AuditSignedOut:                "Signed out",
+	models.AuditSessionEnded:             "Session ended",
+	"user":                               "Users",
+	models.AuditUserCreated:              "User added",
+	models.AuditUserActivated:            "User activated",
+	models.AuditUserPermissionChanged:    "Permission changed",
+	models.AuditUserDisabled:             "User disabled",
+	models.AuditUserEnabled:              "User enabled",
+	models.AuditUserResetLink:            "Reset link created",
+	models.AuditUserPasswordChanged:      "Password changed",
+	models.AuditUserPasswordChangeFailed: "Password change failed",
+	"authz":                              "Refused console requests",
+	models.AuditAuthzDenied:              "Console request refused",
+	"setup":                              "Setup",
+	models.AuditSetupCompleted:           "Setup completed",
+	"audit":                              "The audit log",
+	models.AuditExported:                 "Audit log exported",
+	models.AuditPruned:                   "Old events pruned",
+	models.AuditChainStarted:             "Audit chain started",
+	models.AuditChainBroken:              "Audit chain broken",
+}
+
+// AuditActionLabel is the audit log's words for an action or a family. An action without its
+// own words (one added without a label) is named from its code, "key.renamed" as "Key
+// renamed", so that no row ever shows a bare code.
+func AuditActionLabel(action string) string {
+	if label, ok := auditActionLabels[action]; ok {
+		return label
+	}
+	family, verb, found := strings.Cut(action, ".")
+	if !found {
+		return capitalise(action)
+	}
+	return capitalise(family + " " + strings.ReplaceAll(verb, "_", " "))
+}
+
+// AuditActionGroup is one family of the action filter: the family (every action in it) and
+// its actions.
+type AuditActionGroup struct {
+	Family  string
+	Actions []string
+}
+
+// AuditActionGroups arranges AuditActions by family, in their order, an action with the
+// family its code names.
+func AuditActionGroups() []AuditActionGroup {
+	var groups []AuditActionGroup
+	index := map[string]int{}
+	for _, action := range AuditActions {
+		family, _, _ := strings.Cut(action, ".")
+		i, ok := index[family]
+		if !ok {
+			i = len(groups)
+			index[family] = i
+			groups = append(groups, AuditActionGroup{Family: family})
+		}
+		if family != action {
+			groups[i].Actions = append(groups[i].Actions, action)
+		}
+	}
+	return groups
+}
+
+// actionOffered tells whether the action filter lists action, so that one typed into the
+// address (or unknown) is offered as it was asked rather than silently dropped.
+func actionOffered(action string) bool {
+	return action == "" || slices.Contains(AuditActions, action)
+}
+
+// AuditDatePreset is one of the shortcuts that set the date filters to a span ending today.
+type AuditDatePreset struct {
+	Label, From, To string
+	// Current tells that the filters are this span now.
+	Current bool
+	URL     string
+}
+
+// DatePresets are today, the last 7 days and the last 30 days, each keeping the other
+// filters; none when Today is unknown.
+func (v AuditLogView) DatePresets() []AuditDatePreset {
+	today, err := time.Parse(time.DateOnly, v.Today)
+	if err != nil {
+		return nil
+	}
+	var presets []AuditDatePreset
+	for _, span := range []struct {
+		label string
+		days  int
+	}{{"Today", 1}, {"Last 7 days", 7}, {"Last 30 days", 30}} {
+		from := today.AddDate(0, 0, 1-span.days).Format(time.DateOnly)
+		withDates := v
+		withDates.From, withDates.To = from, v.Today
+		presets = append(presets, AuditDatePreset{
+			Label: span.label, From: from, To: v.Today,
+			Current: v.From == from && v.To == v.Today,
+			URL:     withDates.pageURL("/admin/audit-log", "", ""),
+		})
+	}
+	return presets
 }
 
 // filters are the view's filters as query parameters.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"keysmith/models"
@@ -197,6 +198,23 @@ type CreatedKey struct {
 	// out of date once the dialog closes.
 	ReloadOnClose bool
 	Now           time.Time
+	// BaseURL is the console's public address (KEYSMITH_BASE_URL), where the "Try it" command
+	// sends the secret.
+	BaseURL string
+}
+
+// TryCommand is a curl command that asks the console's verify endpoint about the new secret,
+// so an admin can see the key work before handing it over; keys of every scope, the Scanner
+// scope's included, may ask it, in the header line that API clients send. Both words are quoted for a POSIX
+// shell: the base URL is configuration and may hold characters a shell would read.
+func (ck CreatedKey) TryCommand() string {
+	return "curl -H " + shellQuote("X-API-SECRET: "+ck.Secret) + " " + shellQuote(ck.BaseURL+"/api/v1/auth/verify")
+}
+
+// shellQuote puts a word in single quotes, where a POSIX shell reads every character as it is
+// except the single quote itself, which closes the quotes, is escaped and reopens them.
+func shellQuote(word string) string {
+	return "'" + strings.ReplaceAll(word, "'", `'\''`) + "'"
 }
 
 // Title heads the secret's dialog or page.

@@ -86,11 +86,11 @@ func TestSecretAppearsOnlyInTheModal(t *testing.T) {
 	secret := models.GenerateSecret()
 	key := keyNamed("Scanner")
 	d, html := render(t, views.SecretDialog(views.CreatedKey{Key: key, Secret: secret}))
-	if got, _ := d.Find(`[data-testid="api-key-secret"]`).Attr("value"); got != secret {
+	if got := d.Find(`[data-testid="api-key-secret"]`).Text(); got != secret {
 		t.Errorf("raw secret %q, want %q", got, secret)
 	}
-	if n := strings.Count(html, secret); n != 2 {
-		t.Errorf("secret appears %d times in the modal, want twice (formatted and raw)", n)
+	if n := strings.Count(html, secret); n != 3 {
+		t.Errorf("secret appears %d times in the modal, want three times (formatted, raw and in the curl command)", n)
 	}
 	if d.Find(`dialog[hx-history="false"] [data-testid="secret-done"]`).Length() != 1 {
 		t.Error("no \"Done\" in a history-free dialog")
@@ -180,8 +180,8 @@ func TestSecretDialogOffersOneCopyFirst(t *testing.T) {
 		key.Scope = tc.scope
 		d, _ := render(t, views.SecretDialog(views.CreatedKey{Key: key, Secret: models.GenerateSecret()}))
 		copies := d.Find(`[data-copy]`)
-		if copies.Length() != 2 {
-			t.Fatalf("%s: copy buttons: got %d, want 2", tc.scope, copies.Length())
+		if copies.Length() != 3 {
+			t.Fatalf("%s: copy buttons: got %d, want 3 (formatted, raw, curl command)", tc.scope, copies.Length())
 		}
 		primary := copies.Not(".secondary")
 		if primary.Length() != 1 || primary.AttrOr("data-testid", "") != "copy-formatted" {
@@ -195,6 +195,9 @@ func TestSecretDialogOffersOneCopyFirst(t *testing.T) {
 		}
 		if got := d.Find(`#secret-raw`).AttrOr("data-copied", ""); got != "the secret only" {
 			t.Errorf("%s: what copying the raw secret copies: got %q, want %q", tc.scope, got, "the secret only")
+		}
+		if got := d.Find(`#secret-try`).AttrOr("data-copied", ""); got != "the curl command" {
+			t.Errorf("%s: what copying the command copies: got %q, want %q", tc.scope, got, "the curl command")
 		}
 		if n := d.Find(`[data-close-after-copy], [data-testid="copy-and-close"]`).Length(); n != 0 {
 			t.Errorf("%s: buttons that copy and close: got %d, want 0", tc.scope, n)
