@@ -362,6 +362,10 @@ const (
 	SortCreatedDesc APIKeySort = "-created"
 	SortExpiresAsc  APIKeySort = "expires"
 	SortExpiresDesc APIKeySort = "-expires"
+	// SortLastUsedAsc puts the keys used least recently first, after those never used: the
+	// order in which a clean-up goes through them.
+	SortLastUsedAsc  APIKeySort = "last-used"
+	SortLastUsedDesc APIKeySort = "-last-used"
 	// DefaultAPIKeySort shows the newest keys first.
 	DefaultAPIKeySort = SortCreatedDesc
 )
@@ -375,6 +379,11 @@ var sortClauses = map[APIKeySort]string{
 	// api_keys_expiry_order index.
 	SortExpiresAsc:  "(expires_at IS NULL) ASC, expires_at ASC, id ASC",
 	SortExpiresDesc: "(expires_at IS NULL) DESC, expires_at DESC, id DESC",
+	// Keys never used come first when the least recent come first, and last when the most
+	// recent do. The explicit term keeps both databases alike: PostgreSQL sorts NULLs as
+	// larger than any date, SQLite as smaller.
+	SortLastUsedAsc:  "(last_used_at IS NULL) DESC, last_used_at ASC, id ASC",
+	SortLastUsedDesc: "(last_used_at IS NULL) ASC, last_used_at DESC, id DESC",
 }
 
 // ParseAPIKeySort returns the sort named by s, or the default for anything unknown.

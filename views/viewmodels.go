@@ -112,13 +112,14 @@ func (l APIKeyList) NoMatch() string {
 	return message + "."
 }
 
-// SortURL is the link of a sortable column: ascending first for names and for expiry (the
-// soonest first), newest first for creation, and the other way round when the column is
+// SortURL is the link of a sortable column: ascending first for names, for expiry (the
+// soonest first) and for last use (never used, then the longest unused first: the keys a
+// clean-up is after), newest first for creation, and the other way round when the column is
 // already sorted that way.
 func (l APIKeyList) SortURL(column string) string {
 	asc, desc := models.APIKeySort(column), models.APIKeySort("-"+column)
 	first, second := desc, asc
-	if column == "name" || column == "expires" {
+	if column == "name" || column == "expires" || column == "last-used" {
 		first, second = asc, desc
 	}
 	if l.Sort == first {
