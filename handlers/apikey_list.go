@@ -34,7 +34,7 @@ func (h *Handler) apiKeyList(c echo.Context) error {
 }
 
 // loadList reads one page of the list as the query parameters describe it (q, status, scope,
-// sort, page), with the count of keys about to expire for the banner.
+// used, sort, page), with the count of keys about to expire for the banner.
 func (h *Handler) loadList(c echo.Context, params url.Values) (views.APIKeyList, error) {
 	list, query := h.listView(c, params)
 	ctx := c.Request().Context()
@@ -61,9 +61,10 @@ func (h *Handler) loadList(c echo.Context, params url.Values) (views.APIKeyList,
 // listView reads the list's query parameters into its view, without the keys, and the query
 // that selects them. Unknown sorts and bad page numbers fall back to the defaults, and so do
 // searches that are not text (a delete reloads the list from the address in its form or its
-// HX-Current-URL header, which any client may fill). A status or scope that is not one of the
-// list's is ignored, and the view says so: a mistyped address still shows the keys, and shows
-// that they are not filtered.
+// HX-Current-URL header, which any client may fill). A status, scope or last-use filter that
+// is not one of the list's is ignored, and the view says so: a mistyped address still shows the
+// keys, and shows that they are not filtered. A 422 would fit a form better, but the same
+// address comes back from every row's action, which must not fail on it.
 func (h *Handler) listView(c echo.Context, params url.Values) (views.APIKeyList, models.APIKeyQuery) {
 	search := strings.TrimSpace(params.Get("q"))
 	if models.CheckText("q", search, false) != nil {
@@ -92,7 +93,14 @@ func (h *Handler) listView(c echo.Context, params url.Values) (views.APIKeyList,
 			list.Ignored = append(list.Ignored, "The scope filter was not understood, so keys of every scope are shown. Choose one of: "+joinNames(models.Scopes)+".")
 		}
 	}
-	query := models.APIKeyQuery{Search: search, Status: list.Status, Scope: list.Scope, Sort: list.Sort, Page: pageNumber, PerPage: apiKeysPerPage}
+	if value := params.Get("used"); value != "" {
+		if used, ok := models.ParseLastUseFilter(value); ok {
+			list.Used = used
+		} else {
+			list.Ignored = append(list.Ignored, "The last use filter was not understood, so keys are shown whenever they were last used. Choose one of: "+joinNames(models.LastUseFilters)+".")
+		}
+	}
+	query := models.APIKeyQuery{Search: search, Status: list.Status, Scope: list.Scope, Used: list.Used, Sort: list.Sort, Page: pageNumber, PerPage: apiKeysPerPage}
 	return list, query
 }
 

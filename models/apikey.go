@@ -399,8 +399,10 @@ type APIKeyQuery struct {
 	Search string
 	// Status, when set, keeps only the keys with that status now; Scope only those of that
 	// scope.
-	Status  KeyStatus
-	Scope   Scope
+	Status KeyStatus
+	Scope  Scope
+	// Used, when set, keeps only the keys never used, or unused for a period (LastUseFilter).
+	Used    LastUseFilter
 	Sort    APIKeySort
 	Page    int
 	PerPage int
@@ -423,8 +425,8 @@ func (p APIKeyPage) Pages() int {
 }
 
 // ListAPIKeys returns the page of keys whose name contains q.Search (case-insensitively), with
-// q.Status and q.Scope when set, in q.Sort order. A search that is not one line of valid text,
-// or an unknown status or scope, is a FieldError.
+// q.Status, q.Scope and q.Used when set, in q.Sort order. A search that is not one line of
+// valid text, or an unknown status, scope or last-use filter, is a FieldError.
 func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -436,6 +438,9 @@ func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, err
 	}
 	if _, ok := ParseScope(string(q.Scope)); q.Scope != "" && !ok {
 		return APIKeyPage{}, &FieldError{Field: "scope", Message: "is not a key scope"}
+	}
+	if _, ok := ParseLastUseFilter(string(q.Used)); q.Used != "" && !ok {
+		return APIKeyPage{}, &FieldError{Field: "used", Message: "is not a last-use filter"}
 	}
 	if q.PerPage <= 0 {
 		q.PerPage = 25
@@ -467,6 +472,10 @@ func (s *Store) ListAPIKeys(ctx context.Context, q APIKeyQuery) (APIKeyPage, err
 		}
 		if q.Scope != "" {
 			query = query.Where("scope = ?", q.Scope)
+		}
+		if q.Used != "" {
+			condition, args := lastUseCondition(q.Used, s.now())
+			query = query.Where(condition, args...)
 		}
 		if err := query.Count(&page.Total).Error; err != nil {
 			return err

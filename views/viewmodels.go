@@ -50,6 +50,8 @@ type APIKeyList struct {
 	// Status and Scope are the filters applied; "" for every status or scope.
 	Status models.KeyStatus
 	Scope  models.Scope
+	// Used is the last-use filter applied; "" for keys whenever they were last used.
+	Used models.LastUseFilter
 	// Ignored says which filters were not understood, and so not applied.
 	Ignored []string
 	Sort    models.APIKeySort
@@ -78,6 +80,9 @@ func (l APIKeyList) URL(sort models.APIKeySort, page int) string {
 	if l.Scope != "" {
 		v.Set("scope", string(l.Scope))
 	}
+	if l.Used != "" {
+		v.Set("used", string(l.Used))
+	}
 	if sort != models.DefaultAPIKeySort {
 		v.Set("sort", string(sort))
 	}
@@ -92,7 +97,7 @@ func (l APIKeyList) URL(sort models.APIKeySort, page int) string {
 
 // Filtered tells whether a search or a filter narrows the list.
 func (l APIKeyList) Filtered() bool {
-	return l.Search != "" || l.Status != "" || l.Scope != ""
+	return l.Search != "" || l.Status != "" || l.Scope != "" || l.Used != ""
 }
 
 // NoMatch says what found no key: the search and the filters.
@@ -108,6 +113,12 @@ func (l APIKeyList) NoMatch() string {
 		message += " with status " + l.Status.Label()
 	case l.Scope != "":
 		message += " with scope " + l.Scope.Label()
+	}
+	switch l.Used {
+	case models.UsedNever:
+		message += " that was never used"
+	case models.Unused30d, models.Unused90d:
+		message += " " + strings.ToLower(l.Used.Label())
 	}
 	return message + "."
 }
