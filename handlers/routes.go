@@ -39,6 +39,7 @@ func (h *Handler) Register(e *echo.Echo) {
 	admin := e.Group("/admin", h.srv.RequireAPIKeyAdmin)
 	admin.GET("/api-keys", h.apiKeyList)
 	admin.GET("/api-keys/new", h.apiKeyNew)
+	admin.POST("/api-keys/bulk", h.apiKeyBulk)
 	admin.POST("/api-keys", h.apiKeyCreate)
 	admin.GET("/api-keys/:id", h.apiKeyShow)
 	admin.GET("/api-keys/:id/delete", h.apiKeyRemoveConfirm)

@@ -443,3 +443,31 @@ func CreatedByHint(key models.APIKey, names map[int64]string) string {
 	}
 	return "Created by " + CreatedBy(key, names)
 }
+
+// BulkKeys is the confirmation of a bulk action on the keys list: every key it changes, each
+// with the clients that will stop (as the delete warning shows them for one key).
+type BulkKeys struct {
+	// Action is "disable" or "delete", as the list's buttons send it.
+	Action string
+	// Keys are the keys in the order ticked; each one's RequireName tells that it was used in
+	// the last 7 days.
+	Keys []DeleteKey
+	// RequireCount is true when any key was used in the last 7 days: the number of keys must
+	// then be typed. TypedCount is what was typed, shown again with Errors["confirm_count"].
+	RequireCount bool
+	TypedCount   string
+	Errors       models.FieldErrors
+	ReturnTo     string
+	Now          time.Time
+}
+
+// Verb is the action's word on the confirmation's button and title.
+func (b BulkKeys) Verb() string {
+	if b.Action == "delete" {
+		return "Delete"
+	}
+	return "Disable"
+}
+
+// Count is the number of keys, as the confirmation asks for it to be typed.
+func (b BulkKeys) Count() string { return strconv.Itoa(len(b.Keys)) }
