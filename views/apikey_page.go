@@ -47,6 +47,20 @@ func (p KeyPage) Disabled() bool {
 	return p.Key.DisabledAt != nil
 }
 
+// Expired tells whether the key has expired, so the page offers to renew it rather than to
+// rotate or disable it: its secret works no more, and a grace would keep nothing working.
+func (p KeyPage) Expired() bool {
+	return p.Key.Expired(p.Now)
+}
+
+// rotateLabel names the key page's rotate control: Renew for an expired key.
+func rotateLabel(p KeyPage) string {
+	if p.Expired() {
+		return "Renew"
+	}
+	return "Rotate secret"
+}
+
 // The usage chart's geometry, in the SVG's own units: one bar per day, a gap between bars.
 const (
 	chartBarWidth  = 8
