@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -163,6 +164,55 @@ func TestKeyPageRenewsAnExpiredKey(t *testing.T) {
 		page := doc(t, admin.Get(path).Body)
 		if got := toolbarItems(page); got != "rename-api-key rotate-api-key disable-api-key delete-api-key" {
 			t.Errorf("the renewed key's toolbar: %q, want Rotate and Disable again", got)
+		}
+	})
+}
+
+// The chart counts, per day, the requests a key authenticated and those refused with it
+// through the real API (of another scope than the route admits; disabled), the refused stacked
+// on the successful; its table gives both, and its scale the busiest day's total.
+func TestKeyPageChartsRefusedRequests(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *apptest.App, admin *apptest.Client) {
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Second)
+		key, secret, err := app.Store.CreateAPIKey(ctx, models.NewAPIKey{Name: "Snowflake scanner", Scope: models.ScopeScanner})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gateway := app.Client(t)
+		call := func(daysAgo, times int, path string, status int) {
+			app.Store.SetClock(func() time.Time { return now.AddDate(0, 0, -daysAgo) })
+			for range times {
+				wantStatus(t, gateway.Do(http.MethodGet, path, nil, map[string]string{"X-API-SECRET": secret}), status)
+			}
+		}
+		call(2, 3, "/api/v1/auth/verify", http.StatusOK)
+		call(2, 2, "/api/v1/users", http.StatusForbidden) // a Scanner key on an Admin route
+		app.Store.SetClock(func() time.Time { return now })
+		if _, _, err := app.Store.DisableAPIKey(ctx, key.PublicID); err != nil {
+			t.Fatal(err)
+		}
+		call(0, 4, "/api/v1/auth/verify", http.StatusUnauthorized)
+		// A secret nobody knows is refused for no key.
+		wantStatus(t, gateway.Do(http.MethodGet, "/api/v1/auth/verify", nil, map[string]string{"X-API-SECRET": "ksk_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefgh"}), http.StatusUnauthorized)
+
+		page := doc(t, admin.Get("/admin/api-keys/"+key.PublicID).Body)
+		days := map[string]string{}
+		page.Find(`[data-testid="usage-table"] tbody tr`).Each(func(_ int, row *goquery.Selection) {
+			if counts := row.Find("td").First().Text() + "/" + row.Find("td").Last().Text(); counts != "0/0" {
+				days[row.Find("time").AttrOr("datetime", "")] = counts
+			}
+		})
+		want := map[string]string{now.AddDate(0, 0, -2).Format(time.DateOnly): "3/2", now.Format(time.DateOnly): "0/4"}
+		if fmt.Sprint(days) != fmt.Sprint(want) {
+			t.Errorf("days in the chart's table (successful/refused): got %v, want %v", days, want)
+		}
+		if got := page.Find(`[data-testid="usage-scale-max"]`).Text(); got != "5" {
+			t.Errorf("the scale's top: got %q, want the busiest day's total, 5", got)
+		}
+		refused := page.Find(`rect[data-testid="usage-refused-bar"]`)
+		if refused.Length() != 2 || refused.Last().AttrOr("data-refused", "") != "4" || refused.Last().AttrOr("data-day", "") != now.Format(time.DateOnly) {
+			t.Errorf("refused bars: %d, the last of %s refused on %s; want 2, the last of 4 today", refused.Length(), refused.Last().AttrOr("data-refused", ""), refused.Last().AttrOr("data-day", ""))
 		}
 	})
 }
