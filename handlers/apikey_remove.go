@@ -37,8 +37,9 @@ func (h *Handler) apiKeyRemoveConfirm(c echo.Context) error {
 	return h.renderDelete(c, http.StatusOK, confirm)
 }
 
-// apiKeyRemove deletes a key: DELETE from HTMX, which removes the row in place, or the POST
-// fallback, which redirects back to the list. A recently used key needs its name typed.
+// apiKeyRemove deletes a key: DELETE from HTMX, which removes the row in place (or, from the
+// key's own page, leads to the list), or the POST fallback, which redirects back to the list.
+// A recently used key needs its name typed.
 func (h *Handler) apiKeyRemove(c echo.Context) error {
 	confirm, err := h.loadDeleteKey(c, c.FormValue("return"))
 	if err != nil {
@@ -59,6 +60,14 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 	h.log.Info("api key deleted", "key_id", key.PublicID, "user_id", web.CurrentUser(c).ID)
 	h.noteRevocation(c, key.ID)
 	message := "API key “" + key.Name + "” deleted. Services that used it can no longer connect: " + refusedEverywhere
+	if web.IsHTMX(c) && openedOver(c, "/admin/api-keys/"+key.PublicID) {
+		// The key's page is gone with it: the browser goes to the list, which says so.
+		if err := h.srv.AddFlash(c, message); err != nil {
+			return err
+		}
+		c.Response().Header().Set("HX-Redirect", "/admin/api-keys")
+		return c.NoContent(http.StatusOK)
+	}
 	if web.IsHTMX(c) {
 		list, err := h.listFor(c, confirm.ReturnTo)
 		if err != nil {

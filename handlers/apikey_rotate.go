@@ -52,6 +52,11 @@ func (h *Handler) apiKeyRotate(c echo.Context) error {
 	if view.ScopesRefused[view.Key.Scope] != "" {
 		return h.refuseRotation(c, view.Key.Scope)
 	}
+	if view.Renew {
+		// An expired key's secret works no more: a grace would keep nothing working, whatever
+		// was sent.
+		input.Grace = string(models.GraceNone)
+	}
 	rotation, err := input.Validate(h.expiryPolicy(), h.store.Now())
 	if err != nil {
 		view.Errors = models.FieldErrorsOf(err)
@@ -122,6 +127,7 @@ func (h *Handler) loadRotateKey(c echo.Context, input form.Rotation) (views.Rota
 		APIKeyForm: views.APIKeyForm{Errors: models.FieldErrors{}, ScopesRefused: h.scopesRefused(c)},
 		Key:        *key,
 		Grace:      input.Grace,
+		Renew:      key.Expired(h.store.Now()),
 		// What the form was opened to replace, kept through a form sent back for correction.
 		Replaces: cmp.Or(input.Replaces, key.Hint),
 		ReturnTo: web.LocalPath(input.Return, "/admin/api-keys"),
@@ -151,6 +157,10 @@ func (h *Handler) renderRotatedMeanwhile(c echo.Context, answer views.RotatedMea
 }
 
 func (h *Handler) renderRotate(c echo.Context, status int, view views.RotateKey) error {
-	return h.renderDialogOrPage(c, status, views.RotateDialog(view, web.CSRFToken(c)), "Rotate API key",
+	title := "Rotate API key"
+	if view.Renew {
+		title = "Renew API key"
+	}
+	return h.renderDialogOrPage(c, status, views.RotateDialog(view, web.CSRFToken(c)), title,
 		func(p views.Page) templ.Component { return views.RotatePage(p, view) })
 }

@@ -60,8 +60,9 @@ func chartRequests(t *testing.T, page *goquery.Selection) []int64 {
 		}
 	})
 	var table []int64
-	page.Find(`[data-testid="usage-table"] tbody td`).Each(func(_ int, cell *goquery.Selection) {
-		n, _ := strconv.ParseInt(cell.Text(), 10, 64)
+	// The table's Successful column; Refused follows it.
+	page.Find(`[data-testid="usage-table"] tbody tr`).Each(func(_ int, row *goquery.Selection) {
+		n, _ := strconv.ParseInt(row.Find("td").First().Text(), 10, 64)
 		table = append(table, n)
 	})
 	if len(table) != len(requests) {

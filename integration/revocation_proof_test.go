@@ -331,14 +331,14 @@ func TestConsoleSaysHowSoonARevokedKeyIsRefused(t *testing.T) {
 		page := doc(t, admin.Get(path).Body)
 		said := map[string]string{
 			"the delete dialog":        doc(t, admin.Get(path+"/delete").Body).Find(`[data-testid="delete-warning"]`).Text(),
-			"the key page's Delete":    page.Find(`[data-testid="key-delete-warning"]`).Text(),
-			"the key page's Disable":   page.Find(`[data-testid="disable-form"] p`).Text(),
+			"the key page's Delete":    page.Find(`[data-testid="delete-api-key"]`).AttrOr("title", ""),
+			"the key page's Disable":   page.Find(`[data-testid="disable-api-key"]`).AttrOr("title", ""),
 			"the notice after disable": "",
 			"the notice after delete":  "",
 		}
 		wantStatus(t, admin.Post(path+"/disable", url.Values{"return": {"/admin/api-keys"}}), http.StatusSeeOther)
 		said["the notice after disable"] = doc(t, admin.Get("/admin/api-keys").Body).Find(`[data-testid="flash"]`).Text()
-		if got := doc(t, admin.Get(path).Body).Find(`[data-testid="enable-form"] p`).Text(); !strings.Contains(got, "at once on this instance and on every instance within a second") {
+		if got := doc(t, admin.Get(path).Body).Find(`[data-testid="enable-api-key"]`).AttrOr("title", ""); !strings.Contains(got, "at once on this instance and on every instance within a second") {
 			t.Errorf("the key page's Enable: got %q, want it to say at once here, within a second everywhere", got)
 		}
 		wantStatus(t, admin.Post(path+"/enable", url.Values{"return": {"/admin/api-keys"}}), http.StatusSeeOther)

@@ -27,12 +27,14 @@ const (
 	secondsPerDay         = 24 * 60 * 60
 )
 
-// APIKeyDayCount is how many requests a key authenticated on one day, in UTC.
+// APIKeyDayCount is how many requests a key authenticated on one day, in UTC, and how many
+// with it were refused: expired, disabled or of another scope than the route admits.
 type APIKeyDayCount struct {
 	APIKeyID int64
 	// Day is the day's midnight, UTC.
 	Day      time.Time
 	Requests int64
+	Refused  int64
 }
 
 // UnixDay numbers the UTC day of t: 0 for 1970-01-01. Counting requests per day in memory
@@ -61,31 +63,34 @@ func (s *Store) addDailyUses(tx *gorm.DB, counts []APIKeyDayCount) error {
 	// One row per key and day, as an upsert may not touch a row twice, in a stable order so
 	// that the flushes of several instances do not deadlock.
 	type keyDay struct{ keyID, day int64 }
-	sums := map[keyDay]int64{}
+	type sum struct{ requests, refused int64 }
+	sums := map[keyDay]sum{}
 	for _, c := range counts {
-		sums[keyDay{c.APIKeyID, UnixDay(c.Day)}] += c.Requests
+		k := keyDay{c.APIKeyID, UnixDay(c.Day)}
+		sums[k] = sum{sums[k].requests + c.Requests, sums[k].refused + c.Refused}
 	}
 	rows := slices.SortedFunc(maps.Keys(sums), func(a, b keyDay) int {
 		return cmp.Or(cmp.Compare(a.keyID, b.keyID), cmp.Compare(a.day, b.day))
 	})
-	row := "(?, ?, ?)"
+	row := "(?, ?, ?, ?)"
 	if s.dialect == DialectPostgres {
 		// PostgreSQL types a VALUES list from its first row; say what each parameter is.
-		row = "(CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT))"
+		row = "(CAST(? AS BIGINT), CAST(? AS INTEGER), CAST(? AS BIGINT), CAST(? AS BIGINT))"
 	}
 	for chunk := range slices.Chunk(rows, s.usesPerStatement()) {
 		values := make([]string, len(chunk))
-		args := make([]any, 0, 3*len(chunk))
+		args := make([]any, 0, 4*len(chunk))
 		for i, r := range chunk {
 			values[i] = row
-			args = append(args, r.keyID, r.day, sums[r])
+			args = append(args, r.keyID, r.day, sums[r].requests, sums[r].refused)
 		}
 		// SQLite needs the WHERE to tell ON CONFLICT from a join's ON.
-		err := tx.Exec(`WITH counted (api_key_id, unix_day, requests) AS (VALUES `+strings.Join(values, ", ")+`)
-			INSERT INTO api_key_daily_uses (api_key_id, unix_day, requests)
-			SELECT api_key_id, unix_day, requests FROM counted
+		err := tx.Exec(`WITH counted (api_key_id, unix_day, requests, refused) AS (VALUES `+strings.Join(values, ", ")+`)
+			INSERT INTO api_key_daily_uses (api_key_id, unix_day, requests, refused)
+			SELECT api_key_id, unix_day, requests, refused FROM counted
 			WHERE EXISTS (SELECT 1 FROM api_keys WHERE api_keys.id = counted.api_key_id)
-			ON CONFLICT (api_key_id, unix_day) DO UPDATE SET requests = api_key_daily_uses.requests + excluded.requests`, args...).Error
+			ON CONFLICT (api_key_id, unix_day) DO UPDATE SET requests = api_key_daily_uses.requests + excluded.requests,
+				refused = api_key_daily_uses.refused + excluded.refused`, args...).Error
 		if err != nil {
 			return err
 		}
@@ -95,8 +100,8 @@ func (s *Store) addDailyUses(tx *gorm.DB, counts []APIKeyDayCount) error {
 		UnixDay(s.now())-dailyUsesKept, dailyUsesPrunedAtOnce).Error
 }
 
-// APIKeyDailyUses returns how many requests the key authenticated on each of the last days
-// days, today's (UTC) last; a day without requests counts 0.
+// APIKeyDailyUses returns how many requests the key authenticated, and how many with it were
+// refused, on each of the last days days, today's (UTC) last; a day without requests counts 0.
 func (s *Store) APIKeyDailyUses(ctx context.Context, keyID int64, days int) ([]APIKeyDayCount, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
@@ -105,8 +110,9 @@ func (s *Store) APIKeyDailyUses(ctx context.Context, keyID int64, days int) ([]A
 	var rows []struct {
 		UnixDay  int64
 		Requests int64
+		Refused  int64
 	}
-	err := s.db.WithContext(ctx).Table("api_key_daily_uses").Select("unix_day, requests").
+	err := s.db.WithContext(ctx).Table("api_key_daily_uses").Select("unix_day, requests, refused").
 		Where("api_key_id = ? AND unix_day BETWEEN ? AND ?", keyID, first, today).Scan(&rows).Error
 	if err != nil {
 		return nil, fmt.Errorf("models: api key daily uses: %w", err)
@@ -116,7 +122,7 @@ func (s *Store) APIKeyDailyUses(ctx context.Context, keyID int64, days int) ([]A
 		series[i] = APIKeyDayCount{APIKeyID: keyID, Day: UnixDayStart(first + int64(i))}
 	}
 	for _, r := range rows {
-		series[r.UnixDay-first].Requests = r.Requests
+		series[r.UnixDay-first].Requests, series[r.UnixDay-first].Refused = r.Requests, r.Refused
 	}
 	return series, nil
 }

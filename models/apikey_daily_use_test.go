@@ -98,6 +98,34 @@ func TestDailyUsesAddUpPerDay(t *testing.T) {
 	})
 }
 
+// Refused requests add up per key and day beside the authenticated ones, in the same rows:
+// a day may hold either, or both, and each reads back as written.
+func TestDailyRefusalsAddUpBesideRequests(t *testing.T) {
+	modelstest.Each(t, func(t *testing.T, store *models.Store, _ modelstest.Target) {
+		ctx := context.Background()
+		now := time.Date(2030, 3, 10, 12, 0, 0, 0, time.UTC)
+		store.SetClock(func() time.Time { return now })
+		key, _, _ := store.CreateAPIKey(ctx, models.NewAPIKey{Name: "export", Scope: models.ScopeReadOnly})
+		day := func(n int) time.Time { return time.Date(2030, 3, 10+n, 0, 0, 0, 0, time.UTC) }
+		for i, counts := range [][]models.APIKeyDayCount{
+			{{APIKeyID: key.ID, Day: day(0), Requests: 5}, {APIKeyID: key.ID, Day: day(0), Refused: 2}, {APIKeyID: key.ID, Day: day(-1), Refused: 9}},
+			{{APIKeyID: key.ID, Day: day(0), Requests: 1, Refused: 3}, {APIKeyID: key.ID, Day: day(-2), Requests: 4}},
+		} {
+			if err := store.RecordAPIKeyUses(ctx, nil, counts); err != nil {
+				t.Fatalf("batch %d: %v", i, err)
+			}
+		}
+		series, err := store.APIKeyDailyUses(ctx, key.ID, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprint(series[0].Requests, series[0].Refused, series[1].Requests, series[1].Refused, series[2].Requests, series[2].Refused)
+		if want := fmt.Sprint(4, 0, 0, 9, 6, 5); got != want {
+			t.Errorf("requests and refused over the last 3 days: got %s, want %s", got, want)
+		}
+	})
+}
+
 // Rows older than the days kept go a bounded number at a time, with each batch of counts;
 // newer ones stay.
 func TestDailyUsesArePrunedInBoundedSteps(t *testing.T) {

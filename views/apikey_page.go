@@ -47,6 +47,20 @@ func (p KeyPage) Disabled() bool {
 	return p.Key.DisabledAt != nil
 }
 
+// Expired tells whether the key has expired, so the page offers to renew it rather than to
+// rotate or disable it: its secret works no more, and a grace would keep nothing working.
+func (p KeyPage) Expired() bool {
+	return p.Key.Expired(p.Now)
+}
+
+// rotateLabel names the key page's rotate control: Renew for an expired key.
+func rotateLabel(p KeyPage) string {
+	if p.Expired() {
+		return "Renew"
+	}
+	return "Rotate secret"
+}
+
 // The usage chart's geometry, in the SVG's own units: one bar per day, a gap between bars.
 const (
 	chartBarWidth  = 8
@@ -56,29 +70,58 @@ const (
 	chartHeight = chartBarHeight + 1
 )
 
-// ChartBar is one day's bar of the usage chart.
+// ChartBar is one day's bar of the usage chart: its successful requests, with its refused ones
+// stacked on them.
 type ChartBar struct {
 	Day      time.Time
 	Requests int64
-	// X, Y and Height place the bar; Y is its top, measured down from the chart's top.
-	X, Y, Height int
+	Refused  int64
+	// X, Y and Height place the successful requests' bar; Y is its top, measured down from the
+	// chart's top. RefusedY and RefusedHeight place the refused ones' on it.
+	X, Y, Height            int
+	RefusedY, RefusedHeight int
 }
 
-// Bars lays out one bar per day of Usage: the busiest day's bar is the chart's full height,
-// the others in proportion, and every day with a request at least one unit tall, so that it
+// Bars lays out one bar per day of Usage, its refused requests stacked on its successful ones:
+// the day with the most of both is the chart's full height (Peak), the others in proportion,
+// and every day with a request, and every part with one, at least one unit tall, so that it
 // shows beside a busy one. A day without requests has no height.
 func (p KeyPage) Bars() []ChartBar {
-	busiest := p.Busiest().Requests
+	peak := p.Peak()
+	// units rounds up, so that no count rounds to nothing.
+	units := func(n int64) int { return int((n*chartBarHeight + peak - 1) / peak) }
 	bars := make([]ChartBar, len(p.Usage))
 	for i, day := range p.Usage {
-		height := 0
-		if day.Requests > 0 {
-			// Rounded up, so that no day with requests rounds to nothing.
-			height = int((day.Requests*chartBarHeight + busiest - 1) / busiest)
+		total, height := 0, 0
+		if day.Requests+day.Refused > 0 {
+			total = units(day.Requests + day.Refused)
+			height = min(units(day.Requests), total)
 		}
-		bars[i] = ChartBar{Day: day.Day, Requests: day.Requests, X: i * (chartBarWidth + chartBarGap), Y: chartBarHeight - height, Height: height}
+		refused := total - height
+		if day.Refused > 0 && refused == 0 {
+			// The successful requests' rounding took the last unit: the refused ones get one.
+			if height > 1 {
+				height--
+			} else {
+				total++
+			}
+			refused = total - height
+		}
+		x := i * (chartBarWidth + chartBarGap)
+		bars[i] = ChartBar{Day: day.Day, Requests: day.Requests, Refused: day.Refused, X: x, Y: chartBarHeight - height, Height: height,
+			RefusedY: chartBarHeight - height - refused, RefusedHeight: refused}
 	}
 	return bars
+}
+
+// Peak is the most requests, successful and refused together, of a day of Usage: the top of
+// the chart's scale.
+func (p KeyPage) Peak() int64 {
+	var peak int64
+	for _, day := range p.Usage {
+		peak = max(peak, day.Requests+day.Refused)
+	}
+	return peak
 }
 
 // Busiest is the day of Usage with the most requests, the latest of those tied; the zero count
@@ -102,6 +145,15 @@ func (p KeyPage) TotalRequests() int64 {
 	return total
 }
 
+// TotalRefused is the number of refused requests over every day of Usage.
+func (p KeyPage) TotalRefused() int64 {
+	var total int64
+	for _, day := range p.Usage {
+		total += day.Refused
+	}
+	return total
+}
+
 // chartWidth is the usage chart's width for days bars: the bars and the gaps between them.
 func chartWidth(days int) int {
 	return max(days*(chartBarWidth+chartBarGap)-chartBarGap, 0)
@@ -119,6 +171,16 @@ func DayLabel(t time.Time) string {
 
 // numbers writes counts as the console shows them, in English: 1,234.
 var numbers = message.NewPrinter(language.English)
+
+// countLabel writes a count as the console does: 1,234.
+func countLabel(n int64) string {
+	return numbers.Sprintf("%d", n)
+}
+
+// refusedLabel writes a number of refused requests: "3 refused".
+func refusedLabel(n int64) string {
+	return countLabel(n) + " refused"
+}
 
 // requestsLabel writes a number of requests: "1 request", "1,234 requests".
 func requestsLabel(n int64) string {

@@ -78,6 +78,50 @@ func TestUsageChartBars(t *testing.T) {
 	}
 }
 
+// Refused requests stack on the successful ones, against the busiest day's total, which the
+// scale labels; each part of a day with a request shows at least one unit; the table gives
+// both counts of each day.
+func TestUsageChartStacksRefusedRequests(t *testing.T) {
+	days := usage(0, 30, 0, 1, 2)
+	refused := []int64{0, 90, 5, 0, 1000}
+	for i, n := range refused {
+		days[len(days)-len(refused)+i].Refused = n
+	}
+	d, _ := render(t, views.APIKeyPage(page(), views.KeyPage{Key: keyNamed("chart"), Usage: days, Now: now}))
+	if got := d.Find(`[data-testid="usage-scale-max"]`).Text(); got != "1,002" {
+		t.Errorf("the scale's top: got %q, want the busiest day's total, 1,002", got)
+	}
+	var stacks []string
+	d.Find(`rect[data-testid="usage-bar"]`).Slice(models.DailyUseDays-len(refused), models.DailyUseDays).Each(func(_ int, bar *goquery.Selection) {
+		stack := bar.AttrOr("y", "") + "+" + bar.AttrOr("height", "")
+		if r := d.Find(`rect[data-testid="usage-refused-bar"][data-day="` + bar.AttrOr("data-day", "") + `"]`); r.Length() == 1 {
+			stack += " " + r.AttrOr("y", "") + "+" + r.AttrOr("height", "") + " " + r.AttrOr("data-refused", "")
+		}
+		stacks = append(stacks, stack)
+	})
+	// Day by day: 0; 30 and 90 of 1,002 (2 units and 6); 5 refused alone (1 unit); 1 request
+	// alone; 2 requests and 1,000 refused, the full height, the requests keeping their unit.
+	want := []string{"60+0", "58+2 52+6 90", "60+0 59+1 5", "59+1", "59+1 0+59 1000"}
+	if strings.Join(stacks, ", ") != strings.Join(want, ", ") {
+		t.Errorf("stacks (y+height of the successful, then of the refused, and their count):\n got %q\nwant %q", stacks, want)
+	}
+	var rows []string
+	d.Find(`[data-testid="usage-table"] tbody tr`).Slice(models.DailyUseDays-2, models.DailyUseDays).Each(func(_ int, row *goquery.Selection) {
+		rows = append(rows, row.Find("td").First().Text()+"/"+row.Find("td").Last().Text())
+	})
+	if got := strings.Join(rows, " "); got != "1/0 2/1000" {
+		t.Errorf("the table's last two days (successful/refused): got %q, want %q", got, "1/0 2/1000")
+	}
+	var heads []string
+	d.Find(`[data-testid="usage-table"] thead th`).Each(func(_ int, th *goquery.Selection) { heads = append(heads, th.Text()) })
+	if got := strings.Join(heads, ", "); got != "Day, Successful, Refused" {
+		t.Errorf("the table's columns: got %q", got)
+	}
+	if got := d.Find(`[data-testid="usage-refused-total"]`).Text(); !strings.Contains(got, "1,095 refused") {
+		t.Errorf("the refused total: got %q, want 1,095 refused", got)
+	}
+}
+
 // The chart can be read without seeing it, and draws without any inline style.
 func TestUsageChartIsAccessible(t *testing.T) {
 	d, html := render(t, views.APIKeyPage(page(), views.KeyPage{Key: keyNamed("chart"), Usage: usage(3, 0, 7), Now: now}))
@@ -97,7 +141,7 @@ func TestUsageChartIsAccessible(t *testing.T) {
 		t.Errorf("description: got %q, want %q", desc, want)
 	}
 	last := d.Find(`[data-testid="usage-table"] tbody tr`).Last()
-	if day, requests := last.Find("th").Text(), last.Find("td").Text(); day != "Wed 25 Nov" || requests != "7" {
+	if day, requests := last.Find("th").Text(), last.Find("td").First().Text(); day != "Wed 25 Nov" || requests != "7" {
 		t.Errorf("the table's last row: got %q and %q, want %q and %q", day, requests, "Wed 25 Nov", "7")
 	}
 	if !d.Find(`[data-testid="usage-table"]`).HasClass("visually-hidden") {

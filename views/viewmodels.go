@@ -253,12 +253,23 @@ type RotateKey struct {
 	APIKeyForm
 	Key   models.APIKey
 	Grace string
+	// Renew is set for an expired key: the form sets a new expiry with no grace to choose,
+	// since the secret it replaces works no more, and says Renew.
+	Renew bool
 	// Replaces is the hint of the secret the form was opened to replace, sent back with it so
 	// that a rotation made meanwhile by someone else is not silently replaced too.
 	Replaces string
 	// ReturnTo is the list (with its search, sort and page) to go back to.
 	ReturnTo string
 	Now      time.Time
+}
+
+// Title is the rotate dialog's and page's title: Renew for an expired key.
+func (r RotateKey) Title() string {
+	if r.Renew {
+		return "Renew API key “" + r.Key.Name + "”"
+	}
+	return "Rotate API key “" + r.Key.Name + "”"
 }
 
 // RotatedMeanwhile answers a rotation that another rotation of the same key came before:

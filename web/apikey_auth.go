@@ -68,8 +68,13 @@ func (s *Server) RequireKey(scopes ...models.Scope) echo.MiddlewareFunc {
 				return err
 			}
 			// The use is gathered once the request is handled, so that a scanner's check-in
-			// is already attributed to the scanner's name.
-			defer s.keys.RecordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
+			// is already attributed to the scanner's name. A request refused for its scope is
+			// a use of the key all the same, counted as refused rather than as a request.
+			if result == keyauth.ResultWrongScope {
+				defer s.keys.RecordRefusedUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
+			} else {
+				defer s.keys.RecordUse(entry, c.RealIP(), req.UserAgent(), s.store.Now())
+			}
 			if result != keyauth.ResultWrongScope {
 				if result == keyauth.ResultStale {
 					c.Response().Header()["X-Keysmith-Stale"] = staleHeader

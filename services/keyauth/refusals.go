@@ -12,8 +12,10 @@ import (
 	"keysmith/models"
 )
 
-// refusedKey names, for the audit log, the key whose secret was refused.
+// refusedKey names, for the audit log, the key whose secret was refused; id is its api key
+// id, under which the refusal is counted for its day.
 type refusedKey struct {
+	id             int64
 	publicID, name string
 }
 
@@ -33,7 +35,7 @@ func (*Refusal) Unwrap() error { return ErrKeyRefused }
 // Refused is the refusal of the entry's key, for the audit log: a key of another scope than
 // the route admits, or expired.
 func (e *Entry) Refused() *Refusal {
-	return &Refusal{key: &refusedKey{publicID: e.publicID(), name: e.keyName()}}
+	return &Refusal{key: &refusedKey{id: e.id, publicID: e.publicID(), name: e.keyName()}}
 }
 
 // disabledKeyError is the lookup's answer for a disabled key's secret (errKeyDisabled),
@@ -194,7 +196,8 @@ func RefusalOf(err error) *Refusal {
 }
 
 // NoteRefusal passes the refusal of a request on to the audit log, as the result the metrics
-// counted, if it is the first of its key this hour. It costs the request a lookup in memory.
+// counted, if it is the first of its key this hour, and counts a known key's refusal for its
+// day, written with the requests (countRefused). It costs the request a lookup in memory.
 func (v *Verifier) NoteRefusal(refusal *Refusal, result Result, req RefusedRequest) {
 	r := models.KeyRefusal{Route: req.Route, At: req.At, Address: req.Address, UserAgent: req.UserAgent, RequestID: req.RequestID}
 	var seen string
@@ -211,6 +214,7 @@ func (v *Verifier) NoteRefusal(refusal *Refusal, result Result, req RefusedReque
 		default:
 			return
 		}
+		v.usage.countRefused(refusal.key.id, req.At)
 		seen = r.PublicID
 	case refusal.unknown:
 		r.SecretHash = hex.EncodeToString(refusal.sum[:])

@@ -87,6 +87,10 @@ type usageGatherer struct {
 	// uncounted holds, per api key id, the requests given up at the memory bound since they
 	// were last counted in the log; under mu.
 	uncounted map[int64]int64
+	// refused counts the refused requests of known keys per key and day, not yet written, and
+	// those held after flushes that failed; under mu, as a refusal already takes a lock to be
+	// passed on to the audit log. It holds maxHeldCounts keys and days at most.
+	refused map[dayKey]int64
 }
 
 type usageKey struct {
@@ -134,6 +138,7 @@ func (g *usageGatherer) init(metrics *keyMetrics) {
 	g.dropped = map[int64]int{}
 	g.heldCounts = map[dayKey]int64{}
 	g.uncounted = map[int64]int64{}
+	g.refused = map[dayKey]int64{}
 }
 
 // pending is how many uses wait to be written.
@@ -155,8 +160,19 @@ func (g *usageGatherer) forget(keyID int64) {
 // interval of the last written, changes nothing more, and returns without taking the lock
 // every request would otherwise contend for.
 func (v *Verifier) RecordUse(entry *Entry, ip, userAgent string, at time.Time) {
+	v.usage.countRequest(entry, at)
+	v.recordLastUse(entry, ip, userAgent, at)
+}
+
+// RecordRefusedUse gathers the use of a key refused for its scope as RecordUse does, but
+// counts no request for its day: NoteRefusal counts it as refused.
+func (v *Verifier) RecordRefusedUse(entry *Entry, ip, userAgent string, at time.Time) {
+	v.recordLastUse(entry, ip, userAgent, at)
+}
+
+// recordLastUse is RecordUse but for the count of the day's requests.
+func (v *Verifier) recordLastUse(entry *Entry, ip, userAgent string, at time.Time) {
 	g := &v.usage
-	g.countRequest(entry, at)
 	client, scanner := userAgent, false
 	// Only a Scanner key checks in, so only its uses look for a scanner's name.
 	if entry.Scope() == models.ScopeScanner {
@@ -242,6 +258,46 @@ func (g *usageGatherer) holdCounts(counts map[dayKey]int64) {
 	}
 }
 
+// countRefused adds one to the refused requests of the key with api key id keyID on at's
+// day. Past maxHeldCounts keys and days, the refusal of a key and day not held yet is given
+// up, and counted for the log and the metrics as the requests are.
+func (g *usageGatherer) countRefused(keyID int64, at time.Time) {
+	k := dayKey{keyID: keyID, day: models.UnixDay(at)}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, held := g.refused[k]; !held && len(g.refused) >= maxHeldCounts {
+		g.uncounted[keyID]++
+		g.metrics.requestsUncounted.Inc()
+		return
+	}
+	g.refused[k]++
+}
+
+// takeRefused takes the refused requests counted since the last flush, with those held after
+// flushes that failed.
+func (g *usageGatherer) takeRefused() map[dayKey]int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	refused := g.refused
+	g.refused = map[dayKey]int64{}
+	return refused
+}
+
+// holdRefused keeps refused requests that could not be written for the next flush, within
+// the bound countRefused keeps.
+func (g *usageGatherer) holdRefused(refused map[dayKey]int64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for k, n := range refused {
+		if _, held := g.refused[k]; !held && len(g.refused) >= maxHeldCounts {
+			g.uncounted[k.keyID] += n
+			g.metrics.requestsUncounted.Add(float64(n))
+			continue
+		}
+		g.refused[k] += n
+	}
+}
+
 // gather adds a use to those to write, with its key's cache entry (nil for none) and the
 // fingerprint of its client and address, so that the entry learns when it is written. A client its key has not been seen with since the last flush is
 // left out when the key has already gathered models.MaxClientsPerKey clients (its last use is
@@ -271,7 +327,7 @@ func (v *Verifier) FlushUsage(ctx context.Context) error {
 	return v.flushUsage(ctx, true)
 }
 
-// flushUsage is FlushUsage, writing the requests counted only when withCounts: the flusher
+// flushUsage is FlushUsage, writing the requests and refusals counted only when withCounts: the flusher
 // writes them once every countWriteInterval, not every flush, since every key in use has a
 // count to write each time.
 func (v *Verifier) flushUsage(ctx context.Context, withCounts bool) error {
@@ -282,20 +338,23 @@ func (v *Verifier) flushUsage(ctx context.Context, withCounts bool) error {
 	// hundred thousand keys first used together) for ever.
 	g.uses, g.perKey = map[usageKey]pendingUse{}, map[int64]int{}
 	g.mu.Unlock()
-	var counts map[dayKey]int64
+	var counts, refused map[dayKey]int64
 	if withCounts {
-		counts = g.takeCounts()
+		counts, refused = g.takeCounts(), g.takeRefused()
 	}
-	if len(pending) == 0 && len(counts) == 0 {
+	if len(pending) == 0 && len(counts) == 0 && len(refused) == 0 {
 		return nil
 	}
 	batch := make([]models.APIKeyUse, 0, len(pending))
 	for _, p := range pending {
 		batch = append(batch, p.use)
 	}
-	days := make([]models.APIKeyDayCount, 0, len(counts))
+	days := make([]models.APIKeyDayCount, 0, len(counts)+len(refused))
 	for k, n := range counts {
 		days = append(days, models.APIKeyDayCount{APIKeyID: k.keyID, Day: models.UnixDayStart(k.day), Requests: n})
+	}
+	for k, n := range refused {
+		days = append(days, models.APIKeyDayCount{APIKeyID: k.keyID, Day: models.UnixDayStart(k.day), Refused: n})
 	}
 	if err := v.store.RecordAPIKeyUses(ctx, batch, days); err != nil {
 		g.mu.Lock()
@@ -306,6 +365,7 @@ func (v *Verifier) flushUsage(ctx context.Context, withCounts bool) error {
 		}
 		g.mu.Unlock()
 		g.holdCounts(counts)
+		g.holdRefused(refused)
 		return err
 	}
 	v.metrics.usesWritten.Add(float64(len(batch)))
@@ -389,11 +449,12 @@ func (v *Verifier) FlushUsageAtShutdown(ctx context.Context) {
 				v.metrics.usesDropped.Add(float64(uses))
 				v.log.Error("last uses not written", "uses", uses, "keys", keys, "error", err)
 			}
-			counts := g.takeCounts()
 			requests, countedKeys := int64(0), map[int64]bool{}
-			for k, n := range counts {
-				requests += n
-				countedKeys[k.keyID] = true
+			for _, counts := range []map[dayKey]int64{g.takeCounts(), g.takeRefused()} {
+				for k, n := range counts {
+					requests += n
+					countedKeys[k.keyID] = true
+				}
 			}
 			if requests > 0 {
 				v.metrics.requestsUncounted.Add(float64(requests))

@@ -671,7 +671,7 @@ func (v *Verifier) lookup(ctx context.Context, sum [sha256.Size]byte, now time.T
 // one before a restart, may have seen check in.
 func (v *Verifier) entryOf(ctx context.Context, key *models.APIKey, hash string, now time.Time, generation uint64) (*Entry, error) {
 	if key.DisabledAt != nil {
-		return nil, &disabledKeyError{key: &refusedKey{publicID: key.PublicID, name: key.Name}}
+		return nil, &disabledKeyError{key: &refusedKey{id: key.ID, publicID: key.PublicID, name: key.Name}}
 	}
 	if err := v.noteScannerOf(ctx, key); err != nil {
 		return nil, err
