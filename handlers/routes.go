@@ -25,6 +25,7 @@ func (h *Handler) Register(e *echo.Echo) {
 
 	e.GET("/account", h.accountShow, h.srv.RequireUser)
 	e.POST("/account/password", h.accountPassword, h.srv.RequireUser)
+	e.POST("/account/sessions/end-others", h.accountSessionsEndOthers, h.srv.RequireUser)
 	e.POST("/account/sessions/:id/end", h.accountSessionEnd, h.srv.RequireUser)
 
 	// Registered outside the /admin group, whose rule is the API keys permission's.

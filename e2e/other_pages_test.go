@@ -1,0 +1,50 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+
+	"keysmith/app/apptest"
+	"keysmith/models"
+	"keysmith/models/modelstest"
+)
+
+// TestBrowserEndOtherSessions: a user with the longest name and a second browser signed in
+// finds End all other sessions on Your account on a laptop and a phone, with and without
+// JavaScript; pressing it signs the other browser out and says so.
+func TestBrowserEndOtherSessions(t *testing.T) {
+	browserCtx := startBrowser(t)
+	for _, javascript := range []bool{true, false} {
+		t.Run(fmt.Sprintf("javascript=%v", javascript), func(t *testing.T) {
+			app := apptest.New(t, modelstest.Targets(t)[0])
+			name := ("ada " + strings.Repeat("Maximilian Alexander ", 5))[:100]
+			if _, err := app.Store.CreateUser(context.Background(), models.NewUser{Email: adminEmail, Name: name, Password: apptest.DefaultPassword, Permission: models.PermissionSuperAdmin}); err != nil {
+				t.Fatal(err)
+			}
+			other := app.Client(t)
+			other.Login(adminEmail)
+			tb := openTab(t, browserCtx, app, javascript)
+			tb.login(adminEmail)
+			tb.do("open Your account", chromedp.Navigate(app.URL+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="session-list"]`)))
+			for _, s := range ownershipScreens {
+				tb.useScreen(s)
+				tb.check("Your account", s, javascript)
+				if why := tb.reachable(`[data-testid="end-other-sessions"]`); why != "" {
+					t.Errorf("%s: End all other sessions cannot be clicked: %s", s.name, why)
+				}
+			}
+			tb.do("end all other sessions", chromedp.Click(chromedp.CSS(`[data-testid="end-other-sessions"]`)))
+			tb.afterNavigation("the notice says one ended", `(document.querySelector('[data-testid="flash"]') || {}).textContent?.includes("1 other session ended") || false`)
+			if res := other.Get("/account"); res.StatusCode != 303 {
+				t.Errorf("the other browser: GET /account status %d, want 303 to the sign-in page", res.StatusCode)
+			}
+			if n := tb.count(`[data-testid="end-other-sessions"]`); n != 0 {
+				t.Errorf("End all other sessions still offered with no other session")
+			}
+		})
+	}
+}
