@@ -48,3 +48,33 @@ func TestBrowserEndOtherSessions(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserAccessDeniedLeadsBack: on a laptop and a phone, with and without JavaScript, the
+// 403 page's primary button (Go to the first page the user may open) and its secondary action
+// (Sign in as someone else) are on screen and clickable, and the primary one leads there.
+func TestBrowserAccessDeniedLeadsBack(t *testing.T) {
+	browserCtx := startBrowser(t)
+	for _, javascript := range []bool{true, false} {
+		t.Run(fmt.Sprintf("javascript=%v", javascript), func(t *testing.T) {
+			app := apptest.New(t, modelstest.Targets(t)[0])
+			app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+			tb := openTab(t, browserCtx, app, javascript)
+			tb.login(adminEmail)
+			tb.allow("status of 403 (Forbidden) (at " + app.URL + "/admin/users:")
+			tb.do("open Users, which a Connectivity admin may not", chromedp.Navigate(app.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="error-page"]`)))
+			for _, s := range ownershipScreens {
+				tb.useScreen(s)
+				tb.check("the 403 page", s, javascript)
+				for _, control := range []string{`[data-testid="error-home"]`, `[data-testid="error-page"] [data-testid="sign-out"]`} {
+					if why := tb.reachable(control); why != "" {
+						t.Errorf("%s: %s cannot be clicked: %s", s.name, control, why)
+					}
+				}
+			}
+			if got := strings.TrimSpace(tb.text(`[data-testid="error-home"]`)); got != "Go to API Keys" {
+				t.Errorf("the primary button says %q, want Go to API Keys", got)
+			}
+			tb.do("go back to work", chromedp.Click(chromedp.CSS(`[data-testid="error-home"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-api-key"]`)))
+		})
+	}
+}
