@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -77,4 +78,68 @@ func TestBrowserAccessDeniedLeadsBack(t *testing.T) {
 			tb.do("go back to work", chromedp.Click(chromedp.CSS(`[data-testid="error-home"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-api-key"]`)))
 		})
 	}
+}
+
+// TestBrowserShortcuts: on the keys list, "/" puts the focus in the search box and "n" opens
+// New API Key; typed in the search box or a menu, with Ctrl or Alt held, or on a page without
+// them, they do nothing but what the key does there. Both controls name their key.
+func TestBrowserShortcuts(t *testing.T) {
+	browserCtx := startBrowser(t)
+	app := apptest.New(t, modelstest.Targets(t)[0])
+	app.CreateUser(t, adminEmail, models.PermissionConnectivityAdmin)
+	tb := openTab(t, browserCtx, app, true)
+	tb.login(adminEmail)
+	tb.useScreen(ownershipScreens[0])
+	search := `form[role="search"] input[type="search"]`
+	hints := eval[[]string](tb, "read the hints", `[
+		document.querySelector('`+search+`').getAttribute("aria-keyshortcuts"), document.querySelector('`+search+`').title,
+		document.querySelector('[data-testid="new-api-key"]').getAttribute("aria-keyshortcuts"), document.querySelector('[data-testid="new-api-key"]').title]`)
+	if hints[0] != "/" || !strings.Contains(hints[1], "press /") || hints[2] != "n" || !strings.Contains(hints[3], "press n") {
+		t.Errorf("the shortcuts' hints: got %q, want / and n named on the search box and New API Key", hints)
+	}
+	nothing := func(what string) {
+		t.Helper()
+		tb.do("give "+what+" time to act", chromedp.Sleep(300*time.Millisecond))
+		if n := tb.count(`dialog[open]`); n != 0 {
+			t.Errorf("%s opened a dialog", what)
+		}
+	}
+	blur := func() { eval[chromedp.Void](tb, "leave the focus nowhere", `document.activeElement.blur()`) }
+
+	blur()
+	tb.press("press /", "/")
+	if !eval[bool](tb, "check the focus", `document.activeElement.matches('`+search+`') && document.activeElement.value === ""`) {
+		t.Fatalf("after /, the focus is on %s, want the empty search box", tb.focused())
+	}
+	tb.press("type n and / in the search box", "n/")
+	nothing("n typed in the search box")
+	if got := eval[string](tb, "read the search", `document.querySelector('`+search+`').value`); got != "n/" {
+		t.Errorf("typed in the search box: got %q, want n/", got)
+	}
+	tb.do("open the list afresh", chromedp.Navigate(app.URL+"/admin/api-keys"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="new-api-key"]`)))
+	eval[chromedp.Void](tb, "focus the status menu", `document.querySelector('[data-testid="status-filter"]').focus()`)
+	tb.press("press n and / in the status menu", "n/")
+	nothing("n in the status menu")
+	if !eval[bool](tb, "check the focus", `document.activeElement.matches('[data-testid="status-filter"]')`) {
+		t.Errorf("/ in the status menu moved the focus to %s", tb.focused())
+	}
+	blur()
+	tb.press("press Alt+n", "n", chromedp.KeyModifiers(chromedp.ModifierAlt))
+	tb.press("press Ctrl+n", "n", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	tb.press("press Ctrl+/", "/", chromedp.KeyModifiers(chromedp.ModifierCtrl))
+	nothing("n with a modifier")
+	if eval[bool](tb, "check the focus", `document.activeElement.matches('`+search+`')`) {
+		t.Errorf("Ctrl+/ put the focus in the search box")
+	}
+	tb.press("press n", "n")
+	tb.waitFor("New API Key opens", `document.querySelector('[data-testid="new-api-key-dialog"][open]') !== null`)
+	tb.press("press / in the dialog's name field", "/")
+	if eval[bool](tb, "check the focus", `document.activeElement.matches('`+search+`')`) {
+		t.Errorf("/ in the open dialog put the focus in the search box")
+	}
+
+	tb.do("open Scanners", chromedp.Navigate(app.URL+"/admin/scanners"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="scanner-list"]`)))
+	blur()
+	tb.press("press / and n on Scanners", "/n")
+	nothing("/ and n on a page without them")
 }
