@@ -143,3 +143,93 @@ func TestBrowserShortcuts(t *testing.T) {
 	tb.press("press / and n on Scanners", "/n")
 	nothing("/ and n on a page without them")
 }
+
+// TestBrowserUsersAddAndPermission: with the longest names, on a laptop and a phone, Add user
+// sits at the top of Users and each permission menu is on screen and clickable. With
+// JavaScript, Add user opens a dialog and a permission chosen from the menu asks to be
+// confirmed in one (cancelled: nothing changes and the menu shows the permission the user
+// has); without it, Add user is a page and the menu's Change… button opens the confirmation.
+func TestBrowserUsersAddAndPermission(t *testing.T) {
+	browserCtx := startBrowser(t)
+	for _, javascript := range []bool{true, false} {
+		t.Run(fmt.Sprintf("javascript=%v", javascript), func(t *testing.T) {
+			app := apptest.New(t, modelstest.Targets(t)[0])
+			app.CreateUser(t, adminEmail, models.PermissionSuperAdmin)
+			name := strings.Repeat("Grace Brewster Murray Hopper ", 4)[:100]
+			user, err := app.Store.CreateUser(context.Background(), models.NewUser{Email: strings.Repeat("g", 60) + "@example.com", Name: name, Password: apptest.DefaultPassword, Permission: models.PermissionConnectivityAdmin})
+			if err != nil {
+				t.Fatal(err)
+			}
+			row := fmt.Sprintf(`[data-testid="user-row"][data-user-id="%d"]`, user.ID)
+			menu := row + ` [data-testid="permission-select"]`
+			tb := openTab(t, browserCtx, app, javascript)
+			tb.login(adminEmail)
+			tb.do("open Users", chromedp.Navigate(app.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-button"]`)))
+			for _, s := range ownershipScreens {
+				tb.useScreen(s)
+				tb.check("Users", s, javascript)
+				controls := []string{`[data-testid="add-user-button"]`, menu}
+				if !javascript {
+					controls = append(controls, row+` [data-testid="change-permission"]`)
+				}
+				for _, control := range controls {
+					if why := tb.reachable(control); why != "" {
+						t.Errorf("%s: %s cannot be clicked: %s", s.name, control, why)
+					}
+				}
+				if top := eval[bool](tb, "compare Add user with the list", `document.querySelector('[data-testid="add-user-button"]').getBoundingClientRect().top < document.querySelector('[data-testid="user-list"]').getBoundingClientRect().top`); !top {
+					t.Errorf("%s: Add user is not above the list", s.name)
+				}
+			}
+			tb.useScreen(ownershipScreens[2])
+			if javascript {
+				tb.do("open Add user", chromedp.Click(chromedp.CSS(`[data-testid="add-user-button"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-dialog"] #user-email`)))
+				tb.check("Add user open", ownershipScreens[2], javascript)
+				if why := tb.reachable(`[data-testid="add-user-submit"]`); why != "" {
+					t.Errorf("Add user on a phone: the submit button cannot be clicked: %s", why)
+				}
+				tb.press("press Escape", "\x1b")
+				tb.waitFor("the dialog closes", `document.querySelector("dialog[open]") === null`)
+
+				tb.do("choose Super admin from the menu", chromedp.SetValue(chromedp.CSS(menu), string(models.PermissionSuperAdmin)))
+				eval[chromedp.Void](tb, "tell the page the menu changed", `document.querySelector('`+menu+`').dispatchEvent(new Event("change", {bubbles: true}))`)
+				tb.waitFor("the confirmation opens", `document.querySelector('[data-testid="permission-dialog"][open]') !== null`)
+				tb.check("the permission confirmation", ownershipScreens[2], javascript)
+				if got := eval[string](tb, "read the menu", `document.querySelector('`+menu+`').value`); got != string(models.PermissionConnectivityAdmin) {
+					t.Errorf("while asking, the menu shows %q, want the permission the user has", got)
+				}
+				for _, control := range []string{`[data-testid="confirm-permission"]`, `[data-testid="permission-dialog"] [data-close-dialog].secondary`} {
+					if why := tb.reachable(control); why != "" {
+						t.Errorf("the confirmation on a phone: %s cannot be clicked: %s", control, why)
+					}
+				}
+				tb.do("cancel", chromedp.Click(chromedp.CSS(`[data-testid="permission-dialog"] [data-close-dialog].secondary`)))
+				tb.waitFor("the dialog closes", `document.querySelector("dialog[open]") === null`)
+				if u, _ := app.Store.UserByID(context.Background(), user.ID); u.Permission != models.PermissionConnectivityAdmin {
+					t.Errorf("a cancelled change gave %s", u.Permission)
+				}
+				tb.do("choose Super admin again", chromedp.SetValue(chromedp.CSS(menu), string(models.PermissionSuperAdmin)))
+				eval[chromedp.Void](tb, "tell the page the menu changed", `document.querySelector('`+menu+`').dispatchEvent(new Event("change", {bubbles: true}))`)
+				tb.waitFor("the confirmation opens", `document.querySelector('[data-testid="permission-dialog"][open]') !== null`)
+			} else {
+				tb.do("open Add user", chromedp.Click(chromedp.CSS(`[data-testid="add-user-button"]`)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user"] #user-email`)))
+				tb.check("the Add user page", ownershipScreens[2], javascript)
+				tb.do("back to Users", chromedp.Navigate(app.URL+"/admin/users"), chromedp.WaitVisible(chromedp.CSS(menu)))
+				tb.do("choose Super admin and press Change…",
+					chromedp.SetValue(chromedp.CSS(menu), string(models.PermissionSuperAdmin)),
+					chromedp.Click(chromedp.CSS(row+` [data-testid="change-permission"]`)),
+					chromedp.WaitVisible(chromedp.CSS(`[data-testid="permission-page"]`)),
+				)
+				tb.check("the confirmation page", ownershipScreens[2], javascript)
+			}
+			if why := tb.reachable(`[data-testid="confirm-permission"]`); why != "" {
+				t.Errorf("the confirmation: Give Super admin cannot be clicked: %s", why)
+			}
+			tb.do("confirm", chromedp.Click(chromedp.CSS(`[data-testid="confirm-permission"]`)))
+			tb.afterNavigation("the notice says it changed", `(document.querySelector('[data-testid="flash"]') || {}).textContent?.includes("now has the") || false`)
+			if u, _ := app.Store.UserByID(context.Background(), user.ID); u.Permission != models.PermissionSuperAdmin {
+				t.Errorf("after confirming: %s, want super-admin", u.Permission)
+			}
+		})
+	}
+}

@@ -31,7 +31,9 @@ func (h *Handler) Register(e *echo.Echo) {
 	// Registered outside the /admin group, whose rule is the API keys permission's.
 	superAdmin := h.srv.RequireSuperAdmin
 	e.GET("/admin/users", h.userList, superAdmin)
+	e.GET("/admin/users/new", h.userNew, superAdmin)
 	e.POST("/admin/users", h.userCreate, superAdmin)
+	e.GET("/admin/users/:id/permission", h.userPermissionConfirm, superAdmin)
 	e.POST("/admin/users/:id/permission", h.userPermission, superAdmin)
 	e.POST("/admin/users/:id/disable", h.userDisable, superAdmin)
 	e.POST("/admin/users/:id/enable", h.userEnable, superAdmin)

@@ -372,3 +372,18 @@
   hint();
   document.addEventListener("htmx:afterSettle", hint);
 })();
+
+/* Users: permission menu (issue 20, point 10) */
+// Choosing a permission from a user's menu opens a dialog asking to confirm it. The menu goes
+// back at once to the permission the user has, which stays true until the change is confirmed
+// (the page then reloads); a cancelled change leaves nothing to undo.
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("#dialog-slot dialog[data-reset-form]").forEach(function (dialog) {
+      var form = document.getElementById(dialog.getAttribute("data-reset-form"));
+      if (form) { form.reset(); }
+    });
+  });
+})();
