@@ -48,8 +48,8 @@ func HomeFor(user *models.User) *NavItem {
 	return nil
 }
 
-// Account is Your account, which every signed-in user may open.
-var Account = NavItem{Section: "account", Label: "Your account", Href: "/account", Allowed: func(models.Permission) bool { return true }}
+// account is Your account, which every signed-in user may open.
+var account = NavItem{Section: "account", Label: "Your account", Href: "/account", Allowed: func(models.Permission) bool { return true }}
 
 // StartFor is the first page user may open, where an error page's primary button leads: the
 // first of Nav they may open, else Your account. Nobody signed in goes to the API Keys page,
@@ -58,5 +58,5 @@ func StartFor(user *models.User) NavItem {
 	if home := HomeFor(user); home != nil {
 		return *home
 	}
-	return Account
+	return account
 }
