@@ -25,9 +25,11 @@ func TestBrowserUserLifecycle(t *testing.T) {
 			app.CreateUser(t, adminEmail, models.PermissionSuperAdmin)
 			admin := openTab(t, browserCtx, app, true)
 			admin.login(adminEmail)
-			admin.do("open Administration › Users from the navigation",
+			admin.do("open Administration › Users from the navigation, then Add user",
 				chromedp.Click(chromedp.CSS(`[data-testid="nav-users"]`)),
-				chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-form"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-button"]`)),
+				chromedp.Click(chromedp.CSS(`[data-testid="add-user-button"]`)),
+				chromedp.WaitVisible(chromedp.CSS(`[data-testid="add-user-dialog"] [data-testid="add-user-form"]`)),
 			)
 			admin.do("add a user",
 				chromedp.SendKeys(chromedp.CSS(`#user-email`), "grace@example.com"),

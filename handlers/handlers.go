@@ -41,10 +41,16 @@ func New(store *models.Store, srv *web.Server, keys *keyauth.Verifier, instance 
 // renderDialogOrPage answers htmx with the dialog fragment it opens over the list, and a
 // browser without JavaScript with the same content as a full page.
 func (h *Handler) renderDialogOrPage(c echo.Context, status int, dialog templ.Component, title string, page func(views.Page) templ.Component) error {
+	return h.renderDialogOrPageIn(c, "api-keys", status, dialog, title, page)
+}
+
+// renderDialogOrPageIn is renderDialogOrPage for a page of another section of the console,
+// which its navigation entry marks as the current one.
+func (h *Handler) renderDialogOrPageIn(c echo.Context, section string, status int, dialog templ.Component, title string, page func(views.Page) templ.Component) error {
 	if web.IsHTMX(c) {
 		return web.Render(c, status, dialog)
 	}
-	p, err := h.srv.Page(c, title, "api-keys")
+	p, err := h.srv.Page(c, title, section)
 	if err != nil {
 		return err
 	}

@@ -25,12 +25,15 @@ func (h *Handler) Register(e *echo.Echo) {
 
 	e.GET("/account", h.accountShow, h.srv.RequireUser)
 	e.POST("/account/password", h.accountPassword, h.srv.RequireUser)
+	e.POST("/account/sessions/end-others", h.accountSessionsEndOthers, h.srv.RequireUser)
 	e.POST("/account/sessions/:id/end", h.accountSessionEnd, h.srv.RequireUser)
 
 	// Registered outside the /admin group, whose rule is the API keys permission's.
 	superAdmin := h.srv.RequireSuperAdmin
 	e.GET("/admin/users", h.userList, superAdmin)
+	e.GET("/admin/users/new", h.userNew, superAdmin)
 	e.POST("/admin/users", h.userCreate, superAdmin)
+	e.GET("/admin/users/:id/permission", h.userPermissionConfirm, superAdmin)
 	e.POST("/admin/users/:id/permission", h.userPermission, superAdmin)
 	e.POST("/admin/users/:id/disable", h.userDisable, superAdmin)
 	e.POST("/admin/users/:id/enable", h.userEnable, superAdmin)

@@ -22,10 +22,10 @@ func (h *Handler) userCreate(c echo.Context) error {
 	switch {
 	case errors.Is(err, models.ErrDuplicateEmail):
 		view.Errors = models.FormErrors("A user with this email already exists.")
-		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: view})
+		return h.renderNewUser(c, http.StatusUnprocessableEntity, view)
 	case models.IsFieldError(err):
 		view.Errors = models.FieldErrorsOf(err)
-		return h.renderUsers(c, http.StatusUnprocessableEntity, views.UsersView{Form: view})
+		return h.renderNewUser(c, http.StatusUnprocessableEntity, view)
 	case err != nil:
 		return h.userRefused(c, err, "")
 	}

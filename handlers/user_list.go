@@ -14,7 +14,7 @@ import (
 
 // userList shows Administration › Users.
 func (h *Handler) userList(c echo.Context) error {
-	return h.renderUsers(c, http.StatusOK, views.UsersView{Form: views.UserForm{Permission: string(models.PermissionConnectivityAdmin)}})
+	return h.renderUsers(c, http.StatusOK, views.UsersView{})
 }
 
 // renderUsers renders the Users page with status, filling in the users and what every page

@@ -2,12 +2,37 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
+
+	"github.com/a-h/templ"
 
 	"github.com/labstack/echo/v4"
 
 	"keysmith/models"
+	"keysmith/views"
 	"keysmith/web"
 )
+
+// userPermissionConfirm asks to confirm a permission chosen from a user's menu on the Users
+// page, before it applies: in a dialog for htmx, on a page without JavaScript. It changes
+// nothing; the confirmation posts to userPermission.
+func (h *Handler) userPermissionConfirm(c echo.Context) error {
+	id, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	permission := models.Permission(c.QueryParam("permission"))
+	if !slices.Contains(models.Permissions, permission) {
+		return echo.NewHTTPError(http.StatusUnprocessableEntity, "Choose one of the permissions the menu lists.")
+	}
+	user, err := h.store.UserByID(c.Request().Context(), id)
+	if err != nil {
+		return h.userRefused(c, err, "")
+	}
+	confirm := views.PermissionChange{User: *user, Permission: permission}
+	return h.renderDialogOrPageIn(c, "users", http.StatusOK, views.PermissionDialog(confirm, web.CSRFToken(c)), "Change permission",
+		func(p views.Page) templ.Component { return views.PermissionPage(p, confirm) })
+}
 
 // userPermission gives a user another permission. It applies from that user's next request,
 // on every instance: each request reads its user from the database.

@@ -107,6 +107,84 @@ func TestAccountSessions(t *testing.T) {
 	})
 }
 
+// End all other sessions signs out every other browser of the user at once, keeps this one,
+// says how many ended, and records one session.ended event; another user's sessions stay.
+func TestAccountEndOtherSessions(t *testing.T) {
+	eachApp(t, func(t *testing.T, app *apptest.App, _ *apptest.Client) {
+		app.CreateUser(t, "u@example.com", models.PermissionNone)
+		this, first, second := app.Client(t), app.Client(t), app.Client(t)
+		for _, c := range []*apptest.Client{this, first, second} {
+			c.Login("u@example.com")
+		}
+		stranger := app.Client(t)
+		stranger.Login(adminEmail)
+
+		page := this.Get("/account")
+		wantStatus(t, page, http.StatusOK)
+		form := doc(t, page.Body).Find(`form[data-testid="end-other-sessions-form"]`)
+		if action, _ := form.Attr("action"); action != "/account/sessions/end-others" {
+			t.Fatalf("End all other sessions form: action %q, want /account/sessions/end-others", action)
+		}
+		if got := form.Find(`[data-testid="end-other-sessions"]`).Text(); got != "End all other sessions" {
+			t.Errorf("button: got %q, want End all other sessions", got)
+		}
+		wantStatus(t, this.Post("/account/sessions/end-others", url.Values{"_csrf": {"forged"}}), http.StatusForbidden)
+		if !signedIn(t, first) || !signedIn(t, second) {
+			t.Fatalf("a forged request ended a session")
+		}
+
+		this.Get("/account")
+		res := this.Post("/account/sessions/end-others", nil)
+		wantStatus(t, res, http.StatusSeeOther)
+		if got := res.Header.Get("Location"); got != "/account" {
+			t.Errorf("redirect to %q, want /account", got)
+		}
+		page = this.Get("/account")
+		if got := doc(t, page.Body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(got, "2 other sessions ended") {
+			t.Errorf("notice: got %q, want it to say 2 other sessions ended", got)
+		}
+		if !signedIn(t, this) {
+			t.Errorf("this browser was signed out")
+		}
+		if signedIn(t, first) || signedIn(t, second) {
+			t.Errorf("another session of the user survived")
+		}
+		if !signedIn(t, stranger) {
+			t.Errorf("another user's session ended")
+		}
+		if rows := doc(t, page.Body).Find(`[data-testid="session-row"]`).Length(); rows != 1 {
+			t.Errorf("session rows afterwards: %d, want 1", rows)
+		}
+		if n := doc(t, page.Body).Find(`[data-testid="end-other-sessions"]`).Length(); n != 0 {
+			t.Errorf("End all other sessions is offered with no other session")
+		}
+		var events []string
+		for _, r := range modelstest.AuditRecords(t, app.Store) {
+			if r.Action == "session.ended" && r.TargetLabel == "u@example.com" {
+				events = append(events, r.Detail)
+			}
+		}
+		if len(events) != 1 || !strings.HasPrefix(events[0], "2 sessions ended") {
+			t.Errorf("session.ended events of the user: %q, want one saying 2 sessions ended", events)
+		}
+
+		// Again, with none left: nothing ends, nothing is recorded, and the notice says so.
+		wantStatus(t, this.Post("/account/sessions/end-others", nil), http.StatusSeeOther)
+		page = this.Get("/account")
+		if got := doc(t, page.Body).Find(`[data-testid="flash"]`).Text(); !strings.Contains(got, "No other session") {
+			t.Errorf("notice with nothing to end: got %q", got)
+		}
+		if !signedIn(t, this) {
+			t.Errorf("this browser was signed out by a second request")
+		}
+		for _, r := range modelstest.AuditRecords(t, app.Store) {
+			if r.Action == "session.ended" && r.TargetLabel == "u@example.com" && r.Detail != events[0] {
+				t.Errorf("an extra session.ended event: %q", r.Detail)
+			}
+		}
+	})
+}
+
 // Changing one's password needs the current one; it ends the other sessions and keeps this
 // one, and the new password signs in.
 func TestAccountPasswordChange(t *testing.T) {

@@ -61,9 +61,19 @@ func TestNavigationShowsOnlyWhatTheUserMayOpen(t *testing.T) {
 		if n := d.Find(`a[href^="/admin/"]`).Length(); n != 0 {
 			t.Errorf("links to pages the user may not open on the 403 page: got %d, want 0", n)
 		}
+		// The primary button goes to the first page the user may open (Your account, for one who
+		// may open none of the console); signing in as someone else is the secondary action.
+		actions := d.Find(`[data-testid="error-page"] .error-actions`).Children()
+		primary := actions.First()
+		if got, href := strings.TrimSpace(primary.Text()), primary.AttrOr("href", ""); got != "Go to Your account" || href != "/account" || primary.HasClass("secondary") {
+			t.Errorf("the 403 page's primary action: got %q to %q (class %q), want a primary Go to Your account to /account", got, href, primary.AttrOr("class", ""))
+		}
 		form := d.Find(`[data-testid="error-page"] form[action="/logout"][method="post"]`)
 		if got := strings.TrimSpace(form.Find(`button[type="submit"]`).Text()); got != "Sign in as someone else" {
-			t.Errorf("the 403 page's action: got %q, want %q", got, "Sign in as someone else")
+			t.Errorf("the 403 page's secondary action: got %q, want %q", got, "Sign in as someone else")
+		}
+		if !form.Find(`button[type="submit"]`).HasClass("secondary") || actions.Length() != 2 || !actions.Eq(1).Is(`form[action="/logout"]`) {
+			t.Errorf("Sign in as someone else is not the secondary action after Go to Your account")
 		}
 		if form.Find(`input[name="_csrf"]`).AttrOr("value", "") == "" {
 			t.Error("the sign-out form of the 403 page carries no CSRF token")
@@ -91,5 +101,13 @@ func TestNavigationShowsOnlyWhatTheUserMayOpen(t *testing.T) {
 		reader.Login("reader@example.com")
 		reader.Get("/admin/api-keys")
 		wantStatus(t, reader.Post("/logout", url.Values{"next": {"/admin/api-keys\x00"}}), http.StatusUnprocessableEntity)
+
+		// A Connectivity admin refused Users is led back to API Keys, the first page they may open.
+		res = admin.Get("/admin/users")
+		wantStatus(t, res, http.StatusForbidden)
+		primary = doc(t, res.Body).Find(`[data-testid="error-page"] .error-actions`).Children().First()
+		if got, href := strings.TrimSpace(primary.Text()), primary.AttrOr("href", ""); got != "Go to API Keys" || href != "/admin/api-keys" {
+			t.Errorf("a Connectivity admin's 403 page: primary action %q to %q, want Go to API Keys to /admin/api-keys", got, href)
+		}
 	})
 }

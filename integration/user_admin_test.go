@@ -288,6 +288,134 @@ func TestDisableSignsOutAndEnableBringsNoSessionBack(t *testing.T) {
 	})
 }
 
+// Add user is a button at the top of Users: htmx gets the form as a dialog, a browser without
+// JavaScript a page of its own; a refused form comes back on that page saying why, with what
+// was typed, and adds nobody.
+func TestAddUserFromTheTop(t *testing.T) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, _ *models.User) {
+		page := doc(t, root.Get("/admin/users").Body)
+		button := page.Find(`[data-testid="add-user-button"]`)
+		if button.AttrOr("href", "") != "/admin/users/new" || button.AttrOr("hx-get", "") != "/admin/users/new" || button.AttrOr("hx-target", "") != "#dialog-slot" {
+			t.Fatalf("Add user: href %q, hx-get %q, hx-target %q; want /admin/users/new opening a dialog", button.AttrOr("href", ""), button.AttrOr("hx-get", ""), button.AttrOr("hx-target", ""))
+		}
+		if !strings.Contains(button.Text(), "Add user") {
+			t.Errorf("the button says %q, want Add user", button.Text())
+		}
+		if button.Parents().Filter(`[data-testid="user-list"]`).Length() != 0 || page.Find(`[data-testid="add-user-form"]`).Length() != 0 {
+			t.Errorf("the Users page still holds the form, or the button is not above the list")
+		}
+		dialog := root.HTMX(http.MethodGet, "/admin/users/new", "dialog-slot", nil)
+		wantStatus(t, dialog, http.StatusOK)
+		d := doc(t, dialog.Body)
+		if d.Find(`dialog[data-testid="add-user-dialog"] form[data-testid="add-user-form"][action="/admin/users"]`).Length() != 1 || d.Find(`[data-testid="flash"]`).Length() != 0 {
+			t.Errorf("htmx: want the dialog alone with the form:\n%s", dialog.Body)
+		}
+		if got := d.Find(`#user-permission option[selected]`).AttrOr("value", ""); got != string(models.PermissionConnectivityAdmin) {
+			t.Errorf("the permission chosen at first: %q, want connectivity-admin", got)
+		}
+		res := root.Get("/admin/users/new")
+		wantStatus(t, res, http.StatusOK)
+		d = doc(t, res.Body)
+		if d.Find(`[data-testid="add-user"] form[data-testid="add-user-form"]`).Length() != 1 || d.Find(`dialog`).Length() != 0 {
+			t.Errorf("without JavaScript: want the form on a page")
+		}
+		if got, _ := d.Find(`nav a[href="/admin/users"]`).Attr("aria-current"); got != "page" {
+			t.Errorf("the Add user page does not mark Users as current: %q", got)
+		}
+
+		res = root.Post("/admin/users", url.Values{"email": {"taken@example.com"}, "name": {"Grace Hopper"}, "permission": {"none"}})
+		wantStatus(t, res, http.StatusOK)
+		root.Get("/admin/users/new")
+		res = root.Post("/admin/users", url.Values{"email": {"TAKEN@example.com"}, "name": {"Grace Again"}, "permission": {"super-admin"}})
+		wantStatus(t, res, http.StatusUnprocessableEntity)
+		d = doc(t, res.Body)
+		if got := d.Find(`[data-testid="add-user-error"]`).Text(); !strings.Contains(got, "already exists") {
+			t.Errorf("refusal: got %q, want it to say the user already exists", got)
+		}
+		if d.Find(`#user-name`).AttrOr("value", "") != "Grace Again" || d.Find(`#user-permission option[selected]`).AttrOr("value", "") != "super-admin" {
+			t.Errorf("the refused form lost what was typed")
+		}
+		if n, _ := app.Store.CountUsers(t.Context()); n != 2 {
+			t.Errorf("users: %d, want 2", n)
+		}
+		nobody := app.Client(t)
+		app.CreateUser(t, "conn@example.com", models.PermissionConnectivityAdmin)
+		nobody.Login("conn@example.com")
+		wantStatus(t, nobody.Get("/admin/users/new"), http.StatusForbidden)
+	})
+}
+
+// A permission is chosen from the user's menu, which asks to confirm it before anything
+// changes (a GET that changes nothing): a dialog for htmx, a page without JavaScript, through
+// a form that needs no Change button with JavaScript and keeps one in <noscript>.
+func TestPermissionChangeIsConfirmed(t *testing.T) {
+	eachSuperAdmin(t, func(t *testing.T, app *apptest.App, root *apptest.Client, rootUser *models.User) {
+		name := strings.Repeat("Grace Brewster Murray Hopper ", 4)[:100]
+		user, err := app.Store.CreateUser(t.Context(), models.NewUser{Email: "g@example.com", Name: name, Password: apptest.DefaultPassword, Permission: models.PermissionConnectivityAdmin})
+		if err != nil {
+			t.Fatal(err)
+		}
+		row := userRow(t, root.Get("/admin/users").Body, user.ID)
+		form := row.Find(`form[data-testid="permission-form"]`)
+		selectMenu := form.Find(`select[name="permission"]`)
+		if form.AttrOr("method", "") != "get" || form.AttrOr("action", "") != userPath(user.ID, "permission") {
+			t.Fatalf("the permission form: method %q, action %q; want a GET to the confirmation", form.AttrOr("method", ""), form.AttrOr("action", ""))
+		}
+		if selectMenu.AttrOr("hx-get", "") != userPath(user.ID, "permission") || selectMenu.AttrOr("hx-trigger", "") != "change" || selectMenu.AttrOr("hx-target", "") != "#dialog-slot" {
+			t.Errorf("the menu does not open the confirmation as it changes")
+		}
+		if form.Find(`button`).Length() != 0 || !strings.Contains(form.Find(`noscript`).Text(), "Change") {
+			t.Errorf("want no Change button but one inside <noscript>")
+		}
+
+		dialog := root.HTMX(http.MethodGet, userPath(user.ID, "permission")+"?permission=super-admin", "dialog-slot", nil)
+		wantStatus(t, dialog, http.StatusOK)
+		d := doc(t, dialog.Body)
+		if got := d.Find(`dialog[data-testid="permission-dialog"]`).AttrOr("data-reset-form", ""); got != "permission-form-"+strconv.FormatInt(user.ID, 10) {
+			t.Errorf("the dialog resets %q, want the row's form", got)
+		}
+		change := strings.Join(strings.Fields(d.Find(`[data-testid="permission-change"]`).Text()), " ")
+		if !strings.Contains(change, "has the Connectivity administration permission") || !strings.Contains(change, "will have the Super admin permission") {
+			t.Errorf("the confirmation says %q, want the permission they have and the one chosen", change)
+		}
+		confirm := d.Find(`form[data-testid="permission-confirm-form"]`)
+		if confirm.AttrOr("method", "") != "post" || confirm.Find(`input[name="permission"]`).AttrOr("value", "") != "super-admin" {
+			t.Errorf("the confirmation form does not post the chosen permission")
+		}
+		page := root.Get(userPath(user.ID, "permission") + "?permission=super-admin")
+		wantStatus(t, page, http.StatusOK)
+		if doc(t, page.Body).Find(`[data-testid="permission-page"] form[data-testid="permission-confirm-form"]`).Length() != 1 {
+			t.Errorf("without JavaScript: no confirmation page")
+		}
+		if u, _ := app.Store.UserByID(t.Context(), user.ID); u.Permission != models.PermissionConnectivityAdmin {
+			t.Fatalf("asking to confirm changed the permission to %s", u.Permission)
+		}
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{
+			{userPath(user.ID, "permission") + "?permission=root", http.StatusUnprocessableEntity},
+			{userPath(user.ID, "permission") + "?permission=", http.StatusUnprocessableEntity},
+			{userPath(user.ID, "permission") + "?permission=none%00", http.StatusUnprocessableEntity},
+			{userPath(user.ID, "permission") + "?permission=%FF", http.StatusUnprocessableEntity},
+			{userPath(user.ID, "permission") + "?permission=" + strings.Repeat("x", 10_000), http.StatusUnprocessableEntity},
+			{userPath(99999, "permission") + "?permission=none", http.StatusNotFound},
+			{"/admin/users/x/permission?permission=none", http.StatusNotFound},
+		} {
+			wantStatus(t, root.Get(tc.path), tc.status)
+		}
+
+		root.Get(userPath(user.ID, "permission") + "?permission=super-admin")
+		wantStatus(t, root.Post(userPath(user.ID, "permission"), url.Values{"permission": {"super-admin"}}), http.StatusSeeOther)
+		if u, _ := app.Store.UserByID(t.Context(), user.ID); u.Permission != models.PermissionSuperAdmin {
+			t.Errorf("after confirming: %s, want super-admin", u.Permission)
+		}
+		if n := userRow(t, root.Get("/admin/users").Body, rootUser.ID).Find(`[data-testid="permission-form"]`).Length(); n != 0 {
+			t.Errorf("the Super admin's own row offers a permission menu")
+		}
+	})
+}
+
 // A permission change applies from the user's next request: a Connectivity admin made
 // Super admin opens Users, and once demoted to none loses API keys.
 func TestPermissionChangeAppliesOnTheNextRequest(t *testing.T) {

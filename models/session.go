@@ -189,6 +189,38 @@ func (s *Store) EndUserSession(ctx context.Context, user *User, sessionID string
 	})
 }
 
+// EndOtherSessions ends every live session of the user but the one whose token is current,
+// in one transaction with one session.ended event, and says how many ended. Only live sessions
+// (as UserSessions lists them, idle being the idle timeout) are counted and deleted, so that the
+// count is the number of rows the user saw on Your account; timed-out ones are refused anyway
+// and the sweep job deletes them.
+func (s *Store) EndOtherSessions(ctx context.Context, user *User, current string, idle time.Duration) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	now := s.now()
+	var ended int64
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		res := tx.Where("user_id = ? AND id <> ? AND expires_at > ? AND last_seen_at > ?", user.ID, SessionID(current), now, now.Add(-idle)).
+			Delete(&Session{})
+		if res.Error != nil {
+			return fmt.Errorf("models: end other sessions: %w", res.Error)
+		}
+		ended = res.RowsAffected
+		if ended == 0 {
+			return nil
+		}
+		detail := fmt.Sprintf("%d sessions ended by their owner: all but this one", ended)
+		if ended == 1 {
+			detail = "1 session ended by its owner: all but this one"
+		}
+		return s.recordAudit(ctx, tx, UserAudit(AuditSessionEnded, user, detail))
+	})
+	if err != nil {
+		return 0, err
+	}
+	return ended, nil
+}
+
 // endSessions deletes the user's sessions in tx, but the one whose id is keep (none when ""),
 // and records one session.ended event with their count, saying why, when there were any.
 func (s *Store) endSessions(ctx context.Context, tx *gorm.DB, user *User, keep, why string) (int64, error) {

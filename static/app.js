@@ -318,3 +318,72 @@
     copyText(button, button.dataset.copyText).then(function () { say(button, "Copied"); }, function () { say(button, "Copy failed"); });
   });
 })();
+
+/* Keyboard shortcuts: / and n (issue 20, point 10) */
+// "/" puts the focus in the page's search box and "n" opens New API Key on the keys list, as
+// on GitHub and GitLab. Neither acts while someone types in a field, with Ctrl, Alt or Meta
+// held (the browser's and the system's shortcuts), or while a dialog is open. Shift is allowed
+// for "/", which some keyboards (German, French) only type with it. Each control names its key
+// to assistive technology, and in its title, which shows on hover where a mouse is.
+(function () {
+  "use strict";
+
+  var shortcuts = {
+    "/": { selector: 'form[role="search"] input[type="search"]', title: "press / from anywhere on the page", act: function (el) { el.focus(); el.select(); } },
+    "n": { selector: '[data-testid="new-api-key"]', title: "press n", act: function (el) { el.click(); } }
+  };
+  // The key a shortcut took: its character must not then be typed into the field it focused.
+  // Browsers drop it when the keydown is cancelled; an event sent key by key (by a test
+  // driver, an accessibility tool) may still deliver it.
+  var taken = null;
+
+  function typing(target) {
+    return target instanceof Element &&
+      (target.matches("input, textarea, select") || target.isContentEditable);
+  }
+
+  function hint() {
+    Object.keys(shortcuts).forEach(function (key) {
+      var element = document.querySelector(shortcuts[key].selector);
+      if (!element || element.hasAttribute("aria-keyshortcuts")) { return; }
+      element.setAttribute("aria-keyshortcuts", key);
+      var label = element.getAttribute("aria-label") || element.textContent.replace(/^\W+/, "").trim();
+      element.title = label + " (" + shortcuts[key].title + ")";
+    });
+  }
+
+  document.addEventListener("keydown", function (event) {
+    taken = null;
+    var shortcut = shortcuts[event.key];
+    if (!shortcut || event.ctrlKey || event.altKey || event.metaKey || event.isComposing || event.defaultPrevented) { return; }
+    if (typing(event.target) || document.querySelector("dialog[open]")) { return; }
+    var element = document.querySelector(shortcut.selector);
+    if (!element) { return; }
+    event.preventDefault();
+    taken = event.key;
+    shortcut.act(element);
+  });
+  document.addEventListener("keypress", function (event) {
+    if (taken !== null && event.key === taken) { event.preventDefault(); }
+    taken = null;
+  }, true);
+  document.addEventListener("keyup", function () { taken = null; });
+
+  hint();
+  document.addEventListener("htmx:afterSettle", hint);
+})();
+
+/* Users: permission menu (issue 20, point 10) */
+// Choosing a permission from a user's menu opens a dialog asking to confirm it. The menu goes
+// back at once to the permission the user has, which stays true until the change is confirmed
+// (the page then reloads); a cancelled change leaves nothing to undo.
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:afterSettle", function () {
+    document.querySelectorAll("#dialog-slot dialog[data-reset-form]").forEach(function (dialog) {
+      var form = document.getElementById(dialog.getAttribute("data-reset-form"));
+      if (form) { form.reset(); }
+    });
+  });
+})();

@@ -47,3 +47,16 @@ func HomeFor(user *models.User) *NavItem {
 	}
 	return nil
 }
+
+// account is Your account, which every signed-in user may open.
+var account = NavItem{Section: "account", Label: "Your account", Href: "/account", Allowed: func(models.Permission) bool { return true }}
+
+// StartFor is the first page user may open, where an error page's primary button leads: the
+// first of Nav they may open, else Your account. Nobody signed in goes to the API Keys page,
+// which asks them to sign in.
+func StartFor(user *models.User) NavItem {
+	if home := HomeFor(user); home != nil {
+		return *home
+	}
+	return account
+}

@@ -8,14 +8,13 @@ import (
 	"keysmith/models"
 )
 
-// UsersView is Administration › Users: every user, the Add a user form, and the reason an
-// action was refused, if one was.
+// UsersView is Administration › Users: every user, and the reason an action was refused, if
+// one was.
 type UsersView struct {
 	Users []models.UserEntry
 	// SelfID is the signed-in Super admin, whose own row offers nothing that would lock them
 	// out.
 	SelfID int64
-	Form   UserForm
 	// Errors says why the last action was refused (for the whole page).
 	Errors    models.FieldErrors
 	CSRFToken string
@@ -26,6 +25,13 @@ type UsersView struct {
 type UserForm struct {
 	Email, Name, Permission string
 	Errors                  models.FieldErrors
+}
+
+// PermissionChange is a permission chosen for a user from the Users page, to be confirmed
+// before it applies.
+type PermissionChange struct {
+	User       models.User
+	Permission models.Permission
 }
 
 // UserLinkView shows a one-time link once, to the administrator who made it: after an

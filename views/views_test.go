@@ -266,9 +266,10 @@ func TestExpiryLineFollowsTheChoice(t *testing.T) {
 	}
 }
 
-// TestErrorPageLeadsOnlyWhereTheUserMayGo: a refused user, or one with no page to open, is
-// offered to sign in as someone else; a link leads to the first page the user may open, and
-// none to a page they may not.
+// TestErrorPageLeadsOnlyWhereTheUserMayGo: the primary button leads to the first page the user
+// may open (Your account when they may open none of the console), and none to a page they may
+// not; a refused user, or one with no page to open, is offered to sign in as someone else as
+// the secondary action.
 func TestErrorPageLeadsOnlyWhereTheUserMayGo(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -279,8 +280,8 @@ func TestErrorPageLeadsOnlyWhereTheUserMayGo(t *testing.T) {
 	}{
 		{"admin, not found", models.PermissionConnectivityAdmin, 404, false, "/admin/api-keys"},
 		{"admin, refused", models.PermissionConnectivityAdmin, 403, true, "/admin/api-keys"},
-		{"no permission, refused", models.PermissionNone, 403, true, ""},
-		{"no permission, not found", models.PermissionNone, 404, true, ""},
+		{"no permission, refused", models.PermissionNone, 403, true, "/account"},
+		{"no permission, not found", models.PermissionNone, 404, true, "/account"},
 	} {
 		p := page()
 		p.User.Permission = tc.permission
@@ -291,6 +292,13 @@ func TestErrorPageLeadsOnlyWhereTheUserMayGo(t *testing.T) {
 		}
 		if got := d.Find(`[data-testid="error-home"]`).AttrOr("href", ""); got != tc.home {
 			t.Errorf("%s: link to a page: got %q, want %q", tc.name, got, tc.home)
+		}
+		actions := d.Find(`.error-actions`).Children()
+		if !actions.First().Is(`[data-testid="error-home"]:not(.secondary)`) {
+			t.Errorf("%s: the primary action is not the link to the first page the user may open", tc.name)
+		}
+		if tc.signOut && !form.Find(`button`).HasClass("secondary") {
+			t.Errorf("%s: Sign in as someone else is not the secondary action", tc.name)
 		}
 		if tc.permission == models.PermissionNone && d.Find(`a[href^="/admin/"]`).Length() != 0 {
 			t.Errorf("%s: the page links to a page the user may not open", tc.name)
