@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -238,16 +239,27 @@ func TestBulkRefusesHostileInputAndRacesCleanly(t *testing.T) {
 
 		form := bulkForm("delete", ids...)
 		form.Set("confirmed", "yes")
+		// The requests share the admin's session through its HTTP client, which is safe for
+		// concurrent use; apptest.Client itself keeps the page's CSRF token, and is not.
+		form.Set("_csrf", admin.CSRF)
 		var wg sync.WaitGroup
 		statuses := make([]int, 6)
+		errs := make([]error, len(statuses))
 		for i := range statuses {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				statuses[i] = admin.Post("/admin/api-keys/bulk", form).StatusCode
-			}()
+			wg.Go(func() {
+				res, err := admin.HTTP.PostForm(app.URL+"/admin/api-keys/bulk", form)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				res.Body.Close()
+				statuses[i] = res.StatusCode
+			})
 		}
 		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
 		for i, status := range statuses {
 			if status != http.StatusSeeOther && status != http.StatusNotFound {
 				t.Errorf("parallel bulk delete %d: status %d, want 303 or 404", i, status)

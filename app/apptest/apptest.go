@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,8 +161,18 @@ type Client struct {
 	// base is the URL that paths are relative to: the App's, or a gateway's in front of it.
 	base string
 	HTTP *http.Client
-	// CSRF is the token from the last HTML page fetched, sent back by Post and Delete.
+	// CSRF is the token from the last HTML page fetched, sent back by Post and Delete. Requests
+	// of one client may run in parallel: they write and read it under mu; a test reads it
+	// directly only between them.
 	CSRF string
+	mu   sync.Mutex
+}
+
+// csrf returns the token to send back.
+func (c *Client) csrf() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.CSRF
 }
 
 // Client returns a new client with an empty cookie jar.
@@ -226,7 +237,9 @@ func (c *Client) Do(method, path string, body io.Reader, headers map[string]stri
 		c.t.Fatal(err)
 	}
 	if m := csrfField.FindStringSubmatch(string(data)); m != nil {
+		c.mu.Lock()
 		c.CSRF = m[1]
+		c.mu.Unlock()
 	}
 	return &Response{Response: res, Body: string(data)}
 }
@@ -243,7 +256,7 @@ func (c *Client) Post(path string, form url.Values) *Response {
 		form = url.Values{}
 	}
 	if _, ok := form["_csrf"]; !ok {
-		form.Set("_csrf", c.CSRF)
+		form.Set("_csrf", c.csrf())
 	}
 	return c.Do(http.MethodPost, path, strings.NewReader(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded"})
 }
@@ -251,7 +264,7 @@ func (c *Client) Post(path string, form url.Values) *Response {
 // HTMX sends a request as htmx would: HX-Request, HX-Target and the CSRF header.
 func (c *Client) HTMX(method, path, target string, form url.Values) *Response {
 	c.t.Helper()
-	headers := map[string]string{"HX-Request": "true", "X-CSRF-Token": c.CSRF}
+	headers := map[string]string{"HX-Request": "true", "X-CSRF-Token": c.csrf()}
 	if target != "" {
 		headers["HX-Target"] = target
 	}
