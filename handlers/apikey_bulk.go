@@ -45,17 +45,7 @@ func (h *Handler) apiKeyBulk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if web.IsHTMX(c) {
-		list, err := h.listFor(c, confirm.ReturnTo)
-		if err != nil {
-			return err
-		}
-		return web.Render(c, http.StatusOK, views.KeyRemoved(list, message))
-	}
-	if err := h.srv.AddFlash(c, message); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, confirm.ReturnTo)
+	return h.showListAfter(c, confirm.ReturnTo, message)
 }
 
 // loadBulkKeys reads the keys with these public ids and the clients seen using each, as the

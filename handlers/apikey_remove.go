@@ -68,8 +68,14 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 		c.Response().Header().Set("HX-Redirect", "/admin/api-keys")
 		return c.NoContent(http.StatusOK)
 	}
+	return h.showListAfter(c, confirm.ReturnTo, message)
+}
+
+// showListAfter answers a change made from the list with message: over htmx the list as it was
+// shown (returnTo) with the message, otherwise a redirect to it, the message kept for it.
+func (h *Handler) showListAfter(c echo.Context, returnTo, message string) error {
 	if web.IsHTMX(c) {
-		list, err := h.listFor(c, confirm.ReturnTo)
+		list, err := h.listFor(c, returnTo)
 		if err != nil {
 			return err
 		}
@@ -78,7 +84,7 @@ func (h *Handler) apiKeyRemove(c echo.Context) error {
 	if err := h.srv.AddFlash(c, message); err != nil {
 		return err
 	}
-	return c.Redirect(http.StatusSeeOther, confirm.ReturnTo)
+	return c.Redirect(http.StatusSeeOther, returnTo)
 }
 
 // listFor reloads the list the way the page behind the dialog shows it: the htmx request

@@ -245,16 +245,21 @@ func (g *usageGatherer) takeCounts() map[dayKey]int64 {
 // holdCounts keeps counts that could not be written for the next flush. Past maxHeldCounts
 // keys and days, the requests of a key and day not held yet are given up, and counted for
 // the log and the metrics.
-func (g *usageGatherer) holdCounts(counts map[dayKey]int64) {
+func (g *usageGatherer) holdCounts(counts map[dayKey]int64) { g.hold(&g.heldCounts, counts) }
+
+// hold adds counts to the map held points to, under the gatherer's lock: past maxHeldCounts
+// keys and days, the counts of a key and day not held yet are given up, and counted for the
+// log and the metrics.
+func (g *usageGatherer) hold(held *map[dayKey]int64, counts map[dayKey]int64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for k, n := range counts {
-		if _, held := g.heldCounts[k]; !held && len(g.heldCounts) >= maxHeldCounts {
+		if _, ok := (*held)[k]; !ok && len(*held) >= maxHeldCounts {
 			g.uncounted[k.keyID] += n
 			g.metrics.requestsUncounted.Add(float64(n))
 			continue
 		}
-		g.heldCounts[k] += n
+		(*held)[k] += n
 	}
 }
 
@@ -285,18 +290,7 @@ func (g *usageGatherer) takeRefused() map[dayKey]int64 {
 
 // holdRefused keeps refused requests that could not be written for the next flush, within
 // the bound countRefused keeps.
-func (g *usageGatherer) holdRefused(refused map[dayKey]int64) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	for k, n := range refused {
-		if _, held := g.refused[k]; !held && len(g.refused) >= maxHeldCounts {
-			g.uncounted[k.keyID] += n
-			g.metrics.requestsUncounted.Add(float64(n))
-			continue
-		}
-		g.refused[k] += n
-	}
-}
+func (g *usageGatherer) holdRefused(refused map[dayKey]int64) { g.hold(&g.refused, refused) }
 
 // gather adds a use to those to write, with its key's cache entry (nil for none) and the
 // fingerprint of its client and address, so that the entry learns when it is written. A client its key has not been seen with since the last flush is
