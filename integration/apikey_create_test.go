@@ -291,7 +291,7 @@ func TestCustomDateKeyWorksThroughThatDay(t *testing.T) {
 		// The list shows the day that was picked, not the first day the key no longer works,
 		// under the notice of the key created.
 		list := doc(t, admin.Get("/admin/api-keys").Body)
-		if got, want := list.Find(`[data-testid="flash"]`).Text(), "API key “until the tenth” created. It works through "+day.UTC().Format("Mon, 2 Jan 2006")+" (UTC)."; !strings.Contains(got, want) {
+		if got, want := list.Find(`[data-testid="flash"]`).Text(), "API key “until the tenth” created. It works through "+day.UTC().Format("2 Jan 2006")+" (UTC)."; !strings.Contains(got, want) {
 			t.Errorf("notice after the secret page: got %q, want %q", got, want)
 		}
 		row := list.Find(`[data-key-id="` + key.PublicID + `"]`)

@@ -129,7 +129,7 @@ func TestRotateWithoutJavaScript(t *testing.T) {
 			t.Errorf("title: got %q, want %q", got, want)
 		}
 		end := clock.now().Add(time.Hour)
-		wantNote := "rotating: previous secret works until " + views.Exact(end)
+		wantNote := "rotating: previous secret works until " + views.DateTime(end)
 		if got := strings.Join(strings.Fields(shown.Find(`[data-testid="rotated-grace"]`).Text()), " "); got != wantNote {
 			t.Errorf("grace in the modal: got %q, want %q", got, wantNote)
 		}
@@ -199,7 +199,7 @@ func TestRotateEachGrace(t *testing.T) {
 					end = start.Add(models.MaxGrace)
 				}
 				if tc.note != "" {
-					tc.note = fmt.Sprintf(tc.note, views.Exact(end))
+					tc.note = fmt.Sprintf(tc.note, views.DateTime(end))
 				}
 				admin.Login(adminEmail)
 				var expiresAt *time.Time

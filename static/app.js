@@ -8,7 +8,6 @@
 
   document.documentElement.classList.add("scripted");
 
-  var days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
   var months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
   function slot() { return document.getElementById("dialog-slot"); }
@@ -110,7 +109,7 @@
     var date = select.value === "custom" && picked && /^(\d{4})-(\d{2})-(\d{2})$/.exec(picked.value);
     if (date) {
       var day = new Date(Date.UTC(Number(date[1]), Number(date[2]) - 1, Number(date[3])));
-      text = "This key will expire on " + days[day.getUTCDay()] + ", " + day.getUTCDate() + " " +
+      text = "This key will expire on " + day.getUTCDate() + " " +
         months[day.getUTCMonth()] + " " + day.getUTCFullYear() + ".";
     }
     if (line.textContent !== text) { line.textContent = text; }

@@ -164,9 +164,10 @@ func chartViewBox(days int) string {
 	return "0 0 " + strconv.Itoa(chartWidth(days)) + " " + strconv.Itoa(chartHeight)
 }
 
-// DayLabel writes a day as the chart and its table name it: "Tue 10 Mar".
+// DayLabel writes a day as the chart and its table name it, in the console's one date style:
+// "10 Mar 2026".
 func DayLabel(t time.Time) string {
-	return t.UTC().Format("Mon 2 Jan")
+	return Date(t)
 }
 
 // numbers writes counts as the console shows them, in English: 1,234.

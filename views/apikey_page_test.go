@@ -137,12 +137,12 @@ func TestUsageChartIsAccessible(t *testing.T) {
 		t.Errorf("title: got %q, want %q", got, "Requests per day over the last 30 days")
 	}
 	desc := strings.Join(strings.Fields(chart.Find("#"+labels[1]).Text()), " ")
-	if want := "10 requests in all. The busiest day was Wed 25 Nov, with 7 requests. The table after the chart lists every day."; desc != want {
+	if want := "10 requests in all. The busiest day was 25 Nov 2026, with 7 requests. The table after the chart lists every day."; desc != want {
 		t.Errorf("description: got %q, want %q", desc, want)
 	}
 	last := d.Find(`[data-testid="usage-table"] tbody tr`).Last()
-	if day, requests := last.Find("th").Text(), last.Find("td").First().Text(); day != "Wed 25 Nov" || requests != "7" {
-		t.Errorf("the table's last row: got %q and %q, want %q and %q", day, requests, "Wed 25 Nov", "7")
+	if day, requests := last.Find("th").Text(), last.Find("td").First().Text(); day != "25 Nov 2026" || requests != "7" {
+		t.Errorf("the table's last row: got %q and %q, want %q and %q", day, requests, "25 Nov 2026", "7")
 	}
 	if !d.Find(`[data-testid="usage-table"]`).HasClass("visually-hidden") {
 		t.Error("the table for screen readers is not visually hidden")

@@ -2,6 +2,7 @@ package views
 
 import (
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,8 +210,39 @@ func auditFilterURL(name, value string) string {
 	return "/admin/audit-log?" + url.Values{name: {value}}.Encode()
 }
 
-// auditTime writes an event's time to the second, in UTC.
-func auditTime(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05") }
+// isoInstant matches the instants audit details hold in RFC 3339, such as a key's old and new
+// expiry: "2027-02-06T00:00:00Z".
+var isoInstant = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
+
+// detailPart is a piece of an audit detail: text as stored, or an instant it names, which the
+// page writes in the console's date style while the stored detail, the CSV and the API keep
+// the raw text.
+type detailPart struct {
+	Text string
+	At   *time.Time
+}
+
+// detailParts splits an audit detail into its text and the instants it names. A date that does
+// not parse stays text.
+func detailParts(detail string) []detailPart {
+	var parts []detailPart
+	last := 0
+	for _, loc := range isoInstant.FindAllStringIndex(detail, -1) {
+		at, err := time.Parse(time.RFC3339Nano, detail[loc[0]:loc[1]])
+		if err != nil {
+			continue
+		}
+		if loc[0] > last {
+			parts = append(parts, detailPart{Text: detail[last:loc[0]]})
+		}
+		parts = append(parts, detailPart{Text: detail[loc[0]:loc[1]], At: &at})
+		last = loc[1]
+	}
+	if last < len(detail) {
+		parts = append(parts, detailPart{Text: detail[last:]})
+	}
+	return parts
+}
 
 // formatInt writes an id for an attribute.
 func formatInt(n int64) string { return strconv.FormatInt(n, 10) }

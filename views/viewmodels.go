@@ -382,9 +382,16 @@ func Exact(t time.Time) string {
 	return t.UTC().Format("Mon 2 Jan 2006 15:04:05 UTC")
 }
 
-// Date writes a calendar date the list shows in its columns.
+// Date writes a calendar date the list shows in its columns: "7 Dec 2026". It is the console's
+// one way to write a day; DateTime is the one way to write a moment.
 func Date(t time.Time) string {
 	return t.UTC().Format("2 Jan 2006")
+}
+
+// DateTime writes a moment as the whole console shows it, to the minute in UTC:
+// "7 Dec 2026, 13:37 UTC". The exact time, to the second, goes in the hover title (Exact).
+func DateTime(t time.Time) string {
+	return t.UTC().Format("2 Jan 2006, 15:04 UTC")
 }
 
 // lastInstant is the last moment a key expiring at expiresAt works: a key works until, not at,
@@ -400,10 +407,10 @@ func ExpiryDate(expiresAt time.Time) string {
 	return Date(lastInstant(expiresAt))
 }
 
-// ExpiryDay writes the same day with its weekday, as the expiry forms say it:
-// "Sat, 29 May 2027".
+// ExpiryDay writes the same day as the expiry forms and messages say it, in the console's one
+// date style: "29 May 2027".
 func ExpiryDay(expiresAt time.Time) string {
-	return lastInstant(expiresAt).Format("Mon, 2 Jan 2006")
+	return Date(lastInstant(expiresAt))
 }
 
 // ExpiryExact says when exactly a key expiring at expiresAt stops working, for the hover
@@ -411,7 +418,7 @@ func ExpiryDay(expiresAt time.Time) string {
 func ExpiryExact(expiresAt time.Time) string {
 	expiresAt = expiresAt.UTC()
 	if expiresAt.Equal(expiresAt.Truncate(24 * time.Hour)) {
-		return "Works through the end of " + lastInstant(expiresAt).Format("Mon 2 Jan 2006") + " (UTC)"
+		return "Works through the end of " + Date(lastInstant(expiresAt)) + " (UTC)"
 	}
 	return "Works until " + Exact(expiresAt)
 }

@@ -213,8 +213,8 @@ func TestExpiryShowsTheLastDayTheKeyWorks(t *testing.T) {
 		expiresAt        time.Time
 		date, day, hover string
 	}{
-		{"custom date 29 May", time.Date(2027, 5, 30, 0, 0, 0, 0, time.UTC), "29 May 2027", "Sat, 29 May 2027", "Works through the end of Sat 29 May 2027 (UTC)"},
-		{"preset ending at 14:23", time.Date(2027, 5, 29, 14, 23, 5, 0, time.UTC), "29 May 2027", "Sat, 29 May 2027", "Works until Sat 29 May 2027 14:23:05 UTC"},
+		{"custom date 29 May", time.Date(2027, 5, 30, 0, 0, 0, 0, time.UTC), "29 May 2027", "29 May 2027", "Works through the end of 29 May 2027 (UTC)"},
+		{"preset ending at 14:23", time.Date(2027, 5, 29, 14, 23, 5, 0, time.UTC), "29 May 2027", "29 May 2027", "Works until Sat 29 May 2027 14:23:05 UTC"},
 	} {
 		key := keyNamed("Nightly export")
 		key.ExpiresAt = &tc.expiresAt
@@ -249,8 +249,8 @@ func TestExpiryLineFollowsTheChoice(t *testing.T) {
 		{Value: "never", Label: "Never", Line: views.NeverExpiresLine},
 	}
 	for _, tc := range []struct{ expiresIn, expiresAt, want string }{
-		{"30d", "", "This key will expire on Fri, 25 Dec 2026."},
-		{"custom", "2027-05-29", "This key will expire on Sat, 29 May 2027."},
+		{"30d", "", "This key will expire on 25 Dec 2026."},
+		{"custom", "2027-05-29", "This key will expire on 29 May 2027."},
 		{"custom", "", views.CustomDateHint},
 		{"custom", "29/05/2027", views.CustomDateHint},
 		{"never", "", "This key will never expire."},
