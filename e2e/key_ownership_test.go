@@ -104,6 +104,14 @@ func TestBrowserKeyOwnership(t *testing.T) {
 				tb.useScreen(s)
 				tb.check("the list", s, javascript)
 				by := `[data-key-id="` + key.PublicID + `"] [data-testid="api-key-created-by"]`
+				if s.phone {
+					// A key's card on a phone is compact (issue 20, point 9): who created the
+					// key is on its page, checked below.
+					if eval[bool](tb, "look for the creator on the card", `document.querySelector('`+by+`').getClientRects().length > 0`) {
+						t.Errorf("%s: the key's card shows who created it, want that on the key page only", s.name)
+					}
+					continue
+				}
 				if got, want := strings.Join(strings.Fields(tb.text(by)), " "), "by "+strings.TrimSpace(creator.Name); got != want {
 					t.Errorf("%s: created by %q, want %q", s.name, got, want)
 				}
@@ -119,6 +127,9 @@ func TestBrowserKeyOwnership(t *testing.T) {
 			for _, s := range ownershipScreens {
 				tb.useScreen(s)
 				tb.check("the key page", s, javascript)
+				if got, want := strings.Join(strings.Fields(tb.text(`[data-testid="key-created-by"]`)), " "), strings.TrimSpace(creator.Name); got != want {
+					t.Errorf("%s: the key page says created by %q, want %q", s.name, got, want)
+				}
 				for _, control := range []string{`[data-testid="rename-api-key"]`, `[data-testid="edit-description-toggle"]`} {
 					if why := tb.reachable(control); why != "" {
 						t.Errorf("%s: %s cannot be clicked: %s", s.name, control, why)
