@@ -73,6 +73,9 @@ func TestKeyIDsHaveACopyButton(t *testing.T) {
 		{"delete dialog", "", views.DeleteDialog(views.DeleteKey{Key: key, Now: now}, "tok")},
 		{"rotate dialog", "", views.RotateDialog(views.RotateKey{Key: key, Now: now}, "tok")},
 		{"scanners", "", views.ScannerListRegion(views.ScannersView{Scanners: []models.Scanner{{Name: "snowflake-prod", Key: &key, LastCheckInAt: now}}, Now: now})},
+		{"audit log", "", views.AuditLogRegion(views.AuditLogView{Events: []models.AuditEvent{{
+			ID: 1, At: now, Action: models.AuditKeyDeleted, TargetType: models.TargetKey, TargetID: key.PublicID, TargetLabel: key.Name,
+		}}})},
 	} {
 		d, _ := render(t, tc.view)
 		copies := d.Find(`button[data-testid="copy-key-id"]`)
