@@ -121,25 +121,17 @@ func (h *Handler) applyBulk(c echo.Context, confirm views.BulkKeys) (string, err
 		h.noteRevocation(c, last.ID)
 	}
 	n := int64(changed)
-	message := strconv.Itoa(changed) + " " + pluralWordOf(n, "API key", "API keys") + " " + confirm.Action + "d."
+	message := strconv.Itoa(changed) + " " + views.PluralWord(n, "API key", "API keys") + " " + confirm.Action + "d."
 	if changed > 0 {
-		message += " Services that used " + pluralWordOf(n, "it", "them") + " can no longer connect: each is refused at once by this instance and by every instance within a second."
+		message += " Services that used " + views.PluralWord(n, "it", "them") + " can no longer connect: each is refused at once by this instance and by every instance within a second."
 	}
 	if unchanged > 0 {
-		message += " " + strconv.Itoa(unchanged) + " " + pluralWordOf(int64(unchanged), "was", "were") + " already disabled."
+		message += " " + strconv.Itoa(unchanged) + " " + views.PluralWord(int64(unchanged), "was", "were") + " already disabled."
 	}
 	if gone > 0 {
-		message += " " + strconv.Itoa(gone) + " " + pluralWordOf(int64(gone), "was", "were") + " deleted meanwhile by someone else."
+		message += " " + strconv.Itoa(gone) + " " + views.PluralWord(int64(gone), "was", "were") + " deleted meanwhile by someone else."
 	}
 	return message, nil
-}
-
-// pluralWordOf picks the word for a count of n.
-func pluralWordOf(n int64, singular, plural string) string {
-	if n == 1 {
-		return singular
-	}
-	return plural
 }
 
 func (h *Handler) renderBulk(c echo.Context, status int, confirm views.BulkKeys) error {

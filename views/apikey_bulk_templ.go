@@ -58,7 +58,7 @@ func BulkDialog(b BulkKeys, csrfToken string) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var4 string
-		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(int64(len(b.Keys)), "API key", "API keys"))
+		templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(int64(len(b.Keys)), "API key", "API keys"))
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikey_bulk.templ`, Line: 9, Col: 106}
 		}
@@ -147,7 +147,7 @@ func BulkPage(p Page, b BulkKeys) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var9 string
-			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(int64(len(b.Keys)), "API key", "API keys"))
+			templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(int64(len(b.Keys)), "API key", "API keys"))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikey_bulk.templ`, Line: 21, Col: 97}
 			}
@@ -497,7 +497,7 @@ func bulkContent(b BulkKeys, csrfToken string, inDialog bool) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var24 string
-		templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(int64(len(b.Keys)), "key", "keys"))
+		templ_7745c5c3_Var24, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(int64(len(b.Keys)), "key", "keys"))
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikey_bulk.templ`, Line: 80, Col: 141}
 		}

@@ -547,7 +547,7 @@ func seenClients(clients []ClientUse, more int64, now time.Time, testPrefix stri
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var25 string
-			templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(more, "client", "clients"))
+			templ_7745c5c3_Var25, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(more, "client", "clients"))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikey_delete.templ`, Line: 103, Col: 133}
 			}

@@ -185,5 +185,5 @@ func refusedLabel(n int64) string {
 
 // requestsLabel writes a number of requests: "1 request", "1,234 requests".
 func requestsLabel(n int64) string {
-	return numbers.Sprintf("%d %s", n, pluralWord(n, "request", "requests"))
+	return numbers.Sprintf("%d %s", n, PluralWord(n, "request", "requests"))
 }

@@ -653,7 +653,7 @@ func expiryBanner(list APIKeyList, outOfBand bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var28 string
-			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(list.ExpiringSoon, "key expires", "keys expire"))
+			templ_7745c5c3_Var28, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(list.ExpiringSoon, "key expires", "keys expire"))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikeys.templ`, Line: 157, Col: 110}
 			}
@@ -666,7 +666,7 @@ func expiryBanner(list APIKeyList, outOfBand bool) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var29 string
-			templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(list.ExpiringSoon, "it", "them"))
+			templ_7745c5c3_Var29, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(list.ExpiringSoon, "it", "them"))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikeys.templ`, Line: 158, Col: 133}
 			}
@@ -1695,7 +1695,7 @@ func pagination(list APIKeyList) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		var templ_7745c5c3_Var86 string
-		templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(list.Page.Total, "key", "keys"))
+		templ_7745c5c3_Var86, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(list.Page.Total, "key", "keys"))
 		if templ_7745c5c3_Err != nil {
 			return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/apikeys.templ`, Line: 303, Col: 90}
 		}

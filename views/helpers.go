@@ -14,8 +14,8 @@ func csrfHeader(token string) string {
 // urlQueryEscape escapes a value for a URL query string.
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }
 
-// pluralWord picks the singular or plural form for n.
-func pluralWord(n int64, singular, pluralForm string) string {
+// PluralWord picks the singular or plural form for n, for the views and the handlers' notices.
+func PluralWord(n int64, singular, pluralForm string) string {
 	if n == 1 {
 		return singular
 	}

@@ -147,7 +147,7 @@ func ScannerListRegion(list ScannersView) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var5 string
-			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(list.Inactive, "scanner", "scanners"))
+			templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(list.Inactive, "scanner", "scanners"))
 			if templ_7745c5c3_Err != nil {
 				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/scanners.templ`, Line: 70, Col: 104}
 			}

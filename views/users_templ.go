@@ -1262,7 +1262,7 @@ func UserLinkPage(p Page, v UserLinkView) templ.Component {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var64 string
-					templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(pluralWord(v.SessionsEnded, "session", "sessions"))
+					templ_7745c5c3_Var64, templ_7745c5c3_Err = templ.JoinStringErrs(PluralWord(v.SessionsEnded, "session", "sessions"))
 					if templ_7745c5c3_Err != nil {
 						return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/users.templ`, Line: 244, Col: 101}
 					}
