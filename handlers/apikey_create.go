@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"maps"
@@ -59,14 +60,11 @@ func (h *Handler) apiKeyCreate(c echo.Context) error {
 	key, secret, err := h.store.CreateAPIKey(c.Request().Context(), newKey)
 	if errors.Is(err, models.ErrDuplicateName) {
 		// Another administrator took the name since the form was checked.
-		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), newKey.Name)
+		message, err := h.nameTakenMessage(c, newKey.Name)
 		if err != nil {
 			return err
 		}
-		if holder == "" {
-			holder = newKey.Name
-		}
-		view.Errors["name"] = duplicateNameMessage(holder)
+		view.Errors["name"] = message
 		return h.renderForm(c, http.StatusUnprocessableEntity, view)
 	}
 	if err != nil {
@@ -103,6 +101,17 @@ func (h *Handler) renderSecretPage(c echo.Context, title string, created views.C
 // typed ("Straße" for "STRASSE").
 func duplicateNameMessage(existing string) string {
 	return fmt.Sprintf("An API key named “%s” already exists (names are compared ignoring case and letter width). Choose another name.", existing)
+}
+
+// nameTakenMessage is the message beside the name field when the store refused name as
+// another key's (models.ErrDuplicateName): that key's name as it is spelled, or name when it
+// was deleted or renamed since.
+func (h *Handler) nameTakenMessage(c echo.Context, name string) (string, error) {
+	holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), name)
+	if err != nil {
+		return "", err
+	}
+	return duplicateNameMessage(cmp.Or(holder, name)), nil
 }
 
 // keyFormView is the New API Key form to show for input: it fills the form's choices from the lifetime policy and its defaults, and from the

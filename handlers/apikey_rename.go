@@ -28,14 +28,11 @@ func (h *Handler) apiKeyRename(c echo.Context) error {
 	}
 	key, previous, changed, err := h.store.RenameAPIKey(c.Request().Context(), c.Param("id"), name)
 	if errors.Is(err, models.ErrDuplicateName) {
-		holder, err := h.store.APIKeyNameTakenBy(c.Request().Context(), name)
+		message, err := h.nameTakenMessage(c, name)
 		if err != nil {
 			return err
 		}
-		if holder == "" {
-			holder = name
-		}
-		return h.renderKeyPage(c, http.StatusUnprocessableEntity, &views.KeyEdit{Name: input.Name, Errors: models.FieldErrors{"name": duplicateNameMessage(holder)}})
+		return h.renderKeyPage(c, http.StatusUnprocessableEntity, &views.KeyEdit{Name: input.Name, Errors: models.FieldErrors{"name": message}})
 	}
 	if errors.Is(err, models.ErrAPIKeyNotFound) {
 		return errKeyGone
